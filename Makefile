@@ -1,0 +1,46 @@
+# One entry point for development and CI. `make test` is the whole suite: the command
+# the README gives and .ci/run calls. It creates .venv and installs what it needs.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+
+.PHONY: test dev lint rust-test py-test stubtest bench bench-smoke demo clean
+
+test: lint rust-test py-test
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "pytest-timeout>=2.3" "openai>=1.40" "ruff>=0.6" "mypy>=1.11"
+	touch $@
+
+# Build the extension (debug profile) into .venv, editable.
+dev: $(VENV)/.installed
+	$(VENV)/bin/maturin develop -q
+
+lint: dev
+	cargo fmt --check
+	cargo clippy --all-targets --features python -- -D warnings
+	$(PY) -m ruff check .
+	$(PY) -m mypy.stubtest llmswitch._llmswitch
+
+rust-test:
+	cargo test
+
+py-test: dev
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	bench/run.sh
+
+bench-smoke: dev
+	$(PY) bench/library_bench.py --smoke
+
+demo: dev
+	$(PY) -m llmswitch demo
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,163 @@
+"""Type stubs for the native core. Checked against the runtime by ``mypy.stubtest``."""
+
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+from typing_extensions import final
+
+from ._types import ModelResponse, ModelResponseStream
+
+__version__: str
+__all__ = [
+    "acompletion",
+    "completion",
+    "get_llm_provider",
+    "get_supported_openai_params",
+    "provider_names",
+    "stream_chunk_builder",
+    "AsyncStream",
+    "ReadyChunk",
+    "SyncStream",
+    "MockServer",
+    "__version__",
+]
+
+def completion(
+    model: str,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    temperature: float | None = ...,
+    top_p: float | None = ...,
+    n: int | None = ...,
+    stop: str | Sequence[str] | None = ...,
+    max_tokens: int | None = ...,
+    max_completion_tokens: int | None = ...,
+    presence_penalty: float | None = ...,
+    frequency_penalty: float | None = ...,
+    logit_bias: Mapping[str, float] | None = ...,
+    logprobs: bool | None = ...,
+    top_logprobs: int | None = ...,
+    user: str | None = ...,
+    seed: int | None = ...,
+    tools: Sequence[Mapping[str, Any]] | None = ...,
+    tool_choice: str | Mapping[str, Any] | None = ...,
+    parallel_tool_calls: bool | None = ...,
+    response_format: Mapping[str, Any] | None = ...,
+    reasoning_effort: str | None = ...,
+    stream: bool | None = ...,
+    stream_options: Mapping[str, Any] | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | BaseException | None = ...,
+    mock_tool_calls: Sequence[Mapping[str, Any]] | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> Any: ...
+def acompletion(
+    model: str,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    temperature: float | None = ...,
+    top_p: float | None = ...,
+    n: int | None = ...,
+    stop: str | Sequence[str] | None = ...,
+    max_tokens: int | None = ...,
+    max_completion_tokens: int | None = ...,
+    presence_penalty: float | None = ...,
+    frequency_penalty: float | None = ...,
+    logit_bias: Mapping[str, float] | None = ...,
+    logprobs: bool | None = ...,
+    top_logprobs: int | None = ...,
+    user: str | None = ...,
+    seed: int | None = ...,
+    tools: Sequence[Mapping[str, Any]] | None = ...,
+    tool_choice: str | Mapping[str, Any] | None = ...,
+    parallel_tool_calls: bool | None = ...,
+    response_format: Mapping[str, Any] | None = ...,
+    reasoning_effort: str | None = ...,
+    stream: bool | None = ...,
+    stream_options: Mapping[str, Any] | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | BaseException | None = ...,
+    mock_tool_calls: Sequence[Mapping[str, Any]] | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> Any: ...
+def stream_chunk_builder(
+    chunks: Sequence[Mapping[str, Any]], messages: Sequence[Mapping[str, Any]] | None = None
+) -> ModelResponse: ...
+def get_supported_openai_params(model: str, custom_llm_provider: str | None = None) -> list[str]: ...
+def get_llm_provider(model: str, custom_llm_provider: str | None = None) -> tuple[str, str]: ...
+def provider_names() -> list[str]: ...
+
+@final
+class SyncStream(Iterator[ModelResponseStream]):
+    def __iter__(self) -> SyncStream: ...
+    def __next__(self) -> ModelResponseStream: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> SyncStream: ...
+    def __exit__(self, *_args: object) -> bool: ...
+    @property
+    def _hidden_params(self) -> dict[str, Any]: ...
+
+@final
+class AsyncStream(AsyncIterator[ModelResponseStream]):
+    def __aiter__(self) -> AsyncStream: ...
+    def __anext__(self) -> Any: ...
+    def aclose(self) -> Any: ...
+    @property
+    def _hidden_params(self) -> dict[str, Any]: ...
+
+@final
+class ReadyChunk:
+    def __await__(self) -> ReadyChunk: ...
+    def __iter__(self) -> ReadyChunk: ...
+    def __next__(self) -> None: ...
+
+@final
+class MockServer:
+    def __new__(cls, port: int = 0) -> MockServer: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    def enqueue(
+        self,
+        status: int = 200,
+        json: Any | None = None,
+        body: str | None = None,
+        headers: Mapping[str, Any] | None = None,
+        sse: Sequence[str] | None = None,
+        delay: float = 0.0,
+        chunk_delay: float = 0.0,
+        drop_after: int | None = None,
+        disconnect: bool = False,
+    ) -> None: ...
+    @property
+    def requests(self) -> list[dict[str, Any]]: ...
+    @property
+    def hits(self) -> int: ...
+    @property
+    def open_streams(self) -> int: ...
+    def reset(self) -> None: ...
+    def set_recording(self, on: bool) -> None: ...
+    def stop(self) -> None: ...
+    def __enter__(self) -> MockServer: ...
+    def __exit__(self, *_args: object) -> bool: ...

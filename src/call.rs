@@ -1,0 +1,347 @@
+//! The call pipeline shared by `completion`, `acompletion`, streaming, the router and the
+//! proxy: [`prepare`] does every check that needs no network (provider, key, messages,
+//! params) and builds the request bytes; [`execute`] / [`execute_stream`] send it, with
+//! timeouts and retries, and translate the answer.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+
+use crate::error::LlmError;
+use crate::http::{self, HttpClient, DEFAULT_TIMEOUT};
+use crate::model_id;
+use crate::params::{enforce_supported, normalize_messages, validate_messages};
+use crate::providers::{self, mock, HttpRequest, Target, TargetOptions};
+use crate::stream::ChunkStream;
+use crate::types::{ChatRequest, ChatResponse, StreamOptions};
+
+/// How to run a call (as opposed to what to ask, which is the [`ChatRequest`]).
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    pub stream: bool,
+    /// Total time for a non-streaming call; for a stream, the wait for the response and
+    /// for each chunk. Default [`DEFAULT_TIMEOUT`].
+    pub timeout: Option<Duration>,
+    /// Retries of retryable failures (rate limits, timeouts, connection errors, 5xx).
+    pub num_retries: u32,
+    /// Drop unsupported parameters instead of failing.
+    pub drop_params: bool,
+    /// Answer from the mock provider instead of the network.
+    pub mock: Option<mock::MockSpec>,
+}
+
+/// A call that passed every local check, ready to send (any number of times).
+#[derive(Debug, Clone)]
+pub struct PreparedCall {
+    pub target: Target,
+    pub request: ChatRequest,
+    /// `None` when the mock answers.
+    pub http: Option<HttpRequest>,
+    pub options: CallOptions,
+    /// Whether the caller asked for the final usage chunk.
+    pub include_usage: bool,
+    /// Parameters removed by `drop_params`.
+    pub dropped_params: Vec<&'static str>,
+}
+
+impl PreparedCall {
+    pub fn provider(&self) -> &str {
+        self.target.provider_name()
+    }
+
+    fn timeout(&self) -> Duration {
+        self.options.timeout.unwrap_or(DEFAULT_TIMEOUT)
+    }
+}
+
+/// What came back besides the response: where it went and what it took.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseMeta {
+    pub provider: String,
+    pub model: String,
+    pub api_base: String,
+    /// Rate-limit and request-id headers of the provider's response.
+    pub headers: Vec<(String, String)>,
+    /// Time until the full response (or, for streams, until the response headers).
+    pub latency: Duration,
+    /// Retries made before the answer.
+    pub retries: u32,
+}
+
+/// A finished non-streaming call.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub response: ChatResponse,
+    pub meta: ResponseMeta,
+}
+
+/// Check and translate a call without touching the network.
+///
+/// `model` is the caller's model string (`provider/model` or a bare name). Fails fast with
+/// `BadRequestError` (unknown provider, malformed messages), `AuthenticationError` (missing
+/// key) or `UnsupportedParamsError`.
+pub fn prepare(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+    mut request: ChatRequest,
+    target_opts: &TargetOptions,
+    options: CallOptions,
+) -> Result<PreparedCall, LlmError> {
+    let id = model_id::resolve(model, custom_llm_provider)?;
+    let provider = providers::get(&id.provider)
+        .ok_or_else(|| LlmError::bad_request(format!("Unknown provider '{}'", id.provider)))?;
+    validate_messages(&request.messages).map_err(|e| e.context(&id.provider, &id.model))?;
+    normalize_messages(&mut request.messages);
+
+    let is_mock = options.mock.is_some() || id.provider == "mock";
+    let target = if is_mock {
+        mock::mock_target(provider.clone(), &id.model, target_opts)
+    } else {
+        provider.clone().resolve_target(&id.model, target_opts)?
+    };
+
+    let supported = provider.supported_params(&target.model);
+    let include_usage = request
+        .params
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    // stream_options is only meaningful (and only accepted by OpenAI) on streams.
+    if !options.stream {
+        request.params.stream_options = None;
+    }
+    let dropped = enforce_supported(
+        &mut request.params,
+        &supported,
+        options.drop_params,
+        &id.provider,
+        &target.model,
+    )?;
+    if options.stream && supported.contains(&"stream_options") {
+        // Always ask for usage so every stream can be costed; the chunk is hidden from the
+        // caller unless they asked for it.
+        request
+            .params
+            .stream_options
+            .get_or_insert_with(StreamOptions::default)
+            .include_usage = Some(true);
+    }
+    provider.adapt_request(&mut request, &target);
+    request.model = target.model.clone();
+
+    let http = if is_mock {
+        None
+    } else {
+        Some(
+            provider
+                .build_request(&request, &target, options.stream)
+                .map_err(|e| target.annotate(e))?,
+        )
+    };
+    Ok(PreparedCall {
+        target,
+        request,
+        http,
+        options,
+        include_usage,
+        dropped_params: dropped,
+    })
+}
+
+/// Send a prepared call and return the full response.
+pub async fn execute(client: &HttpClient, call: &PreparedCall) -> Result<Completion, LlmError> {
+    let started = Instant::now();
+    let mut retries = 0;
+    loop {
+        match send_once(client, call).await {
+            Ok((response, headers)) => {
+                return Ok(Completion {
+                    response,
+                    meta: meta(call, headers, started, retries),
+                })
+            }
+            Err(e) if retries < call.options.num_retries && e.is_retryable() => {
+                tokio::time::sleep(backoff(retries, e.retry_after)).await;
+                retries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Send a prepared streaming call; returns once the response headers arrived.
+pub async fn execute_stream(
+    client: &HttpClient,
+    call: &PreparedCall,
+) -> Result<(ChunkStream, ResponseMeta), LlmError> {
+    let started = Instant::now();
+    let mut retries = 0;
+    loop {
+        match open_stream(client, call).await {
+            Ok((stream, headers)) => return Ok((stream, meta(call, headers, started, retries))),
+            Err(e) if retries < call.options.num_retries && e.is_retryable() => {
+                tokio::time::sleep(backoff(retries, e.retry_after)).await;
+                retries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Exponential backoff with jitter (0.5 s doubling to 8 s), or the provider's
+/// `retry-after` (capped at 60 s) when it gave one.
+pub fn backoff(attempt: u32, retry_after: Option<f64>) -> Duration {
+    if let Some(secs) = retry_after {
+        return Duration::from_secs_f64(secs.clamp(0.0, 60.0));
+    }
+    let base = (0.5 * 2f64.powi(attempt.min(4) as i32)).min(8.0);
+    Duration::from_secs_f64(base * (0.75 + fastrand::f64() * 0.5))
+}
+
+fn meta(
+    call: &PreparedCall,
+    headers: Vec<(String, String)>,
+    started: Instant,
+    retries: u32,
+) -> ResponseMeta {
+    ResponseMeta {
+        provider: call.provider().to_owned(),
+        model: call.target.model.clone(),
+        api_base: call.target.api_base.clone(),
+        headers,
+        latency: started.elapsed(),
+        retries,
+    }
+}
+
+/// The response headers worth keeping: rate limits and request ids.
+fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            n.contains("ratelimit")
+                || n == "retry-after"
+                || n.ends_with("request-id")
+                || n == "openai-processing-ms"
+        })
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}
+
+async fn authorized_request(
+    call: &PreparedCall,
+    http: &HttpRequest,
+) -> Result<HttpRequest, LlmError> {
+    let mut req = http.clone();
+    let auth = call
+        .target
+        .provider
+        .authorize(&call.target)
+        .await
+        .map_err(|e| call.target.annotate(e))?;
+    req.headers.extend(auth);
+    Ok(req)
+}
+
+async fn send_once(
+    client: &HttpClient,
+    call: &PreparedCall,
+) -> Result<(ChatResponse, Vec<(String, String)>), LlmError> {
+    let Some(http) = &call.http else {
+        let spec = call.options.mock.clone().unwrap_or_default();
+        if let Some(d) = spec.delay {
+            tokio::time::sleep(d).await;
+        }
+        let resp = mock::respond(&call.request, &spec).map_err(|e| call.target.annotate(e))?;
+        return Ok((resp, Vec::new()));
+    };
+    let target = &call.target;
+    let timeout = call.timeout();
+    let host = http::host_of(&http.url);
+    let exchange = async {
+        let req = authorized_request(call, http).await?;
+        let response = client.post(req).await.map_err(|e| target.annotate(e))?;
+        let status = response.status().as_u16();
+        let headers = kept_headers(response.headers());
+        let response_headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| target.annotate(http::transport_error(&e, &host)))?;
+        if !(200..300).contains(&status) {
+            return Err(target
+                .provider
+                .parse_error(status, &response_headers, &body, target));
+        }
+        let parsed = target
+            .provider
+            .parse_response(&body, target)
+            .map_err(|e| target.annotate(e))?;
+        Ok((parsed, headers))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(target.annotate(http::timeout_error(timeout, &host))),
+    }
+}
+
+async fn open_stream(
+    client: &HttpClient,
+    call: &PreparedCall,
+) -> Result<(ChunkStream, Vec<(String, String)>), LlmError> {
+    let Some(http) = &call.http else {
+        let spec = call.options.mock.clone().unwrap_or_default();
+        let chunks = mock::chunks(&call.request, &spec).map_err(|e| call.target.annotate(e))?;
+        return Ok((
+            ChunkStream::from_chunks(chunks, call.include_usage, spec.delay),
+            Vec::new(),
+        ));
+    };
+    let target = &call.target;
+    let timeout = call.timeout();
+    let host = http::host_of(&http.url);
+    let exchange = async {
+        let req = authorized_request(call, http).await?;
+        let response = client.post(req).await.map_err(|e| target.annotate(e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let headers = response.headers().clone();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| target.annotate(http::transport_error(&e, &host)))?;
+            return Err(target.provider.parse_error(status, &headers, &body, target));
+        }
+        let headers = kept_headers(response.headers());
+        let parser = target.provider.stream_parser(target, call.include_usage);
+        let stream = ChunkStream::from_http(
+            response,
+            target.provider.stream_format(),
+            parser,
+            target,
+            call.include_usage,
+            timeout,
+        );
+        Ok((stream, headers))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(target.annotate(http::timeout_error(timeout, &host))),
+    }
+}
+
+/// Convenience for Rust callers and tests: prepare and execute in one go.
+pub async fn completion(
+    client: &HttpClient,
+    model: &str,
+    request: ChatRequest,
+    target_opts: &TargetOptions,
+    options: CallOptions,
+) -> Result<Completion, LlmError> {
+    let call = prepare(model, None, request, target_opts, options)?;
+    execute(client, &call).await
+}

@@ -1,0 +1,21 @@
+//! llmswitch: one call for every LLM provider.
+//!
+//! The crate is a pure-Rust core (OpenAI-format types, providers, HTTP, errors, and the
+//! call pipeline) plus one optional pyo3 layer in [`python`], enabled by the `python`
+//! feature. Nothing outside `src/python/` knows about Python.
+
+pub mod call;
+pub mod error;
+pub mod http;
+pub mod mock_server;
+pub mod model_id;
+pub mod params;
+pub mod providers;
+pub mod redact;
+pub mod stream;
+pub mod types;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{ErrorKind, LlmError};

@@ -1,0 +1,380 @@
+//! A loopback HTTP server that speaks providers' wire formats, for tests and benchmarks.
+//!
+//! Without a script it answers each provider's endpoint with a canned success in that
+//! provider's format (JSON, or SSE when the request asks to stream). Tests script exact
+//! replies (status, headers, JSON or raw body, SSE frames, delays, a broken stream, a
+//! dropped connection) and read back every request it received.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use futures_util::stream;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// A scripted reply, used by the next request (first in, first out).
+#[derive(Debug, Clone, Default)]
+pub struct Scripted {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: ScriptedBody,
+    /// Wait before sending the response headers.
+    pub delay: Option<Duration>,
+}
+
+/// The body of a scripted reply.
+#[derive(Debug, Clone, Default)]
+pub enum ScriptedBody {
+    /// The canned success for the endpoint.
+    #[default]
+    Default,
+    Json(Value),
+    Raw(String),
+    /// SSE frames (each the full text of one frame, e.g. `"data: {...}"`), sent with
+    /// `chunk_delay` between them; with `drop_after`, the connection breaks after that many.
+    Sse {
+        frames: Vec<String>,
+        chunk_delay: Option<Duration>,
+        drop_after: Option<usize>,
+    },
+    /// Close the connection without any response.
+    Disconnect,
+}
+
+/// A request the server received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct MockState {
+    script: Mutex<VecDeque<Scripted>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    record: AtomicBool,
+    hits: AtomicU64,
+    /// SSE responses whose body has not been dropped yet (the client still holds the
+    /// connection open).
+    open_streams: AtomicI64,
+}
+
+/// Counts an SSE body as open until hyper drops it (on completion or client disconnect).
+struct OpenStream(Arc<MockState>);
+
+impl OpenStream {
+    fn new(state: &Arc<MockState>) -> Self {
+        state.open_streams.fetch_add(1, Ordering::SeqCst);
+        OpenStream(state.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.open_streams.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A running mock server. Stops when dropped.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl MockServer {
+    /// Bind `127.0.0.1:port` (0 for any free port) and serve on the current tokio runtime.
+    pub async fn start(port: u16) -> std::io::Result<MockServer> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(MockState {
+            record: AtomicBool::new(true),
+            ..Default::default()
+        });
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(MockServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queue a scripted reply.
+    pub fn enqueue(&self, reply: Scripted) {
+        if let Ok(mut q) = self.state.script.lock() {
+            q.push_back(reply);
+        }
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Number of requests received.
+    pub fn hits(&self) -> u64 {
+        self.state.hits.load(Ordering::Relaxed)
+    }
+
+    /// SSE responses still being sent or held open by a client.
+    pub fn open_streams(&self) -> i64 {
+        self.state.open_streams.load(Ordering::SeqCst)
+    }
+
+    /// Forget recorded requests and pending scripts.
+    pub fn reset(&self) {
+        if let Ok(mut r) = self.state.requests.lock() {
+            r.clear();
+        }
+        if let Ok(mut q) = self.state.script.lock() {
+            q.clear();
+        }
+        self.state.hits.store(0, Ordering::Relaxed);
+    }
+
+    /// Turn request recording on or off (off for long benchmarks).
+    pub fn set_recording(&self, on: bool) {
+        self.state.record.store(on, Ordering::Relaxed);
+    }
+
+    /// Stop accepting connections.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn handle(
+    State(state): State<Arc<MockState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.hits.fetch_add(1, Ordering::Relaxed);
+    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if state.record.load(Ordering::Relaxed) {
+        let rec = RecordedRequest {
+            method: method.to_string(),
+            path: uri.path().to_owned(),
+            query: uri.query().map(str::to_owned),
+            headers: headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect(),
+            body: body_json.clone(),
+        };
+        if let Ok(mut r) = state.requests.lock() {
+            r.push(rec);
+        }
+    }
+    let scripted = state.script.lock().ok().and_then(|mut q| q.pop_front());
+    let reply = scripted.unwrap_or(Scripted {
+        status: 200,
+        ..Default::default()
+    });
+    if let Some(d) = reply.delay {
+        tokio::time::sleep(d).await;
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut builder = Response::builder().status(status);
+    for (k, v) in &reply.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let result = match reply.body {
+        ScriptedBody::Default => {
+            let chunks = headers
+                .get("x-mock-chunks")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(6);
+            default_reply(&state, builder, uri.path(), &body_json, chunks)
+        }
+        ScriptedBody::Json(v) => builder
+            .header("content-type", "application/json")
+            .body(Body::from(v.to_string())),
+        ScriptedBody::Raw(s) => builder.body(Body::from(s)),
+        ScriptedBody::Sse {
+            frames,
+            chunk_delay,
+            drop_after,
+        } => builder
+            .header("content-type", "text/event-stream")
+            .body(sse_body(&state, frames, chunk_delay, drop_after)),
+        ScriptedBody::Disconnect => {
+            let broken = stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::other("mock disconnect"))
+            });
+            Response::builder()
+                .status(200)
+                .body(Body::from_stream(broken))
+        }
+    };
+    result.unwrap_or_else(|_| {
+        let mut r = Response::new(Body::from("mock server could not build the response"));
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
+fn sse_body(
+    state: &Arc<MockState>,
+    frames: Vec<String>,
+    chunk_delay: Option<Duration>,
+    drop_after: Option<usize>,
+) -> Body {
+    let items = frames.into_iter().enumerate();
+    let guard = OpenStream::new(state);
+    let s = stream::unfold((items, guard), move |(mut items, guard)| async move {
+        let (i, frame) = items.next()?;
+        if let Some(d) = chunk_delay {
+            if i > 0 {
+                tokio::time::sleep(d).await;
+            }
+        }
+        if drop_after.is_some_and(|n| i >= n) {
+            return Some((
+                Err(std::io::Error::other("mock stream dropped")),
+                (items, guard),
+            ));
+        }
+        let mut text = frame;
+        if !text.ends_with("\n\n") {
+            text.push_str("\n\n");
+        }
+        Some((
+            Ok::<Bytes, std::io::Error>(Bytes::from(text)),
+            (items, guard),
+        ))
+    });
+    Body::from_stream(s)
+}
+
+/// The text of default replies.
+pub const DEFAULT_REPLY: &str = "Hello from the mock server.";
+
+fn default_reply(
+    state: &Arc<MockState>,
+    builder: axum::http::response::Builder,
+    path: &str,
+    request: &Value,
+    chunks: usize,
+) -> Result<Response, axum::http::Error> {
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock-model");
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if path.ends_with("/chat/completions") {
+        if stream {
+            let include_usage = request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let frames = openai_stream_frames(model, chunks, include_usage);
+            return builder
+                .header("content-type", "text/event-stream")
+                .body(sse_body(state, frames, None, None));
+        }
+        let body = json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": 1_700_000_000, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": DEFAULT_REPLY, "refusal": null},
+                         "logprobs": null, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15},
+            "system_fingerprint": "fp_mock"
+        });
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()));
+    }
+    builder
+        .status(StatusCode::NOT_FOUND)
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"error": {"message": format!("mock server: no route for {path}"), "type": "invalid_request_error", "code": "not_found"}})
+                .to_string(),
+        ))
+}
+
+/// An OpenAI SSE stream of `chunks` content pieces (plus role, finish and usage frames).
+pub fn openai_stream_frames(model: &str, chunks: usize, include_usage: bool) -> Vec<String> {
+    let frame = |choices: Value, usage: Option<Value>| {
+        let mut v = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                           "model": model, "system_fingerprint": "fp_mock", "choices": choices});
+        if let Some(u) = usage {
+            v["usage"] = u;
+        }
+        format!("data: {v}\n\n")
+    };
+    let mut out = Vec::with_capacity(chunks + 4);
+    out.push(frame(
+        json!([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}]),
+        None,
+    ));
+    for i in 0..chunks {
+        let piece = if i == 0 {
+            "Hello".to_owned()
+        } else {
+            format!(" w{i}")
+        };
+        out.push(frame(
+            json!([{"index": 0, "delta": {"content": piece}, "finish_reason": null}]),
+            None,
+        ));
+    }
+    out.push(frame(
+        json!([{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+        None,
+    ));
+    if include_usage {
+        out.push(frame(
+            json!([]),
+            Some(json!({"prompt_tokens": 9, "completion_tokens": chunks, "total_tokens": 9 + chunks})),
+        ));
+    }
+    out.push("data: [DONE]\n\n".to_owned());
+    out
+}

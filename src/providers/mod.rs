@@ -1,0 +1,241 @@
+//! Providers: one [`Provider`] trait, one file per API family, and a registry by name.
+//!
+//! A provider is pure translation: it turns an OpenAI-format [`ChatRequest`] into the bytes
+//! of its native HTTP request, and its native responses, stream frames and error bodies back
+//! into OpenAI format. Sending, timeouts, retries and stream decoding live in
+//! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
+
+pub mod mock;
+pub mod openai;
+pub mod openai_compatible;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use reqwest::header::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use crate::error::LlmError;
+use crate::stream::{Frame, FrameFormat, StreamControl};
+use crate::types::{ChatChunk, ChatRequest, ChatResponse};
+
+/// Per-call settings that pick where and how a request goes: the caller's `api_key`,
+/// `api_base`, `api_version`, `extra_headers`, and provider-specific settings such as
+/// `vertex_project` (in `provider_options`).
+#[derive(Clone, Default)]
+pub struct TargetOptions {
+    pub api_key: Option<SecretString>,
+    pub api_base: Option<String>,
+    pub api_version: Option<String>,
+    pub extra_headers: Vec<(String, String)>,
+    pub provider_options: Map<String, Value>,
+}
+
+impl std::fmt::Debug for TargetOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetOptions")
+            .field(
+                "api_key",
+                &self.api_key.as_ref().map(|_| crate::redact::MASK),
+            )
+            .field("api_base", &self.api_base)
+            .field("api_version", &self.api_version)
+            .field(
+                "extra_headers",
+                &self
+                    .extra_headers
+                    .iter()
+                    .map(|(k, _)| k)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where one call goes: the provider, the model name it knows, its base URL and credentials.
+/// Built by [`Provider::resolve_target`] before any network I/O, so a missing key fails fast.
+#[derive(Clone)]
+pub struct Target {
+    pub provider: Arc<dyn Provider>,
+    /// The model name as the provider expects it (prefix removed, host rules applied).
+    pub model: String,
+    pub api_base: String,
+    pub api_key: Option<SecretString>,
+    pub api_version: Option<String>,
+    pub extra_headers: Vec<(String, String)>,
+    pub provider_options: Map<String, Value>,
+}
+
+impl Target {
+    pub fn provider_name(&self) -> &str {
+        self.provider.name()
+    }
+
+    /// Secrets of this target, for redaction of anything we show.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.api_key
+            .as_ref()
+            .map(|k| vec![k.expose_secret()])
+            .unwrap_or_default()
+    }
+
+    /// Add provider and model to an error that lacks them, and redact this target's keys.
+    pub fn annotate(&self, mut err: LlmError) -> LlmError {
+        let secrets = self.secrets();
+        err.message = crate::redact::redact(&err.message, &secrets);
+        err.context(self.provider_name(), &self.model)
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("provider", &self.provider.name())
+            .field("model", &self.model)
+            .field("api_base", &self.api_base)
+            .field(
+                "api_key",
+                &self.api_key.as_ref().map(|_| crate::redact::MASK),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// An HTTP request ready to send.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Turns a provider's stream frames into OpenAI chunks. One instance per stream, so it may
+/// keep state (message id, tool-call indexes, usage seen so far).
+pub trait StreamParser: Send {
+    /// Handle one frame; push the chunks it yields onto `out`.
+    fn on_frame(
+        &mut self,
+        frame: Frame<'_>,
+        out: &mut Vec<ChatChunk>,
+    ) -> Result<StreamControl, LlmError>;
+
+    /// The byte stream ended. Providers without an explicit terminator may flush here.
+    fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), LlmError> {
+        Ok(())
+    }
+}
+
+/// One LLM API family. Implementations are stateless translators (plus caches such as
+/// OAuth tokens) shared by every call.
+pub trait Provider: Send + Sync + 'static {
+    /// The name used in model strings: `groq` in `groq/llama-3.3-70b-versatile`.
+    fn name(&self) -> &str;
+
+    /// OpenAI parameters this provider accepts for `model`.
+    fn supported_params(&self, model: &str) -> Vec<&'static str>;
+
+    /// Resolve the base URL and credentials (from `opts`, then the environment). Fails
+    /// with an `AuthenticationError` naming the env var when a required key is missing.
+    fn resolve_target(
+        self: Arc<Self>,
+        model: &str,
+        opts: &TargetOptions,
+    ) -> Result<Target, LlmError>;
+
+    /// Model-specific rewrites after the supported-params check (e.g. `max_tokens` →
+    /// `max_completion_tokens` for OpenAI reasoning models).
+    fn adapt_request(&self, _req: &mut ChatRequest, _target: &Target) {}
+
+    /// The native HTTP request for `req`.
+    fn build_request(
+        &self,
+        req: &ChatRequest,
+        target: &Target,
+        stream: bool,
+    ) -> Result<HttpRequest, LlmError>;
+
+    /// Headers that need I/O to produce (OAuth tokens). Called right before sending.
+    fn authorize<'a>(&'a self, _target: &'a Target) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
+        Box::pin(async { Ok(HeaderMap::new()) })
+    }
+
+    /// A native success body → OpenAI `chat.completion`.
+    fn parse_response(&self, body: &[u8], target: &Target) -> Result<ChatResponse, LlmError>;
+
+    /// How the native stream is framed.
+    fn stream_format(&self) -> FrameFormat {
+        FrameFormat::Sse
+    }
+
+    /// A fresh parser for one stream.
+    fn stream_parser(&self, target: &Target, include_usage: bool) -> Box<dyn StreamParser>;
+
+    /// A native error response → the right error kind, with message and body.
+    fn parse_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        target: &Target,
+    ) -> LlmError;
+}
+
+/// The registry of providers by name, built once.
+fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
+    static REGISTRY: OnceLock<HashMap<String, Arc<dyn Provider>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut map: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+        map.insert("mock".to_owned(), Arc::new(mock::MockProvider));
+        for host in openai_compatible::hosts() {
+            let provider: Arc<dyn Provider> =
+                Arc::new(openai_compatible::OpenAiCompatible::new(host.clone()));
+            map.insert(host.name.clone(), provider);
+        }
+        map
+    })
+}
+
+/// The provider registered under `name`.
+pub fn get(name: &str) -> Option<Arc<dyn Provider>> {
+    registry().get(name).cloned()
+}
+
+/// Every provider name, sorted.
+pub fn names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = registry().keys().map(String::as_str).collect();
+    names.sort_unstable();
+    names
+}
+
+/// The first of `vars` that is set to a non-empty value in the environment.
+pub fn env_first(vars: &[String]) -> Option<String> {
+    vars.iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.trim().is_empty())
+}
+
+/// The error for a missing key.
+pub fn missing_key_error(provider: &str, model: &str, env_vars: &[String]) -> LlmError {
+    let vars = env_vars.join(" or ");
+    LlmError::new(
+        crate::ErrorKind::Authentication,
+        format!("Missing API key for provider '{provider}'. Set the {vars} environment variable or pass api_key=..."),
+    )
+    .with_provider(provider)
+    .with_model(model)
+}
+
+/// Parse a response body as JSON, with an error a person can act on.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, LlmError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let snippet = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        LlmError::new(
+            crate::ErrorKind::Api,
+            format!("Could not parse the {what}: {e}. Body starts with: {snippet}"),
+        )
+    })
+}

@@ -1,0 +1,285 @@
+//! Every OpenAI-compatible host, driven by the data table `src/data/openai_compatible.toml`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use reqwest::header::HeaderMap;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::error::LlmError;
+use crate::providers::openai::{self, AuthStyle, OpenAiStreamParser};
+use crate::providers::{
+    env_first, missing_key_error, HttpRequest, Provider, StreamParser, Target, TargetOptions,
+};
+use crate::types::{ChatRequest, ChatResponse, OPENAI_PARAMS};
+
+const HOST_TABLE: &str = include_str!("../data/openai_compatible.toml");
+
+/// One row of the host table.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HostEntry {
+    pub name: String,
+    #[serde(default)]
+    pub api_base: Option<String>,
+    #[serde(default)]
+    pub api_base_env: Vec<String>,
+    #[serde(default)]
+    pub api_key_env: Vec<String>,
+    #[serde(default = "yes")]
+    pub key_required: bool,
+    #[serde(default)]
+    pub rejects: Vec<String>,
+    #[serde(default = "yes")]
+    pub stream_usage: bool,
+    #[serde(default)]
+    pub model_prefix: Option<String>,
+    #[serde(default)]
+    pub model_rules: Vec<ModelRule>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Per-model quirks of a host.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelRule {
+    #[serde(rename = "match")]
+    pub patterns: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub rejects: Vec<String>,
+    #[serde(default)]
+    pub rename: HashMap<String, String>,
+}
+
+impl ModelRule {
+    fn applies_to(&self, model: &str) -> bool {
+        self.patterns.iter().any(|p| glob_match(p, model))
+            && !self.exclude.iter().any(|p| glob_match(p, model))
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself (ASCII case-insensitive).
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p = pattern.to_ascii_lowercase();
+    let t = text.to_ascii_lowercase();
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == t;
+    }
+    let mut rest = t.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[derive(Deserialize)]
+struct Table {
+    host: Vec<HostEntry>,
+}
+
+/// The parsed host table. The table is part of the crate and checked by the tests, so a
+/// parse failure here is a build defect; it degrades to no hosts rather than a panic.
+pub fn hosts() -> &'static [HostEntry] {
+    static HOSTS: OnceLock<Vec<HostEntry>> = OnceLock::new();
+    HOSTS.get_or_init(|| match toml::from_str::<Table>(HOST_TABLE) {
+        Ok(t) => t.host,
+        Err(_) => Vec::new(),
+    })
+}
+
+/// A provider for one OpenAI-compatible host.
+pub struct OpenAiCompatible {
+    host: HostEntry,
+}
+
+impl OpenAiCompatible {
+    pub fn new(host: HostEntry) -> Self {
+        OpenAiCompatible { host }
+    }
+
+    fn rules_for<'a>(&'a self, model: &'a str) -> impl Iterator<Item = &'a ModelRule> + 'a {
+        self.host
+            .model_rules
+            .iter()
+            .filter(move |r| r.applies_to(model))
+    }
+}
+
+impl Provider for OpenAiCompatible {
+    fn name(&self) -> &str {
+        &self.host.name
+    }
+
+    fn supported_params(&self, model: &str) -> Vec<&'static str> {
+        let rejected = |p: &str| {
+            self.host.rejects.iter().any(|r| r == p)
+                || self
+                    .rules_for(model)
+                    .any(|r| r.rejects.iter().any(|x| x == p))
+        };
+        let mut params: Vec<&'static str> = OPENAI_PARAMS
+            .iter()
+            .copied()
+            .filter(|p| !rejected(p))
+            .collect();
+        params.push("stream");
+        if !self.host.stream_usage {
+            params.retain(|p| *p != "stream_options");
+        }
+        params
+    }
+
+    fn resolve_target(
+        self: Arc<Self>,
+        model: &str,
+        opts: &TargetOptions,
+    ) -> Result<Target, LlmError> {
+        let host = &self.host;
+        let api_base = opts
+            .api_base
+            .clone()
+            .or_else(|| env_first(&host.api_base_env))
+            .or_else(|| host.api_base.clone())
+            .ok_or_else(|| {
+                let vars = host.api_base_env.join(" or ");
+                LlmError::bad_request(format!(
+                    "Provider '{}' has no default api_base: pass api_base=\"http://host:port/v1\" or set {vars}",
+                    host.name
+                ))
+                .with_provider(host.name.clone())
+                .with_model(model)
+            })?;
+        let api_key = match &opts.api_key {
+            Some(k) => Some(k.clone()),
+            None => env_first(&host.api_key_env).map(SecretString::from),
+        };
+        if api_key.is_none() && host.key_required {
+            return Err(missing_key_error(&host.name, model, &host.api_key_env));
+        }
+        let model = match &host.model_prefix {
+            Some(prefix) if !model.starts_with(prefix.as_str()) && !model.contains('/') => {
+                format!("{prefix}{model}")
+            }
+            _ => model.to_owned(),
+        };
+        Ok(Target {
+            provider: self.clone(),
+            model,
+            api_base,
+            api_key,
+            api_version: opts.api_version.clone(),
+            extra_headers: opts.extra_headers.clone(),
+            provider_options: opts.provider_options.clone(),
+        })
+    }
+
+    fn adapt_request(&self, req: &mut ChatRequest, target: &Target) {
+        for rule in self.rules_for(&target.model) {
+            for (from, to) in &rule.rename {
+                if from == "max_tokens" && to == "max_completion_tokens" {
+                    if let Some(v) = req.params.max_tokens.take() {
+                        req.params.max_completion_tokens.get_or_insert(v);
+                    }
+                }
+            }
+        }
+    }
+
+    fn build_request(
+        &self,
+        req: &ChatRequest,
+        target: &Target,
+        stream: bool,
+    ) -> Result<HttpRequest, LlmError> {
+        openai::build_request(req, target, stream, AuthStyle::Bearer)
+    }
+
+    fn parse_response(&self, body: &[u8], target: &Target) -> Result<ChatResponse, LlmError> {
+        openai::parse_response(body, target)
+    }
+
+    fn stream_parser(&self, target: &Target, _include_usage: bool) -> Box<dyn StreamParser> {
+        Box::new(OpenAiStreamParser::new(target))
+    }
+
+    fn parse_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        target: &Target,
+    ) -> LlmError {
+        openai::error_from_body(status, headers, body, target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_parses_and_has_required_hosts() {
+        let names: Vec<&str> = hosts().iter().map(|h| h.name.as_str()).collect();
+        for required in [
+            "openai",
+            "groq",
+            "together_ai",
+            "deepseek",
+            "fireworks_ai",
+            "openrouter",
+            "perplexity",
+            "xai",
+            "deepinfra",
+            "cerebras",
+            "sambanova",
+            "nvidia_nim",
+            "hosted_vllm",
+            "lm_studio",
+            "llamafile",
+            "openai_compatible",
+        ] {
+            assert!(names.contains(&required), "missing host {required}");
+        }
+        for h in hosts() {
+            for p in h
+                .rejects
+                .iter()
+                .chain(h.model_rules.iter().flat_map(|r| r.rejects.iter()))
+            {
+                assert!(
+                    OPENAI_PARAMS.contains(&p.as_str()),
+                    "{}: unknown param {p}",
+                    h.name
+                );
+            }
+            if h.key_required {
+                assert!(!h.api_key_env.is_empty(), "{} needs a key env var", h.name);
+            }
+        }
+    }
+
+    #[test]
+    fn glob() {
+        assert!(glob_match("o1*", "o1-mini"));
+        assert!(glob_match("gpt-5*", "GPT-5"));
+        assert!(!glob_match("o1*", "gpt-4o"));
+        assert!(glob_match("*-chat*", "gpt-5-chat-latest"));
+        assert!(glob_match("exact", "exact"));
+    }
+}

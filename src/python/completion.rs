@@ -1,0 +1,231 @@
+//! `completion`, `acompletion`, `stream_chunk_builder` and the parameter helpers.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyModule};
+
+use super::convert::{self, parse_call, ParsedCall};
+use super::exceptions::{to_pyerr, to_pyerr_in};
+use super::runtime::{block_on_shared, block_on_thread, shared_client};
+use super::stream::{AsyncStream, SyncStream};
+use crate::call::{self, Completion, PreparedCall, ResponseMeta};
+use crate::error::LlmError;
+use crate::stream::{ChunkStream, StreamAccumulator};
+use crate::types::ChatChunk;
+use crate::{model_id, providers};
+
+static PACKAGE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// `llmswitch.drop_params`, the global default of `drop_params=`.
+fn global_drop_params(py: Python<'_>) -> bool {
+    PACKAGE
+        .get_or_try_init(py, || py.import("llmswitch").map(Bound::unbind))
+        .ok()
+        .and_then(|m| m.bind(py).getattr(pyo3::intern!(py, "drop_params")).ok())
+        .and_then(|v| v.is_truthy().ok())
+        .unwrap_or(false)
+}
+
+/// Read and check a call from its Python arguments.
+pub fn prepare_from_py(
+    py: Python<'_>,
+    model: &str,
+    messages: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> Result<PreparedCall, LlmError> {
+    let ParsedCall {
+        model,
+        custom_llm_provider,
+        request,
+        target,
+        options,
+        ..
+    } = parse_call(py, model, messages, kwargs, global_drop_params(py))?;
+    call::prepare(
+        &model,
+        custom_llm_provider.as_deref(),
+        request,
+        &target,
+        options,
+    )
+}
+
+/// Send a chat completion request to any provider, in OpenAI format.
+///
+/// Args:
+///     model: ``"provider/model"`` (``"anthropic/claude-sonnet-4-20250514"``,
+///         ``"groq/llama-3.3-70b-versatile"``, ``"mock/anything"``) or a bare name whose
+///         family is known (``"gpt-4o"``).
+///     messages: OpenAI chat messages.
+///     **kwargs: OpenAI parameters (``temperature``, ``tools``, ``stream``, ...), call
+///         options (``timeout``, ``num_retries``, ``api_key``, ``api_base``,
+///         ``extra_headers``, ``drop_params``, ``mock_response``, ``metadata``, ...) and
+///         provider-specific parameters, passed through.
+///
+/// Returns:
+///     A ``ModelResponse`` (an OpenAI ``chat.completion`` dict with attribute access),
+///     or, with ``stream=True``, an iterator of ``ModelResponseStream`` chunks.
+///
+/// Raises:
+///     BadRequestError, AuthenticationError, UnsupportedParamsError: before any network
+///     call, for an unknown provider, malformed messages, a missing key or an unsupported
+///     parameter. Provider errors map to the LiteLLM exception classes.
+#[pyfunction]
+#[pyo3(signature = (model, messages=None, **kwargs))]
+pub fn completion<'py>(
+    py: Python<'py>,
+    model: &str,
+    messages: Option<&Bound<'py, PyAny>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let call = prepare_from_py(py, model, messages, kwargs).map_err(to_pyerr)?;
+    if call.options.stream {
+        let (stream, meta) = block_on_shared(py, async {
+            let client = shared_client()?;
+            call::execute_stream(client, &call).await
+        })?;
+        return Ok(Bound::new(py, SyncStream::new(stream, meta))?.into_any());
+    }
+    let done = block_on_thread(py, move |client| async move {
+        call::execute(&client, &call).await
+    })?;
+    convert::response_to_py(py, &done.response, &done.meta)
+}
+
+/// The outcome of an async call, turned into a Python object (or exception) under the GIL
+/// when the asyncio future is resolved.
+enum AsyncOutcome {
+    Response(Box<Completion>),
+    Stream(Box<(ChunkStream, ResponseMeta)>),
+    Failed(LlmError),
+}
+
+impl<'py> IntoPyObject<'py> for AsyncOutcome {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        match self {
+            AsyncOutcome::Response(done) => convert::response_to_py(py, &done.response, &done.meta),
+            AsyncOutcome::Stream(s) => {
+                let (stream, meta) = *s;
+                Ok(Bound::new(py, AsyncStream::new(stream, meta))?.into_any())
+            }
+            AsyncOutcome::Failed(e) => Err(to_pyerr_in(py, e)),
+        }
+    }
+}
+
+/// Async twin of :func:`completion`: same arguments, returns an awaitable.
+///
+/// ``await acompletion(...)`` gives a ``ModelResponse``; with ``stream=True`` it gives an
+/// async iterator of ``ModelResponseStream`` chunks (``async for chunk in await
+/// acompletion(..., stream=True)``). Errors, including those found before any network
+/// call, are raised when the awaitable is awaited.
+#[pyfunction]
+#[pyo3(signature = (model, messages=None, **kwargs))]
+pub fn acompletion<'py>(
+    py: Python<'py>,
+    model: &str,
+    messages: Option<&Bound<'py, PyAny>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let prepared = prepare_from_py(py, model, messages, kwargs);
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let call = match prepared {
+            Ok(c) => c,
+            Err(e) => return Ok(AsyncOutcome::Failed(e)),
+        };
+        let client = match shared_client() {
+            Ok(c) => c,
+            Err(e) => return Ok(AsyncOutcome::Failed(e)),
+        };
+        Ok(if call.options.stream {
+            match call::execute_stream(client, &call).await {
+                Ok(s) => AsyncOutcome::Stream(Box::new(s)),
+                Err(e) => AsyncOutcome::Failed(e),
+            }
+        } else {
+            match call::execute(client, &call).await {
+                Ok(done) => AsyncOutcome::Response(Box::new(done)),
+                Err(e) => AsyncOutcome::Failed(e),
+            }
+        })
+    })
+}
+
+/// Rebuild a full ``ModelResponse`` from streamed chunks: text and reasoning joined,
+/// tool-call arguments reassembled by index, the last finish reason and usage kept.
+///
+/// Args:
+///     chunks: the chunks of one stream, in order (dicts or ``ModelResponseStream``).
+///     messages: accepted for LiteLLM compatibility; unused.
+#[pyfunction]
+#[pyo3(signature = (chunks, messages=None))]
+pub fn stream_chunk_builder<'py>(
+    py: Python<'py>,
+    chunks: &Bound<'py, PyAny>,
+    messages: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let _ = messages;
+    let chunks: Vec<ChatChunk> = convert::from_py(chunks, "chunks").map_err(to_pyerr)?;
+    let mut acc = StreamAccumulator::new();
+    for c in &chunks {
+        acc.push(c);
+    }
+    let response = acc.finish();
+    let meta = ResponseMeta {
+        model: response.model.clone(),
+        ..Default::default()
+    };
+    convert::response_to_py(py, &response, &meta)
+}
+
+/// The OpenAI parameters ``model`` accepts (after translation by its provider).
+///
+/// Args:
+///     model: a model string as for :func:`completion`.
+///     custom_llm_provider: overrides the provider inferred from ``model``.
+///
+/// Raises:
+///     BadRequestError: if the provider is unknown.
+#[pyfunction]
+#[pyo3(signature = (model, custom_llm_provider=None))]
+pub fn get_supported_openai_params(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+) -> PyResult<Vec<&'static str>> {
+    let id = model_id::resolve(model, custom_llm_provider).map_err(to_pyerr)?;
+    let provider = providers::get(&id.provider).ok_or_else(|| {
+        to_pyerr(LlmError::bad_request(format!(
+            "Unknown provider '{}'",
+            id.provider
+        )))
+    })?;
+    Ok(provider.supported_params(&id.model))
+}
+
+/// Split a model string into ``(model, provider)``.
+///
+/// Args:
+///     model: a model string as for :func:`completion`.
+///     custom_llm_provider: overrides the provider inferred from ``model``.
+///
+/// Raises:
+///     BadRequestError: if the provider cannot be determined.
+#[pyfunction]
+#[pyo3(signature = (model, custom_llm_provider=None))]
+pub fn get_llm_provider(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+) -> PyResult<(String, String)> {
+    let id = model_id::resolve(model, custom_llm_provider).map_err(to_pyerr)?;
+    Ok((id.model, id.provider))
+}
+
+/// Every provider name llmswitch knows, sorted.
+#[pyfunction]
+pub fn provider_names<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, providers::names())
+}

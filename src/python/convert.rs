@@ -1,0 +1,399 @@
+//! Python ⇄ Rust conversion: call arguments in, OpenAI-format objects out.
+//!
+//! Arguments are read straight from the Python objects into the core's typed request with
+//! `pythonize` (no JSON round trip). Responses are written straight into instances of
+//! `llmswitch._types.ModelResponse` / `ModelResponseStream` / `AttrDict`: dict subclasses
+//! whose keys also read as attributes, recursively.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyType};
+use pythonize::{PythonizeMappingType, PythonizeTypes, PythonizeUnnamedMappingAdapter};
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::call::{CallOptions, ResponseMeta};
+use crate::error::LlmError;
+use crate::providers::mock::MockSpec;
+use crate::providers::TargetOptions;
+use crate::types::{ChatChunk, ChatParams, ChatRequest, Message, ToolCall};
+
+// ---------------------------------------------------------------------------------------
+// Output: Rust → Python
+// ---------------------------------------------------------------------------------------
+
+struct ResponseClasses {
+    attr_dict: Py<PyType>,
+    model_response: Py<PyType>,
+    model_response_stream: Py<PyType>,
+}
+
+static CLASSES: PyOnceLock<ResponseClasses> = PyOnceLock::new();
+
+fn classes(py: Python<'_>) -> PyResult<&ResponseClasses> {
+    CLASSES.get_or_try_init(py, || {
+        let m = py.import("llmswitch._types")?;
+        let get = |name: &str| -> PyResult<Py<PyType>> {
+            Ok(m.getattr(name)?.cast_into::<PyType>()?.unbind())
+        };
+        Ok(ResponseClasses {
+            attr_dict: get("AttrDict")?,
+            model_response: get("ModelResponse")?,
+            model_response_stream: get("ModelResponseStream")?,
+        })
+    })
+}
+
+#[derive(Clone, Copy)]
+enum TopClass {
+    Response,
+    Chunk,
+}
+
+thread_local! {
+    /// The class of the next (outermost) mapping built; nested mappings are `AttrDict`s.
+    static TOP_CLASS: Cell<Option<TopClass>> = const { Cell::new(None) };
+}
+
+/// pythonize's mapping type for our dict subclasses.
+struct AttrMapping;
+
+impl PythonizeMappingType for AttrMapping {
+    type Builder<'py> = Bound<'py, PyDict>;
+
+    fn builder<'py>(py: Python<'py>, _len: Option<usize>) -> PyResult<Self::Builder<'py>> {
+        let c = classes(py)?;
+        let class = match TOP_CLASS.with(Cell::take) {
+            Some(TopClass::Response) => &c.model_response,
+            Some(TopClass::Chunk) => &c.model_response_stream,
+            None => &c.attr_dict,
+        };
+        Ok(class.bind(py).call0()?.cast_into::<PyDict>()?)
+    }
+
+    fn push_item<'py>(
+        builder: &mut Self::Builder<'py>,
+        key: Bound<'py, PyAny>,
+        value: Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        builder.set_item(key, value)
+    }
+
+    fn finish<'py>(builder: Self::Builder<'py>) -> PyResult<Bound<'py, PyMapping>> {
+        Ok(builder.into_any().cast_into::<PyMapping>()?)
+    }
+}
+
+struct AttrTypes;
+
+impl PythonizeTypes for AttrTypes {
+    type Map = AttrMapping;
+    type NamedMap = PythonizeUnnamedMappingAdapter<AttrMapping>;
+    type List = PyList;
+}
+
+fn to_attr_object<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    value: &T,
+    top: Option<TopClass>,
+) -> PyResult<Bound<'py, PyAny>> {
+    TOP_CLASS.with(|c| c.set(top));
+    let out = pythonize::pythonize_custom::<AttrTypes, T>(py, value);
+    TOP_CLASS.with(|c| c.set(None));
+    out.map_err(|e| PyTypeError::new_err(e.to_string()))
+}
+
+/// Any serialisable value as plain-or-attribute Python objects (maps become `AttrDict`).
+pub fn to_py<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    to_attr_object(py, value, None)
+}
+
+/// A `chat.completion` as a `ModelResponse`, with `_hidden_params` from `meta`.
+pub fn response_to_py<'py>(
+    py: Python<'py>,
+    response: &crate::types::ChatResponse,
+    meta: &ResponseMeta,
+) -> PyResult<Bound<'py, PyAny>> {
+    let obj = to_attr_object(py, response, Some(TopClass::Response))?;
+    obj.setattr(
+        pyo3::intern!(py, "_hidden_params"),
+        hidden_params(py, meta)?,
+    )?;
+    Ok(obj)
+}
+
+/// A `chat.completion.chunk` as a `ModelResponseStream`.
+pub fn chunk_to_py<'py>(py: Python<'py>, chunk: &ChatChunk) -> PyResult<Bound<'py, PyAny>> {
+    to_attr_object(py, chunk, Some(TopClass::Chunk))
+}
+
+/// `_hidden_params`: what LiteLLM keeps outside the OpenAI shape.
+pub fn hidden_params<'py>(py: Python<'py>, meta: &ResponseMeta) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("custom_llm_provider", &meta.provider)?;
+    d.set_item("model", &meta.model)?;
+    d.set_item("api_base", &meta.api_base)?;
+    d.set_item("model_id", py.None())?;
+    d.set_item("response_cost", py.None())?;
+    d.set_item("response_ms", meta.latency.as_secs_f64() * 1000.0)?;
+    d.set_item("retries", meta.retries)?;
+    let headers = PyDict::new(py);
+    for (k, v) in &meta.headers {
+        headers.set_item(k, v)?;
+    }
+    d.set_item("additional_headers", headers)?;
+    Ok(d)
+}
+
+// ---------------------------------------------------------------------------------------
+// Input: Python → Rust
+// ---------------------------------------------------------------------------------------
+
+/// Read a Python object into `T`, with the path of the offending field in the error.
+pub fn from_py<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> Result<T, LlmError> {
+    let mut de = pythonize::Depythonizer::from_object(obj);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            what.to_owned()
+        } else {
+            format!("{what}.{path}")
+        };
+        LlmError::bad_request(format!("{at}: {}", e.into_inner()))
+    })
+}
+
+/// Messages from a list of dicts, accepting pydantic objects (e.g. a previous response's
+/// `message` from the openai SDK) via their `model_dump`.
+fn messages_from_py(obj: &Bound<'_, PyAny>) -> Result<Vec<Message>, LlmError> {
+    let py = obj.py();
+    if let Ok(list) = obj.cast::<PyList>() {
+        let needs_dump = list
+            .iter()
+            .any(|m| !m.is_instance_of::<PyDict>() && m.hasattr("model_dump").unwrap_or(false));
+        if needs_dump {
+            let plain = PyList::empty(py);
+            for m in list.iter() {
+                let item =
+                    if !m.is_instance_of::<PyDict>() && m.hasattr("model_dump").unwrap_or(false) {
+                        let kwargs = PyDict::new(py);
+                        kwargs.set_item("exclude_none", true).map_err(py_to_llm)?;
+                        m.call_method("model_dump", (), Some(&kwargs))
+                            .map_err(py_to_llm)?
+                    } else {
+                        m
+                    };
+                plain.append(item).map_err(py_to_llm)?;
+            }
+            return from_py(plain.as_any(), "messages");
+        }
+    } else if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyDict>() {
+        return Err(LlmError::bad_request(
+            "messages must be a list of message dicts, e.g. [{\"role\": \"user\", \"content\": \"hi\"}]",
+        ));
+    }
+    from_py(obj, "messages")
+}
+
+fn py_to_llm(e: PyErr) -> LlmError {
+    LlmError::bad_request(e.to_string())
+}
+
+/// Keys LiteLLM accepts that configure its own machinery rather than the provider request.
+/// They are accepted and not forwarded.
+const NOT_FORWARDED: &[&str] = &[
+    "metadata",
+    "custom_cost_per_token",
+    "litellm_metadata",
+    "litellm_call_id",
+    "litellm_logging_obj",
+    "logger_fn",
+    "caching",
+    "cache",
+    "no-log",
+    "proxy_server_request",
+    "preset_cache_key",
+    "model_info",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "input_cost_per_second",
+    "output_cost_per_second",
+    "base_model",
+    "acompletion",
+    "client",
+    "fallbacks",
+    "context_window_fallback_dict",
+    "model_list",
+    "max_parallel_requests",
+    "hf_model_name",
+    "supports_system_message",
+    "mock_timeout",
+    "litellm_trace_id",
+    "litellm_session_id",
+    "tags",
+    "deployment_id",
+    "max_retries",
+];
+
+/// Prefixes of provider settings (credentials, project, region) kept out of the body.
+const PROVIDER_OPTION_PREFIXES: &[&str] = &["vertex_", "aws_", "azure_", "watsonx_"];
+
+/// Everything a completion call needs, read from Python.
+pub struct ParsedCall {
+    pub model: String,
+    pub custom_llm_provider: Option<String>,
+    pub request: ChatRequest,
+    pub target: TargetOptions,
+    pub options: CallOptions,
+}
+
+/// Read a `completion()` call's arguments. `kwargs` is consumed key by key: call options
+/// and credentials are taken out, the OpenAI parameters are typed, and the rest passes
+/// through to the provider as extra body fields.
+pub fn parse_call(
+    py: Python<'_>,
+    model: &str,
+    messages: Option<&Bound<'_, PyAny>>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+    global_drop_params: bool,
+) -> Result<ParsedCall, LlmError> {
+    let messages = match messages {
+        Some(m) if !m.is_none() => messages_from_py(m)?,
+        _ => Vec::new(),
+    };
+    let mut target = TargetOptions::default();
+    let mut options = CallOptions {
+        drop_params: global_drop_params,
+        ..Default::default()
+    };
+    let mut custom_llm_provider = None;
+    let mut mock: Option<MockSpec> = None;
+    let mut mock_tool_calls: Option<Vec<ToolCall>> = None;
+    let mut mock_delay: Option<Duration> = None;
+    let params_dict = PyDict::new(py);
+    let mut extra = Map::new();
+
+    if let Some(kwargs) = kwargs {
+        for (key, value) in kwargs.iter() {
+            let key: String = key.extract().map_err(py_to_llm)?;
+            if value.is_none() && key != "mock_response" {
+                continue;
+            }
+            match key.as_str() {
+                "stream" => options.stream = from_py(&value, "stream")?,
+                "timeout" | "request_timeout" => options.timeout = Some(timeout_from_py(&value)?),
+                "num_retries" => options.num_retries = from_py(&value, "num_retries")?,
+                "drop_params" => options.drop_params = from_py(&value, "drop_params")?,
+                "api_key" => {
+                    let k: String = from_py(&value, "api_key")?;
+                    target.api_key = Some(SecretString::from(k));
+                }
+                "api_base" | "base_url" => target.api_base = Some(from_py(&value, &key)?),
+                "api_version" => target.api_version = Some(from_py(&value, "api_version")?),
+                "extra_headers" | "headers" => {
+                    let h: std::collections::BTreeMap<String, String> = from_py(&value, &key)?;
+                    target.extra_headers.extend(h);
+                }
+                "custom_llm_provider" => {
+                    custom_llm_provider = Some(from_py(&value, "custom_llm_provider")?)
+                }
+                "mock_response" => {
+                    if !value.is_none() {
+                        mock = Some(mock_from_py(&value)?);
+                    }
+                }
+                "mock_tool_calls" => mock_tool_calls = Some(from_py(&value, "mock_tool_calls")?),
+                "mock_delay" => {
+                    let secs: f64 = from_py(&value, "mock_delay")?;
+                    mock_delay = Some(duration_from_secs(secs, "mock_delay")?);
+                }
+                k if NOT_FORWARDED.contains(&k) => {}
+                k if PROVIDER_OPTION_PREFIXES.iter().any(|p| k.starts_with(p)) => {
+                    let v: Value = from_py(&value, k)?;
+                    target.provider_options.insert(key, v);
+                }
+                k if crate::types::OPENAI_PARAMS.contains(&k) => {
+                    params_dict.set_item(&key, &value).map_err(py_to_llm)?;
+                }
+                _ => {
+                    let v: Value = from_py(&value, &key)?;
+                    extra.insert(key, v);
+                }
+            }
+        }
+    }
+    if mock_tool_calls.is_some() || mock_delay.is_some() {
+        let spec = mock.get_or_insert_with(MockSpec::default);
+        if mock_tool_calls.is_some() {
+            spec.tool_calls = mock_tool_calls;
+        }
+        spec.delay = mock_delay;
+    }
+    options.mock = mock;
+    let params: ChatParams = from_py(params_dict.as_any(), "params")
+        .map_err(|e| LlmError::bad_request(e.message.replacen("params.", "", 1)))?;
+    Ok(ParsedCall {
+        model: model.to_owned(),
+        custom_llm_provider,
+        request: ChatRequest {
+            model: model.to_owned(),
+            messages,
+            params,
+            extra,
+        },
+        target,
+        options,
+    })
+}
+
+fn duration_from_secs(secs: f64, what: &str) -> Result<Duration, LlmError> {
+    Duration::try_from_secs_f64(secs).map_err(|_| {
+        LlmError::bad_request(format!(
+            "{what} must be a non-negative number of seconds, got {secs}"
+        ))
+    })
+}
+
+/// `timeout=`: seconds (int or float), or an object with `connect`/`read`/`write`/`pool`
+/// attributes such as `httpx.Timeout` (the longest of them is used).
+fn timeout_from_py(value: &Bound<'_, PyAny>) -> Result<Duration, LlmError> {
+    if let Ok(secs) = value.extract::<f64>() {
+        return duration_from_secs(secs, "timeout");
+    }
+    let mut longest: Option<f64> = None;
+    for attr in ["connect", "read", "write", "pool", "total"] {
+        if let Ok(v) = value.getattr(attr) {
+            if let Ok(s) = v.extract::<f64>() {
+                longest = Some(longest.map_or(s, |l: f64| l.max(s)));
+            }
+        }
+    }
+    match longest {
+        Some(s) => duration_from_secs(s, "timeout"),
+        None => Err(LlmError::bad_request(
+            "timeout must be a number of seconds or an httpx.Timeout",
+        )),
+    }
+}
+
+/// `mock_response=`: a reply text, an exception-class name string, or an exception
+/// instance to raise.
+fn mock_from_py(value: &Bound<'_, PyAny>) -> Result<MockSpec, LlmError> {
+    if let Ok(text) = value.extract::<String>() {
+        return Ok(MockSpec::from_text(&text));
+    }
+    if value.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+        return Ok(MockSpec {
+            error: Some(super::exceptions::from_py_exception(value)),
+            ..Default::default()
+        });
+    }
+    Err(LlmError::bad_request(
+        "mock_response must be a string (the reply, or an exception name such as \"litellm.RateLimitError\") or an exception instance",
+    ))
+}

@@ -1,0 +1,34 @@
+//! The pyo3 layer: the only place that knows about Python. It reads arguments into the
+//! core's types, runs the core's futures with the GIL released, and turns results and
+//! errors into Python objects.
+
+mod completion;
+mod convert;
+mod exceptions;
+mod runtime;
+mod stream;
+mod testing;
+
+use pyo3::prelude::*;
+
+/// The native core of llmswitch. Import ``llmswitch``, not this module.
+#[pymodule]
+mod _llmswitch {
+    #[pymodule_export]
+    use super::completion::{
+        acompletion, completion, get_llm_provider, get_supported_openai_params, provider_names,
+        stream_chunk_builder,
+    };
+    #[pymodule_export]
+    use super::stream::{AsyncStream, ReadyChunk, SyncStream};
+    #[pymodule_export]
+    use super::testing::MockServer;
+
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,644 @@
+//! Streaming shared by all providers: SSE / NDJSON framing of the byte stream, the
+//! [`ChunkStream`] that yields OpenAI chunks, and [`StreamAccumulator`], which rebuilds a
+//! full `chat.completion` from chunks (`stream_chunk_builder`).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde_json::Value;
+
+use crate::error::{ErrorKind, LlmError};
+use crate::http::{timeout_error, transport_error};
+use crate::providers::{StreamParser, Target};
+use crate::types::{
+    ChatChunk, ChatResponse, Choice, FunctionCall, ResponseMessage, ToolCall, Usage,
+};
+
+/// How a provider frames its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameFormat {
+    /// Server-sent events (`event:` / `data:` lines, blank-line separated).
+    Sse,
+    /// One JSON document per line.
+    Ndjson,
+}
+
+/// One frame: an SSE event (name and joined data lines) or one NDJSON line.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub event: Option<&'a str>,
+    pub data: &'a str,
+}
+
+/// What a parser wants after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamControl {
+    Continue,
+    /// The provider signalled the end (`[DONE]`, `message_stop`).
+    Done,
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+struct OwnedFrame {
+    event: Option<String>,
+    data: String,
+}
+
+/// Incremental decoder from bytes to frames. Handles `\n`, `\r\n` line ends, comments,
+/// multi-line data and frames split across reads.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    format: FrameFormat,
+    buf: Vec<u8>,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+}
+
+impl FrameDecoder {
+    pub fn new(format: FrameFormat) -> Self {
+        FrameDecoder {
+            format,
+            buf: Vec::new(),
+            event: None,
+            data: String::new(),
+            has_data: false,
+        }
+    }
+
+    /// Feed bytes; complete frames are appended to `out`.
+    fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) {
+        self.buf.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(nl) = self.buf[start..].iter().position(|b| *b == b'\n') {
+            let end = start + nl;
+            let mut line = &self.buf[start..end];
+            if line.last() == Some(&b'\r') {
+                line = &line[..line.len() - 1];
+            }
+            let line = String::from_utf8_lossy(line).into_owned();
+            self.line(&line, out);
+            start = end + 1;
+        }
+        self.buf.drain(..start);
+    }
+
+    fn line(&mut self, line: &str, out: &mut Vec<OwnedFrame>) {
+        match self.format {
+            FrameFormat::Ndjson => {
+                if !line.trim().is_empty() {
+                    out.push(OwnedFrame {
+                        event: None,
+                        data: line.to_owned(),
+                    });
+                }
+            }
+            FrameFormat::Sse => {
+                if line.is_empty() {
+                    self.dispatch(out);
+                    return;
+                }
+                if line.starts_with(':') {
+                    return;
+                }
+                let (field, value) = match line.find(':') {
+                    Some(i) => {
+                        let v = &line[i + 1..];
+                        (&line[..i], v.strip_prefix(' ').unwrap_or(v))
+                    }
+                    None => (line, ""),
+                };
+                match field {
+                    "data" => {
+                        if self.has_data {
+                            self.data.push('\n');
+                        }
+                        self.data.push_str(value);
+                        self.has_data = true;
+                    }
+                    "event" => self.event = Some(value.to_owned()),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<OwnedFrame>) {
+        if self.has_data || self.event.is_some() {
+            out.push(OwnedFrame {
+                event: self.event.take(),
+                data: std::mem::take(&mut self.data),
+            });
+        }
+        self.has_data = false;
+    }
+
+    /// End of input: flush a final frame that was not terminated by a blank line.
+    fn finish(&mut self, out: &mut Vec<OwnedFrame>) {
+        if !self.buf.is_empty() {
+            let rest = String::from_utf8_lossy(&self.buf).into_owned();
+            self.buf.clear();
+            self.line(rest.trim_end_matches('\r'), out);
+        }
+        if self.format == FrameFormat::Sse {
+            self.dispatch(out);
+        }
+    }
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+enum Source {
+    Http {
+        body: ByteStream,
+        decoder: FrameDecoder,
+        parser: Box<dyn StreamParser>,
+        target: Box<Target>,
+        host: String,
+        read_timeout: Duration,
+    },
+    /// Chunks known up front (the mock provider), with an optional wait before the first.
+    Replay { first_delay: Option<Duration> },
+}
+
+/// A stream of OpenAI chunks from any provider. Dropping it closes the connection.
+pub struct ChunkStream {
+    source: Source,
+    pending: VecDeque<ChatChunk>,
+    frames: Vec<OwnedFrame>,
+    scratch: Vec<ChatChunk>,
+    include_usage: bool,
+    usage: Option<Usage>,
+    finished: bool,
+}
+
+impl ChunkStream {
+    /// A stream over an HTTP response body.
+    pub fn from_http(
+        response: reqwest::Response,
+        format: FrameFormat,
+        parser: Box<dyn StreamParser>,
+        target: &Target,
+        include_usage: bool,
+        read_timeout: Duration,
+    ) -> Self {
+        let host = crate::http::host_of(response.url().as_str());
+        ChunkStream {
+            source: Source::Http {
+                body: Box::pin(response.bytes_stream()),
+                decoder: FrameDecoder::new(format),
+                parser,
+                target: Box::new(target.clone()),
+                host,
+                read_timeout,
+            },
+            pending: VecDeque::new(),
+            frames: Vec::new(),
+            scratch: Vec::new(),
+            include_usage,
+            usage: None,
+            finished: false,
+        }
+    }
+
+    /// A stream replaying chunks known up front.
+    pub fn from_chunks(
+        chunks: Vec<ChatChunk>,
+        include_usage: bool,
+        first_delay: Option<Duration>,
+    ) -> Self {
+        ChunkStream {
+            source: Source::Replay { first_delay },
+            pending: chunks.into(),
+            frames: Vec::new(),
+            scratch: Vec::new(),
+            include_usage,
+            usage: None,
+            finished: true,
+        }
+    }
+
+    /// Usage reported by the provider so far (kept even when the caller did not ask for
+    /// the usage chunk, for cost accounting).
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
+    /// The next chunk already received, without waiting for I/O. Lets blocking and async
+    /// callers skip a runtime round trip for the many chunks that arrive together.
+    pub fn next_buffered(&mut self) -> Option<ChatChunk> {
+        if matches!(
+            &self.source,
+            Source::Replay {
+                first_delay: Some(_)
+            }
+        ) {
+            return None;
+        }
+        while let Some(mut chunk) = self.pending.pop_front() {
+            if let Some(u) = &chunk.usage {
+                self.usage = Some(u.clone());
+                if !self.include_usage {
+                    chunk.usage = None;
+                    if chunk.choices.is_empty() {
+                        continue;
+                    }
+                }
+            }
+            return Some(chunk);
+        }
+        None
+    }
+
+    /// Whether the stream has ended (nothing buffered and nothing more to read).
+    pub fn is_finished(&self) -> bool {
+        self.finished && self.pending.is_empty()
+    }
+
+    /// The next chunk, `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<ChatChunk, LlmError>> {
+        if let Source::Replay { first_delay } = &mut self.source {
+            if let Some(d) = first_delay.take() {
+                tokio::time::sleep(d).await;
+            }
+        }
+        loop {
+            if let Some(chunk) = self.next_buffered() {
+                return Some(Ok(chunk));
+            }
+            if self.finished {
+                return None;
+            }
+            if let Err(e) = self.fill().await {
+                self.finished = true;
+                self.pending.clear();
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Read from the body until at least one chunk is pending or the stream ends.
+    async fn fill(&mut self) -> Result<(), LlmError> {
+        let Source::Http {
+            body,
+            decoder,
+            parser,
+            target,
+            host,
+            read_timeout,
+        } = &mut self.source
+        else {
+            self.finished = true;
+            return Ok(());
+        };
+        while self.pending.is_empty() && !self.finished {
+            let next = match tokio::time::timeout(*read_timeout, body.next()).await {
+                Ok(n) => n,
+                Err(_) => return Err(target.annotate(timeout_error(*read_timeout, host))),
+            };
+            self.frames.clear();
+            match next {
+                Some(Ok(bytes)) => decoder.push(&bytes, &mut self.frames),
+                Some(Err(e)) => {
+                    let mut err = transport_error(&e, host);
+                    if err.kind == ErrorKind::ApiConnection {
+                        err.message = format!(
+                            "The stream from {host} broke before it finished: {}",
+                            err.message
+                        );
+                    }
+                    return Err(target.annotate(err));
+                }
+                None => {
+                    decoder.finish(&mut self.frames);
+                    self.finished = true;
+                }
+            }
+            for frame in &self.frames {
+                let control = parser
+                    .on_frame(
+                        Frame {
+                            event: frame.event.as_deref(),
+                            data: &frame.data,
+                        },
+                        &mut self.scratch,
+                    )
+                    .map_err(|e| target.annotate(e))?;
+                self.pending.extend(self.scratch.drain(..));
+                if control == StreamControl::Done {
+                    self.finished = true;
+                    break;
+                }
+            }
+            if self.finished {
+                parser
+                    .on_end(&mut self.scratch)
+                    .map_err(|e| target.annotate(e))?;
+                self.pending.extend(self.scratch.drain(..));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rebuilds a full `chat.completion` from chunks: content and reasoning concatenated,
+/// tool-call arguments joined by index, the last finish reason and usage kept.
+#[derive(Debug, Default)]
+pub struct StreamAccumulator {
+    id: Option<String>,
+    created: i64,
+    model: Option<String>,
+    system_fingerprint: Option<String>,
+    choices: Vec<ChoiceState>,
+    usage: Option<Usage>,
+}
+
+#[derive(Debug, Default)]
+struct ChoiceState {
+    index: u32,
+    role: Option<String>,
+    content: Option<String>,
+    reasoning: Option<String>,
+    refusal: Option<String>,
+    thinking_blocks: Vec<Value>,
+    tool_calls: Vec<ToolCallState>,
+    finish_reason: Option<String>,
+    logprobs: Vec<Value>,
+}
+
+#[derive(Debug, Default)]
+struct ToolCallState {
+    index: u32,
+    id: String,
+    kind: String,
+    name: String,
+    arguments: String,
+}
+
+fn append(slot: &mut Option<String>, piece: &str) {
+    slot.get_or_insert_with(String::new).push_str(piece);
+}
+
+impl StreamAccumulator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fold one chunk in.
+    pub fn push(&mut self, chunk: &ChatChunk) {
+        if self.id.is_none() && !chunk.id.is_empty() {
+            self.id = Some(chunk.id.clone());
+        }
+        if self.created == 0 {
+            self.created = chunk.created;
+        }
+        if self.model.is_none() && !chunk.model.is_empty() {
+            self.model = Some(chunk.model.clone());
+        }
+        if self.system_fingerprint.is_none() {
+            self.system_fingerprint
+                .clone_from(&chunk.system_fingerprint);
+        }
+        if let Some(u) = &chunk.usage {
+            self.usage = Some(u.clone());
+        }
+        for c in &chunk.choices {
+            let state = match self.choices.iter_mut().position(|s| s.index == c.index) {
+                Some(i) => &mut self.choices[i],
+                None => {
+                    self.choices.push(ChoiceState {
+                        index: c.index,
+                        ..Default::default()
+                    });
+                    let last = self.choices.len() - 1;
+                    &mut self.choices[last]
+                }
+            };
+            let d = &c.delta;
+            if let Some(r) = &d.role {
+                state.role = Some(r.clone());
+            }
+            if let Some(t) = &d.content {
+                append(&mut state.content, t);
+            }
+            if let Some(t) = &d.reasoning_content {
+                append(&mut state.reasoning, t);
+            }
+            if let Some(t) = &d.refusal {
+                append(&mut state.refusal, t);
+            }
+            if let Some(blocks) = &d.thinking_blocks {
+                state.thinking_blocks.extend(blocks.iter().cloned());
+            }
+            if let Some(calls) = &d.tool_calls {
+                for tc in calls {
+                    let call = match state
+                        .tool_calls
+                        .iter_mut()
+                        .position(|t| t.index == tc.index)
+                    {
+                        Some(i) => &mut state.tool_calls[i],
+                        None => {
+                            state.tool_calls.push(ToolCallState {
+                                index: tc.index,
+                                kind: "function".to_owned(),
+                                ..Default::default()
+                            });
+                            let last = state.tool_calls.len() - 1;
+                            &mut state.tool_calls[last]
+                        }
+                    };
+                    if let Some(id) = &tc.id {
+                        if call.id.is_empty() {
+                            call.id = id.clone();
+                        }
+                    }
+                    if let Some(k) = &tc.kind {
+                        call.kind = k.clone();
+                    }
+                    if let Some(f) = &tc.function {
+                        if let Some(n) = &f.name {
+                            if call.name.is_empty() {
+                                call.name = n.clone();
+                            }
+                        }
+                        if let Some(a) = &f.arguments {
+                            call.arguments.push_str(a);
+                        }
+                    }
+                }
+            }
+            if let Some(fr) = &c.finish_reason {
+                state.finish_reason = Some(fr.clone());
+            }
+            if let Some(Value::Object(lp)) = &c.logprobs {
+                if let Some(Value::Array(items)) = lp.get("content") {
+                    state.logprobs.extend(items.iter().cloned());
+                }
+            }
+        }
+    }
+
+    /// Usage seen so far.
+    pub fn usage(&self) -> Option<&Usage> {
+        self.usage.as_ref()
+    }
+
+    /// The rebuilt response.
+    pub fn finish(self) -> ChatResponse {
+        let mut resp = ChatResponse::new(self.model.unwrap_or_default());
+        if let Some(id) = self.id {
+            resp.id = id;
+        }
+        if self.created != 0 {
+            resp.created = self.created;
+        }
+        resp.system_fingerprint = self.system_fingerprint;
+        resp.usage = self.usage;
+        let mut choices = self.choices;
+        choices.sort_by_key(|c| c.index);
+        resp.choices = choices
+            .into_iter()
+            .map(|mut s| {
+                s.tool_calls.sort_by_key(|t| t.index);
+                let tool_calls: Vec<ToolCall> = s
+                    .tool_calls
+                    .into_iter()
+                    .map(|t| ToolCall {
+                        id: t.id,
+                        kind: t.kind,
+                        function: FunctionCall {
+                            name: t.name,
+                            arguments: t.arguments,
+                        },
+                    })
+                    .collect();
+                Choice {
+                    index: s.index,
+                    message: ResponseMessage {
+                        role: s.role.unwrap_or_else(|| "assistant".to_owned()),
+                        content: s.content,
+                        tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                        refusal: s.refusal,
+                        reasoning_content: s.reasoning,
+                        thinking_blocks: (!s.thinking_blocks.is_empty())
+                            .then_some(s.thinking_blocks),
+                        ..Default::default()
+                    },
+                    finish_reason: s.finish_reason,
+                    logprobs: (!s.logprobs.is_empty())
+                        .then(|| serde_json::json!({ "content": s.logprobs })),
+                    extra: Default::default(),
+                }
+            })
+            .collect();
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Delta, FunctionDelta, ToolCallDelta};
+
+    fn decode(format: FrameFormat, pieces: &[&str]) -> Vec<OwnedFrame> {
+        let mut d = FrameDecoder::new(format);
+        let mut out = Vec::new();
+        for p in pieces {
+            d.push(p.as_bytes(), &mut out);
+        }
+        d.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn sse_frames_split_across_reads() {
+        let frames = decode(
+            FrameFormat::Sse,
+            &[
+                "event: a\r\nda",
+                "ta: {\"x\":1}\r\n\r\n: comment\n\ndata: one\ndata: two\n\n",
+                "data: [DONE]",
+            ],
+        );
+        assert_eq!(
+            frames,
+            vec![
+                OwnedFrame {
+                    event: Some("a".into()),
+                    data: "{\"x\":1}".into()
+                },
+                OwnedFrame {
+                    event: None,
+                    data: "one\ntwo".into()
+                },
+                OwnedFrame {
+                    event: None,
+                    data: "[DONE]".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn ndjson_lines() {
+        let frames = decode(
+            FrameFormat::Ndjson,
+            &["{\"a\":1}\n{\"b\"", ":2}\n\n", "{\"c\":3}"],
+        );
+        let data: Vec<&str> = frames.iter().map(|f| f.data.as_str()).collect();
+        assert_eq!(data, vec!["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]);
+    }
+
+    #[test]
+    fn accumulator_joins_text_and_tool_calls() {
+        let mut acc = StreamAccumulator::new();
+        let base = ChatChunk::new("id1", 5, "m");
+        acc.push(&base.clone().with_delta(
+            0,
+            Delta {
+                role: Some("assistant".into()),
+                ..Default::default()
+            },
+            None,
+        ));
+        acc.push(&base.clone().with_delta(0, Delta::text("Hel"), None));
+        acc.push(&base.clone().with_delta(0, Delta::text("lo"), None));
+        let tc = |id: Option<&str>, name: Option<&str>, args: &str| Delta {
+            tool_calls: Some(vec![ToolCallDelta {
+                index: 0,
+                id: id.map(str::to_owned),
+                kind: id.map(|_| "function".to_owned()),
+                function: Some(FunctionDelta {
+                    name: name.map(str::to_owned),
+                    arguments: Some(args.to_owned()),
+                }),
+            }]),
+            ..Default::default()
+        };
+        acc.push(
+            &base
+                .clone()
+                .with_delta(0, tc(Some("call_1"), Some("get"), "{\"a\""), None),
+        );
+        acc.push(
+            &base
+                .clone()
+                .with_delta(0, tc(None, None, ":1}"), Some("tool_calls".into())),
+        );
+        let mut usage_chunk = base.clone();
+        usage_chunk.usage = Some(Usage::new(3, 4));
+        acc.push(&usage_chunk);
+        let r = acc.finish();
+        assert_eq!(r.id, "id1");
+        assert_eq!(r.text(), Some("Hello"));
+        let call = &r.choices[0].message.tool_calls.as_ref().unwrap()[0];
+        assert_eq!(call.id, "call_1");
+        assert_eq!(call.function.arguments, "{\"a\":1}");
+        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(r.usage.unwrap().total_tokens, 7);
+    }
+}
