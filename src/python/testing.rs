@@ -108,7 +108,9 @@ impl MockServer {
                 drop_after,
             }
         } else if let Some(j) = json {
-            ScriptedBody::Json(from_py(j, "json").map_err(|e| PyValueError::new_err(e.message.clone()))?)
+            ScriptedBody::Json(
+                from_py(j, "json").map_err(|e| PyValueError::new_err(e.message.clone()))?,
+            )
         } else if let Some(b) = body {
             ScriptedBody::Raw(b)
         } else {
