@@ -15,6 +15,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use futures_util::stream;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -97,6 +98,11 @@ impl MockServer {
     pub async fn start(port: u16) -> std::io::Result<MockServer> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
+        // Without TCP_NODELAY, Nagle's algorithm holds each small SSE frame until the
+        // client's delayed ACK (40 ms), which no real provider does.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let state = Arc::new(MockState {
             record: AtomicBool::new(true),
             ..Default::default()
