@@ -10,10 +10,11 @@ import asyncio
 import json
 from typing import Any
 
-import llmswitch
 import pytest
-from conftest import MESSAGES, TEST_KEY
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+import llmswitch
+from conftest import MESSAGES, TEST_KEY
 
 MODEL = "anthropic/claude-sonnet-4-20250514"
 WEATHER_TOOL = {
@@ -184,6 +185,8 @@ def test_beta_and_version_headers(server, kw):
         model=MODEL, messages=MESSAGES, extra_headers={"anthropic-version": "2099-01-01"}, **kw
     )
     assert server.requests[1]["headers"]["anthropic-version"] == "2099-01-01"
+    llmswitch.completion(model=MODEL, messages=MESSAGES, api_version="2024-01-01", **kw)
+    assert server.requests[2]["headers"]["anthropic-version"] == "2024-01-01"
 
 
 def test_key_is_redacted_from_errors(server, kw):
@@ -991,3 +994,20 @@ def test_stream_cut_before_message_stop(server, kw):
     server.enqueue(sse=events(message_start(), block_start(0, {"type": "text", "text": ""})))
     with pytest.raises(llmswitch.APIConnectionError, match="message_stop"):
         list(llmswitch.completion(model=MODEL, messages=MESSAGES, stream=True, **kw))
+
+
+def test_stream_connection_dropped(server, kw):
+    server.enqueue(
+        sse=events(
+            message_start(),
+            block_start(0, {"type": "text", "text": ""}),
+            block_delta(0, {"type": "text_delta", "text": "Hel"}),
+            block_delta(0, {"type": "text_delta", "text": "lo"}),
+        ),
+        drop_after=3,
+    )
+    received = []
+    with pytest.raises(llmswitch.APIConnectionError):
+        for c in llmswitch.completion(model=MODEL, messages=MESSAGES, stream=True, **kw):
+            received.append(c)
+    assert [c.choices[0].delta.get("content") for c in received if c.choices] == ["", "Hel"]
