@@ -251,7 +251,8 @@ fn forces_tool_use(choice: &ToolChoice) -> bool {
 
 /// Value checks Anthropic needs beyond the supported-params list: `n` must be 1, and with
 /// extended thinking on, `temperature` must be 1, `top_p` within [0.95, 1], and there must
-/// be no `top_k` or forced `tool_choice`. Conflicts are dropped with `drop_params`
+/// be no `top_k`, forced `tool_choice` or `json_object` response format (both need a forced
+/// tool). Conflicts are dropped with `drop_params`
 /// (returned by name), else raise `UnsupportedParamsError`.
 pub fn check_params(req: &mut ChatRequest, drop: bool) -> Result<Vec<&'static str>, LlmError> {
     let thinking_on = thinking_is_on(thinking_config(req)?.as_deref());
@@ -275,6 +276,15 @@ pub fn check_params(req: &mut ChatRequest, drop: bool) -> Result<Vec<&'static st
         }
         if req.extra.contains_key("top_k") {
             conflicts.push(("top_k", "top_k with extended thinking".to_owned()));
+        }
+        if p.response_format
+            .as_ref()
+            .is_some_and(|f| f.kind == "json_object")
+        {
+            conflicts.push((
+                "response_format",
+                "response_format json_object with extended thinking (use json_schema)".to_owned(),
+            ));
         }
         if p.tool_choice.as_ref().is_some_and(forces_tool_use) {
             conflicts.push((
@@ -1896,6 +1906,14 @@ mod tests {
             json!({"temperature": 0.1, "top_k": 3}),
         );
         assert!(check_params(&mut ok, false).unwrap().is_empty());
+        let mut json_object = request(
+            json!([{"role": "user", "content": "x"}]),
+            json!({"reasoning_effort": "low", "response_format": {"type": "json_object"}}),
+        );
+        assert_eq!(
+            check_params(&mut json_object, true).unwrap(),
+            vec!["response_format"]
+        );
         let mut n = request(json!([{"role": "user", "content": "x"}]), json!({"n": 2}));
         assert!(check_params(&mut n, false).is_err());
         let mut bad = request(
