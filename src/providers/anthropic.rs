@@ -7,7 +7,8 @@
 //!
 //! Choices documented here and in the README:
 //! - `max_tokens` is required by Anthropic. Without `max_tokens`/`max_completion_tokens` we
-//!   send [`DEFAULT_MAX_TOKENS`] (plus the thinking budget when thinking is on).
+//!   send the model's known output limit ([`default_max_tokens`]), else
+//!   [`DEFAULT_MAX_TOKENS`] (plus the thinking budget when thinking is on).
 //! - `reasoning_effort` maps to extended thinking with the budgets in [`THINKING_BUDGETS`];
 //!   a native `thinking={...}` argument is sent as given and wins over `reasoning_effort`.
 //! - With thinking on, Anthropic accepts only `temperature` 1, `top_p` in [0.95, 1], no
@@ -47,7 +48,8 @@ use crate::types::{
 pub const DEFAULT_API_BASE: &str = "https://api.anthropic.com";
 /// The `anthropic-version` header sent unless the caller passes `api_version=` or the header.
 pub const API_VERSION: &str = "2023-06-01";
-/// `max_tokens` sent when the caller gives none (Anthropic requires it).
+/// `max_tokens` sent when the caller gives none and the model's output limit is unknown
+/// (Anthropic requires the field; LiteLLM's fallback is the same).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// The forced tool that carries `response_format` output.
 pub const JSON_TOOL_NAME: &str = "json_tool_call";
@@ -155,6 +157,7 @@ impl Provider for Anthropic {
                 &BodyOptions {
                     model: Some(&target.model),
                     anthropic_version: None,
+                    default_max_tokens: default_max_tokens(&target.model),
                     stream,
                 },
             )?,
@@ -326,7 +329,17 @@ pub struct BodyOptions<'a> {
     pub model: Option<&'a str>,
     /// An `anthropic_version` body field (Vertex AI: `vertex-2023-10-16`).
     pub anthropic_version: Option<&'a str>,
+    /// `max_tokens` when the caller gives none: the model's output limit if known
+    /// ([`default_max_tokens`]); `None` falls back to [`DEFAULT_MAX_TOKENS`].
+    pub default_max_tokens: Option<u32>,
     pub stream: bool,
+}
+
+/// The output limit of a Claude model, sent as `max_tokens` when the caller gives none.
+/// `None` until the model catalogue is available to this module; then [`DEFAULT_MAX_TOKENS`]
+/// applies.
+pub fn default_max_tokens(_model: &str) -> Option<u32> {
+    None
 }
 
 #[derive(Serialize)]
@@ -464,10 +477,15 @@ fn build_body<'a>(req: &'a ChatRequest, opts: &BodyOptions<'a>) -> Result<Body<'
         .and_then(|t| t.get("budget_tokens"))
         .and_then(Value::as_u64)
         .map(|b| u32::try_from(b).unwrap_or(u32::MAX));
-    let max_tokens = req.max_output_tokens().unwrap_or_else(|| match budget {
-        Some(b) => b.saturating_add(DEFAULT_MAX_TOKENS),
-        None => DEFAULT_MAX_TOKENS,
-    });
+    // Thinking tokens count against max_tokens, which must exceed the budget.
+    let max_tokens = req
+        .max_output_tokens()
+        .unwrap_or(match (opts.default_max_tokens, budget) {
+            (Some(limit), Some(b)) if limit > b => limit,
+            (Some(limit), None) => limit,
+            (_, Some(b)) => b.saturating_add(DEFAULT_MAX_TOKENS),
+            (None, None) => DEFAULT_MAX_TOKENS,
+        });
 
     let mut tools: Vec<ToolDef<'a>> = Vec::new();
     for tool in p.tools.iter().flatten() {
@@ -1611,6 +1629,7 @@ mod tests {
             &BodyOptions {
                 model: Some("claude-sonnet-4-20250514"),
                 anthropic_version: None,
+                default_max_tokens: None,
                 stream: false,
             },
         )
@@ -1952,6 +1971,7 @@ mod tests {
             &BodyOptions {
                 model: None,
                 anthropic_version: Some("vertex-2023-10-16"),
+                default_max_tokens: None,
                 stream: true,
             },
         )
@@ -1960,6 +1980,25 @@ mod tests {
         assert_eq!(b["anthropic_version"], json!("vertex-2023-10-16"));
         assert!(b.get("model").is_none());
         assert_eq!(b["stream"], json!(true));
+    }
+
+    #[test]
+    fn default_max_tokens_prefers_the_model_limit_above_the_budget() {
+        let max_tokens = |limit: Option<u32>, effort: Option<&str>| {
+            let mut req = request(json!([{"role": "user", "content": "x"}]), json!({}));
+            req.params.reasoning_effort = effort.map(str::to_owned);
+            let opts = BodyOptions {
+                default_max_tokens: limit,
+                ..Default::default()
+            };
+            let b: Value = serde_json::from_slice(&encode_body(&req, &opts).unwrap()).unwrap();
+            b["max_tokens"].as_u64().unwrap()
+        };
+        assert_eq!(max_tokens(None, None), 4096);
+        assert_eq!(max_tokens(Some(64000), None), 64000);
+        assert_eq!(max_tokens(Some(64000), Some("high")), 64000);
+        assert_eq!(max_tokens(None, Some("high")), 4096 + 4096);
+        assert_eq!(max_tokens(Some(2048), Some("medium")), 2048 + 4096);
     }
 
     #[test]
