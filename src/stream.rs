@@ -334,34 +334,39 @@ impl ChunkStream {
                 }
             }
             for frame in &self.frames {
-                let control = parser
-                    .on_frame(
-                        Frame {
-                            event: frame.event.as_deref(),
-                            data: &frame.data,
-                        },
-                        &mut self.scratch,
-                    )
-                    .map_err(|e| target.annotate(e))?;
+                let parsed = parser.on_frame(
+                    Frame {
+                        event: frame.event.as_deref(),
+                        data: &frame.data,
+                    },
+                    &mut self.scratch,
+                );
                 self.pending.extend(self.scratch.drain(..));
-                if control == StreamControl::Done {
-                    self.finished = true;
-                    break;
+                match parsed {
+                    Ok(StreamControl::Continue) => {}
+                    Ok(StreamControl::Done) => {
+                        self.finished = true;
+                        break;
+                    }
+                    Err(e) => {
+                        broke = Some(target.annotate(e));
+                        break;
+                    }
                 }
             }
-            if self.finished {
-                parser
-                    .on_end(&mut self.scratch)
-                    .map_err(|e| target.annotate(e))?;
+            if self.finished && broke.is_none() {
+                if let Err(e) = parser.on_end(&mut self.scratch) {
+                    broke = Some(target.annotate(e));
+                }
                 self.pending.extend(self.scratch.drain(..));
             }
             if let Some(err) = broke {
-                // Hand out the chunks that arrived before the break, then the error.
+                // Hand out the chunks that came before the failure, then the error.
+                self.finished = true;
                 if self.pending.is_empty() {
                     return Err(err);
                 }
                 self.deferred_error = Some(err);
-                self.finished = true;
             }
         }
         Ok(())
