@@ -103,7 +103,7 @@ pub struct CustomPricing {
 impl CustomPricing {
     /// The prices as a catalogue entry: flat input and output prices, no cache or
     /// reasoning discounts (the caller's prices are the whole story).
-    fn as_info(&self, provider: &str, model: &str) -> ModelInfo {
+    pub fn to_info(&self, provider: &str, model: &str) -> ModelInfo {
         let missing = self.input_cost_per_token.is_none() || self.output_cost_per_token.is_none();
         let known = if missing {
             catalog::model_info(provider, model)
@@ -205,7 +205,7 @@ pub fn call_cost(
 ) -> Option<f64> {
     match custom {
         Some(prices) => {
-            let info = prices.as_info(provider, model);
+            let info = prices.to_info(provider, model);
             let (p, c) = cost_with(&info, &TokenCounts::from(usage));
             Some(p + c)
         }

@@ -124,6 +124,9 @@ pub fn response_to_py<'py>(
         pyo3::intern!(py, "_hidden_params"),
         hidden_params(py, meta)?,
     )?;
+    if meta.cost.is_none() && !meta.model.is_empty() {
+        super::cost::warn_unpriced(py, &meta.provider, &meta.model)?;
+    }
     Ok(obj)
 }
 
