@@ -265,6 +265,9 @@ fn sse_body(
 ) -> Body {
     let items = frames.into_iter().enumerate();
     let guard = OpenStream::new(state);
+    // hyper only flushes written frames when the body stream is pending; pace a stream that
+    // will break so the frames before the break reach the client, as from a real server.
+    let chunk_delay = chunk_delay.or(drop_after.map(|_| Duration::from_millis(5)));
     let s = stream::unfold((items, guard), move |(mut items, guard)| async move {
         let (i, frame) = items.next()?;
         if let Some(d) = chunk_delay {
