@@ -1,5 +1,6 @@
 """Type stubs for the native core. Checked against the runtime by ``mypy.stubtest``."""
 
+import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,19 @@ __all__ = [
     "get_supported_openai_params",
     "provider_names",
     "stream_chunk_builder",
+    "completion_cost",
+    "cost_per_token",
+    "get_max_tokens",
+    "get_model_info",
+    "register_model",
+    "supports_function_calling",
+    "supports_parallel_function_calling",
+    "supports_prompt_caching",
+    "supports_reasoning",
+    "supports_response_schema",
+    "supports_vision",
+    "token_counter",
+    "ModelCostMap",
     "AsyncStream",
     "ReadyChunk",
     "SyncStream",
@@ -106,6 +120,53 @@ def stream_chunk_builder(
 def get_supported_openai_params(model: str, custom_llm_provider: str | None = None) -> list[str]: ...
 def get_llm_provider(model: str, custom_llm_provider: str | None = None) -> tuple[str, str]: ...
 def provider_names() -> list[str]: ...
+def get_model_info(model: str, custom_llm_provider: str | None = None) -> dict[str, Any]: ...
+def supports_vision(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_function_calling(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_parallel_function_calling(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_response_schema(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_reasoning(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_prompt_caching(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def get_max_tokens(model: str) -> int | None: ...
+def register_model(model_cost: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str]) -> None: ...
+def cost_per_token(
+    model: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cache_read_input_tokens: int = 0,
+    cache_creation_input_tokens: int = 0,
+    custom_llm_provider: str | None = None,
+    custom_cost_per_token: Mapping[str, float] | None = None,
+    reasoning_tokens: int = 0,
+) -> tuple[float, float]: ...
+def completion_cost(
+    completion_response: Any | None = None,
+    model: str | None = None,
+    prompt: str = "",
+    completion: str = "",
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    custom_cost_per_token: Mapping[str, float] | None = None,
+    custom_llm_provider: str | None = None,
+) -> float: ...
+def token_counter(
+    model: str = "",
+    text: str | Sequence[str] | None = None,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    count_response_tokens: bool = False,
+) -> int: ...
+
+@final
+class ModelCostMap:
+    def __new__(cls) -> ModelCostMap: ...
+    def __getitem__(self, key: str, /) -> dict[str, Any]: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def get(self, key: str, default: Any | None = None) -> Any: ...
+    def keys(self) -> list[str]: ...
+    def values(self) -> list[dict[str, Any]]: ...
+    def items(self) -> list[tuple[str, dict[str, Any]]]: ...
 
 @final
 class SyncStream(Iterator[ModelResponseStream]):

@@ -4,6 +4,7 @@
 
 mod completion;
 mod convert;
+mod cost;
 mod exceptions;
 mod runtime;
 mod stream;
@@ -20,6 +21,12 @@ mod _llmswitch {
         stream_chunk_builder,
     };
     #[pymodule_export]
+    use super::cost::{
+        completion_cost, cost_per_token, get_max_tokens, get_model_info, register_model,
+        supports_function_calling, supports_parallel_function_calling, supports_prompt_caching,
+        supports_reasoning, supports_response_schema, supports_vision, token_counter, ModelCostMap,
+    };
+    #[pymodule_export]
     use super::stream::{AsyncStream, ReadyChunk, SyncStream};
     #[pymodule_export]
     use super::testing::MockServer;
@@ -29,6 +36,7 @@ mod _llmswitch {
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        super::cost::load_cost_map_from_env(m.py())?;
         Ok(())
     }
 }
