@@ -74,7 +74,9 @@ def sync_subjects(url: str) -> dict[str, Callable[[], Any]]:
         import llmswitch
 
         def ls() -> Any:
-            return llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k")
+            return llmswitch.completion(
+                model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k"
+            )
 
         out["llmswitch.completion"] = ls
     if has("httpx"):
@@ -83,7 +85,9 @@ def sync_subjects(url: str) -> dict[str, Callable[[], Any]]:
         client = httpx.Client()
 
         def hx() -> Any:
-            return client.post(url + "/v1/chat/completions", json=BODY, headers={"authorization": "Bearer k"}).json()
+            return client.post(
+                url + "/v1/chat/completions", json=BODY, headers={"authorization": "Bearer k"}
+            ).json()
 
         out["httpx.Client"] = hx
     if has("openai"):
@@ -99,7 +103,9 @@ def sync_subjects(url: str) -> dict[str, Callable[[], Any]]:
         import litellm
 
         def ll() -> Any:
-            return litellm.completion(model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k")
+            return litellm.completion(
+                model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k"
+            )
 
         out["litellm.completion"] = ll
     return out
@@ -121,7 +127,9 @@ def async_subjects(url: str) -> dict[str, Callable[[], Any]]:
         async def hx() -> Any:
             if "c" not in holder:
                 holder["c"] = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
-            r = await holder["c"].post(url + "/v1/chat/completions", json=BODY, headers={"authorization": "Bearer k"})
+            r = await holder["c"].post(
+                url + "/v1/chat/completions", json=BODY, headers={"authorization": "Bearer k"}
+            )
             return r.json()
 
         out["httpx.AsyncClient"] = hx
@@ -286,12 +294,18 @@ def bench_import(runs: int) -> dict[str, Any]:
         times, rss = [], []
         for _ in range(runs):
             out = subprocess.run(
-                [sys.executable, "-c", IMPORT_PROBE.format(module=module)], capture_output=True, text=True, check=True
+                [sys.executable, "-c", IMPORT_PROBE.format(module=module)],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
             times.append(float(out[0]))
             rss.append(float(out[1]))
         base = subprocess.run(
-            [sys.executable, "-c", IMPORT_PROBE.format(module="os")], capture_output=True, text=True, check=True
+            [sys.executable, "-c", IMPORT_PROBE.format(module="os")],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
         results[module] = {
             "import_ms_median": round(statistics.median(times), 1),
@@ -327,7 +341,9 @@ def bench_native_providers(url: str, n: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", help="mock server URL (http://127.0.0.1:PORT); started here if omitted")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
     parser.add_argument("--only", default="sync,async,stream,memory,import,native")

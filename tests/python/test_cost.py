@@ -10,10 +10,11 @@ import sys
 import warnings
 from collections.abc import Mapping
 
-import llmswitch
 import pytest
-from conftest import MESSAGES, TEST_KEY, chunk, sse
 from openai.types.chat import ChatCompletion
+
+import llmswitch
+from conftest import MESSAGES, TEST_KEY, chunk, sse
 
 
 def price(key: str, field: str) -> float:
