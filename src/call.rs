@@ -3,16 +3,20 @@
 //! params) and builds the request bytes; [`execute`] / [`execute_stream`] send it, with
 //! timeouts and retries, and translate the answer.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 
+use crate::budget::{self, Admission, ModelNames, Reservation};
 use crate::cost::{self, CustomPricing};
 use crate::error::LlmError;
 use crate::http::{self, HttpClient, DEFAULT_TIMEOUT};
 use crate::model_id;
 use crate::params::{enforce_supported, normalize_messages, validate_messages};
 use crate::providers::{self, mock, HttpRequest, Target, TargetOptions};
+use crate::spend::track::{record_unsent, CallTracker};
+use crate::spend::{clock, CallMetadata};
 use crate::stream::ChunkStream;
 use crate::types::{ChatRequest, ChatResponse, StreamOptions, Usage};
 
@@ -31,6 +35,11 @@ pub struct CallOptions {
     pub mock: Option<mock::MockSpec>,
     /// Prices that override the catalogue's for this call's cost.
     pub custom_pricing: Option<CustomPricing>,
+    /// Who the call is for (`metadata=`: user, project, key, tags): recorded in the spend
+    /// ledger and matched by budgets.
+    pub metadata: Option<Arc<CallMetadata>>,
+    /// Router: the deployment serving the call, recorded in the spend ledger.
+    pub deployment: Option<String>,
 }
 
 /// A call that passed every local check, ready to send (any number of times).
@@ -45,6 +54,11 @@ pub struct PreparedCall {
     pub include_usage: bool,
     /// Parameters removed by `drop_params`.
     pub dropped_params: Vec<&'static str>,
+    /// The call's projected cost, held against the budgets that apply to it until the
+    /// call settles (shared by clones; released when the last one is dropped).
+    pub reservation: Option<Arc<Reservation>>,
+    /// Set when a budget downgraded the call: the model string asked for.
+    pub downgraded_from: Option<String>,
 }
 
 impl PreparedCall {
@@ -74,6 +88,8 @@ pub struct ResponseMeta {
     pub cost: Option<f64>,
     /// The call's `custom_cost_per_token`, kept to cost a stream when it ends.
     pub custom_pricing: Option<CustomPricing>,
+    /// Set when a budget downgraded the call: the model string asked for.
+    pub downgraded_from: Option<String>,
 }
 
 impl ResponseMeta {
@@ -95,12 +111,96 @@ pub struct Completion {
     pub meta: ResponseMeta,
 }
 
-/// Check and translate a call without touching the network.
+/// Check and translate a call without touching the network, and admit it against the
+/// budgets that apply to it (which may refuse it, or switch it to a cheaper model).
 ///
 /// `model` is the caller's model string (`provider/model` or a bare name). Fails fast with
 /// `BadRequestError` (unknown provider, malformed messages), `AuthenticationError` (missing
-/// key) or `UnsupportedParamsError`.
+/// key), `UnsupportedParamsError` or `BudgetExceededError`. A failure is recorded in the
+/// spend ledger.
 pub fn prepare(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+    request: ChatRequest,
+    target_opts: &TargetOptions,
+    options: CallOptions,
+) -> Result<PreparedCall, LlmError> {
+    let budgets = budget::global();
+    let (stream, metadata) = (options.stream, options.metadata.clone());
+    let deployment = options.deployment.clone();
+    let unsent = |e: &LlmError| {
+        record_unsent(
+            e.model.as_deref().unwrap_or(model),
+            e.provider.as_deref().unwrap_or_default(),
+            stream,
+            metadata.clone(),
+            deployment.clone(),
+            e,
+        )
+    };
+    if !budgets.is_active() {
+        return prepare_checked(model, custom_llm_provider, request, target_opts, options)
+            .inspect_err(unsent);
+    }
+    // Kept for a downgrade, which prepares the call again on another model.
+    let retry = (request.clone(), options.clone());
+    let call = prepare_checked(model, custom_llm_provider, request, target_opts, options)
+        .inspect_err(unsent)?;
+    let admitted = match admit(budgets, model, call, true) {
+        Ok(Ok(call)) => Ok(call),
+        Ok(Err(to)) => {
+            let (request, options) = retry;
+            prepare_checked(&to, None, request, target_opts, options).and_then(|mut call| {
+                call.downgraded_from = Some(model.to_owned());
+                match admit(budgets, &to, call, false)? {
+                    Ok(call) => Ok(call),
+                    Err(again) => Err(LlmError::bad_request(format!(
+                        "Budget downgrade from '{model}' to '{to}' asked for another downgrade, to '{again}'"
+                    ))),
+                }
+            })
+        }
+        Err(e) => Err(e),
+    };
+    admitted.inspect_err(unsent)
+}
+
+/// Reserve `call`'s projected cost against its budgets: the call (with its reservation),
+/// or the model a budget wants it downgraded to.
+fn admit(
+    budgets: &Arc<budget::BudgetRegistry>,
+    requested: &str,
+    mut call: PreparedCall,
+    allow_downgrade: bool,
+) -> Result<Result<PreparedCall, String>, LlmError> {
+    let projected = budget::projected_cost(
+        call.provider(),
+        &call.target.model,
+        &call.request,
+        call.options.custom_pricing.as_ref(),
+    );
+    let names = ModelNames {
+        requested,
+        provider: call.target.provider_name(),
+        model: &call.target.model,
+    };
+    match budgets.admit(
+        clock::now(),
+        call.options.metadata.as_deref(),
+        names,
+        projected,
+        allow_downgrade,
+    )? {
+        Admission::Admitted(reservation) => {
+            call.reservation = reservation.map(Arc::new);
+            Ok(Ok(call))
+        }
+        Admission::Downgrade { to, .. } => Ok(Err(to)),
+    }
+}
+
+/// [`prepare`] without budgets.
+fn prepare_checked(
     model: &str,
     custom_llm_provider: Option<&str>,
     mut request: ChatRequest,
@@ -171,11 +271,28 @@ pub fn prepare(
         options,
         include_usage,
         dropped_params: dropped,
+        reservation: None,
+        downgraded_from: None,
     })
 }
 
-/// Send a prepared call and return the full response.
+/// Send a prepared call and return the full response. The call is recorded in the spend
+/// ledger and its budget reservation settled, whatever the outcome (also when the future
+/// is dropped before it finishes).
 pub async fn execute(client: &HttpClient, call: &PreparedCall) -> Result<Completion, LlmError> {
+    let tracker = CallTracker::start(call);
+    let result = execute_untracked(client, call).await;
+    match &result {
+        Ok(done) => tracker.succeeded(&done.meta, done.response.usage.as_ref()),
+        Err(e) => tracker.failed(e),
+    }
+    result
+}
+
+async fn execute_untracked(
+    client: &HttpClient,
+    call: &PreparedCall,
+) -> Result<Completion, LlmError> {
     let started = Instant::now();
     let mut retries = 0;
     loop {
@@ -194,8 +311,26 @@ pub async fn execute(client: &HttpClient, call: &PreparedCall) -> Result<Complet
     }
 }
 
-/// Send a prepared streaming call; returns once the response headers arrived.
+/// Send a prepared streaming call; returns once the response headers arrived. The stream
+/// is recorded in the spend ledger (and its budget reservation settled) when it is dropped.
 pub async fn execute_stream(
+    client: &HttpClient,
+    call: &PreparedCall,
+) -> Result<(ChunkStream, ResponseMeta), LlmError> {
+    let tracker = CallTracker::start(call);
+    match execute_stream_untracked(client, call).await {
+        Ok((mut stream, meta)) => {
+            tracker.follow_stream(&mut stream, &meta);
+            Ok((stream, meta))
+        }
+        Err(e) => {
+            tracker.failed(&e);
+            Err(e)
+        }
+    }
+}
+
+async fn execute_stream_untracked(
     client: &HttpClient,
     call: &PreparedCall,
 ) -> Result<(ChunkStream, ResponseMeta), LlmError> {
@@ -238,6 +373,7 @@ fn meta(
         retries,
         cost: None,
         custom_pricing: call.options.custom_pricing,
+        downgraded_from: call.downgraded_from.clone(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! call pipeline) plus one optional pyo3 layer in [`python`], enabled by the `python`
 //! feature. Nothing outside `src/python/` knows about Python.
 
+pub mod budget;
 pub mod call;
 pub mod catalog;
 pub mod cost;
@@ -14,6 +15,7 @@ pub mod model_id;
 pub mod params;
 pub mod providers;
 pub mod redact;
+pub mod spend;
 pub mod stream;
 pub mod tokens;
 pub mod types;

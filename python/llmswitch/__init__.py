@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping as _Mapping
 
-from . import exceptions
+from . import budgets, exceptions, spend
 from ._llmswitch import (
     ModelCostMap,
     __version__,
@@ -24,6 +24,7 @@ from ._llmswitch import (
     get_supported_openai_params,
     provider_names,
     register_model,
+    spend_report,
     stream_chunk_builder,
     supports_function_calling,
     supports_parallel_function_calling,
@@ -92,6 +93,9 @@ __all__ = [
     "completion_cost",
     "cost_per_token",
     "token_counter",
+    "spend",
+    "spend_report",
+    "budgets",
     "drop_params",
     "AttrDict",
     "ModelResponse",

@@ -2,11 +2,13 @@
 //! core's types, runs the core's futures with the GIL released, and turns results and
 //! errors into Python objects.
 
+mod budget;
 mod completion;
 mod convert;
 mod cost;
 mod exceptions;
 mod runtime;
+mod spend;
 mod stream;
 mod testing;
 
@@ -15,6 +17,11 @@ use pyo3::prelude::*;
 /// The native core of llmswitch. Import ``llmswitch``, not this module.
 #[pymodule]
 mod _llmswitch {
+    #[pymodule_export]
+    use super::budget::{
+        _budget_add, _budget_clear, _budget_deliver_alerts, _budget_remove, _budget_reset,
+        _budget_status,
+    };
     #[pymodule_export]
     use super::completion::{
         acompletion, completion, get_llm_provider, get_supported_openai_params, provider_names,
@@ -25,6 +32,12 @@ mod _llmswitch {
         completion_cost, cost_per_token, get_max_tokens, get_model_info, register_model,
         supports_function_calling, supports_parallel_function_calling, supports_prompt_caching,
         supports_reasoning, supports_response_schema, supports_vision, token_counter, ModelCostMap,
+    };
+    #[pymodule_export]
+    use super::spend::{
+        _set_clock, _spend_clear, _spend_configure, _spend_disable_store, _spend_enable_store,
+        _spend_flush, _spend_is_recording, _spend_records, _spend_store_path, spend_report,
+        SpendReport,
     };
     #[pymodule_export]
     use super::stream::{AsyncStream, ReadyChunk, SyncStream};

@@ -1,0 +1,293 @@
+"""Budget policies: block, downgrade and alert; reservations under concurrency; exact
+period resets with an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+
+import pytest
+
+import llmswitch
+from conftest import MESSAGES
+from llmswitch import budgets
+
+#: Every call below costs exactly this, and projects exactly this: no input price, 10
+#: completion tokens (40 characters) at $0.001, max_tokens=10.
+CALL_COST = 0.01
+PRICES = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.001}
+
+
+def uid() -> str:
+    return "b-" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(autouse=True)
+def _clean():
+    budgets.clear()
+    yield
+    budgets.clear()
+    llmswitch.spend._set_clock(None)
+
+
+def call(user: str, model: str = "gpt-4o", **kw):
+    kw.setdefault("max_tokens", 10)
+    return llmswitch.completion(
+        model=model,
+        messages=MESSAGES,
+        mock_response="x" * 40,
+        custom_cost_per_token=PRICES,
+        metadata={"user": user},
+        **kw,
+    )
+
+
+def spent(name: str, member: str | None = None) -> float:
+    rows = [s for s in budgets.status() if s["budget"] == name and (member is None or s["id"] == member)]
+    assert len(rows) == 1, rows
+    return rows[0]["spent"]
+
+
+def test_block_before_any_network_call(server, openai_kw):
+    user = uid()
+    name = budgets.add(limit=3 * CALL_COST, scope="user", id=user, period="daily")
+    assert name == f"user:{user}:daily"
+    for _ in range(3):
+        assert call(user)._hidden_params["response_cost"] == pytest.approx(CALL_COST)
+    with pytest.raises(llmswitch.BudgetExceededError) as info:
+        llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, user=user, max_tokens=10, **openai_kw)
+    assert server.hits == 0
+    err = info.value
+    assert err.current_cost == pytest.approx(3 * CALL_COST) and err.max_budget == pytest.approx(3 * CALL_COST)
+    assert name in str(err) and "resets at" in str(err)
+    # Other users are not limited; the refusal is in the ledger.
+    call(uid())
+    blocked = [r for r in llmswitch.spend.records() if r["user"] == user and r["status"] == "blocked"]
+    assert len(blocked) == 1 and blocked[0]["error"] == "BudgetExceededError"
+
+
+def test_200_concurrent_acompletions_against_a_budget_for_20():
+    user = uid()
+    budgets.add(limit=20 * CALL_COST, scope="user", id=user)
+
+    async def main():
+        calls = [
+            llmswitch.acompletion(
+                model="gpt-4o",
+                messages=MESSAGES,
+                mock_response="x" * 40,
+                mock_delay=0.05,
+                max_tokens=10,
+                custom_cost_per_token=PRICES,
+                metadata={"user": user},
+            )
+            for _ in range(200)
+        ]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(main())
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, llmswitch.BudgetExceededError)]
+    assert len(ok) == 20 and len(refused) == 180
+    # Exact estimates: never over the limit.
+    assert spent(f"user:{user}:total") <= 20 * CALL_COST + 1e-12
+    assert spent(f"user:{user}:total") == pytest.approx(20 * CALL_COST)
+    assert budgets.status()[0]["reserved"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_overshoot_is_bounded_by_the_estimate_error_of_calls_in_flight():
+    user = uid()
+    limit = 20 * CALL_COST
+
+    async def main():
+        # max_tokens=5 projects $0.005 a call; the mock answers 10 tokens ($0.01).
+        calls = [
+            llmswitch.acompletion(
+                model="gpt-4o",
+                messages=MESSAGES,
+                mock_response="x" * 40,
+                mock_delay=0.05,
+                max_tokens=5,
+                custom_cost_per_token=PRICES,
+                metadata={"user": user},
+            )
+            for _ in range(200)
+        ]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    budgets.add(limit=limit, scope="user", id=user)
+    results = asyncio.run(main())
+    admitted = sum(not isinstance(r, BaseException) for r in results)
+    assert admitted == 40  # 40 x $0.005 projected = the limit
+    total = spent(f"user:{user}:total")
+    assert total > limit
+    assert total <= limit + admitted * (CALL_COST - 0.005) + 1e-12
+    # Once over, nothing more gets in.
+    with pytest.raises(llmswitch.BudgetExceededError):
+        call(user, max_tokens=1)
+
+
+def test_downgrade_switches_to_the_cheaper_model_and_says_so():
+    user = uid()
+    budgets.add(
+        limit=4 * CALL_COST,
+        scope="user",
+        id=user,
+        period="monthly",
+        actions=[budgets.downgrade(to={"gpt-4o": "gpt-4o-mini"}, at=0.5), budgets.block()],
+    )
+    first = call(user)
+    assert first.model == "gpt-4o" and "budget_downgraded_from" not in first._hidden_params
+    call(user)
+    # Spent 50 %: the next call goes to the cheaper model.
+    r = call(user)
+    assert r.model == "gpt-4o-mini"
+    assert r._hidden_params["budget_downgraded_from"] == "gpt-4o"
+    rec = [x for x in llmswitch.spend.records() if x["user"] == user][-1]
+    assert rec["model"] == "gpt-4o-mini" and rec["downgraded_from"] == "gpt-4o"
+    call(user)
+    with pytest.raises(llmswitch.BudgetExceededError):
+        call(user)
+
+
+def test_alerts_once_per_threshold_crossing_on_the_calling_thread():
+    import threading
+
+    user = uid()
+    events: list[dict] = []
+    threads: set[int] = set()
+
+    def notify(event: dict) -> None:
+        events.append(event)
+        threads.add(threading.get_ident())
+
+    budgets.add(
+        limit=10 * CALL_COST,
+        scope="user",
+        id=user,
+        period="daily",
+        actions=[budgets.alert(notify, at=(0.8, 1.0)), budgets.block()],
+    )
+    for _i in range(7):
+        call(user)
+    assert events == []
+    call(user)
+    assert [e["threshold"] for e in events] == [0.8]
+    call(user)
+    assert len(events) == 1
+    call(user)
+    assert [e["threshold"] for e in events] == [0.8, 1.0]
+    e = events[1]
+    assert e["budget"] == f"user:{user}:daily" and e["id"] == user and e["scope"] == "user"
+    assert e["spent"] == pytest.approx(10 * CALL_COST) and e["limit"] == pytest.approx(10 * CALL_COST)
+    assert e["period_end"] - e["period_start"] == 86_400
+    assert threads == {threading.get_ident()}
+    with pytest.raises(llmswitch.BudgetExceededError):
+        call(user)
+    assert len(events) == 2
+
+
+def test_alert_from_async_calls_and_a_failing_callback(monkeypatch):
+    user = uid()
+    seen: list[dict] = []
+    unraisable: list = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    def broken(event: dict) -> None:
+        raise RuntimeError("callback bug")
+
+    budgets.add(
+        limit=2 * CALL_COST,
+        scope="tag",
+        id="nightly",
+        actions=[budgets.alert(seen.append, at=0.5), budgets.alert(broken, at=0.5)],
+    )
+
+    async def main():
+        for _ in range(2):
+            await llmswitch.acompletion(
+                model="gpt-4o",
+                messages=MESSAGES,
+                mock_response="x" * 40,
+                max_tokens=10,
+                custom_cost_per_token=PRICES,
+                metadata={"user": user, "tags": ["nightly"]},
+            )
+
+    asyncio.run(main())
+    assert [e["threshold"] for e in seen] == [0.5]
+    assert len(unraisable) == 1 and "callback bug" in str(unraisable[0].exc_value)
+    # An alert-only budget never blocks.
+    asyncio.run(main())
+
+
+def test_streams_reserve_and_settle_when_they_end():
+    user = uid()
+    name = budgets.add(limit=1.0, scope="user", id=user)
+    stream = call(user, stream=True)
+    assert budgets.status()[0]["reserved"] == pytest.approx(CALL_COST)
+    list(stream)
+    del stream
+    s = budgets.status()[0]
+    assert s["reserved"] == pytest.approx(0.0, abs=1e-12)
+    assert spent(name) == pytest.approx(CALL_COST)
+
+
+def test_daily_period_resets_exactly_at_utc_midnight():
+    user = uid()
+    midnight = 1_900_000_000 - 1_900_000_000 % 86_400 + 86_400  # a UTC midnight
+    llmswitch.spend._set_clock(midnight - 3600)
+    name = budgets.add(limit=2 * CALL_COST, scope="user", id=user, period="daily")
+    call(user)
+    call(user)
+    llmswitch.spend._set_clock(midnight - 1e-6)
+    with pytest.raises(llmswitch.BudgetExceededError) as info:
+        call(user)
+    assert "1970" not in str(info.value)
+    llmswitch.spend._set_clock(midnight)
+    call(user)
+    s = next(x for x in budgets.status() if x["budget"] == name)
+    assert s["period_start"] == midnight and s["spent"] == pytest.approx(CALL_COST)
+
+
+def test_fixed_window_resets_from_the_budget_start():
+    user = uid()
+    start = 1_900_000_123.5
+    llmswitch.spend._set_clock(start)
+    budgets.add(limit=CALL_COST, scope="user", id=user, period="1h")
+    call(user)
+    llmswitch.spend._set_clock(start + 3600 - 1e-6)
+    with pytest.raises(llmswitch.BudgetExceededError):
+        call(user)
+    llmswitch.spend._set_clock(start + 3600)
+    call(user)
+
+
+def test_per_user_budget_counts_the_ledger_of_the_current_period():
+    a, b = uid(), uid()
+    llmswitch.spend._set_clock(1_950_000_000)
+    call(a)
+    call(a)
+    # Added after two calls today: a has already spent them.
+    budgets.add(limit=2 * CALL_COST, scope="user", period="daily")
+    with pytest.raises(llmswitch.BudgetExceededError):
+        call(a)
+    call(b)
+    ids = {s["id"] for s in budgets.status()}
+    assert {a, b} <= ids
+    assert budgets.reset("user:*:daily", id=a)
+    call(a)
+
+
+def test_bad_budgets_are_rejected():
+    with pytest.raises(ValueError, match="scope"):
+        budgets.add(limit=1, scope="team")
+    with pytest.raises(ValueError, match="period"):
+        budgets.add(limit=1, period="fortnightly")
+    with pytest.raises(ValueError, match="limit"):
+        budgets.add(limit=-1)
+    with pytest.raises(TypeError, match="callable"):
+        budgets.add(limit=1, actions=[{"action": "alert", "callback": 3}])
+    assert budgets.status() == []
+    assert not budgets.remove("nope")
