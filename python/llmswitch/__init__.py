@@ -12,6 +12,7 @@ from collections.abc import Mapping as _Mapping
 
 from . import budgets, exceptions, spend
 from ._llmswitch import (
+    BudgetManager,
     ModelCostMap,
     __version__,
     acompletion,
@@ -96,6 +97,7 @@ __all__ = [
     "spend",
     "spend_report",
     "budgets",
+    "BudgetManager",
     "drop_params",
     "AttrDict",
     "ModelResponse",

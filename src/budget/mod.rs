@@ -10,6 +10,7 @@
 //! of their own estimates. The call pipeline ([`crate::call::prepare`]) does this for
 //! `completion`, the router and the proxy alike.
 
+pub mod manager;
 pub mod period;
 
 use std::collections::HashMap;

@@ -8,6 +8,8 @@
 //! live in this module, keyed by budget name and threshold.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -15,6 +17,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList};
 
 use super::spend::{spend_error, time_from_py};
+use crate::budget::manager::{self, BudgetManager, ManagerError, ManagerStore, UserBudget};
 use crate::budget::{self, Action, AlertEvent, BudgetSpec, DowngradeTo, Period, Scope};
 use crate::spend::{self, clock};
 
@@ -270,4 +273,362 @@ pub fn deliver_alerts(py: Python<'_>) {
 #[pyfunction]
 pub fn _budget_deliver_alerts(py: Python<'_>) {
     deliver_alerts(py);
+}
+
+// ---------------------------------------------------------------------------------------
+// LiteLLM's BudgetManager
+// ---------------------------------------------------------------------------------------
+
+fn manager_error(e: ManagerError) -> PyErr {
+    match e {
+        ManagerError::UnknownUser(_) => PyKeyError::new_err(e.to_string()),
+        ManagerError::Duration(_) => PyValueError::new_err(e.to_string()),
+        ManagerError::Store { .. } => pyo3::exceptions::PyOSError::new_err(e.to_string()),
+    }
+}
+
+fn user_to_py<'py>(py: Python<'py>, b: &UserBudget) -> PyResult<Bound<'py, PyAny>> {
+    pythonize::pythonize(py, b).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn now_secs() -> f64 {
+    clock::to_secs_f64(clock::now())
+}
+
+/// Per-user budgets that the caller checks and updates, as LiteLLM's ``BudgetManager``:
+/// ``create_budget``, ``projected_cost``, ``update_cost``, ``get_current_cost``,
+/// ``get_total_budget``, ``is_valid_user``, ``get_users``, ``reset_cost``,
+/// ``update_budget_all_users`` and ``save_data``.
+///
+/// Args:
+///     project_name: the project (SQLite keeps several projects in one file).
+///     client_type: ``"local"`` (LiteLLM's ``user_cost.json`` file), ``"sqlite"``, or
+///         ``"memory"`` (no persistence). LiteLLM's ``"hosted"`` is not supported.
+///     api_base: accepted for LiteLLM compatibility; unused.
+///     headers: accepted for LiteLLM compatibility; unused.
+///     path: the file (default ``user_cost.json`` / ``user_cost.sqlite`` in the working
+///         directory).
+///
+/// Raises:
+///     ValueError: for an unknown ``client_type``.
+///     OSError: if the file exists but cannot be read.
+#[pyclass(module = "llmswitch._llmswitch", name = "BudgetManager")]
+pub struct PyBudgetManager {
+    inner: Mutex<BudgetManager>,
+    client_type: String,
+}
+
+impl PyBudgetManager {
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, BudgetManager>> {
+        self.inner
+            .lock()
+            .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("budget manager poisoned"))
+    }
+
+    fn save(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.lock()?.save().map_err(manager_error))
+    }
+
+    fn user_result<'py>(&self, py: Python<'py>, user: &str) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.lock()?;
+        let b = m
+            .users
+            .get(user)
+            .ok_or_else(|| manager_error(ManagerError::UnknownUser(user.to_owned())))?;
+        let d = PyDict::new(py);
+        d.set_item("user", user_to_py(py, b)?)?;
+        Ok(d)
+    }
+}
+
+#[pymethods]
+impl PyBudgetManager {
+    #[new]
+    #[pyo3(signature = (project_name, client_type="local", api_base=None, headers=None, path=None))]
+    fn new(
+        py: Python<'_>,
+        project_name: &str,
+        client_type: &str,
+        api_base: Option<&str>,
+        headers: Option<&Bound<'_, PyAny>>,
+        path: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let _ = (api_base, headers);
+        let store = match client_type {
+            "local" => ManagerStore::Json(path.unwrap_or_else(|| "user_cost.json".into())),
+            "sqlite" => ManagerStore::Sqlite(path.unwrap_or_else(|| "user_cost.sqlite".into())),
+            "memory" => ManagerStore::Memory,
+            "hosted" => {
+                return Err(PyValueError::new_err(
+                    "client_type=\"hosted\" (LiteLLM's hosted budget service) is not supported: use \"local\" (a JSON file) or \"sqlite\"",
+                ))
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown client_type {other:?}: use \"local\", \"sqlite\" or \"memory\""
+                )))
+            }
+        };
+        let inner = py
+            .detach(|| BudgetManager::open(project_name, store))
+            .map_err(manager_error)?;
+        Ok(PyBudgetManager {
+            inner: Mutex::new(inner),
+            client_type: client_type.to_owned(),
+        })
+    }
+
+    /// The project's name.
+    #[getter]
+    fn project_name(&self) -> PyResult<String> {
+        Ok(self.lock()?.project_name.clone())
+    }
+
+    /// Where the users are kept: ``"local"``, ``"sqlite"`` or ``"memory"``.
+    #[getter]
+    fn client_type(&self) -> String {
+        self.client_type.clone()
+    }
+
+    /// A copy of every user's entry (``total_budget``, ``current_cost``, ``model_cost``,
+    /// ``duration`` in days, ``created_at``, ``last_updated_at``).
+    #[getter]
+    fn user_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.lock()?;
+        let d = PyDict::new(py);
+        for (u, b) in &m.users {
+            d.set_item(u, user_to_py(py, b)?)?;
+        }
+        Ok(d)
+    }
+
+    /// Read the users from the file again.
+    ///
+    /// Raises:
+    ///     OSError: if the file cannot be read.
+    fn load_data(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.lock()?.load().map_err(manager_error))
+    }
+
+    /// Write every user to the file.
+    ///
+    /// Returns:
+    ///     ``{"status": "success"}``.
+    ///
+    /// Raises:
+    ///     OSError: if the file cannot be written.
+    fn save_data<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.save(py)?;
+        let d = PyDict::new(py);
+        d.set_item("status", "success")?;
+        Ok(d)
+    }
+
+    /// Give ``user`` a budget (replacing any), and save.
+    ///
+    /// Args:
+    ///     total_budget: USD.
+    ///     user: the user.
+    ///     duration: ``"daily"``, ``"weekly"``, ``"monthly"`` (28 days, as LiteLLM),
+    ///         ``"yearly"``, or a length such as ``"30d"``/``"12h"``; None: never resets.
+    ///     created_at: when the first period starts (Unix seconds; default now).
+    ///
+    /// Returns:
+    ///     The user's entry.
+    ///
+    /// Raises:
+    ///     ValueError: for an unknown duration.
+    #[pyo3(signature = (total_budget, user, duration=None, created_at=None))]
+    fn create_budget<'py>(
+        &self,
+        py: Python<'py>,
+        total_budget: f64,
+        user: &str,
+        duration: Option<&str>,
+        created_at: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let days = duration
+            .map(manager::duration_days)
+            .transpose()
+            .map_err(manager_error)?;
+        let out = {
+            let mut m = self.lock()?;
+            let b = m.create_budget(
+                total_budget,
+                user,
+                days,
+                created_at.unwrap_or_else(now_secs),
+            );
+            user_to_py(py, b)?
+        };
+        self.save(py)?;
+        Ok(out)
+    }
+
+    /// The user's current cost plus the prompt cost of ``messages`` on ``model``.
+    ///
+    /// Raises:
+    ///     KeyError: if the user has no budget.
+    ///     NotFoundError: if the model has no known price.
+    #[pyo3(signature = (model, messages, user))]
+    fn projected_cost(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        messages: &Bound<'_, PyAny>,
+        user: &str,
+    ) -> PyResult<f64> {
+        let current = self
+            .lock()?
+            .current_cost(user, now_secs())
+            .map_err(manager_error)?;
+        let prompt = super::cost::completion_cost(
+            py,
+            None,
+            Some(model),
+            "",
+            "",
+            Some(messages),
+            None,
+            None,
+        )?;
+        Ok(current + prompt)
+    }
+
+    /// The user's budget in USD.
+    ///
+    /// Raises:
+    ///     KeyError: if the user has no budget.
+    #[pyo3(signature = (user))]
+    fn get_total_budget(&self, user: &str) -> PyResult<f64> {
+        self.lock()?.total_budget(user).map_err(manager_error)
+    }
+
+    /// Add a call's cost to the user (and to its model), and save.
+    ///
+    /// Args:
+    ///     user: the user.
+    ///     completion_obj: a response; its cost (``completion_cost``) is added.
+    ///     model: with ``input_text`` and ``output_text``, instead of a response.
+    ///     input_text: the prompt text.
+    ///     output_text: the completion text.
+    ///
+    /// Returns:
+    ///     ``{"user": <the user's entry>}``.
+    ///
+    /// Raises:
+    ///     KeyError: if the user has no budget.
+    ///     ValueError: if neither a response nor model and texts are given.
+    #[pyo3(signature = (user, completion_obj=None, model=None, input_text=None, output_text=None))]
+    fn update_cost<'py>(
+        &self,
+        py: Python<'py>,
+        user: &str,
+        completion_obj: Option<&Bound<'py, PyAny>>,
+        model: Option<&str>,
+        input_text: Option<&str>,
+        output_text: Option<&str>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (cost, model) = match (model, input_text, output_text, completion_obj) {
+            (Some(m), Some(i), Some(o), _) => (
+                super::cost::completion_cost(py, None, Some(m), i, o, None, None, None)?,
+                m.to_owned(),
+            ),
+            (_, _, _, Some(obj)) if !obj.is_none() => {
+                let cost =
+                    super::cost::completion_cost(py, Some(obj), None, "", "", None, None, None)?;
+                let model = obj
+                    .get_item("model")
+                    .or_else(|_| obj.getattr("model"))?
+                    .extract::<String>()?;
+                (cost, model)
+            }
+            _ => {
+                return Err(PyValueError::new_err(
+                    "update_cost needs completion_obj, or model with input_text and output_text",
+                ))
+            }
+        };
+        self.lock()?
+            .add_cost(user, &model, cost, now_secs())
+            .map_err(manager_error)?;
+        self.save(py)?;
+        self.user_result(py, user)
+    }
+
+    /// The user's cost in the current period (0 before any call).
+    ///
+    /// Raises:
+    ///     KeyError: if the user has no budget.
+    #[pyo3(signature = (user))]
+    fn get_current_cost(&self, user: &str) -> PyResult<f64> {
+        self.lock()?
+            .current_cost(user, now_secs())
+            .map_err(manager_error)
+    }
+
+    /// The user's cost per model in the current period (0 before any call, as LiteLLM).
+    ///
+    /// Raises:
+    ///     KeyError: if the user has no budget.
+    #[pyo3(signature = (user))]
+    fn get_model_cost<'py>(&self, py: Python<'py>, user: &str) -> PyResult<Bound<'py, PyAny>> {
+        let mut m = self.lock()?;
+        m.reset_on_duration(user, now_secs())
+            .map_err(manager_error)?;
+        match &m.users[user].model_cost {
+            Some(costs) => Ok(pythonize::pythonize(py, costs)
+                .map_err(|e| PyValueError::new_err(e.to_string()))?),
+            None => Ok(0i64.into_pyobject(py)?.into_any()),
+        }
+    }
+
+    /// Whether the user has a budget.
+    #[pyo3(signature = (user))]
+    fn is_valid_user(&self, user: &str) -> PyResult<bool> {
+        Ok(self.lock()?.is_valid_user(user))
+    }
+
+    /// Every user with a budget.
+    fn get_users(&self) -> PyResult<Vec<String>> {
+        Ok(self.lock()?.users.keys().cloned().collect())
+    }
+
+    /// Set the user's cost back to zero, and save.
+    ///
+    /// Returns:
+    ///     ``{"user": <the user's entry>}``.
+    ///
+    /// Raises:
+    ///     KeyError: if the user has no budget.
+    #[pyo3(signature = (user))]
+    fn reset_cost<'py>(&self, py: Python<'py>, user: &str) -> PyResult<Bound<'py, PyDict>> {
+        self.lock()?.reset_cost(user).map_err(manager_error)?;
+        self.save(py)?;
+        self.user_result(py, user)
+    }
+
+    /// Start the user's next period if its duration has passed (and save).
+    ///
+    /// Raises:
+    ///     KeyError: if the user has no budget.
+    #[pyo3(signature = (user))]
+    fn reset_on_duration(&self, py: Python<'_>, user: &str) -> PyResult<()> {
+        let reset = self
+            .lock()?
+            .reset_on_duration(user, now_secs())
+            .map_err(manager_error)?;
+        if reset {
+            self.save(py)?;
+        }
+        Ok(())
+    }
+
+    /// :meth:`reset_on_duration` for every user with a duration.
+    fn update_budget_all_users(&self, py: Python<'_>) -> PyResult<()> {
+        if self.lock()?.update_budget_all_users(now_secs()) {
+            self.save(py)?;
+        }
+        Ok(())
+    }
 }

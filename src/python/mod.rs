@@ -20,7 +20,7 @@ mod _llmswitch {
     #[pymodule_export]
     use super::budget::{
         _budget_add, _budget_clear, _budget_deliver_alerts, _budget_remove, _budget_reset,
-        _budget_status,
+        _budget_status, PyBudgetManager,
     };
     #[pymodule_export]
     use super::completion::{

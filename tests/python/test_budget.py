@@ -291,3 +291,69 @@ def test_bad_budgets_are_rejected():
         budgets.add(limit=1, actions=[{"action": "alert", "callback": 3}])
     assert budgets.status() == []
     assert not budgets.remove("nope")
+
+
+# --- BudgetManager (LiteLLM's API) -------------------------------------------------------
+
+
+def test_budget_manager_litellm_flow(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bm = llmswitch.BudgetManager(project_name="test_project")
+    assert bm.client_type == "local" and bm.project_name == "test_project"
+    user = "1234"
+    assert not bm.is_valid_user(user)
+    entry = bm.create_budget(total_budget=10, user=user)
+    assert entry == {"total_budget": 10.0}
+    assert (tmp_path / "user_cost.json").exists()
+    assert bm.get_current_cost(user=user) <= bm.get_total_budget(user)
+    response = llmswitch.completion(model="gpt-4o", messages=MESSAGES, mock_response="Hey there!")
+    out = bm.update_cost(completion_obj=response, user=user)
+    cost = response._hidden_params["response_cost"]
+    assert out["user"]["current_cost"] == pytest.approx(cost)
+    assert bm.get_model_cost(user) == {"gpt-4o": pytest.approx(cost)}
+    bm.update_cost(user=user, model="gpt-4o", input_text="hello", output_text="world")
+    text_cost = llmswitch.completion_cost(model="gpt-4o", prompt="hello", completion="world")
+    assert bm.get_current_cost(user) == pytest.approx(cost + text_cost)
+    projected = bm.projected_cost(model="gpt-4o", messages=MESSAGES, user=user)
+    prompt_cost = llmswitch.completion_cost(model="gpt-4o", messages=MESSAGES)
+    assert projected == pytest.approx(cost + text_cost + prompt_cost)
+    assert bm.get_users() == [user]
+    with pytest.raises(ValueError, match="completion_obj"):
+        bm.update_cost(user=user)
+    with pytest.raises(KeyError):
+        bm.get_total_budget("nobody")
+
+    # A new manager (a restart) reads LiteLLM's user_cost.json back.
+    again = llmswitch.BudgetManager(project_name="test_project")
+    assert again.get_current_cost(user) == pytest.approx(cost + text_cost)
+    assert again.reset_cost(user)["user"]["current_cost"] == 0
+    assert llmswitch.BudgetManager("test_project").get_current_cost(user) == 0
+    assert again.save_data() == {"status": "success"}
+
+
+def test_budget_manager_durations_reset_exactly_and_sqlite_persists(tmp_path):
+    db = tmp_path / "budgets.sqlite"
+    t0 = 1_800_000_000.0
+    llmswitch.spend._set_clock(t0)
+    bm = llmswitch.BudgetManager("p", client_type="sqlite", path=db)
+    bm.create_budget(total_budget=1.0, user="u", duration="daily")
+    assert bm.user_dict["u"]["duration"] == 1.0
+    assert bm.user_dict["u"]["created_at"] == t0
+    bm.update_cost(user="u", model="gpt-4o", input_text="a b c", output_text="d e f")
+    assert bm.get_current_cost("u") > 0
+    llmswitch.spend._set_clock(t0 + 86_400 - 0.001)
+    assert bm.get_current_cost("u") > 0
+    llmswitch.spend._set_clock(t0 + 2.5 * 86_400)
+    bm.update_budget_all_users()
+    assert bm.get_current_cost("u") == 0
+    assert bm.user_dict["u"]["last_updated_at"] == t0 + 2 * 86_400
+    # Another project in the same file is separate; the same project survives a restart.
+    assert llmswitch.BudgetManager("q", client_type="sqlite", path=db).get_users() == []
+    restored = llmswitch.BudgetManager("p", client_type="sqlite", path=db)
+    assert restored.user_dict["u"]["last_updated_at"] == t0 + 2 * 86_400
+    monthly = llmswitch.BudgetManager("m", client_type="memory")
+    assert monthly.create_budget(5, "v", duration="monthly")["duration"] == 28.0
+    with pytest.raises(ValueError, match="duration"):
+        monthly.create_budget(5, "v", duration="fortnightly")
+    with pytest.raises(ValueError, match="hosted"):
+        llmswitch.BudgetManager("x", client_type="hosted")
