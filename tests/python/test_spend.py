@@ -271,3 +271,86 @@ def test_ledger_persists_across_a_restart(tmp_path):
 def test_unwritable_path_raises():
     with pytest.raises(OSError):
         llmswitch.spend.enable(path="/nonexistent-dir/x/spend.sqlite")
+
+
+# --- costs in the ledger, per provider family ----------------------------------------------
+
+
+def price(key: str, field: str) -> float:
+    value = llmswitch.model_cost[key][field]
+    assert isinstance(value, float) and value > 0
+    return value
+
+
+def openai_body(model: str, usage: dict) -> dict:
+    return {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+
+
+def test_ledger_costs_match_the_catalogue_for_each_family(server):
+    user = uid()
+    kw = {"api_key": "sk-test-0123456789abcdef", "user": user}
+    # OpenAI: cached prompt tokens at the cache-read price.
+    server.enqueue(
+        json=openai_body(
+            "gpt-4o",
+            {"prompt_tokens": 2000, "completion_tokens": 300, "prompt_tokens_details": {"cached_tokens": 1500}},
+        )
+    )
+    llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, api_base=server.base_url, **kw)
+    openai_cost = (
+        500 * price("gpt-4o", "input_cost_per_token")
+        + 1500 * price("gpt-4o", "cache_read_input_token_cost")
+        + 300 * price("gpt-4o", "output_cost_per_token")
+    )
+    # An OpenAI-compatible host priced by its own catalogue entry.
+    key = "groq/llama-3.3-70b-versatile"
+    server.enqueue(json=openai_body("llama-3.3-70b-versatile", {"prompt_tokens": 1234, "completion_tokens": 56}))
+    llmswitch.completion(model=key, messages=MESSAGES, api_base=server.base_url, **kw)
+    groq_cost = 1234 * price(key, "input_cost_per_token") + 56 * price(key, "output_cost_per_token")
+    # Anthropic: cache writes at 1.25x, reads at 0.1x.
+    claude = "claude-sonnet-4-20250514"
+    server.enqueue(
+        json={
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": claude,
+            "content": [{"type": "text", "text": "ok"}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": 100,
+                "output_tokens": 50,
+                "cache_creation_input_tokens": 2000,
+                "cache_read_input_tokens": 8000,
+            },
+        }
+    )
+    llmswitch.completion(model=f"anthropic/{claude}", messages=MESSAGES, api_base=server.url, **kw)
+    anthropic_cost = (
+        100 * price(claude, "input_cost_per_token")
+        + 2000 * price(claude, "cache_creation_input_token_cost")
+        + 8000 * price(claude, "cache_read_input_token_cost")
+        + 50 * price(claude, "output_cost_per_token")
+    )
+    # A model without a price: recorded, cost unknown.
+    server.enqueue(json=openai_body("mystery", {"prompt_tokens": 10, "completion_tokens": 5}))
+    llmswitch.completion(model="groq/mystery-model", messages=MESSAGES, api_base=server.base_url, **kw)
+
+    recs = records_of(user)
+    assert [r["provider"] for r in recs] == ["openai", "groq", "anthropic", "groq"]
+    assert recs[0]["cost"] == pytest.approx(openai_cost, rel=1e-9)
+    assert recs[1]["cost"] == pytest.approx(groq_cost, rel=1e-9)
+    assert recs[2]["cost"] == pytest.approx(anthropic_cost, rel=1e-9)
+    assert recs[2]["prompt_tokens"] == 10_100
+    assert recs[3]["cost"] is None
+    rows = {r["user"]: r for r in llmswitch.spend_report(group_by="user", since=recs[0]["started_at"])}
+    assert rows[user]["cost"] == pytest.approx(openai_cost + groq_cost + anthropic_cost, rel=1e-9)
+    assert rows[user]["unpriced_calls"] == 1
