@@ -138,18 +138,17 @@ pub fn prepare(
             e,
         )
     };
-    if !budgets.is_active() {
+    let Some(may_downgrade) = budgets.applies_to(metadata.as_deref()) else {
         return prepare_checked(model, custom_llm_provider, request, target_opts, options)
             .inspect_err(unsent);
-    }
+    };
     // Kept for a downgrade, which prepares the call again on another model.
-    let retry = (request.clone(), options.clone());
+    let retry = may_downgrade.then(|| (request.clone(), options.clone()));
     let call = prepare_checked(model, custom_llm_provider, request, target_opts, options)
         .inspect_err(unsent)?;
-    let admitted = match admit(budgets, model, call, true) {
-        Ok(Ok(call)) => Ok(call),
-        Ok(Err(to)) => {
-            let (request, options) = retry;
+    let admitted = match (admit(budgets, model, call, retry.is_some()), retry) {
+        (Ok(Ok(call)), _) => Ok(call),
+        (Ok(Err(to)), Some((request, options))) => {
             prepare_checked(&to, None, request, target_opts, options).and_then(|mut call| {
                 call.downgraded_from = Some(model.to_owned());
                 match admit(budgets, &to, call, false)? {
@@ -160,7 +159,10 @@ pub fn prepare(
                 }
             })
         }
-        Err(e) => Err(e),
+        (Ok(Err(to)), None) => Err(LlmError::bad_request(format!(
+            "A budget asked to downgrade '{model}' to '{to}' after the call was prepared without one"
+        ))),
+        (Err(e), _) => Err(e),
     };
     admitted.inspect_err(unsent)
 }

@@ -382,6 +382,28 @@ impl BudgetRegistry {
         self.active.load(Ordering::Acquire)
     }
 
+    /// Whether any budget applies to a call with this metadata: `None` if none does, else
+    /// whether one of them can downgrade it. Lets the pipeline skip counting tokens for
+    /// calls no budget concerns.
+    pub fn applies_to(&self, meta: Option<&CallMetadata>) -> Option<bool> {
+        if !self.is_active() {
+            return None;
+        }
+        let state = self.state();
+        let mut found = None;
+        for e in &state.entries {
+            if !e.spec.members(meta).is_empty() {
+                let downgrades = e
+                    .spec
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Downgrade { .. }));
+                found = Some(found.unwrap_or(false) || downgrades);
+            }
+        }
+        found
+    }
+
     /// Add a budget (replacing one of the same name), starting at `now`. `seed` gives
     /// spend already made in the current window, per member (from the ledger).
     pub fn add(

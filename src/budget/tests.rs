@@ -151,6 +151,7 @@ fn downgrade_then_block_on_the_cheaper_model() {
     ];
     let r = registry_with(spec, NOW);
     let p = meta(json!({"project": "p"}));
+    assert_eq!(r.applies_to(Some(&p)), Some(true));
     admit(&r, &p, 0.4, NOW)
         .unwrap()
         .unwrap()
@@ -289,6 +290,8 @@ fn per_member_budgets_and_seeding() {
     assert!(admit(&r, &meta(json!({"user": "erin"})), 0.1, NOW)
         .unwrap()
         .is_some());
+    assert_eq!(r.applies_to(None), None);
+    assert_eq!(r.applies_to(Some(&meta(json!({"user": "x"})))), Some(false));
     // A call with no user is not counted by a user budget.
     assert!(admit(&r, &CallMetadata::default(), 5.0, NOW)
         .unwrap()
