@@ -369,6 +369,11 @@ def test_cost_per_token_forms():
         ("groq/llama-3.3-70b-versatile", "groq", False, True, False),
         ("claude-sonnet-4-20250514", "anthropic", True, True, True),
         ("text-embedding-3-small", "openai", False, False, False),
+        ("gemini/gemini-2.5-pro", "gemini", True, True, True),
+        ("xai/grok-4", "xai", True, True, True),
+        ("mistral/mistral-small-latest", "mistral", True, True, True),
+        ("deepseek/deepseek-chat", "deepseek", False, True, True),
+        ("fireworks_ai/accounts/fireworks/models/llama-v3p3-70b-instruct", "fireworks_ai", False, True, True),
     ],
 )
 def test_get_model_info_and_supports(model, provider, vision, tools, schema):
@@ -379,6 +384,21 @@ def test_get_model_info_and_supports(model, provider, vision, tools, schema):
     assert llmswitch.supports_function_calling(model) is tools
     assert llmswitch.supports_response_schema(model) is schema
     assert info["supports_vision"] is vision
+
+
+def test_fireworks_short_name_costs_the_prefixed_entry(server, openai_kw):
+    # The host prefixes "accounts/fireworks/models/"; the catalogue keys the full name.
+    r = llmswitch.completion(model="fireworks_ai/llama-v3p3-70b-instruct", messages=MESSAGES, **openai_kw)
+    key = "fireworks_ai/accounts/fireworks/models/llama-v3p3-70b-instruct"
+    expected = 9 * price(key, "input_cost_per_token") + 6 * price(key, "output_cost_per_token")
+    assert r._hidden_params["response_cost"] == pytest.approx(expected)
+
+
+def test_catalogue_covers_every_host():
+    providers = {entry["litellm_provider"] for entry in llmswitch.model_cost.values()}
+    priced_hosts = set(llmswitch.provider_list) - {"openai_compatible", "featherless_ai"}
+    assert priced_hosts <= providers, priced_hosts - providers
+    assert len(llmswitch.model_cost) >= 400
 
 
 def test_get_model_info_fields_and_errors():
