@@ -307,6 +307,20 @@ def test_async_completion_cost(server, openai_kw):
     assert r._hidden_params["response_cost"] == pytest.approx(expected)
 
 
+def test_stream_without_usage_is_costed_from_counted_tokens(server, openai_kw):
+    # Perplexity takes no stream_options, so its streams carry no usage.
+    server.enqueue(sse=stream_frames(None))
+    stream = llmswitch.completion(model="perplexity/sonar", messages=MESSAGES, stream=True, **openai_kw)
+    chunks = list(stream)
+    assert "stream_options" not in server.requests[-1]["body"]
+    assert "".join(c.choices[0].delta.get("content") or "" for c in chunks if c.choices) == "Hello there"
+    prompt = llmswitch.token_counter(model="sonar", messages=MESSAGES)
+    completion = llmswitch.token_counter(model="sonar", text="Hello there", count_response_tokens=True)
+    key = "perplexity/sonar"
+    expected = prompt * price(key, "input_cost_per_token") + completion * price(key, "output_cost_per_token")
+    assert stream._hidden_params["response_cost"] == pytest.approx(expected)
+
+
 def test_mock_stream_cost():
     stream = llmswitch.completion(model="mock/x", messages=MESSAGES, stream=True)
     list(stream)
