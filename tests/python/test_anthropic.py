@@ -578,7 +578,9 @@ def test_default_max_tokens_for_a_model_the_catalogue_lacks(server, kw):
     llmswitch.completion(model="anthropic/claude-unreleased-9", messages=MESSAGES, **kw)
     assert sent(server)["max_tokens"] == 4096
     server.reset()
-    llmswitch.completion(model="anthropic/claude-unreleased-9", messages=MESSAGES, reasoning_effort="low", **kw)
+    llmswitch.completion(
+        model="anthropic/claude-unreleased-9", messages=MESSAGES, reasoning_effort="low", **kw
+    )
     # The default leaves 4096 tokens for the answer after the thinking budget.
     assert sent(server)["max_tokens"] == 1024 + 4096
 
