@@ -131,13 +131,18 @@ pub fn prepare(
     if !options.stream {
         request.params.stream_options = None;
     }
-    let dropped = enforce_supported(
+    let mut dropped = enforce_supported(
         &mut request.params,
         &supported,
         options.drop_params,
         &id.provider,
         &target.model,
     )?;
+    dropped.extend(
+        provider
+            .check_params(&mut request, &target, options.drop_params)
+            .map_err(|e| target.annotate(e))?,
+    );
     if options.stream && supported.contains(&"stream_options") {
         // Always ask for usage so every stream can be costed; the chunk is hidden from the
         // caller unless they asked for it.
