@@ -186,8 +186,8 @@ pub fn acompletion<'py>(
 ///
 /// Args:
 ///     chunks: the chunks of one stream, in order (dicts or ``ModelResponseStream``).
-///     messages: the prompt; used to count prompt tokens for the cost when the chunks
-///         carry no usage (the response then has no ``usage`` either).
+///     messages: the prompt; used to count prompt tokens when the chunks carry no usage
+///         (the rebuilt ``usage`` and cost then come from counted tokens).
 #[pyfunction]
 #[pyo3(signature = (chunks, messages=None))]
 pub fn stream_chunk_builder<'py>(
@@ -201,7 +201,7 @@ pub fn stream_chunk_builder<'py>(
     for c in &chunks {
         acc.push(c);
     }
-    let response = acc.finish();
+    let mut response = acc.finish();
     let (provider, model, stream_cost) = match stream_meta {
         Some(m) => m,
         None => {
@@ -223,6 +223,15 @@ pub fn stream_chunk_builder<'py>(
             meta.cost_of(&usage)
         }
     };
+    if response.usage.is_none() {
+        // As LiteLLM's rebuild: counted tokens stand in for usage the chunks did not carry.
+        response.usage = Some(estimate_usage(
+            &meta.provider,
+            &meta.model,
+            messages,
+            &response,
+        )?);
+    }
 
     convert::response_to_py(py, &response, &meta)
 }

@@ -119,6 +119,81 @@ def test_anthropic_cache_write_premium_and_read_discount():
     )
 
 
+def anthropic_message(usage: dict) -> dict:
+    """A Messages API response, as in Anthropic's API reference."""
+    return {
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "ok"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+ANTHROPIC_USAGE = {
+    "input_tokens": 100,
+    "cache_creation_input_tokens": 2000,
+    "cache_read_input_tokens": 8000,
+    "output_tokens": 50,
+}
+
+
+def expected_anthropic_cost(key: str = "claude-sonnet-4-5") -> float:
+    return (
+        100 * price(key, "input_cost_per_token")
+        + 2000 * price(key, "cache_creation_input_token_cost")
+        + 8000 * price(key, "cache_read_input_token_cost")
+        + 50 * price(key, "output_cost_per_token")
+    )
+
+
+def test_anthropic_response_cost_with_cache_write_and_read(server):
+    server.enqueue(json=anthropic_message(ANTHROPIC_USAGE))
+    r = llmswitch.completion(
+        model="anthropic/claude-sonnet-4-5-20250929", messages=MESSAGES, api_base=server.url, api_key=TEST_KEY
+    )
+    assert r.usage.prompt_tokens == 10_100  # cache reads and writes included
+    assert r._hidden_params["response_cost"] == pytest.approx(expected_anthropic_cost(), rel=1e-9)
+
+
+def test_anthropic_stream_cost(server):
+    start = {
+        "type": "message_start",
+        "message": {
+            **anthropic_message({**ANTHROPIC_USAGE, "output_tokens": 1}),
+            "content": [],
+            "stop_reason": None,
+        },
+    }
+    frames = [
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ok"}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 50},
+        },
+        {"type": "message_stop"},
+    ]
+    server.enqueue(sse=[f"event: {f['type']}\ndata: {json.dumps(f)}" for f in frames])
+    stream = llmswitch.completion(
+        model="anthropic/claude-sonnet-4-5",
+        messages=MESSAGES,
+        stream=True,
+        api_base=server.url,
+        api_key=TEST_KEY,
+    )
+    chunks = list(stream)
+    assert stream._hidden_params["response_cost"] == pytest.approx(expected_anthropic_cost(), rel=1e-9)
+    rebuilt = llmswitch.stream_chunk_builder(chunks)
+    assert rebuilt._hidden_params["response_cost"] == pytest.approx(expected_anthropic_cost(), rel=1e-9)
+
+
 def test_anthropic_long_context_tier():
     key = "claude-sonnet-4-20250514"
     info = llmswitch.get_model_info(key)
@@ -276,7 +351,8 @@ def test_stream_chunk_builder_without_usage_counts_tokens():
     rebuilt = llmswitch.stream_chunk_builder(chunks, messages=MESSAGES)
     prompt = llmswitch.token_counter(model="gpt-4o", messages=MESSAGES)
     completion = llmswitch.token_counter(model="gpt-4o", text="Hello there", count_response_tokens=True)
-    assert "usage" not in rebuilt  # only the cost is estimated
+    assert rebuilt.usage.prompt_tokens == prompt
+    assert rebuilt.usage.completion_tokens == completion
     expected = prompt * price("gpt-4o", "input_cost_per_token") + completion * price(
         "gpt-4o", "output_cost_per_token"
     )
