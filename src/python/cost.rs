@@ -85,7 +85,7 @@ pub fn warn_unpriced(py: Python<'_>, provider: &str, model: &str) -> PyResult<()
     );
     let category = super::exceptions::unknown_model_cost_warning(py)?;
     let message = std::ffi::CString::new(message).unwrap_or_default();
-    PyErr::warn(py, &category, &message, 2)
+    PyErr::warn(py, &category, &message, 1)
 }
 
 /// A catalogue entry as LiteLLM's `get_model_info` returns it: the price-file fields plus
