@@ -223,6 +223,37 @@ pub fn call_cost(
     }
 }
 
+/// An upper bound on what a request can cost before it is sent, for budgets: its counted
+/// prompt tokens at the input price plus the most output it can produce (`max_tokens`, else
+/// the model's output limit) at the output price (or the reasoning price, if higher).
+/// `None` when the model has no price or no output bound is known.
+pub fn max_request_cost(
+    provider: &str,
+    model: &str,
+    request: &crate::types::ChatRequest,
+    custom: Option<&CustomPricing>,
+) -> Option<f64> {
+    let known = catalog::model_info(provider, model);
+    let info = match custom {
+        Some(prices) => prices.to_info(provider, model),
+        None => ModelInfo::clone(known.as_deref()?),
+    };
+    let limit = known.and_then(|i| i.output_limit());
+    let max_output = request.max_output_tokens().map(u64::from).or(limit)?;
+    let prompt = crate::tokens::count_request_tokens(provider, model, request);
+    let mut worst = info.clone();
+    worst.output_cost_per_token = [
+        info.output_cost_per_token,
+        info.output_cost_per_reasoning_token,
+        info.output_cost_per_token_above_200k_tokens,
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::max);
+    let (p, c) = cost_with(&worst, &TokenCounts::new(prompt, max_output));
+    Some(p + c)
+}
+
 /// Whether this is the first time `provider`/`model` was found to have no price, so that
 /// callers warn once per model rather than on every call.
 pub fn first_unpriced(provider: &str, model: &str) -> bool {
@@ -358,6 +389,20 @@ mod tests {
         assert_eq!(call_cost("mock", "x", &usage, None), Some(0.0));
         assert!(first_unpriced("groq", "first-unpriced-test"));
         assert!(!first_unpriced("groq", "first-unpriced-test"));
+    }
+
+    #[test]
+    fn max_request_cost_bounds_a_call() {
+        use crate::types::{ChatRequest, Message};
+        let mut req = ChatRequest::new("gpt-4o", vec![Message::user("hi")]);
+        req.params.max_tokens = Some(100);
+        let bound = max_request_cost("openai", "gpt-4o", &req, None).unwrap();
+        assert!(close(bound, 8.0 * 2.5e-6 + 100.0 * 10e-6), "{bound}");
+        // Without max_tokens, the model's output limit bounds it.
+        req.params.max_tokens = None;
+        let bound = max_request_cost("openai", "gpt-4o", &req, None).unwrap();
+        assert!(close(bound, 8.0 * 2.5e-6 + 16384.0 * 10e-6), "{bound}");
+        assert!(max_request_cost("groq", "unknown-model-zz", &req, None).is_none());
     }
 
     #[test]
