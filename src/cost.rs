@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::catalog::{self, ModelInfo};
 use crate::types::Usage;
 
-/// Prompts longer than this use the `*_above_200k_tokens` prices.
+/// Prompts longer than this use the `*_above_200k_tokens` prices (unless the model sets
+/// its own `long_context_threshold_tokens`).
 pub const LONG_CONTEXT_THRESHOLD: u64 = 200_000;
 
 /// Token counts that drive a cost, split by how they are billed.
@@ -125,7 +126,10 @@ impl CustomPricing {
 
 /// `(prompt_cost, completion_cost)` of `tokens` at `info`'s prices.
 pub fn cost_with(info: &ModelInfo, tokens: &TokenCounts) -> (f64, f64) {
-    let long = tokens.prompt_tokens > LONG_CONTEXT_THRESHOLD;
+    let long = tokens.prompt_tokens
+        > info
+            .long_context_threshold_tokens
+            .unwrap_or(LONG_CONTEXT_THRESHOLD);
     let tiered = |base: Option<f64>, above: Option<f64>| -> f64 {
         let base = base.unwrap_or(0.0);
         if long {
@@ -149,7 +153,13 @@ pub fn cost_with(info: &ModelInfo, tokens: &TokenCounts) -> (f64, f64) {
         info.cache_read_input_token_cost
     }
     .unwrap_or(input);
-    let cache_write = info.cache_creation_input_token_cost.unwrap_or(input);
+    let cache_write = if long {
+        info.cache_creation_input_token_cost_above_200k_tokens
+            .or(info.cache_creation_input_token_cost)
+    } else {
+        info.cache_creation_input_token_cost
+    }
+    .unwrap_or(input);
     let cache_write_1h = info
         .cache_creation_input_token_cost_above_1hr
         .unwrap_or(cache_write);
@@ -296,6 +306,13 @@ mod tests {
         assert_eq!(cost_with(&info, &short), (100.0, 20.0 * 2.0 + 30.0 * 3.0));
         let long = TokenCounts::new(200_001, 1);
         assert_eq!(cost_with(&info, &long), (2_000_010.0, 20.0));
+        // A model's own threshold.
+        let early = ModelInfo {
+            long_context_threshold_tokens: Some(100),
+            ..info.clone()
+        };
+        assert_eq!(cost_with(&early, &TokenCounts::new(101, 1)), (1010.0, 20.0));
+        assert_eq!(cost_with(&early, &TokenCounts::new(100, 1)), (100.0, 2.0));
     }
 
     #[test]

@@ -84,7 +84,8 @@ pub fn completion<'py>(
             let client = shared_client()?;
             call::execute_stream(client, &call).await
         })?;
-        return Ok(Bound::new(py, SyncStream::new(stream, meta))?.into_any());
+        let stream = SyncStream::new(stream, meta).with_prompt_estimate(prompt_estimate(&call));
+        return Ok(Bound::new(py, stream)?.into_any());
     }
     let done = block_on_thread(py, move |client| async move {
         call::execute(&client, &call).await
@@ -92,11 +93,32 @@ pub fn completion<'py>(
     convert::response_to_py(py, &done.response, &done.meta)
 }
 
+/// The prompt's counted tokens when the stream will carry no usage (the provider does not
+/// take `stream_options`), to estimate its cost at the end; `None` otherwise.
+fn prompt_estimate(call: &PreparedCall) -> Option<u64> {
+    let usage_requested = call.http.is_none()
+        || call
+            .request
+            .params
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            == Some(true);
+    if usage_requested {
+        return None;
+    }
+    Some(crate::tokens::count_request_tokens(
+        call.provider(),
+        &call.target.model,
+        &call.request,
+    ))
+}
+
 /// The outcome of an async call, turned into a Python object (or exception) under the GIL
 /// when the asyncio future is resolved.
 enum AsyncOutcome {
     Response(Box<Completion>),
-    Stream(Box<(ChunkStream, ResponseMeta)>),
+    Stream(Box<(ChunkStream, ResponseMeta, Option<u64>)>),
     Failed(LlmError),
 }
 
@@ -109,8 +131,9 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
         match self {
             AsyncOutcome::Response(done) => convert::response_to_py(py, &done.response, &done.meta),
             AsyncOutcome::Stream(s) => {
-                let (stream, meta) = *s;
-                Ok(Bound::new(py, AsyncStream::new(stream, meta))?.into_any())
+                let (stream, meta, prompt_tokens) = *s;
+                let stream = AsyncStream::new(stream, meta).with_prompt_estimate(prompt_tokens);
+                Ok(Bound::new(py, stream)?.into_any())
             }
             AsyncOutcome::Failed(e) => Err(to_pyerr_in(py, e)),
         }
@@ -143,7 +166,9 @@ pub fn acompletion<'py>(
         };
         Ok(if call.options.stream {
             match call::execute_stream(client, &call).await {
-                Ok(s) => AsyncOutcome::Stream(Box::new(s)),
+                Ok((stream, meta)) => {
+                    AsyncOutcome::Stream(Box::new((stream, meta, prompt_estimate(&call))))
+                }
                 Err(e) => AsyncOutcome::Failed(e),
             }
         } else {
@@ -161,7 +186,8 @@ pub fn acompletion<'py>(
 ///
 /// Args:
 ///     chunks: the chunks of one stream, in order (dicts or ``ModelResponseStream``).
-///     messages: the prompt; used to count prompt tokens when the chunks carry no usage.
+///     messages: the prompt; used to count prompt tokens for the cost when the chunks
+///         carry no usage (the response then has no ``usage`` either).
 #[pyfunction]
 #[pyo3(signature = (chunks, messages=None))]
 pub fn stream_chunk_builder<'py>(
@@ -175,7 +201,7 @@ pub fn stream_chunk_builder<'py>(
     for c in &chunks {
         acc.push(c);
     }
-    let mut response = acc.finish();
+    let response = acc.finish();
     let (provider, model, stream_cost) = match stream_meta {
         Some(m) => m,
         None => {
@@ -197,14 +223,7 @@ pub fn stream_chunk_builder<'py>(
             meta.cost_of(&usage)
         }
     };
-    if response.usage.is_none() {
-        response.usage = Some(estimate_usage(
-            &meta.provider,
-            &meta.model,
-            messages,
-            &response,
-        )?);
-    }
+
     convert::response_to_py(py, &response, &meta)
 }
 
