@@ -186,8 +186,8 @@ pub fn acompletion<'py>(
 ///
 /// Args:
 ///     chunks: the chunks of one stream, in order (dicts or ``ModelResponseStream``).
-///     messages: the prompt; used to count prompt tokens for the cost when the chunks
-///         carry no usage (the response then has no ``usage`` either).
+///     messages: the prompt; used to count prompt tokens when the chunks carry no usage
+///         (the rebuilt ``usage`` is then counted, as LiteLLM's is).
 #[pyfunction]
 #[pyo3(signature = (chunks, messages=None))]
 pub fn stream_chunk_builder<'py>(
@@ -201,7 +201,7 @@ pub fn stream_chunk_builder<'py>(
     for c in &chunks {
         acc.push(c);
     }
-    let response = acc.finish();
+    let mut response = acc.finish();
     let (provider, model, stream_cost) = match stream_meta {
         Some(m) => m,
         None => {
@@ -216,11 +216,15 @@ pub fn stream_chunk_builder<'py>(
     };
     meta.cost = match &response.usage {
         Some(usage) => meta.cost_of(usage),
-        // The chunks' stream was costed from the usage it kept hidden from the caller.
-        None if stream_cost.is_some() => stream_cost,
         None => {
+            // As LiteLLM's stream_chunk_builder does, count the tokens when the chunks
+            // carried no usage (the caller did not ask for the usage chunk).
             let usage = estimate_usage(&meta.provider, &meta.model, messages, &response)?;
-            meta.cost_of(&usage)
+            // The chunks' stream was costed from the real usage it kept hidden from the
+            // caller; that beats an estimate.
+            let cost = stream_cost.or_else(|| meta.cost_of(&usage));
+            response.usage = Some(usage);
+            cost
         }
     };
 
