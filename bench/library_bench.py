@@ -61,7 +61,12 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+SUBJECTS: set[str] = set()
+
+
 def has(module: str) -> bool:
+    if SUBJECTS and module not in SUBJECTS:
+        return False
     return importlib.util.find_spec(module) is not None
 
 
@@ -347,6 +352,11 @@ def main() -> None:
     parser.add_argument("--url", help="mock server URL (http://127.0.0.1:PORT); started here if omitted")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
     parser.add_argument("--only", default="sync,async,stream,memory,import,native")
+    parser.add_argument(
+        "--subjects",
+        default="",
+        help="comma-separated module names to include (llmswitch,httpx,openai,litellm); default: all importable",
+    )
     parser.add_argument("--out", help="write JSON here as well as to stdout")
     args = parser.parse_args()
 
@@ -361,6 +371,7 @@ def main() -> None:
 
     smoke = args.smoke
     only = set(args.only.split(","))
+    SUBJECTS.update(s for s in args.subjects.split(",") if s)
     results: dict[str, Any] = {
         "python": sys.version.split()[0],
         "executable": sys.executable,

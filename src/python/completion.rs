@@ -216,23 +216,17 @@ pub fn stream_chunk_builder<'py>(
     };
     meta.cost = match &response.usage {
         Some(usage) => meta.cost_of(usage),
-        // The chunks' stream was costed from the usage it kept hidden from the caller.
-        None if stream_cost.is_some() => stream_cost,
         None => {
+            // As LiteLLM's stream_chunk_builder does, count the tokens when the chunks
+            // carried no usage (the caller did not ask for the usage chunk).
             let usage = estimate_usage(&meta.provider, &meta.model, messages, &response)?;
-            meta.cost_of(&usage)
+            // The chunks' stream was costed from the real usage it kept hidden from the
+            // caller; that beats an estimate.
+            let cost = stream_cost.or_else(|| meta.cost_of(&usage));
+            response.usage = Some(usage);
+            cost
         }
     };
-    if response.usage.is_none() {
-        // As LiteLLM's rebuild: counted tokens stand in for usage the chunks did not carry.
-        response.usage = Some(estimate_usage(
-            &meta.provider,
-            &meta.model,
-            messages,
-            &response,
-        )?);
-    }
-
     convert::response_to_py(py, &response, &meta)
 }
 

@@ -351,6 +351,7 @@ def test_stream_chunk_builder_without_usage_counts_tokens():
     rebuilt = llmswitch.stream_chunk_builder(chunks, messages=MESSAGES)
     prompt = llmswitch.token_counter(model="gpt-4o", messages=MESSAGES)
     completion = llmswitch.token_counter(model="gpt-4o", text="Hello there", count_response_tokens=True)
+    # As LiteLLM's stream_chunk_builder, the usage is counted when the chunks carry none.
     assert rebuilt.usage.prompt_tokens == prompt
     assert rebuilt.usage.completion_tokens == completion
     expected = prompt * price("gpt-4o", "input_cost_per_token") + completion * price(
