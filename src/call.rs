@@ -66,6 +66,12 @@ pub struct ResponseMeta {
     pub latency: Duration,
     /// Retries made before the answer.
     pub retries: u32,
+    /// Router: the id of the deployment that answered.
+    pub model_id: Option<String>,
+    /// Router: the model group (`model_name`) the call asked for.
+    pub model_group: Option<String>,
+    /// Router: every attempt made (retries, fallbacks, hedges), in order.
+    pub attempts: Vec<String>,
 }
 
 /// A finished non-streaming call.
@@ -212,6 +218,7 @@ fn meta(
         headers,
         latency: started.elapsed(),
         retries,
+        ..Default::default()
     }
 }
 

@@ -164,6 +164,10 @@ enum Source {
     Replay { first_delay: Option<Duration> },
 }
 
+/// Called once when a [`ChunkStream`] is dropped, with the usage it saw (the router's
+/// bookkeeping: in-flight count, tokens per minute).
+pub type CloseHook = Box<dyn FnOnce(Option<&Usage>) + Send>;
+
 /// A stream of OpenAI chunks from any provider. Dropping it closes the connection.
 pub struct ChunkStream {
     source: Source,
@@ -173,6 +177,15 @@ pub struct ChunkStream {
     include_usage: bool,
     usage: Option<Usage>,
     finished: bool,
+    on_close: Option<CloseHook>,
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_close.take() {
+            hook(self.usage.as_ref());
+        }
+    }
 }
 
 impl ChunkStream {
@@ -201,6 +214,7 @@ impl ChunkStream {
             include_usage,
             usage: None,
             finished: false,
+            on_close: None,
         }
     }
 
@@ -218,7 +232,19 @@ impl ChunkStream {
             include_usage,
             usage: None,
             finished: true,
+            on_close: None,
         }
+    }
+
+    /// Put a chunk back in front of the stream: the router reads the first chunk before
+    /// handing a stream out, so that a failure before it can still fall back.
+    pub fn push_front(&mut self, chunk: ChatChunk) {
+        self.pending.push_front(chunk);
+    }
+
+    /// Run `hook` when the stream is dropped (after its end, on close, or on error).
+    pub fn on_close(&mut self, hook: CloseHook) {
+        self.on_close = Some(hook);
     }
 
     /// Usage reported by the provider so far (kept even when the caller did not ask for
