@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import exceptions
 from ._llmswitch import (
+    Router,
     __version__,
     acompletion,
     completion,
@@ -52,6 +53,7 @@ __all__ = [
     "__version__",
     "completion",
     "acompletion",
+    "Router",
     "stream_chunk_builder",
     "get_supported_openai_params",
     "get_llm_provider",

@@ -5,6 +5,7 @@
 mod completion;
 mod convert;
 mod exceptions;
+mod router;
 mod runtime;
 mod stream;
 mod testing;
@@ -20,9 +21,11 @@ mod _llmswitch {
         stream_chunk_builder,
     };
     #[pymodule_export]
+    use super::router::Router;
+    #[pymodule_export]
     use super::stream::{AsyncStream, ReadyChunk, SyncStream};
     #[pymodule_export]
-    use super::testing::MockServer;
+    use super::testing::{ManualClock, MockServer};
 
     use pyo3::prelude::*;
 
