@@ -25,6 +25,7 @@ lint: dev
 	cargo fmt --check
 	cargo clippy --all-targets --features python -- -D warnings
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy.stubtest llmswitch._llmswitch
 
 rust-test:

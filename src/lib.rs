@@ -5,6 +5,8 @@
 //! feature. Nothing outside `src/python/` knows about Python.
 
 pub mod call;
+pub mod catalog;
+pub mod cost;
 pub mod error;
 pub mod http;
 pub mod mock_server;
@@ -14,6 +16,7 @@ pub mod providers;
 pub mod redact;
 pub mod router;
 pub mod stream;
+pub mod tokens;
 pub mod types;
 
 #[cfg(feature = "python")]

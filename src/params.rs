@@ -21,7 +21,6 @@ const PART_TYPES: &[&str] = &[
 /// They are accepted and not forwarded.
 pub const NOT_FORWARDED: &[&str] = &[
     "metadata",
-    "custom_cost_per_token",
     "litellm_metadata",
     "litellm_call_id",
     "litellm_logging_obj",
@@ -32,8 +31,6 @@ pub const NOT_FORWARDED: &[&str] = &[
     "proxy_server_request",
     "preset_cache_key",
     "model_info",
-    "input_cost_per_token",
-    "output_cost_per_token",
     "input_cost_per_second",
     "output_cost_per_second",
     "base_model",

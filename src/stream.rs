@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use serde_json::Value;
 
 use crate::error::{ErrorKind, LlmError};
@@ -177,6 +177,8 @@ pub struct ChunkStream {
     include_usage: bool,
     usage: Option<Usage>,
     finished: bool,
+    /// A transport error that arrived after chunks still pending; raised once they are out.
+    deferred_error: Option<LlmError>,
     on_close: Option<CloseHook>,
 }
 
@@ -214,6 +216,7 @@ impl ChunkStream {
             include_usage,
             usage: None,
             finished: false,
+            deferred_error: None,
             on_close: None,
         }
     }
@@ -232,6 +235,7 @@ impl ChunkStream {
             include_usage,
             usage: None,
             finished: true,
+            deferred_error: None,
             on_close: None,
         }
     }
@@ -281,7 +285,7 @@ impl ChunkStream {
 
     /// Whether the stream has ended (nothing buffered and nothing more to read).
     pub fn is_finished(&self) -> bool {
-        self.finished && self.pending.is_empty()
+        self.finished && self.pending.is_empty() && self.deferred_error.is_none()
     }
 
     /// The next chunk, `None` at the end.
@@ -296,7 +300,7 @@ impl ChunkStream {
                 return Some(Ok(chunk));
             }
             if self.finished {
-                return None;
+                return self.deferred_error.take().map(Err);
             }
             if let Err(e) = self.fill().await {
                 self.finished = true;
@@ -321,49 +325,74 @@ impl ChunkStream {
             return Ok(());
         };
         while self.pending.is_empty() && !self.finished {
-            let next = match tokio::time::timeout(*read_timeout, body.next()).await {
+            let first = match tokio::time::timeout(*read_timeout, body.next()).await {
                 Ok(n) => n,
                 Err(_) => return Err(target.annotate(timeout_error(*read_timeout, host))),
             };
             self.frames.clear();
-            match next {
-                Some(Ok(bytes)) => decoder.push(&bytes, &mut self.frames),
-                Some(Err(e)) => {
-                    let mut err = transport_error(&e, host);
-                    if err.kind == ErrorKind::ApiConnection {
-                        err.message = format!(
-                            "The stream from {host} broke before it finished: {}",
-                            err.message
-                        );
+            // Take everything that has already arrived, not just one HTTP chunk: providers
+            // send one frame per chunk, and a runtime round trip per frame would dominate.
+            let mut next = first;
+            let mut broke = None;
+            loop {
+                match next {
+                    Some(Ok(bytes)) => decoder.push(&bytes, &mut self.frames),
+                    Some(Err(e)) => {
+                        let mut err = transport_error(&e, host);
+                        if err.kind == ErrorKind::ApiConnection {
+                            err.message = format!(
+                                "The stream from {host} broke before it finished: {}",
+                                err.message
+                            );
+                        }
+                        broke = Some(target.annotate(err));
+                        break;
                     }
-                    return Err(target.annotate(err));
+                    None => {
+                        decoder.finish(&mut self.frames);
+                        self.finished = true;
+                        break;
+                    }
                 }
-                None => {
-                    decoder.finish(&mut self.frames);
-                    self.finished = true;
+                match body.next().now_or_never() {
+                    Some(n) => next = n,
+                    None => break,
                 }
             }
             for frame in &self.frames {
-                let control = parser
-                    .on_frame(
-                        Frame {
-                            event: frame.event.as_deref(),
-                            data: &frame.data,
-                        },
-                        &mut self.scratch,
-                    )
-                    .map_err(|e| target.annotate(e))?;
+                let parsed = parser.on_frame(
+                    Frame {
+                        event: frame.event.as_deref(),
+                        data: &frame.data,
+                    },
+                    &mut self.scratch,
+                );
                 self.pending.extend(self.scratch.drain(..));
-                if control == StreamControl::Done {
-                    self.finished = true;
-                    break;
+                match parsed {
+                    Ok(StreamControl::Continue) => {}
+                    Ok(StreamControl::Done) => {
+                        self.finished = true;
+                        break;
+                    }
+                    Err(e) => {
+                        broke = Some(target.annotate(e));
+                        break;
+                    }
                 }
             }
-            if self.finished {
-                parser
-                    .on_end(&mut self.scratch)
-                    .map_err(|e| target.annotate(e))?;
+            if self.finished && broke.is_none() {
+                if let Err(e) = parser.on_end(&mut self.scratch) {
+                    broke = Some(target.annotate(e));
+                }
                 self.pending.extend(self.scratch.drain(..));
+            }
+            if let Some(err) = broke {
+                // Hand out the chunks that came before the failure, then the error.
+                self.finished = true;
+                if self.pending.is_empty() {
+                    return Err(err);
+                }
+                self.deferred_error = Some(err);
             }
         }
         Ok(())

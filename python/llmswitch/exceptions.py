@@ -235,6 +235,12 @@ class RouterRateLimitError(LLMSwitchError, ValueError):
     status_code = 429
 
 
+class UnknownModelCostWarning(UserWarning):
+    """A response's model has no price in the catalogue, so its ``response_cost`` is
+    ``None``. Warned once per model; register the price with ``llmswitch.register_model``
+    or pass ``custom_cost_per_token=``."""
+
+
 #: Our class name → the ``openai`` class it subclasses (as in LiteLLM).
 _OPENAI_BASES = {
     "AuthenticationError": "AuthenticationError",
@@ -345,5 +351,6 @@ __all__ = [
     "APIResponseValidationError",
     "BudgetExceededError",
     "RouterRateLimitError",
+    "UnknownModelCostWarning",
     "use_openai_bases",
 ]

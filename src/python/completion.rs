@@ -156,11 +156,12 @@ pub fn acompletion<'py>(
 }
 
 /// Rebuild a full ``ModelResponse`` from streamed chunks: text and reasoning joined,
-/// tool-call arguments reassembled by index, the last finish reason and usage kept.
+/// tool-call arguments reassembled by index, the last finish reason and usage kept, and
+/// ``_hidden_params["response_cost"]`` computed from the rebuilt usage.
 ///
 /// Args:
 ///     chunks: the chunks of one stream, in order (dicts or ``ModelResponseStream``).
-///     messages: accepted for LiteLLM compatibility; unused.
+///     messages: the prompt; used to count prompt tokens when the chunks carry no usage.
 #[pyfunction]
 #[pyo3(signature = (chunks, messages=None))]
 pub fn stream_chunk_builder<'py>(
@@ -168,18 +169,102 @@ pub fn stream_chunk_builder<'py>(
     chunks: &Bound<'py, PyAny>,
     messages: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let _ = messages;
+    let stream_meta = stream_meta_of(chunks)?;
     let chunks: Vec<ChatChunk> = convert::from_py(chunks, "chunks").map_err(to_pyerr)?;
     let mut acc = StreamAccumulator::new();
     for c in &chunks {
         acc.push(c);
     }
-    let response = acc.finish();
-    let meta = ResponseMeta {
-        model: response.model.clone(),
+    let mut response = acc.finish();
+    let (provider, model, stream_cost) = match stream_meta {
+        Some(m) => m,
+        None => {
+            let r = super::cost::resolve(&response.model, None);
+            (r.provider, r.model, None)
+        }
+    };
+    let mut meta = ResponseMeta {
+        provider,
+        model,
         ..Default::default()
     };
+    meta.cost = match &response.usage {
+        Some(usage) => meta.cost_of(usage),
+        // The chunks' stream was costed from the usage it kept hidden from the caller.
+        None if stream_cost.is_some() => stream_cost,
+        None => {
+            let usage = estimate_usage(&meta.provider, &meta.model, messages, &response)?;
+            meta.cost_of(&usage)
+        }
+    };
+    if response.usage.is_none() {
+        response.usage = Some(estimate_usage(
+            &meta.provider,
+            &meta.model,
+            messages,
+            &response,
+        )?);
+    }
     convert::response_to_py(py, &response, &meta)
+}
+
+/// Provider, model and cost from the `_hidden_params` an llmswitch stream puts on its
+/// first chunk.
+fn stream_meta_of(chunks: &Bound<'_, PyAny>) -> PyResult<Option<(String, String, Option<f64>)>> {
+    let Ok(list) = chunks.cast::<PyList>() else {
+        return Ok(None);
+    };
+    for chunk in list.iter().take(2) {
+        let Ok(hidden) = chunk.getattr(pyo3::intern!(chunk.py(), "_hidden_params")) else {
+            continue;
+        };
+        let Ok(hidden) = hidden.cast::<PyDict>() else {
+            continue;
+        };
+        let text = |key: &str| -> PyResult<String> {
+            Ok(hidden
+                .get_item(key)?
+                .and_then(|v| v.extract::<String>().ok())
+                .unwrap_or_default())
+        };
+        let cost = hidden
+            .get_item("response_cost")?
+            .and_then(|v| v.extract::<f64>().ok());
+        return Ok(Some((text("custom_llm_provider")?, text("model")?, cost)));
+    }
+    Ok(None)
+}
+
+/// Usage counted from the prompt messages and the rebuilt reply, for chunks without usage.
+fn estimate_usage(
+    provider: &str,
+    model: &str,
+    messages: Option<&Bound<'_, PyAny>>,
+    response: &crate::types::ChatResponse,
+) -> PyResult<crate::types::Usage> {
+    let enc = crate::tokens::encoding_for(provider, model);
+    let prompt = match messages.filter(|m| !m.is_none()) {
+        Some(m) => {
+            let msgs: Vec<crate::types::Message> =
+                convert::from_py(m, "messages").map_err(to_pyerr)?;
+            crate::tokens::count_messages(enc, &msgs)
+        }
+        None => 0,
+    };
+    let completion = response
+        .choices
+        .iter()
+        .map(|c| {
+            enc.count(c.message.content.as_deref().unwrap_or_default())
+                + c.message
+                    .tool_calls
+                    .iter()
+                    .flatten()
+                    .map(|t| enc.count(&t.function.arguments))
+                    .sum::<u64>()
+        })
+        .sum();
+    Ok(crate::types::Usage::new(prompt, completion))
 }
 
 /// The OpenAI parameters ``model`` accepts (after translation by its provider).

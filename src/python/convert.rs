@@ -125,6 +125,9 @@ pub fn response_to_py<'py>(
         pyo3::intern!(py, "_hidden_params"),
         hidden_params(py, meta)?,
     )?;
+    if meta.cost.is_none() && !meta.model.is_empty() {
+        super::cost::warn_unpriced(py, &meta.provider, &meta.model)?;
+    }
     Ok(obj)
 }
 
@@ -142,7 +145,7 @@ pub fn hidden_params<'py>(py: Python<'py>, meta: &ResponseMeta) -> PyResult<Boun
     d.set_item("model_id", meta.model_id.as_deref())?;
     d.set_item("model_group", meta.model_group.as_deref())?;
     d.set_item("attempts", &meta.attempts)?;
-    d.set_item("response_cost", py.None())?;
+    d.set_item("response_cost", meta.cost)?;
     d.set_item("response_ms", meta.latency.as_secs_f64() * 1000.0)?;
     d.set_item("retries", meta.retries)?;
     let headers = PyDict::new(py);
@@ -275,6 +278,21 @@ pub fn parse_call(
                 "mock_delay" => {
                     let secs: f64 = from_py(&value, "mock_delay")?;
                     mock_delay = Some(duration_from_secs(secs, "mock_delay")?);
+                }
+                "custom_cost_per_token" => {
+                    options.custom_pricing = Some(from_py(&value, "custom_cost_per_token")?)
+                }
+                "input_cost_per_token" => {
+                    options
+                        .custom_pricing
+                        .get_or_insert_with(Default::default)
+                        .input_cost_per_token = Some(from_py(&value, "input_cost_per_token")?)
+                }
+                "output_cost_per_token" => {
+                    options
+                        .custom_pricing
+                        .get_or_insert_with(Default::default)
+                        .output_cost_per_token = Some(from_py(&value, "output_cost_per_token")?)
                 }
                 k if NOT_FORWARDED.contains(&k) => {}
                 k if PROVIDER_OPTION_PREFIXES.iter().any(|p| k.starts_with(p)) => {

@@ -121,7 +121,7 @@ fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, Ll
         config,
         clock,
         core::default_catalogue,
-        core::estimate_tokens,
+        core::default_token_counter,
     )
 }
 

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::clock::{micros, MinuteCounter};
 use super::config::{from_value, DeploymentConfig};
 use crate::call::CallOptions;
+use crate::cost::CustomPricing;
 use crate::error::LlmError;
 use crate::model_id;
 use crate::params::{NOT_FORWARDED, PROVIDER_OPTION_PREFIXES};
@@ -101,6 +102,8 @@ pub struct Deployment {
     /// `litellm_params.model`, e.g. `anthropic/claude-sonnet-4-20250514`.
     pub model: String,
     pub provider: String,
+    /// The model name as the provider knows it (`claude-sonnet-4-20250514`).
+    pub provider_model: String,
     pub custom_llm_provider: Option<String>,
     pub target: TargetOptions,
     pub timeout: Option<Duration>,
@@ -113,6 +116,9 @@ pub struct Deployment {
     pub order: Option<u32>,
     pub max_parallel_requests: Option<u32>,
     pub facts: ModelFacts,
+    /// Prices set on the deployment (`model_info` or `litellm_params`), which cost its
+    /// calls instead of the catalogue's, as in LiteLLM.
+    pub pricing: Option<CustomPricing>,
     pub state: DeploymentState,
 }
 
@@ -184,6 +190,7 @@ impl Deployment {
             model_group: config.model_name.clone(),
             model: model.clone(),
             provider: id_parts.provider.clone(),
+            provider_model: id_parts.model.clone(),
             custom_llm_provider,
             target: TargetOptions::default(),
             timeout: None,
@@ -196,6 +203,7 @@ impl Deployment {
             order: None,
             max_parallel_requests: None,
             facts: ModelFacts::default(),
+            pricing: None,
             state: DeploymentState::default(),
         };
         let mut request_params = Map::new();
@@ -295,6 +303,12 @@ impl Deployment {
         // Explicit facts: model_info first, then litellm_params, then the catalogue.
         let mut facts = ModelFacts::from_map(&config.model_info);
         facts.fill_from(&ModelFacts::from_map(&params));
+        if facts.input_cost_per_token.is_some() || facts.output_cost_per_token.is_some() {
+            dep.pricing = Some(CustomPricing {
+                input_cost_per_token: facts.input_cost_per_token,
+                output_cost_per_token: facts.output_cost_per_token,
+            });
+        }
         facts.fill_from(&catalogue(&id_parts.provider, &id_parts.model));
         dep.facts = facts;
         dep.id = match config.model_info.get("id") {
@@ -331,6 +345,7 @@ impl Deployment {
             num_retries: 0,
             drop_params: call.drop_params || self.drop_params,
             mock: call.mock.clone().or_else(|| self.mock.clone()),
+            custom_pricing: call.custom_pricing.or(self.pricing),
         }
     }
 
@@ -403,6 +418,27 @@ impl Ewma {
     }
 }
 
+/// A sum of f64 in an atomic (bits), for money.
+#[derive(Debug, Default)]
+pub struct AtomicSum(AtomicU64);
+
+impl AtomicSum {
+    pub fn add(&self, v: f64) {
+        if v == 0.0 || !v.is_finite() {
+            return;
+        }
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + v).to_bits())
+            });
+    }
+
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
 /// Live state of a deployment, shared by every call; atomics only.
 #[derive(Debug, Default)]
 pub struct DeploymentState {
@@ -420,6 +456,9 @@ pub struct DeploymentState {
     /// Hedge attempts sent here, and attempts here cancelled because another won.
     pub hedges: AtomicU64,
     pub cancelled: AtomicU64,
+    /// USD spent here: answered calls, plus the estimated prompt cost of hedge attempts
+    /// cancelled after they were sent.
+    pub spend: AtomicSum,
 }
 
 impl DeploymentState {
@@ -521,6 +560,20 @@ mod tests {
         assert_eq!(d.facts.output_cost_per_token, Some(2.0));
         assert_eq!(d.facts.max_input_tokens, Some(128_000));
         assert_eq!(d.facts.unit_cost(), 3.0);
+    }
+
+    #[test]
+    fn deployment_prices_cost_its_calls() {
+        let c = config(
+            json!({"model_name": "m", "litellm_params": {"model": "openai/gpt-4o", "input_cost_per_token": 1.0}}),
+        );
+        let d = Deployment::from_config(0, &c, &Map::new(), &no_catalogue).unwrap();
+        let opts = d.call_options(&CallOptions::default(), None);
+        assert_eq!(opts.custom_pricing.unwrap().input_cost_per_token, Some(1.0));
+        let s = AtomicSum::default();
+        s.add(0.25);
+        s.add(0.5);
+        assert_eq!(s.get(), 0.75);
     }
 
     #[test]

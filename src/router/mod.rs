@@ -53,19 +53,25 @@ pub type TokenCounter = fn(&str, &str, &ChatRequest) -> u64;
 /// What is known about `(provider, model)`: prices, context window, capabilities.
 pub type Catalogue = fn(&str, &str) -> ModelFacts;
 
-/// The catalogue used when none is given.
-pub fn default_catalogue(_provider: &str, _model: &str) -> ModelFacts {
-    ModelFacts::default()
+/// What [`crate::catalog`] knows about a model (nothing, for a model it does not list).
+pub fn default_catalogue(provider: &str, model: &str) -> ModelFacts {
+    let Some(info) = crate::catalog::model_info(provider, model) else {
+        return ModelFacts::default();
+    };
+    ModelFacts {
+        input_cost_per_token: info.input_cost_per_token,
+        output_cost_per_token: info.output_cost_per_token,
+        max_input_tokens: info.input_limit(),
+        max_output_tokens: info.output_limit(),
+        supports_vision: Some(info.supports_vision),
+        supports_function_calling: Some(info.supports_function_calling),
+        supports_response_schema: Some(info.supports_response_schema),
+    }
 }
 
-/// A rough prompt-token estimate (four characters a token, plus framing per message).
-pub fn estimate_tokens(_provider: &str, _model: &str, request: &ChatRequest) -> u64 {
-    request
-        .messages
-        .iter()
-        .map(|m| 4 + (m.text().chars().count() as u64).div_ceil(4))
-        .sum::<u64>()
-        + 3
+/// Prompt tokens as [`crate::tokens`] counts them.
+pub fn default_token_counter(provider: &str, model: &str, request: &ChatRequest) -> u64 {
+    crate::tokens::count_request_tokens(provider, model, request)
 }
 
 struct Group {
@@ -287,7 +293,7 @@ impl Router {
             config,
             Arc::new(SystemClock::new()),
             default_catalogue,
-            estimate_tokens,
+            default_token_counter,
         )
     }
 
@@ -513,10 +519,19 @@ impl Router {
                 }
             }
             if needs.check_context {
+                let over_output = d
+                    .facts
+                    .max_output_tokens
+                    .is_some_and(|limit| needs.max_output > limit);
+                if over_output {
+                    why.context += 1;
+                    why.needed_tokens = needs.max_output;
+                    continue;
+                }
                 if let Some(window) = d.facts.max_input_tokens {
-                    let prompt = *needs
-                        .prompt_tokens
-                        .get_or_insert_with(|| (self.count_tokens)(&d.provider, &d.model, request));
+                    let prompt = *needs.prompt_tokens.get_or_insert_with(|| {
+                        (self.count_tokens)(&d.provider, &d.provider_model, request)
+                    });
                     let need = prompt + needs.max_output;
                     if need > window {
                         why.context += 1;
@@ -769,7 +784,7 @@ impl Router {
             (result, record) = &mut primary => {
                 trace.push(record);
                 if result.is_ok() {
-                    self.cancelled(group, second_dep, Role::Hedge, hedge_started, stream, trace);
+                    self.cancelled(group, second_dep, Role::Hedge, hedge_started, stream, &req.request, trace);
                     return result;
                 }
                 let (result, record) = secondary.await;
@@ -779,7 +794,7 @@ impl Router {
             (result, record) = &mut secondary => {
                 trace.push(record);
                 if result.is_ok() {
-                    self.cancelled(group, primary_dep, role, primary_started, stream, trace);
+                    self.cancelled(group, primary_dep, role, primary_started, stream, &req.request, trace);
                     return result;
                 }
                 let (result, record) = primary.await;
@@ -792,6 +807,7 @@ impl Router {
     /// Book an attempt that lost a hedge race (its future is dropped by the caller, which
     /// closes its connection and releases its lease). Its time so far is a lower bound of
     /// its latency, and is recorded as one so latency routing learns it was slow.
+    #[allow(clippy::too_many_arguments)]
     fn cancelled<'r>(
         &self,
         group: &'r Group,
@@ -799,10 +815,16 @@ impl Router {
         role: Role,
         started: Instant,
         stream: bool,
+        request: &ChatRequest,
         trace: &mut Vec<AttemptRecord<'r>>,
     ) {
         let s = &dep.state;
         s.cancelled.fetch_add(1, Ordering::Relaxed);
+        // The provider has the prompt and bills it even though the answer is dropped.
+        if let Some(price) = dep.facts.input_cost_per_token {
+            let prompt = (self.count_tokens)(&dep.provider, &dep.provider_model, request);
+            s.spend.add(price * prompt as f64);
+        }
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         if stream {
             s.ttft.record(ms);
@@ -879,13 +901,18 @@ impl Router {
             None => {}
         }
         let clock = self.clock.clone();
+        let (provider, model, pricing) = (
+            meta.provider.clone(),
+            meta.model.clone(),
+            meta.custom_pricing,
+        );
         stream.on_close(Box::new(move |usage| {
             if let Some(u) = usage {
-                lease
-                    .deployment
-                    .state
-                    .tokens_this_minute
+                let s = &lease.deployment.state;
+                s.tokens_this_minute
                     .add(minute_of(clock.now()), u.total_tokens);
+                let cost = crate::cost::call_cost(&provider, &model, u, pricing.as_ref());
+                s.spend.add(cost.unwrap_or(0.0));
             }
             drop(lease);
         }));
@@ -900,6 +927,7 @@ impl Router {
         let ms = elapsed.as_secs_f64() * 1000.0;
         match answer {
             Answer::Full(c) => {
+                s.spend.add(c.meta.cost.unwrap_or(0.0));
                 s.latency.record(ms);
                 group.latency.record(elapsed);
                 if let Some(u) = &c.response.usage {

@@ -33,6 +33,8 @@ pub struct DeploymentStats {
     /// Hedge attempts sent to it, and attempts on it cancelled because another won.
     pub hedges: u64,
     pub cancelled: u64,
+    /// USD spent on this deployment (answered calls, and the prompt of cancelled hedges).
+    pub spend: f64,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub weight: Option<f64>,
@@ -64,6 +66,7 @@ pub fn snapshot(d: &Deployment, now: Duration) -> DeploymentStats {
         cooldowns: s.cooldowns.load(Ordering::Relaxed),
         hedges: s.hedges.load(Ordering::Relaxed),
         cancelled: s.cancelled.load(Ordering::Relaxed),
+        spend: s.spend.get(),
         rpm: d.rpm,
         tpm: d.tpm,
         weight: d.weight,

@@ -10,7 +10,12 @@ fn router_with(model_list: Value, settings: Value, clock: Arc<dyn Clock>) -> Rou
     let settings = RouterSettings::from_map(settings.as_object().cloned().unwrap_or_default())
         .expect("settings");
     let config = RouterConfig::new(model_list, settings).expect("config");
-    Router::build(config, clock, default_catalogue, estimate_tokens).expect("router")
+    Router::build(config, clock, no_catalogue, default_token_counter).expect("router")
+}
+
+/// Tests give every fact explicitly, so a change of the built-in catalogue does not move them.
+fn no_catalogue(_: &str, _: &str) -> ModelFacts {
+    ModelFacts::default()
 }
 
 fn router(model_list: Value, settings: Value) -> Router {
@@ -527,16 +532,27 @@ fn cost_routing_picks_the_cheapest_capable() {
         r.pick("g", &big_output, false).unwrap().deployment.id,
         "mini"
     );
-    // Images need vision: mini says it has none; tiny does not say, so it stays eligible.
+    // Images need vision (mini says it has none) and count hundreds of tokens (over tiny's
+    // window): only big can take them.
     assert_eq!(
         r.pick("g", &image_request(), false).unwrap().deployment.id,
-        "tiny"
-    );
-    let mut long_image = image_request();
-    long_image.messages.push(Message::user("word ".repeat(100)));
-    assert_eq!(
-        r.pick("g", &long_image, false).unwrap().deployment.id,
         "big"
+    );
+    // Explicit capabilities exclude a deployment only when it is known to lack them.
+    let no_vision_info = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/a", "input_cost_per_token": 1e-6}, "model_info": {"id": "known", "supports_vision": true}},
+            {"model_name": "g", "litellm_params": {"model": "openai/b", "input_cost_per_token": 1e-8}, "model_info": {"id": "unknown"}},
+        ]),
+        json!({"routing_strategy": "cost-based-routing"}),
+    );
+    assert_eq!(
+        no_vision_info
+            .pick("g", &image_request(), false)
+            .unwrap()
+            .deployment
+            .id,
+        "unknown"
     );
 }
 
@@ -769,4 +785,16 @@ async fn concurrent_calls_with_random_failures_all_end_correctly() {
     }
     let total: u64 = r.stats().iter().map(|s| s.successes + s.failures).sum();
     assert!(total >= 2000);
+}
+
+#[test]
+fn the_default_catalogue_knows_prices_and_limits() {
+    let f = default_catalogue("openai", "gpt-4o");
+    assert!(f.input_cost_per_token.is_some() && f.output_cost_per_token.is_some());
+    assert!(f.max_input_tokens.unwrap() >= 100_000);
+    assert_eq!(f.supports_vision, Some(true));
+    assert_eq!(
+        default_catalogue("openai", "no-such-model-xyz"),
+        ModelFacts::default()
+    );
 }

@@ -6,10 +6,11 @@ import copy
 import json
 import pickle
 
-import llmswitch
 import pytest
-from conftest import MESSAGES, TEST_KEY
 from openai.types.chat import ChatCompletion
+
+import llmswitch
+from conftest import MESSAGES, TEST_KEY
 
 
 def test_response_is_openai_dict_with_attribute_access(server, openai_kw):

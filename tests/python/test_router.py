@@ -8,11 +8,12 @@ import time
 from collections import Counter
 from typing import Any
 
-import llmswitch
 import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+import llmswitch
 from conftest import MESSAGES, TEST_KEY
 from llmswitch.testing import ManualClock, MockServer
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 
 def mock_dep(group: str, dep_id: str, reply: str = "ok", **params: Any) -> dict[str, Any]:
@@ -551,6 +552,10 @@ def test_hedge_wins_on_a_slow_primary_and_cancels_the_loser(fresh):
     stats = router.stats()
     assert stats["slow"]["cancelled"] == 1 and stats["slow"]["in_flight"] == 0
     assert stats["fast"]["hedges"] == 1
+    # Both costs are recorded: the answer's, and the prompt the cancelled attempt was sent.
+    assert r._hidden_params["response_cost"] > 0
+    assert stats["fast"]["spend"] == pytest.approx(r._hidden_params["response_cost"])
+    assert stats["slow"]["spend"] > 0
     # Both were sent: two requests, one answer.
     assert (slow.hits, fast.hits) == (1, 1)
 
