@@ -137,24 +137,25 @@ fn answer_to_py<'py>(py: Python<'py>, answer: Answer) -> PyResult<Bound<'py, PyA
 impl Router {
     /// Read a call's arguments: the router's own (`hedge`, `min_capabilities`,
     /// `fallbacks`, `num_retries`) and then everything `completion()` takes.
-    fn parse(
+    fn parse<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         model: &str,
-        messages: Option<&Bound<'_, PyAny>>,
-        kwargs: Option<&Bound<'_, PyDict>>,
+        messages: Option<&Bound<'py, PyAny>>,
+        kwargs: Option<&Bound<'py, PyDict>>,
     ) -> Result<RouterRequest, LlmError> {
         let mut hedge = HedgeChoice::RouterDefault;
         let mut min_capabilities = None;
         let mut fallbacks = None;
         let mut num_retries = None;
-        let mut owned: Option<Bound<'_, PyDict>> = None;
+        let mut owned: Option<Bound<'py, PyDict>> = None;
         if let Some(kw) = kwargs {
-            let get = |k: &str| kw.get_item(k).ok().flatten().filter(|v| !v.is_none());
-            if let Some(v) = get("num_retries") {
+            let get =
+                |k: &Bound<'py, PyString>| kw.get_item(k).ok().flatten().filter(|v| !v.is_none());
+            if let Some(v) = get(pyo3::intern!(py, "num_retries")) {
                 num_retries = Some(from_py(&v, "num_retries")?);
             }
-            if let Some(v) = get("fallbacks") {
+            if let Some(v) = get(pyo3::intern!(py, "fallbacks")) {
                 let chain: Vec<Value> = from_py(&v, "fallbacks")?;
                 // LiteLLM also takes per-call fallbacks as model names or as
                 // {"model": name} dicts; only group names route here.
@@ -179,8 +180,11 @@ impl Router {
                         .collect::<Result<Vec<_>, _>>()?,
                 );
             }
-            let h = kw.get_item("hedge").ok().flatten();
-            let caps = kw.get_item("min_capabilities").ok().flatten();
+            let h = kw.get_item(pyo3::intern!(py, "hedge")).ok().flatten();
+            let caps = kw
+                .get_item(pyo3::intern!(py, "min_capabilities"))
+                .ok()
+                .flatten();
             if h.is_some() || caps.is_some() {
                 let copy = kw
                     .copy()
