@@ -599,7 +599,12 @@ impl Router {
         };
         let chain = self.fallback_chain(&first.name, req.fallbacks.as_deref(), err.kind);
         for name in chain.iter().take(self.settings.max_fallbacks) {
-            let Some(group) = self.groups.get(name.as_str()) else {
+            // A chain through "*" can name the failed group itself: it had its turn.
+            let Some(group) = self
+                .groups
+                .get(name.as_str())
+                .filter(|g| g.name != first.name)
+            else {
                 continue;
             };
             match self

@@ -361,6 +361,22 @@ async fn exhausted_chain_raises_the_last_error_with_the_path() {
 }
 
 #[tokio::test]
+async fn a_wildcard_chain_skips_the_failed_group() {
+    let r = router(
+        json!([
+            mock("a", "a1", "litellm.InternalServerError"),
+            mock("b", "b1", "from b")
+        ]),
+        json!({"num_retries": 0, "fallbacks": [{"*": ["a", "b"]}]}),
+    );
+    let done = r.completion(&client(), &call("a")).await.unwrap();
+    assert_eq!(
+        done.meta.attempts,
+        vec!["first a/a1: InternalServerError", "fallback b/b1: ok"]
+    );
+}
+
+#[tokio::test]
 async fn max_fallbacks_bounds_the_chain() {
     let r = router(
         json!([
