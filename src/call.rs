@@ -69,6 +69,12 @@ pub struct ResponseMeta {
     pub latency: Duration,
     /// Retries made before the answer.
     pub retries: u32,
+    /// Router: the id of the deployment that answered.
+    pub model_id: Option<String>,
+    /// Router: the model group (`model_name`) the call asked for.
+    pub model_group: Option<String>,
+    /// Router: every attempt made (retries, fallbacks, hedges), in order.
+    pub attempts: Vec<String>,
     /// What the call cost in USD; `None` when the model has no known price (or, for a
     /// stream, until it ends: see [`ResponseMeta::cost_of`]).
     pub cost: Option<f64>,
@@ -238,6 +244,7 @@ fn meta(
         retries,
         cost: None,
         custom_pricing: call.options.custom_pricing,
+        ..Default::default()
     }
 }
 

@@ -14,6 +14,7 @@ pub mod model_id;
 pub mod params;
 pub mod providers;
 pub mod redact;
+pub mod router;
 pub mod stream;
 pub mod tokens;
 pub mod types;

@@ -164,6 +164,10 @@ enum Source {
     Replay { first_delay: Option<Duration> },
 }
 
+/// Called once when a [`ChunkStream`] is dropped, with the usage it saw (the router's
+/// bookkeeping: in-flight count, tokens per minute).
+pub type CloseHook = Box<dyn FnOnce(Option<&Usage>) + Send>;
+
 /// A stream of OpenAI chunks from any provider. Dropping it closes the connection.
 pub struct ChunkStream {
     source: Source,
@@ -175,6 +179,15 @@ pub struct ChunkStream {
     finished: bool,
     /// A transport error that arrived after chunks still pending; raised once they are out.
     deferred_error: Option<LlmError>,
+    on_close: Option<CloseHook>,
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_close.take() {
+            hook(self.usage.as_ref());
+        }
+    }
 }
 
 impl ChunkStream {
@@ -204,6 +217,7 @@ impl ChunkStream {
             usage: None,
             finished: false,
             deferred_error: None,
+            on_close: None,
         }
     }
 
@@ -222,7 +236,19 @@ impl ChunkStream {
             usage: None,
             finished: true,
             deferred_error: None,
+            on_close: None,
         }
+    }
+
+    /// Put a chunk back in front of the stream: the router reads the first chunk before
+    /// handing a stream out, so that a failure before it can still fall back.
+    pub fn push_front(&mut self, chunk: ChatChunk) {
+        self.pending.push_front(chunk);
+    }
+
+    /// Run `hook` when the stream is dropped (after its end, on close, or on error).
+    pub fn on_close(&mut self, hook: CloseHook) {
+        self.on_close = Some(hook);
     }
 
     /// Usage reported by the provider so far (kept even when the caller did not ask for

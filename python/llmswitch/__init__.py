@@ -13,6 +13,7 @@ from collections.abc import Mapping as _Mapping
 from . import exceptions
 from ._llmswitch import (
     ModelCostMap,
+    Router,
     __version__,
     acompletion,
     completion,
@@ -73,6 +74,7 @@ __all__ = [
     "__version__",
     "completion",
     "acompletion",
+    "Router",
     "stream_chunk_builder",
     "get_supported_openai_params",
     "get_llm_provider",

@@ -17,7 +17,7 @@ use crate::{model_id, providers};
 static PACKAGE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// `llmswitch.drop_params`, the global default of `drop_params=`.
-fn global_drop_params(py: Python<'_>) -> bool {
+pub(super) fn global_drop_params(py: Python<'_>) -> bool {
     PACKAGE
         .get_or_try_init(py, || py.import("llmswitch").map(Bound::unbind))
         .ok()
@@ -116,7 +116,7 @@ fn prompt_estimate(call: &PreparedCall) -> Option<u64> {
 
 /// The outcome of an async call, turned into a Python object (or exception) under the GIL
 /// when the asyncio future is resolved.
-enum AsyncOutcome {
+pub(super) enum AsyncOutcome {
     Response(Box<Completion>),
     Stream(Box<(ChunkStream, ResponseMeta, Option<u64>)>),
     Failed(LlmError),

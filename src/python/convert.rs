@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::call::{CallOptions, ResponseMeta};
 use crate::error::LlmError;
+use crate::params::{NOT_FORWARDED, PROVIDER_OPTION_PREFIXES};
 use crate::providers::mock::MockSpec;
 use crate::providers::TargetOptions;
 use crate::types::{ChatChunk, ChatParams, ChatRequest, Message, ToolCall};
@@ -141,7 +142,9 @@ pub fn hidden_params<'py>(py: Python<'py>, meta: &ResponseMeta) -> PyResult<Boun
     d.set_item("custom_llm_provider", &meta.provider)?;
     d.set_item("model", &meta.model)?;
     d.set_item("api_base", &meta.api_base)?;
-    d.set_item("model_id", py.None())?;
+    d.set_item("model_id", meta.model_id.as_deref())?;
+    d.set_item("model_group", meta.model_group.as_deref())?;
+    d.set_item("attempts", &meta.attempts)?;
     d.set_item("response_cost", meta.cost)?;
     d.set_item("response_ms", meta.latency.as_secs_f64() * 1000.0)?;
     d.set_item("retries", meta.retries)?;
@@ -312,42 +315,6 @@ fn messages_from_py(obj: &Bound<'_, PyAny>) -> Result<Vec<Message>, LlmError> {
 fn py_to_llm(e: PyErr) -> LlmError {
     LlmError::bad_request(e.to_string())
 }
-
-/// Keys LiteLLM accepts that configure its own machinery rather than the provider request.
-/// They are accepted and not forwarded.
-const NOT_FORWARDED: &[&str] = &[
-    "metadata",
-    "litellm_metadata",
-    "litellm_call_id",
-    "litellm_logging_obj",
-    "logger_fn",
-    "caching",
-    "cache",
-    "no-log",
-    "proxy_server_request",
-    "preset_cache_key",
-    "model_info",
-    "input_cost_per_second",
-    "output_cost_per_second",
-    "base_model",
-    "acompletion",
-    "client",
-    "fallbacks",
-    "context_window_fallback_dict",
-    "model_list",
-    "max_parallel_requests",
-    "hf_model_name",
-    "supports_system_message",
-    "mock_timeout",
-    "litellm_trace_id",
-    "litellm_session_id",
-    "tags",
-    "deployment_id",
-    "max_retries",
-];
-
-/// Prefixes of provider settings (credentials, project, region) kept out of the body.
-const PROVIDER_OPTION_PREFIXES: &[&str] = &["vertex_", "aws_", "azure_", "watsonx_"];
 
 /// Everything a completion call needs, read from Python.
 pub struct ParsedCall {

@@ -6,6 +6,7 @@ mod completion;
 mod convert;
 mod cost;
 mod exceptions;
+mod router;
 mod runtime;
 mod stream;
 mod testing;
@@ -27,9 +28,11 @@ mod _llmswitch {
         supports_reasoning, supports_response_schema, supports_vision, token_counter, ModelCostMap,
     };
     #[pymodule_export]
+    use super::router::Router;
+    #[pymodule_export]
     use super::stream::{AsyncStream, ReadyChunk, SyncStream};
     #[pymodule_export]
-    use super::testing::MockServer;
+    use super::testing::{ManualClock, MockServer};
 
     use pyo3::prelude::*;
 
