@@ -128,8 +128,9 @@ fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, Ll
 fn answer_to_py<'py>(py: Python<'py>, answer: Answer) -> PyResult<Bound<'py, PyAny>> {
     match answer {
         Answer::Full(done) => convert::response_to_py(py, &done.response, &done.meta),
-        Answer::Stream(stream, meta) => {
-            Ok(Bound::new(py, SyncStream::new(stream, meta))?.into_any())
+        Answer::Stream(stream, meta, prompt) => {
+            let stream = SyncStream::new(stream, meta).with_prompt_estimate(prompt);
+            Ok(Bound::new(py, stream)?.into_any())
         }
     }
 }
@@ -440,8 +441,8 @@ impl Router {
             .await;
             Ok(match outcome {
                 Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
-                Ok(Answer::Stream(stream, meta)) => {
-                    AsyncOutcome::Stream(Box::new((stream, meta, None)))
+                Ok(Answer::Stream(stream, meta, prompt)) => {
+                    AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
                 }
                 Err(e) => AsyncOutcome::Failed(e),
             })

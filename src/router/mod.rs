@@ -131,8 +131,9 @@ impl RouterRequest {
 /// What a routed call returns.
 pub enum Answer {
     Full(Completion),
-    /// A stream whose first chunk has arrived (it is handed out first).
-    Stream(ChunkStream, ResponseMeta),
+    /// A stream whose first chunk has arrived (it is handed out first), and the prompt's
+    /// counted tokens when the stream will carry no usage ([`call::prompt_estimate`]).
+    Stream(ChunkStream, ResponseMeta, Option<u64>),
 }
 
 /// A deployment taken for one attempt: counted in flight until dropped.
@@ -664,10 +665,10 @@ impl Router {
                 c.meta.retries = retries;
                 Answer::Full(c)
             }
-            Answer::Stream(s, mut meta) => {
+            Answer::Stream(s, mut meta, prompt) => {
                 meta.attempts = attempts;
                 meta.retries = retries;
-                Answer::Stream(s, meta)
+                Answer::Stream(s, meta, prompt)
             }
         }
     }
@@ -923,7 +924,11 @@ impl Router {
         }));
         meta.model_id = Some(dep.id.clone());
         meta.model_group = Some(dep.model_group.clone());
-        Ok(Answer::Stream(stream, meta))
+        Ok(Answer::Stream(
+            stream,
+            meta,
+            call::prompt_estimate(&prepared),
+        ))
     }
 
     fn on_success(&self, group: &Group, dep: &Deployment, elapsed: Duration, answer: &Answer) {

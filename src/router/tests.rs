@@ -717,7 +717,7 @@ async fn stream_falls_back_before_the_first_chunk() {
     );
     let mut c = call("a");
     c.options.stream = true;
-    let Answer::Stream(mut stream, meta) = r.route(&client(), &c).await.unwrap() else {
+    let Answer::Stream(mut stream, meta, _) = r.route(&client(), &c).await.unwrap() else {
         panic!("expected a stream");
     };
     assert_eq!(
