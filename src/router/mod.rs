@@ -589,6 +589,17 @@ impl Router {
     ) -> Result<Answer, LlmError> {
         validate_messages(&req.request.messages)?;
         let first = self.group(&req.model)?;
+        if let Some(unknown) = req
+            .fallbacks
+            .iter()
+            .flatten()
+            .find(|name| !self.groups.contains_key(name.as_str()))
+        {
+            return Err(LlmError::bad_request(format!(
+                "fallbacks: unknown model group '{unknown}' (the model_list has: {})",
+                self.group_names.join(", ")
+            )));
+        }
         let mut needs = self.needs(&req.request, req.options.stream, req.min_capabilities);
         let mut trace: Vec<AttemptRecord<'_>> = Vec::new();
         let mut err = match self

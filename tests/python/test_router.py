@@ -433,6 +433,9 @@ def test_every_fallback_kind_in_order():
     # Per-call fallbacks replace the router's chain.
     r = router.completion(model="smart", messages=MESSAGES, fallbacks=["safe"])
     assert content(r) == "from safe"
+    with pytest.raises(llmswitch.BadRequestError, match="unknown model group 'ghost'"):
+        router.completion(model="smart", messages=MESSAGES, fallbacks=["ghost"])
+    assert router.stats()["s"]["requests_this_minute"] == 2
 
 
 def test_last_error_carries_the_attempt_path():
