@@ -219,6 +219,27 @@ pub async fn execute_stream(
     }
 }
 
+/// The prompt's counted tokens when the stream will carry no usage (the provider does not
+/// take `stream_options`), to estimate its cost at the end; `None` otherwise.
+pub fn prompt_estimate(call: &PreparedCall) -> Option<u64> {
+    let usage_requested = call.http.is_none()
+        || call
+            .request
+            .params
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            == Some(true);
+    if usage_requested {
+        return None;
+    }
+    Some(crate::tokens::count_request_tokens(
+        call.provider(),
+        &call.target.model,
+        &call.request,
+    ))
+}
+
 /// Exponential backoff with jitter (0.5 s doubling to 8 s), or the provider's
 /// `retry-after` (capped at 60 s) when it gave one.
 pub fn backoff(attempt: u32, retry_after: Option<f64>) -> Duration {

@@ -84,34 +84,14 @@ pub fn completion<'py>(
             let client = shared_client()?;
             call::execute_stream(client, &call).await
         })?;
-        let stream = SyncStream::new(stream, meta).with_prompt_estimate(prompt_estimate(&call));
+        let stream =
+            SyncStream::new(stream, meta).with_prompt_estimate(call::prompt_estimate(&call));
         return Ok(Bound::new(py, stream)?.into_any());
     }
     let done = block_on_thread(py, move |client| async move {
         call::execute(&client, &call).await
     })?;
     convert::response_to_py(py, &done.response, &done.meta)
-}
-
-/// The prompt's counted tokens when the stream will carry no usage (the provider does not
-/// take `stream_options`), to estimate its cost at the end; `None` otherwise.
-fn prompt_estimate(call: &PreparedCall) -> Option<u64> {
-    let usage_requested = call.http.is_none()
-        || call
-            .request
-            .params
-            .stream_options
-            .as_ref()
-            .and_then(|o| o.include_usage)
-            == Some(true);
-    if usage_requested {
-        return None;
-    }
-    Some(crate::tokens::count_request_tokens(
-        call.provider(),
-        &call.target.model,
-        &call.request,
-    ))
 }
 
 /// The outcome of an async call, turned into a Python object (or exception) under the GIL
@@ -167,7 +147,7 @@ pub fn acompletion<'py>(
         Ok(if call.options.stream {
             match call::execute_stream(client, &call).await {
                 Ok((stream, meta)) => {
-                    AsyncOutcome::Stream(Box::new((stream, meta, prompt_estimate(&call))))
+                    AsyncOutcome::Stream(Box::new((stream, meta, call::prompt_estimate(&call))))
                 }
                 Err(e) => AsyncOutcome::Failed(e),
             }

@@ -128,8 +128,9 @@ fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, Ll
 fn answer_to_py<'py>(py: Python<'py>, answer: Answer) -> PyResult<Bound<'py, PyAny>> {
     match answer {
         Answer::Full(done) => convert::response_to_py(py, &done.response, &done.meta),
-        Answer::Stream(stream, meta) => {
-            Ok(Bound::new(py, SyncStream::new(stream, meta))?.into_any())
+        Answer::Stream(stream, meta, prompt) => {
+            let stream = SyncStream::new(stream, meta).with_prompt_estimate(prompt);
+            Ok(Bound::new(py, stream)?.into_any())
         }
     }
 }
@@ -420,8 +421,19 @@ impl Router {
         answer_to_py(py, answer)
     }
 
-    /// Async twin of :meth:`completion`: same arguments, returns an awaitable (an async
-    /// iterator of chunks with ``stream=True``).
+    /// Async twin of :meth:`completion`.
+    ///
+    /// Args:
+    ///     model: a model group.
+    ///     messages: OpenAI chat messages.
+    ///     **kwargs: as for :meth:`completion`.
+    ///
+    /// Returns:
+    ///     An awaitable of a ``ModelResponse``, or with ``stream=True`` of an async
+    ///     iterator of chunks. Cancelling the task cancels every attempt in flight.
+    ///
+    /// Raises:
+    ///     As :meth:`completion`, when awaited.
     #[pyo3(signature = (model, messages=None, **kwargs))]
     fn acompletion<'py>(
         &self,
@@ -440,8 +452,8 @@ impl Router {
             .await;
             Ok(match outcome {
                 Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
-                Ok(Answer::Stream(stream, meta)) => {
-                    AsyncOutcome::Stream(Box::new((stream, meta, None)))
+                Ok(Answer::Stream(stream, meta, prompt)) => {
+                    AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
                 }
                 Err(e) => AsyncOutcome::Failed(e),
             })
@@ -450,6 +462,11 @@ impl Router {
 
     /// Embeddings through the router. Not available yet: llmswitch has no embedding
     /// call in its core.
+    ///
+    /// Args:
+    ///     model: a model group.
+    ///     input: the texts to embed.
+    ///     **kwargs: embedding parameters.
     ///
     /// Raises:
     ///     NotImplementedError: always.
@@ -468,6 +485,11 @@ impl Router {
 
     /// Async twin of :meth:`embedding`.
     ///
+    /// Args:
+    ///     model: a model group.
+    ///     input: the texts to embed.
+    ///     **kwargs: embedding parameters.
+    ///
     /// Raises:
     ///     NotImplementedError: always.
     #[pyo3(signature = (model, input=None, **kwargs))]
@@ -480,12 +502,16 @@ impl Router {
         self.embedding(model, input, kwargs)
     }
 
-    /// Live state of every deployment, keyed by deployment id: ``model_group``,
-    /// ``model``, ``api_base``, ``in_flight``, ``successes``, ``failures``,
-    /// ``failures_this_minute``, ``requests_this_minute``, ``tokens_this_minute``,
-    /// ``latency_ms`` and ``ttft_ms`` (moving averages), ``cooling_down``,
-    /// ``cooldown_remaining`` (seconds), ``cooldowns``, ``hedges``, ``cancelled``, and the
-    /// configured ``rpm``, ``tpm``, ``weight``, ``order`` and costs.
+    /// Live state of every deployment.
+    ///
+    /// Returns:
+    ///     A dict keyed by deployment id, of dicts with ``model_group``, ``model``,
+    ///     ``api_base``, ``in_flight``, ``successes``, ``failures``,
+    ///     ``failures_this_minute``, ``requests_this_minute``, ``tokens_this_minute``,
+    ///     ``latency_ms`` and ``ttft_ms`` (moving averages), ``cooling_down``,
+    ///     ``cooldown_remaining`` (seconds), ``cooldowns``, ``hedges``, ``cancelled``,
+    ///     ``spend`` (USD), and the configured ``rpm``, ``tpm``, ``weight``, ``order``,
+    ///     prices and ``max_input_tokens``.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
         for s in self.inner.stats() {
@@ -496,7 +522,10 @@ impl Router {
         Ok(out)
     }
 
-    /// The model groups, in model_list order.
+    /// The model groups.
+    ///
+    /// Returns:
+    ///     The ``model_name`` of every group, in model_list order.
     fn get_model_names(&self) -> Vec<String> {
         self.inner.model_names().to_vec()
     }

@@ -225,7 +225,10 @@ impl ManualClock {
         Ok(())
     }
 
-    /// Seconds since the clock was made (plus every advance).
+    /// The clock's time.
+    ///
+    /// Returns:
+    ///     Seconds advanced since the clock was made.
     #[getter]
     fn now(&self) -> f64 {
         use crate::router::Clock;

@@ -131,8 +131,9 @@ impl RouterRequest {
 /// What a routed call returns.
 pub enum Answer {
     Full(Completion),
-    /// A stream whose first chunk has arrived (it is handed out first).
-    Stream(ChunkStream, ResponseMeta),
+    /// A stream whose first chunk has arrived (it is handed out first), and the prompt's
+    /// counted tokens when the stream will carry no usage ([`call::prompt_estimate`]).
+    Stream(ChunkStream, ResponseMeta, Option<u64>),
 }
 
 /// A deployment taken for one attempt: counted in flight until dropped.
@@ -588,6 +589,17 @@ impl Router {
     ) -> Result<Answer, LlmError> {
         validate_messages(&req.request.messages)?;
         let first = self.group(&req.model)?;
+        if let Some(unknown) = req
+            .fallbacks
+            .iter()
+            .flatten()
+            .find(|name| !self.groups.contains_key(name.as_str()))
+        {
+            return Err(LlmError::bad_request(format!(
+                "fallbacks: unknown model group '{unknown}' (the model_list has: {})",
+                self.group_names.join(", ")
+            )));
+        }
         let mut needs = self.needs(&req.request, req.options.stream, req.min_capabilities);
         let mut trace: Vec<AttemptRecord<'_>> = Vec::new();
         let mut err = match self
@@ -664,10 +676,10 @@ impl Router {
                 c.meta.retries = retries;
                 Answer::Full(c)
             }
-            Answer::Stream(s, mut meta) => {
+            Answer::Stream(s, mut meta, prompt) => {
                 meta.attempts = attempts;
                 meta.retries = retries;
-                Answer::Stream(s, meta)
+                Answer::Stream(s, meta, prompt)
             }
         }
     }
@@ -923,7 +935,11 @@ impl Router {
         }));
         meta.model_id = Some(dep.id.clone());
         meta.model_group = Some(dep.model_group.clone());
-        Ok(Answer::Stream(stream, meta))
+        Ok(Answer::Stream(
+            stream,
+            meta,
+            call::prompt_estimate(&prepared),
+        ))
     }
 
     fn on_success(&self, group: &Group, dep: &Deployment, elapsed: Duration, answer: &Answer) {

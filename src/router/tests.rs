@@ -464,6 +464,29 @@ fn usage_based_respects_rpm_per_minute() {
     assert!(r.pick("g", &req, false).is_ok());
 }
 
+#[tokio::test]
+async fn usage_based_skips_a_full_tpm_window() {
+    let clock = Arc::new(ManualClock::new());
+    let r = router_with(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "a", "tpm": 5}, "model_info": {"id": "small"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "b", "tpm": 1000000}, "model_info": {"id": "big"}},
+        ]),
+        json!({"routing_strategy": "usage-based-routing"}),
+        clock.clone(),
+    );
+    let c = client();
+    // Both start empty; whichever answers first, one call (9 tokens) fills "small".
+    for _ in 0..6 {
+        r.completion(&c, &call("g")).await.unwrap();
+    }
+    let s = r.stats();
+    assert!(stat(&s, "small").tokens_this_minute >= 5);
+    assert_eq!(stat(&s, "small").requests_this_minute, 1, "{s:?}");
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(stat(&r.stats(), "small").tokens_this_minute, 0);
+}
+
 #[test]
 fn max_parallel_requests_caps_in_flight() {
     let r = router(
@@ -717,7 +740,7 @@ async fn stream_falls_back_before_the_first_chunk() {
     );
     let mut c = call("a");
     c.options.stream = true;
-    let Answer::Stream(mut stream, meta) = r.route(&client(), &c).await.unwrap() else {
+    let Answer::Stream(mut stream, meta, _) = r.route(&client(), &c).await.unwrap() else {
         panic!("expected a stream");
     };
     assert_eq!(

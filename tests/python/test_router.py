@@ -433,6 +433,9 @@ def test_every_fallback_kind_in_order():
     # Per-call fallbacks replace the router's chain.
     r = router.completion(model="smart", messages=MESSAGES, fallbacks=["safe"])
     assert content(r) == "from safe"
+    with pytest.raises(llmswitch.BadRequestError, match="unknown model group 'ghost'"):
+        router.completion(model="smart", messages=MESSAGES, fallbacks=["ghost"])
+    assert router.stats()["s"]["requests_this_minute"] == 2
 
 
 def test_last_error_carries_the_attempt_path():
@@ -478,6 +481,32 @@ def test_stream_through_the_router(server):
     text = "".join(c.choices[0].delta.get("content") or "" for c in chunks if c.choices)
     assert text.startswith("Hello")
     assert router.stats()["d"]["in_flight"] == 0
+
+
+def test_router_stream_without_usage_is_costed(server):
+    # Perplexity takes no stream_options, so its streams carry no usage: the cost comes from
+    # the counted prompt and the streamed text, through the router as without it.
+    plain = llmswitch.completion(
+        model="perplexity/sonar", messages=MESSAGES, stream=True, api_key=TEST_KEY, api_base=server.base_url
+    )
+    list(plain)
+    router = llmswitch.Router(
+        model_list=[
+            {
+                "model_name": "g",
+                "litellm_params": {
+                    "model": "perplexity/sonar",
+                    "api_key": TEST_KEY,
+                    "api_base": server.base_url,
+                },
+            }
+        ]
+    )
+    stream = router.completion(model="g", messages=MESSAGES, stream=True)
+    list(stream)
+    assert "stream_options" not in server.requests[-1]["body"]
+    assert plain._hidden_params["response_cost"] > 0
+    assert stream._hidden_params["response_cost"] == pytest.approx(plain._hidden_params["response_cost"])
 
 
 def test_stream_falls_back_before_the_first_chunk(fresh):
