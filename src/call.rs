@@ -83,6 +83,12 @@ pub struct ResponseMeta {
     pub latency: Duration,
     /// Retries made before the answer.
     pub retries: u32,
+    /// Router: the id of the deployment that answered.
+    pub model_id: Option<String>,
+    /// Router: the model group (`model_name`) the call asked for.
+    pub model_group: Option<String>,
+    /// Router: every attempt made (retries, fallbacks, hedges), in order.
+    pub attempts: Vec<String>,
     /// What the call cost in USD; `None` when the model has no known price (or, for a
     /// stream, until it ends: see [`ResponseMeta::cost_of`]).
     pub cost: Option<f64>,
@@ -350,6 +356,27 @@ async fn execute_stream_untracked(
     }
 }
 
+/// The prompt's counted tokens when the stream will carry no usage (the provider does not
+/// take `stream_options`), to estimate its cost at the end; `None` otherwise.
+pub fn prompt_estimate(call: &PreparedCall) -> Option<u64> {
+    let usage_requested = call.http.is_none()
+        || call
+            .request
+            .params
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            == Some(true);
+    if usage_requested {
+        return None;
+    }
+    Some(crate::tokens::count_request_tokens(
+        call.provider(),
+        &call.target.model,
+        &call.request,
+    ))
+}
+
 /// Exponential backoff with jitter (0.5 s doubling to 8 s), or the provider's
 /// `retry-after` (capped at 60 s) when it gave one.
 pub fn backoff(attempt: u32, retry_after: Option<f64>) -> Duration {
@@ -376,6 +403,7 @@ fn meta(
         cost: None,
         custom_pricing: call.options.custom_pricing,
         downgraded_from: call.downgraded_from.clone(),
+        ..Default::default()
     }
 }
 

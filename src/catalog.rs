@@ -107,6 +107,21 @@ pub struct ModelInfo {
         deserialize_with = "lenient_f64",
         skip_serializing_if = "Option::is_none"
     )]
+    pub cache_creation_input_token_cost_above_200k_tokens: Option<f64>,
+    /// Where the long-context tier starts, when not at 200k prompt tokens (llmswitch's
+    /// field: Claude Haiku 5.5's tier starts at 100k, Grok 4's at 128k). The tier's prices
+    /// keep LiteLLM's `*_above_200k_tokens` names.
+    #[serde(
+        default,
+        deserialize_with = "lenient_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub long_context_threshold_tokens: Option<u64>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_f64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input_cost_per_audio_token: Option<f64>,
     #[serde(
         default,
@@ -516,6 +531,9 @@ struct DataEntry {
     in_above_200k: Option<f64>,
     out_above_200k: Option<f64>,
     cache_read_above_200k: Option<f64>,
+    cache_write_above_200k: Option<f64>,
+    /// Where the long-context tier starts (default 200k prompt tokens).
+    long_above: Option<u64>,
     audio_in: Option<f64>,
     audio_out: Option<f64>,
     per_image_in: Option<f64>,
@@ -581,6 +599,8 @@ fn entry_info(section: &ProviderSection, model: &str, e: &DataEntry) -> ModelInf
         input_cost_per_token_above_200k_tokens: per_token(e.in_above_200k),
         output_cost_per_token_above_200k_tokens: per_token(e.out_above_200k),
         cache_read_input_token_cost_above_200k_tokens: per_token(e.cache_read_above_200k),
+        cache_creation_input_token_cost_above_200k_tokens: per_token(e.cache_write_above_200k),
+        long_context_threshold_tokens: e.long_above,
         input_cost_per_audio_token: per_token(e.audio_in),
         output_cost_per_audio_token: per_token(e.audio_out),
         input_cost_per_image: e.per_image_in,
@@ -630,7 +650,60 @@ mod tests {
     #[test]
     fn builtin_file_parses() {
         let c = builtin().unwrap();
-        assert!(c.by_key.len() >= 10, "{}", c.by_key.len());
+        assert!(c.by_key.len() >= 400, "{}", c.by_key.len());
+    }
+
+    /// Catch data-entry slips: every priced chat model has both prices and a context
+    /// window, discounts are discounts, premiums are premiums, tiers go up, and every
+    /// provider exists (or is one being added on another branch).
+    #[test]
+    fn builtin_data_is_consistent() {
+        const PENDING_PROVIDERS: &[&str] = &["anthropic", "gemini", "vertex_ai"];
+        let c = builtin().unwrap();
+        for (key, m) in &c.by_key {
+            let what = format!("{key}: {m:?}");
+            assert!(
+                crate::providers::get(&m.provider).is_some()
+                    || PENDING_PROVIDERS.contains(&m.provider.as_str()),
+                "unknown provider in {what}"
+            );
+            if m.mode == "chat" && m.model != PROVIDER_WILDCARD {
+                let (Some(input), Some(output)) = (m.input_cost_per_token, m.output_cost_per_token)
+                else {
+                    panic!("chat model without prices: {what}");
+                };
+                assert!(input >= 0.0 && output >= 0.0, "{what}");
+                assert!(
+                    m.max_input_tokens.is_some() && m.max_output_tokens.is_some(),
+                    "{what}"
+                );
+                if let Some(read) = m.cache_read_input_token_cost {
+                    assert!(read <= input, "cache read above input: {what}");
+                }
+                if let Some(write) = m.cache_creation_input_token_cost {
+                    assert!(write >= input, "cache write below input: {what}");
+                }
+                if let Some(long) = m.input_cost_per_token_above_200k_tokens {
+                    assert!(long >= input, "long tier below base: {what}");
+                }
+                // Prices are per token: a per-token price of a dollar or more is a unit slip.
+                assert!(
+                    input < 1e-3 && output < 1e-3,
+                    "per-million price not converted: {what}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn builtin_parse_time() {
+        let started = std::time::Instant::now();
+        let c = builtin().unwrap();
+        println!(
+            "parsed {} entries in {:?}",
+            c.by_key.len(),
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::catalog::{self, ModelInfo};
 use crate::types::Usage;
 
-/// Prompts longer than this use the `*_above_200k_tokens` prices.
+/// Prompts longer than this use the `*_above_200k_tokens` prices (unless the model sets
+/// its own `long_context_threshold_tokens`).
 pub const LONG_CONTEXT_THRESHOLD: u64 = 200_000;
 
 /// Token counts that drive a cost, split by how they are billed.
@@ -125,7 +126,10 @@ impl CustomPricing {
 
 /// `(prompt_cost, completion_cost)` of `tokens` at `info`'s prices.
 pub fn cost_with(info: &ModelInfo, tokens: &TokenCounts) -> (f64, f64) {
-    let long = tokens.prompt_tokens > LONG_CONTEXT_THRESHOLD;
+    let long = tokens.prompt_tokens
+        > info
+            .long_context_threshold_tokens
+            .unwrap_or(LONG_CONTEXT_THRESHOLD);
     let tiered = |base: Option<f64>, above: Option<f64>| -> f64 {
         let base = base.unwrap_or(0.0);
         if long {
@@ -149,7 +153,13 @@ pub fn cost_with(info: &ModelInfo, tokens: &TokenCounts) -> (f64, f64) {
         info.cache_read_input_token_cost
     }
     .unwrap_or(input);
-    let cache_write = info.cache_creation_input_token_cost.unwrap_or(input);
+    let cache_write = if long {
+        info.cache_creation_input_token_cost_above_200k_tokens
+            .or(info.cache_creation_input_token_cost)
+    } else {
+        info.cache_creation_input_token_cost
+    }
+    .unwrap_or(input);
     let cache_write_1h = info
         .cache_creation_input_token_cost_above_1hr
         .unwrap_or(cache_write);
@@ -211,6 +221,37 @@ pub fn call_cost(
         }
         None => completion_cost(provider, model, usage),
     }
+}
+
+/// An upper bound on what a request can cost before it is sent, for budgets: its counted
+/// prompt tokens at the input price plus the most output it can produce (`max_tokens`, else
+/// the model's output limit) at the output price (or the reasoning price, if higher).
+/// `None` when the model has no price or no output bound is known.
+pub fn max_request_cost(
+    provider: &str,
+    model: &str,
+    request: &crate::types::ChatRequest,
+    custom: Option<&CustomPricing>,
+) -> Option<f64> {
+    let known = catalog::model_info(provider, model);
+    let info = match custom {
+        Some(prices) => prices.to_info(provider, model),
+        None => ModelInfo::clone(known.as_deref()?),
+    };
+    let limit = known.and_then(|i| i.output_limit());
+    let max_output = request.max_output_tokens().map(u64::from).or(limit)?;
+    let prompt = crate::tokens::count_request_tokens(provider, model, request);
+    let mut worst = info.clone();
+    worst.output_cost_per_token = [
+        info.output_cost_per_token,
+        info.output_cost_per_reasoning_token,
+        info.output_cost_per_token_above_200k_tokens,
+    ]
+    .into_iter()
+    .flatten()
+    .reduce(f64::max);
+    let (p, c) = cost_with(&worst, &TokenCounts::new(prompt, max_output));
+    Some(p + c)
 }
 
 /// Whether this is the first time `provider`/`model` was found to have no price, so that
@@ -296,6 +337,13 @@ mod tests {
         assert_eq!(cost_with(&info, &short), (100.0, 20.0 * 2.0 + 30.0 * 3.0));
         let long = TokenCounts::new(200_001, 1);
         assert_eq!(cost_with(&info, &long), (2_000_010.0, 20.0));
+        // A model's own threshold.
+        let early = ModelInfo {
+            long_context_threshold_tokens: Some(100),
+            ..info.clone()
+        };
+        assert_eq!(cost_with(&early, &TokenCounts::new(101, 1)), (1010.0, 20.0));
+        assert_eq!(cost_with(&early, &TokenCounts::new(100, 1)), (100.0, 2.0));
     }
 
     #[test]
@@ -341,6 +389,20 @@ mod tests {
         assert_eq!(call_cost("mock", "x", &usage, None), Some(0.0));
         assert!(first_unpriced("groq", "first-unpriced-test"));
         assert!(!first_unpriced("groq", "first-unpriced-test"));
+    }
+
+    #[test]
+    fn max_request_cost_bounds_a_call() {
+        use crate::types::{ChatRequest, Message};
+        let mut req = ChatRequest::new("gpt-4o", vec![Message::user("hi")]);
+        req.params.max_tokens = Some(100);
+        let bound = max_request_cost("openai", "gpt-4o", &req, None).unwrap();
+        assert!(close(bound, 8.0 * 2.5e-6 + 100.0 * 10e-6), "{bound}");
+        // Without max_tokens, the model's output limit bounds it.
+        req.params.max_tokens = None;
+        let bound = max_request_cost("openai", "gpt-4o", &req, None).unwrap();
+        assert!(close(bound, 8.0 * 2.5e-6 + 16384.0 * 10e-6), "{bound}");
+        assert!(max_request_cost("groq", "unknown-model-zz", &req, None).is_none());
     }
 
     #[test]

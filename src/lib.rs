@@ -15,6 +15,7 @@ pub mod model_id;
 pub mod params;
 pub mod providers;
 pub mod redact;
+pub mod router;
 pub mod spend;
 pub mod stream;
 pub mod tokens;

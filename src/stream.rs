@@ -275,6 +275,12 @@ impl ChunkStream {
         }
     }
 
+    /// Put a chunk back in front of the stream: the router reads the first chunk before
+    /// handing a stream out, so that a failure before it can still fall back.
+    pub fn push_front(&mut self, chunk: ChatChunk) {
+        self.pending.push_front(chunk);
+    }
+
     /// Run `hook` when the stream is dropped (after its end, on close, or on error); hooks
     /// run in the order added.
     pub fn on_close(&mut self, hook: CloseHook) {

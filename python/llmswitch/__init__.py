@@ -14,6 +14,7 @@ from . import budgets, exceptions, spend
 from ._llmswitch import (
     BudgetManager,
     ModelCostMap,
+    Router,
     __version__,
     acompletion,
     completion,
@@ -75,6 +76,7 @@ __all__ = [
     "__version__",
     "completion",
     "acompletion",
+    "Router",
     "stream_chunk_builder",
     "get_supported_openai_params",
     "get_llm_provider",

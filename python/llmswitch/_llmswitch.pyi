@@ -33,6 +33,8 @@ __all__ = [
     "ReadyChunk",
     "SyncStream",
     "MockServer",
+    "ManualClock",
+    "Router",
     "SpendReport",
     "BudgetManager",
     "spend_report",
@@ -240,6 +242,60 @@ class MockServer:
     def stop(self) -> None: ...
     def __enter__(self) -> MockServer: ...
     def __exit__(self, *_args: object) -> bool: ...
+
+@final
+class ManualClock:
+    def __new__(cls) -> ManualClock: ...
+    def advance(self, seconds: float) -> None: ...
+    @property
+    def now(self) -> float: ...
+
+@final
+class Router:
+    def __new__(
+        cls,
+        model_list: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        routing_strategy: str | None = None,
+        routing_strategy_args: Mapping[str, Any] | None = None,
+        num_retries: int | None = None,
+        retry_after: float | None = None,
+        timeout: float | None = None,
+        allowed_fails: int | None = None,
+        cooldown_time: float | None = None,
+        disable_cooldowns: bool | None = None,
+        fallbacks: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        context_window_fallbacks: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        content_policy_fallbacks: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        default_fallbacks: Sequence[str] | None = None,
+        max_fallbacks: int | None = None,
+        retry_policy: Mapping[str, int | None] | Any | None = None,
+        model_group_retry_policy: Mapping[str, Any] | None = None,
+        enable_pre_call_checks: bool | None = None,
+        hedge: Mapping[str, float] | None = None,
+        min_capabilities: Mapping[str, Any] | None = None,
+        default_litellm_params: Mapping[str, Any] | None = None,
+        default_max_parallel_requests: int | None = None,
+        seed: int | None = None,
+        clock: ManualClock | None = None,
+        **kwargs: Any,
+    ) -> Router: ...
+    @staticmethod
+    def from_config(
+        config: str | os.PathLike[str] | Mapping[str, Any], *, clock: ManualClock | None = None
+    ) -> Router: ...
+    def completion(
+        self, model: str, messages: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any
+    ) -> Any: ...
+    def acompletion(
+        self, model: str, messages: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any
+    ) -> Any: ...
+    def embedding(self, model: str, input: Any | None = None, **kwargs: Any) -> Any: ...
+    def aembedding(self, model: str, input: Any | None = None, **kwargs: Any) -> Any: ...
+    def stats(self) -> dict[str, dict[str, Any]]: ...
+    def get_model_names(self) -> list[str]: ...
+    @property
+    def routing_strategy(self) -> str: ...
 
 @final
 class SpendReport:

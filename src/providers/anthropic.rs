@@ -335,11 +335,13 @@ pub struct BodyOptions<'a> {
     pub stream: bool,
 }
 
-/// The output limit of a Claude model, sent as `max_tokens` when the caller gives none.
-/// `None` until the model catalogue is available to this module; then [`DEFAULT_MAX_TOKENS`]
-/// applies.
-pub fn default_max_tokens(_model: &str) -> Option<u32> {
-    None
+/// The output limit of a Claude model from the model catalogue, sent as `max_tokens` when
+/// the caller gives none. `None` for models the catalogue does not know; then
+/// [`DEFAULT_MAX_TOKENS`] applies.
+pub fn default_max_tokens(model: &str) -> Option<u32> {
+    crate::catalog::model_info("anthropic", model)
+        .and_then(|info| info.output_limit())
+        .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX))
 }
 
 #[derive(Serialize)]

@@ -18,7 +18,7 @@ use crate::{model_id, providers};
 static PACKAGE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// `llmswitch.drop_params`, the global default of `drop_params=`.
-fn global_drop_params(py: Python<'_>) -> bool {
+pub(super) fn global_drop_params(py: Python<'_>) -> bool {
     PACKAGE
         .get_or_try_init(py, || py.import("llmswitch").map(Bound::unbind))
         .ok()
@@ -87,7 +87,9 @@ pub fn completion<'py>(
         });
         deliver_alerts(py);
         let (stream, meta) = opened?;
-        return Ok(Bound::new(py, SyncStream::new(stream, meta))?.into_any());
+        let stream =
+            SyncStream::new(stream, meta).with_prompt_estimate(call::prompt_estimate(&call));
+        return Ok(Bound::new(py, stream)?.into_any());
     }
     let done = block_on_thread(py, move |client| async move {
         call::execute(&client, &call).await
@@ -99,9 +101,9 @@ pub fn completion<'py>(
 
 /// The outcome of an async call, turned into a Python object (or exception) under the GIL
 /// when the asyncio future is resolved.
-enum AsyncOutcome {
+pub(super) enum AsyncOutcome {
     Response(Box<Completion>),
-    Stream(Box<(ChunkStream, ResponseMeta)>),
+    Stream(Box<(ChunkStream, ResponseMeta, Option<u64>)>),
     Failed(LlmError),
 }
 
@@ -115,8 +117,9 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
         match self {
             AsyncOutcome::Response(done) => convert::response_to_py(py, &done.response, &done.meta),
             AsyncOutcome::Stream(s) => {
-                let (stream, meta) = *s;
-                Ok(Bound::new(py, AsyncStream::new(stream, meta))?.into_any())
+                let (stream, meta, prompt_tokens) = *s;
+                let stream = AsyncStream::new(stream, meta).with_prompt_estimate(prompt_tokens);
+                Ok(Bound::new(py, stream)?.into_any())
             }
             AsyncOutcome::Failed(e) => Err(to_pyerr_in(py, e)),
         }
@@ -149,7 +152,9 @@ pub fn acompletion<'py>(
         };
         Ok(if call.options.stream {
             match call::execute_stream(client, &call).await {
-                Ok(s) => AsyncOutcome::Stream(Box::new(s)),
+                Ok((stream, meta)) => {
+                    AsyncOutcome::Stream(Box::new((stream, meta, call::prompt_estimate(&call))))
+                }
                 Err(e) => AsyncOutcome::Failed(e),
             }
         } else {
@@ -167,7 +172,8 @@ pub fn acompletion<'py>(
 ///
 /// Args:
 ///     chunks: the chunks of one stream, in order (dicts or ``ModelResponseStream``).
-///     messages: the prompt; used to count prompt tokens when the chunks carry no usage.
+///     messages: the prompt; used to count prompt tokens when the chunks carry no usage
+///         (the rebuilt ``usage`` and cost then come from counted tokens).
 #[pyfunction]
 #[pyo3(signature = (chunks, messages=None))]
 pub fn stream_chunk_builder<'py>(
@@ -196,21 +202,17 @@ pub fn stream_chunk_builder<'py>(
     };
     meta.cost = match &response.usage {
         Some(usage) => meta.cost_of(usage),
-        // The chunks' stream was costed from the usage it kept hidden from the caller.
-        None if stream_cost.is_some() => stream_cost,
         None => {
+            // As LiteLLM's stream_chunk_builder does, count the tokens when the chunks
+            // carried no usage (the caller did not ask for the usage chunk).
             let usage = estimate_usage(&meta.provider, &meta.model, messages, &response)?;
-            meta.cost_of(&usage)
+            // The chunks' stream was costed from the real usage it kept hidden from the
+            // caller; that beats an estimate.
+            let cost = stream_cost.or_else(|| meta.cost_of(&usage));
+            response.usage = Some(usage);
+            cost
         }
     };
-    if response.usage.is_none() {
-        response.usage = Some(estimate_usage(
-            &meta.provider,
-            &meta.model,
-            messages,
-            &response,
-        )?);
-    }
     convert::response_to_py(py, &response, &meta)
 }
 

@@ -2,7 +2,8 @@
 //! `model_cost`, `register_model`, `supports_*`, `get_max_tokens`, `completion_cost`,
 //! `cost_per_token` and `token_counter`, with LiteLLM's names and keywords.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyKeyError, PyUserWarning, PyValueError};
 use pyo3::prelude::*;
@@ -84,7 +85,7 @@ pub fn warn_unpriced(py: Python<'_>, provider: &str, model: &str) -> PyResult<()
     );
     let category = super::exceptions::unknown_model_cost_warning(py)?;
     let message = std::ffi::CString::new(message).unwrap_or_default();
-    PyErr::warn(py, &category, &message, 2)
+    PyErr::warn(py, &category, &message, 1)
 }
 
 /// A catalogue entry as LiteLLM's `get_model_info` returns it: the price-file fields plus
@@ -111,12 +112,41 @@ fn info_to_py<'py>(
     }
     let out = PyDict::new(py);
     for (k, v) in &map {
-        out.set_item(
-            k,
-            pythonize::pythonize(py, v).map_err(|e| PyValueError::new_err(e.to_string()))?,
-        )?;
+        let v = pythonize::pythonize(py, v).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        out.set_item(k, v)?;
     }
     Ok(out)
+}
+
+/// Built dicts per catalogue entry, so a repeated `get_model_info` is a dict copy. Keyed
+/// by the entry's address; the entry is held, so an address is never reused while cached,
+/// and a re-registered model is a new entry.
+type InfoCache = HashMap<(usize, bool), (Arc<ModelInfo>, Py<PyDict>)>;
+
+fn cached_info_to_py<'py>(
+    py: Python<'py>,
+    info: &Arc<ModelInfo>,
+    with_key: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    static CACHE: Mutex<Option<InfoCache>> = Mutex::new(None);
+    // A copy is shallow: entries with nested values (registered LiteLLM extras) are built
+    // afresh so callers never share them.
+    if info.extra.values().any(|v| v.is_array() || v.is_object()) {
+        return info_to_py(py, info, with_key);
+    }
+    let id = (Arc::as_ptr(info) as usize, with_key);
+    if let Ok(guard) = CACHE.lock() {
+        if let Some((_, dict)) = guard.as_ref().and_then(|c| c.get(&id)) {
+            return dict.bind(py).copy();
+        }
+    }
+    let dict = info_to_py(py, info, with_key)?;
+    if let Ok(mut guard) = CACHE.lock() {
+        guard
+            .get_or_insert_with(HashMap::new)
+            .insert(id, (info.clone(), dict.clone().unbind()));
+    }
+    dict.copy()
 }
 
 /// What llmswitch knows about a model: prices, limits and capabilities.
@@ -149,7 +179,7 @@ pub fn get_model_info<'py>(
                 .map(String::as_str)),
         )
     })?;
-    info_to_py(py, &info, true)
+    cached_info_to_py(py, &info, true)
 }
 
 fn capability(
@@ -312,7 +342,7 @@ impl ModelCostMap {
 
     fn __getitem__<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Bound<'py, PyDict>> {
         let info = catalog::by_key(key).ok_or_else(|| PyKeyError::new_err(key.to_owned()))?;
-        info_to_py(py, &info, false)
+        cached_info_to_py(py, &info, false)
     }
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> bool {
@@ -341,7 +371,7 @@ impl ModelCostMap {
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         match catalog::by_key(key) {
-            Some(info) => Ok(info_to_py(py, &info, false)?.into_any()),
+            Some(info) => Ok(cached_info_to_py(py, &info, false)?.into_any()),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
     }
@@ -356,7 +386,7 @@ impl ModelCostMap {
         catalog::keys()
             .iter()
             .filter_map(|k| catalog::by_key(k))
-            .map(|info| info_to_py(py, &info, false))
+            .map(|info| cached_info_to_py(py, &info, false))
             .collect()
     }
 
@@ -365,7 +395,7 @@ impl ModelCostMap {
         catalog::keys()
             .into_iter()
             .filter_map(|k| catalog::by_key(&k).map(|info| (k, info)))
-            .map(|(k, info)| Ok((k, info_to_py(py, &info, false)?)))
+            .map(|(k, info)| Ok((k, cached_info_to_py(py, &info, false)?)))
             .collect()
     }
 

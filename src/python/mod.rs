@@ -7,6 +7,7 @@ mod completion;
 mod convert;
 mod cost;
 mod exceptions;
+mod router;
 mod runtime;
 mod spend;
 mod stream;
@@ -34,6 +35,8 @@ mod _llmswitch {
         supports_reasoning, supports_response_schema, supports_vision, token_counter, ModelCostMap,
     };
     #[pymodule_export]
+    use super::router::Router;
+    #[pymodule_export]
     use super::spend::{
         _set_clock, _spend_clear, _spend_configure, _spend_disable_store, _spend_enable_store,
         _spend_flush, _spend_is_recording, _spend_records, _spend_store_path, spend_report,
@@ -42,7 +45,7 @@ mod _llmswitch {
     #[pymodule_export]
     use super::stream::{AsyncStream, ReadyChunk, SyncStream};
     #[pymodule_export]
-    use super::testing::MockServer;
+    use super::testing::{ManualClock, MockServer};
 
     use pyo3::prelude::*;
 

@@ -27,6 +27,9 @@ pub struct StreamHidden {
     meta: Mutex<ResponseMeta>,
     dict: PyOnceLock<Py<PyDict>>,
     first_chunk_sent: AtomicBool,
+    /// For providers that report no stream usage: the prompt's counted tokens and the
+    /// reply text seen so far, to estimate the cost at the end.
+    estimate: Mutex<Option<(u64, String)>>,
 }
 
 impl StreamHidden {
@@ -35,6 +38,13 @@ impl StreamHidden {
             meta: Mutex::new(meta),
             dict: PyOnceLock::new(),
             first_chunk_sent: AtomicBool::new(false),
+            estimate: Mutex::new(None),
+        }
+    }
+
+    fn set_prompt_estimate(&self, prompt_tokens: Option<u64>) {
+        if let Ok(mut e) = self.estimate.lock() {
+            *e = prompt_tokens.map(|p| (p, String::new()));
         }
     }
 
@@ -48,6 +58,18 @@ impl StreamHidden {
 
     /// A chunk as a Python object; the first one carries the stream's `_hidden_params`.
     fn chunk<'py>(&self, py: Python<'py>, chunk: &ChatChunk) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(mut guard) = self.estimate.lock() {
+            if let Some((_, text)) = guard.as_mut() {
+                for choice in &chunk.choices {
+                    text.push_str(choice.delta.content.as_deref().unwrap_or_default());
+                    for call in choice.delta.tool_calls.iter().flatten() {
+                        if let Some(f) = &call.function {
+                            text.push_str(f.arguments.as_deref().unwrap_or_default());
+                        }
+                    }
+                }
+            }
+        }
         let obj = chunk_to_py(py, chunk)?;
         if !self.first_chunk_sent.swap(true, Ordering::Relaxed) {
             obj.setattr(pyo3::intern!(py, "_hidden_params"), self.dict(py)?)?;
@@ -57,8 +79,20 @@ impl StreamHidden {
 
     /// The stream ended: cost its usage (warning once if the model has no price).
     fn finish(&self, py: Python<'_>, usage: Option<&Usage>) -> PyResult<()> {
-        let Some(usage) = usage else {
-            return Ok(());
+        let estimated;
+        let usage = match usage {
+            Some(u) => u,
+            None => {
+                let estimate = self.estimate.lock().map_err(|_| poisoned())?.take();
+                let Some((prompt_tokens, text)) = estimate else {
+                    return Ok(());
+                };
+                let meta = self.meta.lock().map_err(|_| poisoned())?;
+                let completion =
+                    crate::tokens::count_text_tokens(&meta.provider, &meta.model, &text);
+                estimated = Usage::new(prompt_tokens, completion);
+                &estimated
+            }
         };
         let (cost, provider, model) = {
             let mut meta = self.meta.lock().map_err(|_| poisoned())?;
@@ -89,6 +123,13 @@ impl SyncStream {
             stream: Mutex::new(Some(stream)),
             hidden: StreamHidden::new(meta),
         }
+    }
+
+    /// For a provider that reports no stream usage: the prompt's counted tokens, so the
+    /// cost can be estimated from them and the reply text when the stream ends.
+    pub fn with_prompt_estimate(self, prompt_tokens: Option<u64>) -> Self {
+        self.hidden.set_prompt_estimate(prompt_tokens);
+        self
     }
 }
 
@@ -167,6 +208,12 @@ impl AsyncStream {
             stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
             hidden: Arc::new(StreamHidden::new(meta)),
         }
+    }
+
+    /// See [`SyncStream::with_prompt_estimate`].
+    pub fn with_prompt_estimate(self, prompt_tokens: Option<u64>) -> Self {
+        self.hidden.set_prompt_estimate(prompt_tokens);
+        self
     }
 }
 

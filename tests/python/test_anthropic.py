@@ -124,7 +124,8 @@ def test_request_wire_format_and_default_reply(server, kw):
     assert "authorization" not in req["headers"]
     assert req["body"] == {
         "model": "claude-sonnet-4-20250514",
-        "max_tokens": 4096,
+        # Anthropic requires max_tokens: the model's output limit from the catalogue.
+        "max_tokens": llmswitch.get_model_info(MODEL)["max_output_tokens"],
         "messages": [{"role": "user", "content": "hi"}],
     }
     ChatCompletion.model_validate(r)
@@ -569,8 +570,19 @@ def test_reasoning_effort_maps_to_thinking_budget(server, kw, effort, budget):
     llmswitch.completion(model=MODEL, messages=MESSAGES, reasoning_effort=effort, **kw)
     body = sent(server)
     assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
-    # max_tokens must exceed the budget: the default leaves 4096 tokens for the answer.
-    assert body["max_tokens"] == budget + 4096
+    # max_tokens must exceed the budget: the model's output limit does.
+    assert body["max_tokens"] == llmswitch.get_model_info(MODEL)["max_output_tokens"] > budget
+
+
+def test_default_max_tokens_for_a_model_the_catalogue_lacks(server, kw):
+    llmswitch.completion(model="anthropic/claude-unreleased-9", messages=MESSAGES, **kw)
+    assert sent(server)["max_tokens"] == 4096
+    server.reset()
+    llmswitch.completion(
+        model="anthropic/claude-unreleased-9", messages=MESSAGES, reasoning_effort="low", **kw
+    )
+    # The default leaves 4096 tokens for the answer after the thinking budget.
+    assert sent(server)["max_tokens"] == 1024 + 4096
 
 
 def test_native_thinking_passes_through(server, kw):

@@ -357,3 +357,36 @@ def test_budget_manager_durations_reset_exactly_and_sqlite_persists(tmp_path):
         monthly.create_budget(5, "v", duration="fortnightly")
     with pytest.raises(ValueError, match="hosted"):
         llmswitch.BudgetManager("x", client_type="hosted")
+
+
+# --- the Router goes through the same pipeline ---------------------------------------------
+
+
+def test_router_calls_are_recorded_with_their_deployment_and_budgeted():
+    user = uid()
+    router = llmswitch.Router(
+        model_list=[
+            {
+                "model_name": "smart",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "mock_response": "x" * 40,
+                    "max_tokens": 10,
+                    **PRICES,
+                },
+                "model_info": {"id": "dep-a"},
+            }
+        ]
+    )
+    budgets.add(limit=2 * CALL_COST, scope="user", id=user)
+    for _ in range(2):
+        router.completion(model="smart", messages=MESSAGES, metadata={"user": user})
+    with pytest.raises(llmswitch.BudgetExceededError):
+        router.completion(model="smart", messages=MESSAGES, metadata={"user": user})
+    recs = [r for r in llmswitch.spend.records() if r["user"] == user]
+    assert [(r["status"], r["deployment"]) for r in recs] == [
+        ("success", "dep-a"),
+        ("success", "dep-a"),
+        ("blocked", "dep-a"),
+    ]
+    assert recs[0]["cost"] == pytest.approx(CALL_COST)

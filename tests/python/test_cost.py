@@ -119,6 +119,81 @@ def test_anthropic_cache_write_premium_and_read_discount():
     )
 
 
+def anthropic_message(usage: dict) -> dict:
+    """A Messages API response, as in Anthropic's API reference."""
+    return {
+        "id": "msg_01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "ok"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+ANTHROPIC_USAGE = {
+    "input_tokens": 100,
+    "cache_creation_input_tokens": 2000,
+    "cache_read_input_tokens": 8000,
+    "output_tokens": 50,
+}
+
+
+def expected_anthropic_cost(key: str = "claude-sonnet-4-5") -> float:
+    return (
+        100 * price(key, "input_cost_per_token")
+        + 2000 * price(key, "cache_creation_input_token_cost")
+        + 8000 * price(key, "cache_read_input_token_cost")
+        + 50 * price(key, "output_cost_per_token")
+    )
+
+
+def test_anthropic_response_cost_with_cache_write_and_read(server):
+    server.enqueue(json=anthropic_message(ANTHROPIC_USAGE))
+    r = llmswitch.completion(
+        model="anthropic/claude-sonnet-4-5-20250929", messages=MESSAGES, api_base=server.url, api_key=TEST_KEY
+    )
+    assert r.usage.prompt_tokens == 10_100  # cache reads and writes included
+    assert r._hidden_params["response_cost"] == pytest.approx(expected_anthropic_cost(), rel=1e-9)
+
+
+def test_anthropic_stream_cost(server):
+    start = {
+        "type": "message_start",
+        "message": {
+            **anthropic_message({**ANTHROPIC_USAGE, "output_tokens": 1}),
+            "content": [],
+            "stop_reason": None,
+        },
+    }
+    frames = [
+        start,
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ok"}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 50},
+        },
+        {"type": "message_stop"},
+    ]
+    server.enqueue(sse=[f"event: {f['type']}\ndata: {json.dumps(f)}" for f in frames])
+    stream = llmswitch.completion(
+        model="anthropic/claude-sonnet-4-5",
+        messages=MESSAGES,
+        stream=True,
+        api_base=server.url,
+        api_key=TEST_KEY,
+    )
+    chunks = list(stream)
+    assert stream._hidden_params["response_cost"] == pytest.approx(expected_anthropic_cost(), rel=1e-9)
+    rebuilt = llmswitch.stream_chunk_builder(chunks)
+    assert rebuilt._hidden_params["response_cost"] == pytest.approx(expected_anthropic_cost(), rel=1e-9)
+
+
 def test_anthropic_long_context_tier():
     key = "claude-sonnet-4-20250514"
     info = llmswitch.get_model_info(key)
@@ -276,6 +351,7 @@ def test_stream_chunk_builder_without_usage_counts_tokens():
     rebuilt = llmswitch.stream_chunk_builder(chunks, messages=MESSAGES)
     prompt = llmswitch.token_counter(model="gpt-4o", messages=MESSAGES)
     completion = llmswitch.token_counter(model="gpt-4o", text="Hello there", count_response_tokens=True)
+    # As LiteLLM's stream_chunk_builder, the usage is counted when the chunks carry none.
     assert rebuilt.usage.prompt_tokens == prompt
     assert rebuilt.usage.completion_tokens == completion
     expected = prompt * price("gpt-4o", "input_cost_per_token") + completion * price(
@@ -306,6 +382,20 @@ def test_async_completion_cost(server, openai_kw):
     r = asyncio.run(run())
     expected = 9 * price("gpt-4o", "input_cost_per_token") + 6 * price("gpt-4o", "output_cost_per_token")
     assert r._hidden_params["response_cost"] == pytest.approx(expected)
+
+
+def test_stream_without_usage_is_costed_from_counted_tokens(server, openai_kw):
+    # Perplexity takes no stream_options, so its streams carry no usage.
+    server.enqueue(sse=stream_frames(None))
+    stream = llmswitch.completion(model="perplexity/sonar", messages=MESSAGES, stream=True, **openai_kw)
+    chunks = list(stream)
+    assert "stream_options" not in server.requests[-1]["body"]
+    assert "".join(c.choices[0].delta.get("content") or "" for c in chunks if c.choices) == "Hello there"
+    prompt = llmswitch.token_counter(model="sonar", messages=MESSAGES)
+    completion = llmswitch.token_counter(model="sonar", text="Hello there", count_response_tokens=True)
+    key = "perplexity/sonar"
+    expected = prompt * price(key, "input_cost_per_token") + completion * price(key, "output_cost_per_token")
+    assert stream._hidden_params["response_cost"] == pytest.approx(expected)
 
 
 def test_mock_stream_cost():
@@ -370,6 +460,11 @@ def test_cost_per_token_forms():
         ("groq/llama-3.3-70b-versatile", "groq", False, True, False),
         ("claude-sonnet-4-20250514", "anthropic", True, True, True),
         ("text-embedding-3-small", "openai", False, False, False),
+        ("gemini/gemini-2.5-pro", "gemini", True, True, True),
+        ("xai/grok-4", "xai", True, True, True),
+        ("mistral/mistral-small-latest", "mistral", True, True, True),
+        ("deepseek/deepseek-chat", "deepseek", False, True, True),
+        ("fireworks_ai/accounts/fireworks/models/llama-v3p3-70b-instruct", "fireworks_ai", False, True, True),
     ],
 )
 def test_get_model_info_and_supports(model, provider, vision, tools, schema):
@@ -380,6 +475,21 @@ def test_get_model_info_and_supports(model, provider, vision, tools, schema):
     assert llmswitch.supports_function_calling(model) is tools
     assert llmswitch.supports_response_schema(model) is schema
     assert info["supports_vision"] is vision
+
+
+def test_fireworks_short_name_costs_the_prefixed_entry(server, openai_kw):
+    # The host prefixes "accounts/fireworks/models/"; the catalogue keys the full name.
+    r = llmswitch.completion(model="fireworks_ai/llama-v3p3-70b-instruct", messages=MESSAGES, **openai_kw)
+    key = "fireworks_ai/accounts/fireworks/models/llama-v3p3-70b-instruct"
+    expected = 9 * price(key, "input_cost_per_token") + 6 * price(key, "output_cost_per_token")
+    assert r._hidden_params["response_cost"] == pytest.approx(expected)
+
+
+def test_catalogue_covers_every_host():
+    providers = {entry["litellm_provider"] for entry in llmswitch.model_cost.values()}
+    priced_hosts = set(llmswitch.provider_list) - {"openai_compatible", "featherless_ai"}
+    assert priced_hosts <= providers, priced_hosts - providers
+    assert len(llmswitch.model_cost) >= 400
 
 
 def test_get_model_info_fields_and_errors():

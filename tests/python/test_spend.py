@@ -60,12 +60,19 @@ def test_user_param_and_top_level_tags_fill_metadata(server, openai_kw):
             "object": "chat.completion",
             "created": 1,
             "model": "gpt-4o",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+            ],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
         }
     )
     llmswitch.completion(
-        model="openai/gpt-4o", messages=MESSAGES, user=user, tags=["classify"], metadata={"odd": object()}, **openai_kw
+        model="openai/gpt-4o",
+        messages=MESSAGES,
+        user=user,
+        tags=["classify"],
+        metadata={"odd": object()},
+        **openai_kw,
     )
     # user= is still sent to the provider; metadata and tags are not.
     body = server.requests[-1]["body"]
@@ -101,9 +108,16 @@ def test_failures_record_the_error_class(server, openai_kw):
 def test_streams_record_once_when_they_end_or_are_closed(server, openai_kw):
     user = uid()
     usage = {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42}
-    frames = [chunk({"content": "a"}), chunk({"content": "b"}, "stop"), chunk({}, None, usage=usage, choices=[]), "data: [DONE]"]
+    frames = [
+        chunk({"content": "a"}),
+        chunk({"content": "b"}, "stop"),
+        chunk({}, None, usage=usage, choices=[]),
+        "data: [DONE]",
+    ]
     server.enqueue(sse=frames)
-    stream = llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, user=user, **openai_kw)
+    stream = llmswitch.completion(
+        model="openai/gpt-4o", messages=MESSAGES, stream=True, user=user, **openai_kw
+    )
     assert records_of(user) == []
     chunks = list(stream)
     assert len(chunks) == 2
@@ -113,7 +127,9 @@ def test_streams_record_once_when_they_end_or_are_closed(server, openai_kw):
     assert done["cost"] == pytest.approx(stream._hidden_params["response_cost"])
 
     server.enqueue(sse=[chunk({"content": "x"}) for _ in range(50)], chunk_delay=0.02)
-    stream = llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, user=user, **openai_kw)
+    stream = llmswitch.completion(
+        model="openai/gpt-4o", messages=MESSAGES, stream=True, user=user, **openai_kw
+    )
     next(stream)
     stream.close()
     recs = records_of(user)
@@ -125,7 +141,9 @@ def test_async_calls_and_streams_are_recorded():
 
     async def main() -> None:
         await llmswitch.acompletion(model="gpt-4o", messages=MESSAGES, mock_response="hi", user=user)
-        s = await llmswitch.acompletion(model="gpt-4o", messages=MESSAGES, mock_response="hi", stream=True, user=user)
+        s = await llmswitch.acompletion(
+            model="gpt-4o", messages=MESSAGES, mock_response="hi", stream=True, user=user
+        )
         async for _ in s:
             pass
         with pytest.raises(llmswitch.RateLimitError):
@@ -226,7 +244,7 @@ def test_html_report_renders_a_table_with_bars_and_escapes_user_strings():
     llmswitch.spend._set_clock(None)
     report = llmswitch.spend_report(group_by=("user", "tag"), since=base, until=base + 10)
     html = report._repr_html_()
-    assert "<img" not in html and "onerror=\"" not in html
+    assert "<img" not in html and 'onerror="' not in html
     parser = _Table()
     parser.feed(html)
     assert parser.tags.count("tr") == 3  # header + 2 rows
@@ -300,7 +318,11 @@ def test_ledger_costs_match_the_catalogue_for_each_family(server):
     server.enqueue(
         json=openai_body(
             "gpt-4o",
-            {"prompt_tokens": 2000, "completion_tokens": 300, "prompt_tokens_details": {"cached_tokens": 1500}},
+            {
+                "prompt_tokens": 2000,
+                "completion_tokens": 300,
+                "prompt_tokens_details": {"cached_tokens": 1500},
+            },
         )
     )
     llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, api_base=server.base_url, **kw)
@@ -311,7 +333,9 @@ def test_ledger_costs_match_the_catalogue_for_each_family(server):
     )
     # An OpenAI-compatible host priced by its own catalogue entry.
     key = "groq/llama-3.3-70b-versatile"
-    server.enqueue(json=openai_body("llama-3.3-70b-versatile", {"prompt_tokens": 1234, "completion_tokens": 56}))
+    server.enqueue(
+        json=openai_body("llama-3.3-70b-versatile", {"prompt_tokens": 1234, "completion_tokens": 56})
+    )
     llmswitch.completion(model=key, messages=MESSAGES, api_base=server.base_url, **kw)
     groq_cost = 1234 * price(key, "input_cost_per_token") + 56 * price(key, "output_cost_per_token")
     # Anthropic: cache writes at 1.25x, reads at 0.1x.
