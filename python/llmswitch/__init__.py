@@ -8,6 +8,7 @@ exception classes, with a Rust core.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine as _Coroutine
 from collections.abc import Mapping as _Mapping
 
 from . import budgets, exceptions, spend
@@ -36,6 +37,7 @@ from ._llmswitch import (
     supports_vision,
     token_counter,
 )
+from ._llmswitch import Coroutine as _NativeCoroutine
 from ._types import AttrDict, ModelResponse, ModelResponseStream
 from .exceptions import (
     APIConnectionError,
@@ -68,6 +70,9 @@ drop_params: bool = False
 provider_list: list[str] = provider_names()
 
 _Mapping.register(ModelCostMap)
+# The async API returns these; as registered coroutines, asyncio.create_task and
+# asyncio.run accept them like LiteLLM's `async def` results.
+_Coroutine.register(_NativeCoroutine)
 #: The model catalogue, read-only, in LiteLLM's price-file format:
 #: ``model_cost["gpt-4o"]["input_cost_per_token"]``. Change it with :func:`register_model`.
 model_cost: ModelCostMap = ModelCostMap()

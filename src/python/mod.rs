@@ -5,6 +5,7 @@
 mod budget;
 mod completion;
 mod convert;
+mod coroutine;
 mod cost;
 mod exceptions;
 mod router;
@@ -28,6 +29,8 @@ mod _llmswitch {
         acompletion, completion, get_llm_provider, get_supported_openai_params, provider_names,
         stream_chunk_builder,
     };
+    #[pymodule_export]
+    use super::coroutine::Coroutine;
     #[pymodule_export]
     use super::cost::{
         completion_cost, cost_per_token, get_max_tokens, get_model_info, register_model,

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::completion::{global_drop_params, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
+use super::coroutine::Coroutine;
 use super::exceptions::to_pyerr;
 use super::runtime::{block_on_shared, block_on_thread, shared_client};
 use super::stream::SyncStream;
@@ -442,23 +443,25 @@ impl Router {
         model: &str,
         messages: Option<&Bound<'py, PyAny>>,
         kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Coroutine> {
         let parsed = self.parse(py, model, messages, kwargs);
         let router = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let outcome = async {
-                let req = parsed?;
-                router.route(shared_client()?, &req).await
-            }
-            .await;
-            Ok(match outcome {
-                Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
-                Ok(Answer::Stream(stream, meta, prompt)) => {
-                    AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
+        Ok(Coroutine::new("Router.acompletion", move |py| {
+            pyo3_async_runtimes::tokio::future_into_py(py, async move {
+                let outcome = async {
+                    let req = parsed?;
+                    router.route(shared_client()?, &req).await
                 }
-                Err(e) => AsyncOutcome::Failed(e),
+                .await;
+                Ok(match outcome {
+                    Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
+                    Ok(Answer::Stream(stream, meta, prompt)) => {
+                        AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
+                    }
+                    Err(e) => AsyncOutcome::Failed(e),
+                })
             })
-        })
+        }))
     }
 
     /// Embeddings through the router. Not available yet: llmswitch has no embedding
