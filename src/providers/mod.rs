@@ -5,6 +5,7 @@
 //! into OpenAI format. Sending, timeouts, retries and stream decoding live in
 //! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
 
+pub mod gemini;
 pub mod mock;
 pub mod openai;
 pub mod openai_compatible;
@@ -189,6 +190,7 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
     REGISTRY.get_or_init(|| {
         let mut map: HashMap<String, Arc<dyn Provider>> = HashMap::new();
         map.insert("mock".to_owned(), Arc::new(mock::MockProvider));
+        map.insert("gemini".to_owned(), Arc::new(gemini::Gemini));
         for host in openai_compatible::hosts() {
             let provider: Arc<dyn Provider> =
                 Arc::new(openai_compatible::OpenAiCompatible::new(host.clone()));
