@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 
+use crate::cost::{self, CustomPricing};
 use crate::error::LlmError;
 use crate::http::{self, HttpClient, DEFAULT_TIMEOUT};
 use crate::model_id;
 use crate::params::{enforce_supported, normalize_messages, validate_messages};
 use crate::providers::{self, mock, HttpRequest, Target, TargetOptions};
 use crate::stream::ChunkStream;
-use crate::types::{ChatRequest, ChatResponse, StreamOptions};
+use crate::types::{ChatRequest, ChatResponse, StreamOptions, Usage};
 
 /// How to run a call (as opposed to what to ask, which is the [`ChatRequest`]).
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,8 @@ pub struct CallOptions {
     pub drop_params: bool,
     /// Answer from the mock provider instead of the network.
     pub mock: Option<mock::MockSpec>,
+    /// Prices that override the catalogue's for this call's cost.
+    pub custom_pricing: Option<CustomPricing>,
 }
 
 /// A call that passed every local check, ready to send (any number of times).
@@ -66,6 +69,29 @@ pub struct ResponseMeta {
     pub latency: Duration,
     /// Retries made before the answer.
     pub retries: u32,
+    /// Router: the id of the deployment that answered.
+    pub model_id: Option<String>,
+    /// Router: the model group (`model_name`) the call asked for.
+    pub model_group: Option<String>,
+    /// Router: every attempt made (retries, fallbacks, hedges), in order.
+    pub attempts: Vec<String>,
+    /// What the call cost in USD; `None` when the model has no known price (or, for a
+    /// stream, until it ends: see [`ResponseMeta::cost_of`]).
+    pub cost: Option<f64>,
+    /// The call's `custom_cost_per_token`, kept to cost a stream when it ends.
+    pub custom_pricing: Option<CustomPricing>,
+}
+
+impl ResponseMeta {
+    /// The cost of `usage` for this call's provider and model (custom prices win).
+    pub fn cost_of(&self, usage: &Usage) -> Option<f64> {
+        cost::call_cost(
+            &self.provider,
+            &self.model,
+            usage,
+            self.custom_pricing.as_ref(),
+        )
+    }
 }
 
 /// A finished non-streaming call.
@@ -111,13 +137,18 @@ pub fn prepare(
     if !options.stream {
         request.params.stream_options = None;
     }
-    let dropped = enforce_supported(
+    let mut dropped = enforce_supported(
         &mut request.params,
         &supported,
         options.drop_params,
         &id.provider,
         &target.model,
     )?;
+    dropped.extend(
+        provider
+            .check_params(&mut request, &target, options.drop_params)
+            .map_err(|e| target.annotate(e))?,
+    );
     if options.stream && supported.contains(&"stream_options") {
         // Always ask for usage so every stream can be costed; the chunk is hidden from the
         // caller unless they asked for it.
@@ -156,10 +187,9 @@ pub async fn execute(client: &HttpClient, call: &PreparedCall) -> Result<Complet
     loop {
         match send_once(client, call).await {
             Ok((response, headers)) => {
-                return Ok(Completion {
-                    response,
-                    meta: meta(call, headers, started, retries),
-                })
+                let mut meta = meta(call, headers, started, retries);
+                meta.cost = response_cost(call, &meta, &response);
+                return Ok(Completion { response, meta });
             }
             Err(e) if retries < call.options.num_retries && e.is_retryable() => {
                 tokio::time::sleep(backoff(retries, e.retry_after)).await;
@@ -189,6 +219,27 @@ pub async fn execute_stream(
     }
 }
 
+/// The prompt's counted tokens when the stream will carry no usage (the provider does not
+/// take `stream_options`), to estimate its cost at the end; `None` otherwise.
+pub fn prompt_estimate(call: &PreparedCall) -> Option<u64> {
+    let usage_requested = call.http.is_none()
+        || call
+            .request
+            .params
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            == Some(true);
+    if usage_requested {
+        return None;
+    }
+    Some(crate::tokens::count_request_tokens(
+        call.provider(),
+        &call.target.model,
+        &call.request,
+    ))
+}
+
 /// Exponential backoff with jitter (0.5 s doubling to 8 s), or the provider's
 /// `retry-after` (capped at 60 s) when it gave one.
 pub fn backoff(attempt: u32, retry_after: Option<f64>) -> Duration {
@@ -212,7 +263,36 @@ fn meta(
         headers,
         latency: started.elapsed(),
         retries,
+        cost: None,
+        custom_pricing: call.options.custom_pricing,
+        ..Default::default()
     }
+}
+
+/// The cost of a response, from its usage or, when the provider sent none, from counted
+/// tokens (prompt from the request, completion from the reply text).
+fn response_cost(call: &PreparedCall, meta: &ResponseMeta, response: &ChatResponse) -> Option<f64> {
+    if let Some(usage) = &response.usage {
+        return meta.cost_of(usage);
+    }
+    let (provider, model) = (meta.provider.as_str(), meta.model.as_str());
+    let prompt = crate::tokens::count_request_tokens(provider, model, &call.request);
+    let completion: u64 = response
+        .choices
+        .iter()
+        .map(|c| {
+            let text = c.message.content.as_deref().unwrap_or_default();
+            let calls: u64 = c
+                .message
+                .tool_calls
+                .iter()
+                .flatten()
+                .map(|t| crate::tokens::count_text_tokens(provider, model, &t.function.arguments))
+                .sum();
+            crate::tokens::count_text_tokens(provider, model, text) + calls
+        })
+        .sum();
+    meta.cost_of(&Usage::new(prompt, completion))
 }
 
 /// The response headers worth keeping: rate limits and request ids.

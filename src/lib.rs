@@ -5,6 +5,8 @@
 //! feature. Nothing outside `src/python/` knows about Python.
 
 pub mod call;
+pub mod catalog;
+pub mod cost;
 pub mod error;
 pub mod http;
 pub mod mock_server;
@@ -12,7 +14,9 @@ pub mod model_id;
 pub mod params;
 pub mod providers;
 pub mod redact;
+pub mod router;
 pub mod stream;
+pub mod tokens;
 pub mod types;
 
 #[cfg(feature = "python")]

@@ -15,6 +15,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use futures_util::stream;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -97,6 +98,11 @@ impl MockServer {
     pub async fn start(port: u16) -> std::io::Result<MockServer> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
+        // Without TCP_NODELAY, Nagle's algorithm holds each small SSE frame until the
+        // client's delayed ACK (40 ms), which no real provider does.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let state = Arc::new(MockState {
             record: AtomicBool::new(true),
             ..Default::default()
@@ -272,6 +278,9 @@ fn sse_body(
 ) -> Body {
     let items = frames.into_iter().enumerate();
     let guard = OpenStream::new(state);
+    // hyper only flushes written frames when the body stream is pending; pace a stream that
+    // will break so the frames before the break reach the client, as from a real server.
+    let chunk_delay = chunk_delay.or(drop_after.map(|_| Duration::from_millis(5)));
     let s = stream::unfold((items, guard), move |(mut items, guard)| async move {
         let (i, frame) = items.next()?;
         if let Some(d) = chunk_delay {
@@ -336,6 +345,21 @@ fn default_reply(
         return builder
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()));
+    }
+    if path.ends_with("/v1/messages") {
+        if stream {
+            return builder
+                .header("content-type", "text/event-stream")
+                .body(sse_body(
+                    state,
+                    anthropic_stream_frames(model, chunks),
+                    None,
+                    None,
+                ));
+        }
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(anthropic_message(model).to_string()));
     }
     if let Some(reply) = google_default(state, path, chunks) {
         return reply(builder);
@@ -456,4 +480,47 @@ pub fn gemini_stream_frames(model: &str, chunks: usize) -> Vec<String> {
             format!("data: {frame}\r\n\r\n")
         })
         .collect()
+}
+
+/// Anthropic's canned Messages API reply (the shape of the docs' example).
+pub fn anthropic_message(model: &str) -> Value {
+    json!({
+        "id": "msg_mock", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": DEFAULT_REPLY}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 9, "output_tokens": 6, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    })
+}
+
+/// An Anthropic SSE stream of `chunks` text deltas, with every event type of a text reply
+/// (`message_start`, block start/stop, `ping`, `message_delta`, `message_stop`).
+pub fn anthropic_stream_frames(model: &str, chunks: usize) -> Vec<String> {
+    let frame = |v: Value| {
+        let event = v["type"].as_str().unwrap_or("message").to_owned();
+        format!("event: {event}\ndata: {v}\n\n")
+    };
+    let mut out = Vec::with_capacity(chunks + 6);
+    out.push(frame(json!({"type": "message_start", "message": {
+        "id": "msg_mock", "type": "message", "role": "assistant", "content": [], "model": model,
+        "stop_reason": null, "stop_sequence": null,
+        "usage": {"input_tokens": 9, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}})));
+    out.push(frame(
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+    ));
+    out.push(frame(json!({"type": "ping"})));
+    for i in 0..chunks {
+        let piece = if i == 0 {
+            "Hello".to_owned()
+        } else {
+            format!(" w{i}")
+        };
+        out.push(frame(json!({"type": "content_block_delta", "index": 0,
+                              "delta": {"type": "text_delta", "text": piece}})));
+    }
+    out.push(frame(json!({"type": "content_block_stop", "index": 0})));
+    out.push(frame(json!({"type": "message_delta",
+                          "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+                          "usage": {"output_tokens": chunks}})));
+    out.push(frame(json!({"type": "message_stop"})));
+    out
 }

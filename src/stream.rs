@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use serde_json::Value;
 
 use crate::error::{ErrorKind, LlmError};
@@ -164,6 +164,10 @@ enum Source {
     Replay { first_delay: Option<Duration> },
 }
 
+/// Called once when a [`ChunkStream`] is dropped, with the usage it saw (the router's
+/// bookkeeping: in-flight count, tokens per minute).
+pub type CloseHook = Box<dyn FnOnce(Option<&Usage>) + Send>;
+
 /// A stream of OpenAI chunks from any provider. Dropping it closes the connection.
 pub struct ChunkStream {
     source: Source,
@@ -173,6 +177,17 @@ pub struct ChunkStream {
     include_usage: bool,
     usage: Option<Usage>,
     finished: bool,
+    /// A transport error that arrived after chunks still pending; raised once they are out.
+    deferred_error: Option<LlmError>,
+    on_close: Option<CloseHook>,
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_close.take() {
+            hook(self.usage.as_ref());
+        }
+    }
 }
 
 impl ChunkStream {
@@ -201,6 +216,8 @@ impl ChunkStream {
             include_usage,
             usage: None,
             finished: false,
+            deferred_error: None,
+            on_close: None,
         }
     }
 
@@ -218,7 +235,20 @@ impl ChunkStream {
             include_usage,
             usage: None,
             finished: true,
+            deferred_error: None,
+            on_close: None,
         }
+    }
+
+    /// Put a chunk back in front of the stream: the router reads the first chunk before
+    /// handing a stream out, so that a failure before it can still fall back.
+    pub fn push_front(&mut self, chunk: ChatChunk) {
+        self.pending.push_front(chunk);
+    }
+
+    /// Run `hook` when the stream is dropped (after its end, on close, or on error).
+    pub fn on_close(&mut self, hook: CloseHook) {
+        self.on_close = Some(hook);
     }
 
     /// Usage reported by the provider so far (kept even when the caller did not ask for
@@ -255,7 +285,7 @@ impl ChunkStream {
 
     /// Whether the stream has ended (nothing buffered and nothing more to read).
     pub fn is_finished(&self) -> bool {
-        self.finished && self.pending.is_empty()
+        self.finished && self.pending.is_empty() && self.deferred_error.is_none()
     }
 
     /// The next chunk, `None` at the end.
@@ -270,7 +300,7 @@ impl ChunkStream {
                 return Some(Ok(chunk));
             }
             if self.finished {
-                return None;
+                return self.deferred_error.take().map(Err);
             }
             if let Err(e) = self.fill().await {
                 self.finished = true;
@@ -295,49 +325,74 @@ impl ChunkStream {
             return Ok(());
         };
         while self.pending.is_empty() && !self.finished {
-            let next = match tokio::time::timeout(*read_timeout, body.next()).await {
+            let first = match tokio::time::timeout(*read_timeout, body.next()).await {
                 Ok(n) => n,
                 Err(_) => return Err(target.annotate(timeout_error(*read_timeout, host))),
             };
             self.frames.clear();
-            match next {
-                Some(Ok(bytes)) => decoder.push(&bytes, &mut self.frames),
-                Some(Err(e)) => {
-                    let mut err = transport_error(&e, host);
-                    if err.kind == ErrorKind::ApiConnection {
-                        err.message = format!(
-                            "The stream from {host} broke before it finished: {}",
-                            err.message
-                        );
+            // Take everything that has already arrived, not just one HTTP chunk: providers
+            // send one frame per chunk, and a runtime round trip per frame would dominate.
+            let mut next = first;
+            let mut broke = None;
+            loop {
+                match next {
+                    Some(Ok(bytes)) => decoder.push(&bytes, &mut self.frames),
+                    Some(Err(e)) => {
+                        let mut err = transport_error(&e, host);
+                        if err.kind == ErrorKind::ApiConnection {
+                            err.message = format!(
+                                "The stream from {host} broke before it finished: {}",
+                                err.message
+                            );
+                        }
+                        broke = Some(target.annotate(err));
+                        break;
                     }
-                    return Err(target.annotate(err));
+                    None => {
+                        decoder.finish(&mut self.frames);
+                        self.finished = true;
+                        break;
+                    }
                 }
-                None => {
-                    decoder.finish(&mut self.frames);
-                    self.finished = true;
+                match body.next().now_or_never() {
+                    Some(n) => next = n,
+                    None => break,
                 }
             }
             for frame in &self.frames {
-                let control = parser
-                    .on_frame(
-                        Frame {
-                            event: frame.event.as_deref(),
-                            data: &frame.data,
-                        },
-                        &mut self.scratch,
-                    )
-                    .map_err(|e| target.annotate(e))?;
+                let parsed = parser.on_frame(
+                    Frame {
+                        event: frame.event.as_deref(),
+                        data: &frame.data,
+                    },
+                    &mut self.scratch,
+                );
                 self.pending.extend(self.scratch.drain(..));
-                if control == StreamControl::Done {
-                    self.finished = true;
-                    break;
+                match parsed {
+                    Ok(StreamControl::Continue) => {}
+                    Ok(StreamControl::Done) => {
+                        self.finished = true;
+                        break;
+                    }
+                    Err(e) => {
+                        broke = Some(target.annotate(e));
+                        break;
+                    }
                 }
             }
-            if self.finished {
-                parser
-                    .on_end(&mut self.scratch)
-                    .map_err(|e| target.annotate(e))?;
+            if self.finished && broke.is_none() {
+                if let Err(e) = parser.on_end(&mut self.scratch) {
+                    broke = Some(target.annotate(e));
+                }
                 self.pending.extend(self.scratch.drain(..));
+            }
+            if let Some(err) = broke {
+                // Hand out the chunks that came before the failure, then the error.
+                self.finished = true;
+                if self.pending.is_empty() {
+                    return Err(err);
+                }
+                self.deferred_error = Some(err);
             }
         }
         Ok(())

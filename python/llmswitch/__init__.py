@@ -8,15 +8,33 @@ exception classes, with a Rust core.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine as _Coroutine
+from collections.abc import Mapping as _Mapping
+
 from . import exceptions
+from ._llmswitch import Coroutine as _NativeCoroutine
 from ._llmswitch import (
+    ModelCostMap,
+    Router,
     __version__,
     acompletion,
     completion,
+    completion_cost,
+    cost_per_token,
     get_llm_provider,
+    get_max_tokens,
+    get_model_info,
     get_supported_openai_params,
     provider_names,
+    register_model,
     stream_chunk_builder,
+    supports_function_calling,
+    supports_parallel_function_calling,
+    supports_prompt_caching,
+    supports_reasoning,
+    supports_response_schema,
+    supports_vision,
+    token_counter,
 )
 from ._types import AttrDict, ModelResponse, ModelResponseStream
 from .exceptions import (
@@ -37,6 +55,7 @@ from .exceptions import (
     RouterRateLimitError,
     ServiceUnavailableError,
     Timeout,
+    UnknownModelCostWarning,
     UnprocessableEntityError,
     UnsupportedParamsError,
 )
@@ -48,15 +67,38 @@ drop_params: bool = False
 #: Every provider name llmswitch knows.
 provider_list: list[str] = provider_names()
 
+_Mapping.register(ModelCostMap)
+# The async API returns these; as registered coroutines, asyncio.create_task and
+# asyncio.run accept them like LiteLLM's `async def` results.
+_Coroutine.register(_NativeCoroutine)
+#: The model catalogue, read-only, in LiteLLM's price-file format:
+#: ``model_cost["gpt-4o"]["input_cost_per_token"]``. Change it with :func:`register_model`.
+model_cost: ModelCostMap = ModelCostMap()
+
 __all__ = [
     "__version__",
     "completion",
     "acompletion",
+    "Router",
     "stream_chunk_builder",
     "get_supported_openai_params",
     "get_llm_provider",
     "provider_names",
     "provider_list",
+    "model_cost",
+    "ModelCostMap",
+    "get_model_info",
+    "register_model",
+    "supports_vision",
+    "supports_function_calling",
+    "supports_parallel_function_calling",
+    "supports_response_schema",
+    "supports_reasoning",
+    "supports_prompt_caching",
+    "get_max_tokens",
+    "completion_cost",
+    "cost_per_token",
+    "token_counter",
     "drop_params",
     "AttrDict",
     "ModelResponse",
@@ -81,4 +123,5 @@ __all__ = [
     "APIResponseValidationError",
     "BudgetExceededError",
     "RouterRateLimitError",
+    "UnknownModelCostWarning",
 ]

@@ -1,6 +1,7 @@
 """Type stubs for the native core. Checked against the runtime by ``mypy.stubtest``."""
 
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import os
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 from typing_extensions import final
@@ -9,16 +10,32 @@ from ._types import ModelResponse, ModelResponseStream
 
 __version__: str
 __all__ = [
+    "Coroutine",
     "acompletion",
     "completion",
     "get_llm_provider",
     "get_supported_openai_params",
     "provider_names",
     "stream_chunk_builder",
+    "completion_cost",
+    "cost_per_token",
+    "get_max_tokens",
+    "get_model_info",
+    "register_model",
+    "supports_function_calling",
+    "supports_parallel_function_calling",
+    "supports_prompt_caching",
+    "supports_reasoning",
+    "supports_response_schema",
+    "supports_vision",
+    "token_counter",
+    "ModelCostMap",
     "AsyncStream",
     "ReadyChunk",
     "SyncStream",
     "MockServer",
+    "ManualClock",
+    "Router",
     "__version__",
 ]
 
@@ -99,13 +116,60 @@ def acompletion(
     mock_delay: float | None = ...,
     metadata: Mapping[str, Any] | None = ...,
     **kwargs: Any,
-) -> Any: ...
+) -> Coroutine: ...
 def stream_chunk_builder(
     chunks: Sequence[Mapping[str, Any]], messages: Sequence[Mapping[str, Any]] | None = None
 ) -> ModelResponse: ...
 def get_supported_openai_params(model: str, custom_llm_provider: str | None = None) -> list[str]: ...
 def get_llm_provider(model: str, custom_llm_provider: str | None = None) -> tuple[str, str]: ...
 def provider_names() -> list[str]: ...
+def get_model_info(model: str, custom_llm_provider: str | None = None) -> dict[str, Any]: ...
+def supports_vision(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_function_calling(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_parallel_function_calling(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_response_schema(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_reasoning(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_prompt_caching(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def get_max_tokens(model: str) -> int | None: ...
+def register_model(model_cost: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str]) -> None: ...
+def cost_per_token(
+    model: str = "",
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    cache_read_input_tokens: int = 0,
+    cache_creation_input_tokens: int = 0,
+    custom_llm_provider: str | None = None,
+    custom_cost_per_token: Mapping[str, float] | None = None,
+    reasoning_tokens: int = 0,
+) -> tuple[float, float]: ...
+def completion_cost(
+    completion_response: Any | None = None,
+    model: str | None = None,
+    prompt: str = "",
+    completion: str = "",
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    custom_cost_per_token: Mapping[str, float] | None = None,
+    custom_llm_provider: str | None = None,
+) -> float: ...
+def token_counter(
+    model: str = "",
+    text: str | Sequence[str] | None = None,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    count_response_tokens: bool = False,
+) -> int: ...
+
+@final
+class ModelCostMap:
+    def __new__(cls) -> ModelCostMap: ...
+    def __getitem__(self, key: str, /) -> dict[str, Any]: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def get(self, key: str, default: Any | None = None) -> Any: ...
+    def keys(self) -> list[str]: ...
+    def values(self) -> list[dict[str, Any]]: ...
+    def items(self) -> list[tuple[str, dict[str, Any]]]: ...
 
 @final
 class SyncStream(Iterator[ModelResponseStream]):
@@ -161,3 +225,68 @@ class MockServer:
     def stop(self) -> None: ...
     def __enter__(self) -> MockServer: ...
     def __exit__(self, *_args: object) -> bool: ...
+
+@final
+class ManualClock:
+    def __new__(cls) -> ManualClock: ...
+    def advance(self, seconds: float) -> None: ...
+    @property
+    def now(self) -> float: ...
+
+@final
+class Router:
+    def __new__(
+        cls,
+        model_list: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        routing_strategy: str | None = None,
+        routing_strategy_args: Mapping[str, Any] | None = None,
+        num_retries: int | None = None,
+        retry_after: float | None = None,
+        timeout: float | None = None,
+        allowed_fails: int | None = None,
+        cooldown_time: float | None = None,
+        disable_cooldowns: bool | None = None,
+        fallbacks: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        context_window_fallbacks: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        content_policy_fallbacks: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        default_fallbacks: Sequence[str] | None = None,
+        max_fallbacks: int | None = None,
+        retry_policy: Mapping[str, int | None] | Any | None = None,
+        model_group_retry_policy: Mapping[str, Any] | None = None,
+        enable_pre_call_checks: bool | None = None,
+        hedge: Mapping[str, float] | None = None,
+        min_capabilities: Mapping[str, Any] | None = None,
+        default_litellm_params: Mapping[str, Any] | None = None,
+        default_max_parallel_requests: int | None = None,
+        seed: int | None = None,
+        clock: ManualClock | None = None,
+        **kwargs: Any,
+    ) -> Router: ...
+    @staticmethod
+    def from_config(
+        config: str | os.PathLike[str] | Mapping[str, Any], *, clock: ManualClock | None = None
+    ) -> Router: ...
+    def completion(
+        self, model: str, messages: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any
+    ) -> Any: ...
+    def acompletion(
+        self, model: str, messages: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any
+    ) -> Coroutine: ...
+    def embedding(self, model: str, input: Any | None = None, **kwargs: Any) -> Any: ...
+    def aembedding(self, model: str, input: Any | None = None, **kwargs: Any) -> Any: ...
+    def stats(self) -> dict[str, dict[str, Any]]: ...
+    def get_model_names(self) -> list[str]: ...
+    @property
+    def routing_strategy(self) -> str: ...
+
+@final
+class Coroutine:
+    """A coroutine over a Rust future (registered as ``collections.abc.Coroutine``)."""
+
+    def __await__(self) -> Generator[Any, None, Any]: ...
+    def __iter__(self) -> Generator[Any, None, Any]: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any) -> Any: ...
+    def throw(self, typ: Any, val: Any | None = None, tb: Any | None = None) -> Any: ...
+    def close(self) -> None: ...

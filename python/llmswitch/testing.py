@@ -9,6 +9,9 @@ the requests it received. Use it to test your own code against llmswitch offline
         server.enqueue(status=429, json={"error": {"message": "slow down"}}, headers={"retry-after": "2"})
         ...  # llmswitch.completion(model="openai/gpt-4o", api_base=server.base_url, api_key="x", ...)
 
+``ManualClock`` is a clock for ``llmswitch.Router(..., clock=ManualClock())`` that moves
+only on ``advance(seconds)``, to test cooldowns and per-minute limits without waiting.
+
 ``python -m llmswitch.testing --port 8099`` runs one in the foreground (for benchmarks).
 """
 
@@ -17,9 +20,9 @@ from __future__ import annotations
 import argparse
 import threading
 
-from ._llmswitch import MockServer
+from ._llmswitch import ManualClock, MockServer
 
-__all__ = ["MockServer", "main"]
+__all__ = ["ManualClock", "MockServer", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:

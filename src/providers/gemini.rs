@@ -84,6 +84,27 @@ pub fn supported_params(model: &str) -> Vec<&'static str> {
     params
 }
 
+/// Gemini has no switch for parallel function calls: `parallel_tool_calls=False` is only
+/// honoured trivially (one tool); with several it is an `UnsupportedParamsError`, or dropped
+/// with `drop_params`. `True` is Gemini's behaviour anyway.
+pub fn check_params(
+    req: &mut ChatRequest,
+    drop_params: bool,
+) -> Result<Vec<&'static str>, LlmError> {
+    let several_tools = req.params.tools.as_ref().is_some_and(|t| t.len() > 1);
+    if req.params.parallel_tool_calls != Some(false) || !several_tools {
+        return Ok(Vec::new());
+    }
+    if drop_params {
+        req.params.parallel_tool_calls = None;
+        return Ok(vec!["parallel_tool_calls"]);
+    }
+    Err(LlmError::new(
+        ErrorKind::UnsupportedParams,
+        "parallel_tool_calls=False is not supported by Gemini with more than one tool (Gemini has no such switch). Pass a single tool, leave parallel_tool_calls out, or pass drop_params=True.",
+    ))
+}
+
 fn is_gemini_3(model: &str) -> bool {
     model.to_ascii_lowercase().contains("gemini-3")
 }
@@ -131,6 +152,15 @@ impl Provider for Gemini {
 
     fn supported_params(&self, model: &str) -> Vec<&'static str> {
         supported_params(model)
+    }
+
+    fn check_params(
+        &self,
+        req: &mut ChatRequest,
+        _target: &Target,
+        drop_params: bool,
+    ) -> Result<Vec<&'static str>, LlmError> {
+        check_params(req, drop_params)
     }
 
     fn resolve_target(
@@ -268,12 +298,6 @@ pub fn build_body(req: &ChatRequest, model: &str) -> Result<Map<String, Value>, 
                 )));
             }
             declarations.push(function_declaration(tool));
-        }
-        if p.parallel_tool_calls == Some(false) && declarations.len() > 1 {
-            return Err(LlmError::new(
-                ErrorKind::UnsupportedParams,
-                "parallel_tool_calls=False is not supported by Gemini with more than one tool: Gemini has no switch for it. Pass a single tool, or leave parallel_tool_calls out.",
-            ));
         }
         if !declarations.is_empty() {
             let mut tool = Map::new();

@@ -5,6 +5,7 @@
 //! into OpenAI format. Sending, timeouts, retries and stream decoding live in
 //! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
 
+pub mod anthropic;
 pub mod gemini;
 pub mod mock;
 pub mod openai;
@@ -151,6 +152,19 @@ pub trait Provider: Send + Sync + 'static {
     /// `max_completion_tokens` for OpenAI reasoning models).
     fn adapt_request(&self, _req: &mut ChatRequest, _target: &Target) {}
 
+    /// Checks that depend on parameter values or combinations rather than names (e.g.
+    /// Anthropic's extended thinking allows no `temperature` other than 1). Runs after the
+    /// supported-params check; drops what conflicts when `drop_params` is set and returns
+    /// the names dropped, else fails with `UnsupportedParamsError`.
+    fn check_params(
+        &self,
+        _req: &mut ChatRequest,
+        _target: &Target,
+        _drop_params: bool,
+    ) -> Result<Vec<&'static str>, LlmError> {
+        Ok(Vec::new())
+    }
+
     /// The native HTTP request for `req`.
     fn build_request(
         &self,
@@ -191,6 +205,7 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
     REGISTRY.get_or_init(|| {
         let mut map: HashMap<String, Arc<dyn Provider>> = HashMap::new();
         map.insert("mock".to_owned(), Arc::new(mock::MockProvider));
+        map.insert("anthropic".to_owned(), Arc::new(anthropic::Anthropic));
         map.insert("gemini".to_owned(), Arc::new(gemini::Gemini));
         map.insert("vertex_ai".to_owned(), Arc::new(vertex::VertexAi::new()));
         for host in openai_compatible::hosts() {

@@ -212,6 +212,19 @@ impl OpenAiStreamParser {
     }
 }
 
+impl OpenAiStreamParser {
+    /// An `{"error": ...}` frame: the status comes from a numeric `code` when there is one.
+    fn stream_error(&self, err: &Value, data: &str) -> LlmError {
+        let status = err
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (400..600).contains(c))
+            .unwrap_or(500);
+        error_from_body(status, &HeaderMap::new(), data.as_bytes(), &self.target)
+    }
+}
+
 impl StreamParser for OpenAiStreamParser {
     fn on_frame(
         &mut self,
@@ -226,24 +239,17 @@ impl StreamParser for OpenAiStreamParser {
             return Ok(StreamControl::Done);
         }
         match serde_json::from_str::<ChatChunk>(data) {
-            Ok(chunk) => {
-                out.push(chunk);
-                Ok(StreamControl::Continue)
-            }
+            Ok(chunk) => match chunk.extra.get("error") {
+                Some(err) if !err.is_null() => Err(self.stream_error(err, data)),
+                _ => {
+                    out.push(chunk);
+                    Ok(StreamControl::Continue)
+                }
+            },
             Err(parse_err) => {
                 if let Ok(v) = serde_json::from_str::<Value>(data) {
                     if let Some(err) = v.get("error") {
-                        let status = err
-                            .get("code")
-                            .and_then(Value::as_u64)
-                            .and_then(|c| u16::try_from(c).ok())
-                            .unwrap_or(500);
-                        return Err(error_from_body(
-                            status,
-                            &HeaderMap::new(),
-                            data.as_bytes(),
-                            &self.target,
-                        ));
+                        return Err(self.stream_error(err, data));
                     }
                 }
                 Err(self.target.annotate(LlmError::new(

@@ -62,30 +62,50 @@ impl ModelRule {
     }
 }
 
-/// `*` matches any run of characters; everything else matches itself (ASCII case-insensitive).
+/// `*` matches any run of characters; everything else matches itself (ASCII
+/// case-insensitive). Allocation-free: it runs for every parameter check of every call.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p = pattern.to_ascii_lowercase();
-    let t = text.to_ascii_lowercase();
-    let parts: Vec<&str> = p.split('*').collect();
-    if parts.len() == 1 {
-        return p == t;
+    let text = text.as_bytes();
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else {
+        return text.is_empty();
+    };
+    if !starts_with_ci(text, first.as_bytes()) {
+        return false;
     }
-    let mut rest = t.as_str();
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            match rest.strip_prefix(part) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else if let Some(pos) = rest.find(part) {
-            rest = &rest[pos + part.len()..];
-        } else {
-            return false;
+    let mut rest = &text[first.len()..];
+    let mut pieces = parts.peekable();
+    if pieces.peek().is_none() {
+        // No '*': the whole text must be the pattern.
+        return rest.is_empty();
+    }
+    while let Some(piece) = pieces.next() {
+        let piece = piece.as_bytes();
+        if pieces.peek().is_none() {
+            return piece.is_empty() || ends_with_ci(rest, piece);
+        }
+        match find_ci(rest, piece) {
+            Some(pos) => rest = &rest[pos + piece.len()..],
+            None => return false,
         }
     }
-    true
+    rest.is_empty()
+}
+
+fn starts_with_ci(text: &[u8], prefix: &[u8]) -> bool {
+    text.len() >= prefix.len() && text[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+fn ends_with_ci(text: &[u8], suffix: &[u8]) -> bool {
+    text.len() >= suffix.len() && text[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+fn find_ci(text: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    text.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[derive(Deserialize)]
@@ -127,11 +147,10 @@ impl Provider for OpenAiCompatible {
     }
 
     fn supported_params(&self, model: &str) -> Vec<&'static str> {
+        let rules: Vec<&ModelRule> = self.rules_for(model).collect();
         let rejected = |p: &str| {
             self.host.rejects.iter().any(|r| r == p)
-                || self
-                    .rules_for(model)
-                    .any(|r| r.rejects.iter().any(|x| x == p))
+                || rules.iter().any(|r| r.rejects.iter().any(|x| x == p))
         };
         let mut params: Vec<&'static str> = OPENAI_PARAMS
             .iter()
@@ -281,5 +300,10 @@ mod tests {
         assert!(!glob_match("o1*", "gpt-4o"));
         assert!(glob_match("*-chat*", "gpt-5-chat-latest"));
         assert!(glob_match("exact", "exact"));
+        assert!(glob_match("EXACT", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+        assert!(glob_match("a*b*c", "aXXbYYc"));
+        assert!(!glob_match("a*b*c", "aXXbYY"));
+        assert!(glob_match("*", "anything"));
     }
 }

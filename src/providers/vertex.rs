@@ -103,6 +103,15 @@ impl Provider for VertexAi {
         gemini::supported_params(model)
     }
 
+    fn check_params(
+        &self,
+        req: &mut ChatRequest,
+        _target: &Target,
+        drop_params: bool,
+    ) -> Result<Vec<&'static str>, LlmError> {
+        gemini::check_params(req, drop_params)
+    }
+
     fn resolve_target(
         self: Arc<Self>,
         model: &str,

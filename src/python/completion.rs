@@ -5,6 +5,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyModule};
 
 use super::convert::{self, parse_call, ParsedCall};
+use super::coroutine::Coroutine;
 use super::exceptions::{to_pyerr, to_pyerr_in};
 use super::runtime::{block_on_shared, block_on_thread, shared_client};
 use super::stream::{AsyncStream, SyncStream};
@@ -17,7 +18,7 @@ use crate::{model_id, providers};
 static PACKAGE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// `llmswitch.drop_params`, the global default of `drop_params=`.
-fn global_drop_params(py: Python<'_>) -> bool {
+pub(super) fn global_drop_params(py: Python<'_>) -> bool {
     PACKAGE
         .get_or_try_init(py, || py.import("llmswitch").map(Bound::unbind))
         .ok()
@@ -84,7 +85,9 @@ pub fn completion<'py>(
             let client = shared_client()?;
             call::execute_stream(client, &call).await
         })?;
-        return Ok(Bound::new(py, SyncStream::new(stream, meta))?.into_any());
+        let stream =
+            SyncStream::new(stream, meta).with_prompt_estimate(call::prompt_estimate(&call));
+        return Ok(Bound::new(py, stream)?.into_any());
     }
     let done = block_on_thread(py, move |client| async move {
         call::execute(&client, &call).await
@@ -94,9 +97,9 @@ pub fn completion<'py>(
 
 /// The outcome of an async call, turned into a Python object (or exception) under the GIL
 /// when the asyncio future is resolved.
-enum AsyncOutcome {
+pub(super) enum AsyncOutcome {
     Response(Box<Completion>),
-    Stream(Box<(ChunkStream, ResponseMeta)>),
+    Stream(Box<(ChunkStream, ResponseMeta, Option<u64>)>),
     Failed(LlmError),
 }
 
@@ -109,8 +112,9 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
         match self {
             AsyncOutcome::Response(done) => convert::response_to_py(py, &done.response, &done.meta),
             AsyncOutcome::Stream(s) => {
-                let (stream, meta) = *s;
-                Ok(Bound::new(py, AsyncStream::new(stream, meta))?.into_any())
+                let (stream, meta, prompt_tokens) = *s;
+                let stream = AsyncStream::new(stream, meta).with_prompt_estimate(prompt_tokens);
+                Ok(Bound::new(py, stream)?.into_any())
             }
             AsyncOutcome::Failed(e) => Err(to_pyerr_in(py, e)),
         }
@@ -122,7 +126,9 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
 /// ``await acompletion(...)`` gives a ``ModelResponse``; with ``stream=True`` it gives an
 /// async iterator of ``ModelResponseStream`` chunks (``async for chunk in await
 /// acompletion(..., stream=True)``). Errors, including those found before any network
-/// call, are raised when the awaitable is awaited.
+/// call, are raised when it is awaited. It returns a coroutine, as LiteLLM's ``async def``
+/// does: create it anywhere, run it with ``await``, ``asyncio.create_task`` or
+/// ``asyncio.run``.
 #[pyfunction]
 #[pyo3(signature = (model, messages=None, **kwargs))]
 pub fn acompletion<'py>(
@@ -130,37 +136,43 @@ pub fn acompletion<'py>(
     model: &str,
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Coroutine> {
     let prepared = prepare_from_py(py, model, messages, kwargs);
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let call = match prepared {
-            Ok(c) => c,
-            Err(e) => return Ok(AsyncOutcome::Failed(e)),
-        };
-        let client = match shared_client() {
-            Ok(c) => c,
-            Err(e) => return Ok(AsyncOutcome::Failed(e)),
-        };
-        Ok(if call.options.stream {
-            match call::execute_stream(client, &call).await {
-                Ok(s) => AsyncOutcome::Stream(Box::new(s)),
-                Err(e) => AsyncOutcome::Failed(e),
-            }
-        } else {
-            match call::execute(client, &call).await {
-                Ok(done) => AsyncOutcome::Response(Box::new(done)),
-                Err(e) => AsyncOutcome::Failed(e),
-            }
+    Ok(Coroutine::new("acompletion", move |py| {
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let call = match prepared {
+                Ok(c) => c,
+                Err(e) => return Ok(AsyncOutcome::Failed(e)),
+            };
+            let client = match shared_client() {
+                Ok(c) => c,
+                Err(e) => return Ok(AsyncOutcome::Failed(e)),
+            };
+            Ok(if call.options.stream {
+                match call::execute_stream(client, &call).await {
+                    Ok((stream, meta)) => {
+                        AsyncOutcome::Stream(Box::new((stream, meta, call::prompt_estimate(&call))))
+                    }
+                    Err(e) => AsyncOutcome::Failed(e),
+                }
+            } else {
+                match call::execute(client, &call).await {
+                    Ok(done) => AsyncOutcome::Response(Box::new(done)),
+                    Err(e) => AsyncOutcome::Failed(e),
+                }
+            })
         })
-    })
+    }))
 }
 
 /// Rebuild a full ``ModelResponse`` from streamed chunks: text and reasoning joined,
-/// tool-call arguments reassembled by index, the last finish reason and usage kept.
+/// tool-call arguments reassembled by index, the last finish reason and usage kept, and
+/// ``_hidden_params["response_cost"]`` computed from the rebuilt usage.
 ///
 /// Args:
 ///     chunks: the chunks of one stream, in order (dicts or ``ModelResponseStream``).
-///     messages: accepted for LiteLLM compatibility; unused.
+///     messages: the prompt; used to count prompt tokens when the chunks carry no usage
+///         (the rebuilt ``usage`` and cost then come from counted tokens).
 #[pyfunction]
 #[pyo3(signature = (chunks, messages=None))]
 pub fn stream_chunk_builder<'py>(
@@ -168,18 +180,98 @@ pub fn stream_chunk_builder<'py>(
     chunks: &Bound<'py, PyAny>,
     messages: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let _ = messages;
+    let stream_meta = stream_meta_of(chunks)?;
     let chunks: Vec<ChatChunk> = convert::from_py(chunks, "chunks").map_err(to_pyerr)?;
     let mut acc = StreamAccumulator::new();
     for c in &chunks {
         acc.push(c);
     }
-    let response = acc.finish();
-    let meta = ResponseMeta {
-        model: response.model.clone(),
+    let mut response = acc.finish();
+    let (provider, model, stream_cost) = match stream_meta {
+        Some(m) => m,
+        None => {
+            let r = super::cost::resolve(&response.model, None);
+            (r.provider, r.model, None)
+        }
+    };
+    let mut meta = ResponseMeta {
+        provider,
+        model,
         ..Default::default()
     };
+    meta.cost = match &response.usage {
+        Some(usage) => meta.cost_of(usage),
+        None => {
+            // As LiteLLM's stream_chunk_builder does, count the tokens when the chunks
+            // carried no usage (the caller did not ask for the usage chunk).
+            let usage = estimate_usage(&meta.provider, &meta.model, messages, &response)?;
+            // The chunks' stream was costed from the real usage it kept hidden from the
+            // caller; that beats an estimate.
+            let cost = stream_cost.or_else(|| meta.cost_of(&usage));
+            response.usage = Some(usage);
+            cost
+        }
+    };
     convert::response_to_py(py, &response, &meta)
+}
+
+/// Provider, model and cost from the `_hidden_params` an llmswitch stream puts on its
+/// first chunk.
+fn stream_meta_of(chunks: &Bound<'_, PyAny>) -> PyResult<Option<(String, String, Option<f64>)>> {
+    let Ok(list) = chunks.cast::<PyList>() else {
+        return Ok(None);
+    };
+    for chunk in list.iter().take(2) {
+        let Ok(hidden) = chunk.getattr(pyo3::intern!(chunk.py(), "_hidden_params")) else {
+            continue;
+        };
+        let Ok(hidden) = hidden.cast::<PyDict>() else {
+            continue;
+        };
+        let text = |key: &str| -> PyResult<String> {
+            Ok(hidden
+                .get_item(key)?
+                .and_then(|v| v.extract::<String>().ok())
+                .unwrap_or_default())
+        };
+        let cost = hidden
+            .get_item("response_cost")?
+            .and_then(|v| v.extract::<f64>().ok());
+        return Ok(Some((text("custom_llm_provider")?, text("model")?, cost)));
+    }
+    Ok(None)
+}
+
+/// Usage counted from the prompt messages and the rebuilt reply, for chunks without usage.
+fn estimate_usage(
+    provider: &str,
+    model: &str,
+    messages: Option<&Bound<'_, PyAny>>,
+    response: &crate::types::ChatResponse,
+) -> PyResult<crate::types::Usage> {
+    let enc = crate::tokens::encoding_for(provider, model);
+    let prompt = match messages.filter(|m| !m.is_none()) {
+        Some(m) => {
+            let msgs: Vec<crate::types::Message> =
+                convert::from_py(m, "messages").map_err(to_pyerr)?;
+            crate::tokens::count_messages(enc, &msgs)
+        }
+        None => 0,
+    };
+    let completion = response
+        .choices
+        .iter()
+        .map(|c| {
+            enc.count(c.message.content.as_deref().unwrap_or_default())
+                + c.message
+                    .tool_calls
+                    .iter()
+                    .flatten()
+                    .map(|t| enc.count(&t.function.arguments))
+                    .sum::<u64>()
+        })
+        .sum();
+    Ok(crate::types::Usage::new(prompt, completion))
 }
 
 /// The OpenAI parameters ``model`` accepts (after translation by its provider).

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::call::{CallOptions, ResponseMeta};
 use crate::error::LlmError;
+use crate::params::{NOT_FORWARDED, PROVIDER_OPTION_PREFIXES};
 use crate::providers::mock::MockSpec;
 use crate::providers::TargetOptions;
 use crate::types::{ChatChunk, ChatParams, ChatRequest, Message, ToolCall};
@@ -124,6 +125,9 @@ pub fn response_to_py<'py>(
         pyo3::intern!(py, "_hidden_params"),
         hidden_params(py, meta)?,
     )?;
+    if meta.cost.is_none() && !meta.model.is_empty() {
+        super::cost::warn_unpriced(py, &meta.provider, &meta.model)?;
+    }
     Ok(obj)
 }
 
@@ -138,8 +142,10 @@ pub fn hidden_params<'py>(py: Python<'py>, meta: &ResponseMeta) -> PyResult<Boun
     d.set_item("custom_llm_provider", &meta.provider)?;
     d.set_item("model", &meta.model)?;
     d.set_item("api_base", &meta.api_base)?;
-    d.set_item("model_id", py.None())?;
-    d.set_item("response_cost", py.None())?;
+    d.set_item("model_id", meta.model_id.as_deref())?;
+    d.set_item("model_group", meta.model_group.as_deref())?;
+    d.set_item("attempts", &meta.attempts)?;
+    d.set_item("response_cost", meta.cost)?;
     d.set_item("response_ms", meta.latency.as_secs_f64() * 1000.0)?;
     d.set_item("retries", meta.retries)?;
     let headers = PyDict::new(py);
@@ -156,8 +162,10 @@ pub fn hidden_params<'py>(py: Python<'py>, meta: &ResponseMeta) -> PyResult<Boun
 
 /// Read a Python object into `T`, with the path of the offending field in the error.
 pub fn from_py<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> Result<T, LlmError> {
-    let mut de = pythonize::Depythonizer::from_object(obj);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = py_to_value(obj).map_err(|(path, msg)| {
+        LlmError::bad_request(format!("{what}{}: {msg}", render_path(&path)))
+    })?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." {
             what.to_owned()
@@ -168,31 +176,135 @@ pub fn from_py<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> Resul
     })
 }
 
-/// Messages from a list of dicts, accepting pydantic objects (e.g. a previous response's
-/// `message` from the openai SDK) via their `model_dump`.
-fn messages_from_py(obj: &Bound<'_, PyAny>) -> Result<Vec<Message>, LlmError> {
-    let py = obj.py();
-    if let Ok(list) = obj.cast::<PyList>() {
-        let needs_dump = list
-            .iter()
-            .any(|m| !m.is_instance_of::<PyDict>() && m.hasattr("model_dump").unwrap_or(false));
-        if needs_dump {
-            let plain = PyList::empty(py);
-            for m in list.iter() {
-                let item =
-                    if !m.is_instance_of::<PyDict>() && m.hasattr("model_dump").unwrap_or(false) {
-                        let kwargs = PyDict::new(py);
-                        kwargs.set_item("exclude_none", true).map_err(py_to_llm)?;
-                        m.call_method("model_dump", (), Some(&kwargs))
-                            .map_err(py_to_llm)?
-                    } else {
-                        m
-                    };
-                plain.append(item).map_err(py_to_llm)?;
-            }
-            return from_py(plain.as_any(), "messages");
+/// A step into a JSON document, for error messages.
+enum PathStep {
+    Key(String),
+    Index(usize),
+}
+
+fn render_path(reversed: &[PathStep]) -> String {
+    reversed
+        .iter()
+        .rev()
+        .map(|s| match s {
+            PathStep::Key(k) => format!(".{k}"),
+            PathStep::Index(i) => format!("[{i}]"),
+        })
+        .collect()
+}
+
+type ConvertError = (Vec<PathStep>, String);
+
+/// A Python object as JSON. Our own walk rather than pythonize's deserializer: that one
+/// probes every dict for `__dataclass_fields__`, raising (and formatting) an
+/// AttributeError per dict on the stable ABI, which dominated the cost of reading a call.
+/// Dict subclasses (our responses), lists, tuples, pydantic models (`model_dump`) and
+/// int dict keys (as `json.dumps` writes them) are accepted.
+fn py_to_value(obj: &Bound<'_, PyAny>) -> Result<Value, ConvertError> {
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s
+            .to_cow()
+            .map(|s| Value::String(s.into_owned()))
+            .map_err(|e| (Vec::new(), e.to_string()));
+    }
+    if let Ok(b) = obj.cast::<pyo3::types::PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(i) = obj.cast::<pyo3::types::PyInt>() {
+        if let Ok(v) = i.extract::<i64>() {
+            return Ok(Value::from(v));
         }
-    } else if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyDict>() {
+        return i
+            .extract::<u64>()
+            .map(Value::from)
+            .map_err(|_| (Vec::new(), "integer out of range".to_owned()));
+    }
+    if let Ok(f) = obj.cast::<pyo3::types::PyFloat>() {
+        return serde_json::Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| (Vec::new(), "NaN and infinity are not valid JSON".to_owned()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Map::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let key = if let Ok(s) = k.cast::<PyString>() {
+                s.to_cow()
+                    .map_err(|e| (Vec::new(), e.to_string()))?
+                    .into_owned()
+            } else if k.is_instance_of::<pyo3::types::PyInt>()
+                || k.is_instance_of::<pyo3::types::PyFloat>()
+            {
+                k.str()
+                    .map_err(|e| (Vec::new(), e.to_string()))?
+                    .to_string()
+            } else {
+                return Err((Vec::new(), "dict keys must be strings".to_owned()));
+            };
+            match py_to_value(&v) {
+                Ok(v) => {
+                    map.insert(key, v);
+                }
+                Err((mut path, msg)) => {
+                    path.push(PathStep::Key(key));
+                    return Err((path, msg));
+                }
+            }
+        }
+        return Ok(Value::Object(map));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return seq_to_value(l.iter());
+    }
+    if let Ok(t) = obj.cast::<pyo3::types::PyTuple>() {
+        return seq_to_value(t.iter());
+    }
+    if obj
+        .hasattr(pyo3::intern!(obj.py(), "model_dump"))
+        .unwrap_or(false)
+    {
+        let kwargs = PyDict::new(obj.py());
+        kwargs
+            .set_item("exclude_none", true)
+            .map_err(|e| (Vec::new(), e.to_string()))?;
+        let dumped = obj
+            .call_method("model_dump", (), Some(&kwargs))
+            .map_err(|e| (Vec::new(), e.to_string()))?;
+        return py_to_value(&dumped);
+    }
+    let type_name = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned());
+    Err((
+        Vec::new(),
+        format!("cannot send a value of type {type_name} (not JSON-representable)"),
+    ))
+}
+
+fn seq_to_value<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+) -> Result<Value, ConvertError> {
+    let mut out = Vec::new();
+    for (i, item) in items.enumerate() {
+        match py_to_value(&item) {
+            Ok(v) => out.push(v),
+            Err((mut path, msg)) => {
+                path.push(PathStep::Index(i));
+                return Err((path, msg));
+            }
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// Messages from a list of dicts (or pydantic message objects, e.g. a previous response's
+/// `message` from the openai SDK).
+fn messages_from_py(obj: &Bound<'_, PyAny>) -> Result<Vec<Message>, LlmError> {
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyDict>() {
         return Err(LlmError::bad_request(
             "messages must be a list of message dicts, e.g. [{\"role\": \"user\", \"content\": \"hi\"}]",
         ));
@@ -203,45 +315,6 @@ fn messages_from_py(obj: &Bound<'_, PyAny>) -> Result<Vec<Message>, LlmError> {
 fn py_to_llm(e: PyErr) -> LlmError {
     LlmError::bad_request(e.to_string())
 }
-
-/// Keys LiteLLM accepts that configure its own machinery rather than the provider request.
-/// They are accepted and not forwarded.
-const NOT_FORWARDED: &[&str] = &[
-    "metadata",
-    "custom_cost_per_token",
-    "litellm_metadata",
-    "litellm_call_id",
-    "litellm_logging_obj",
-    "logger_fn",
-    "caching",
-    "cache",
-    "no-log",
-    "proxy_server_request",
-    "preset_cache_key",
-    "model_info",
-    "input_cost_per_token",
-    "output_cost_per_token",
-    "input_cost_per_second",
-    "output_cost_per_second",
-    "base_model",
-    "acompletion",
-    "client",
-    "fallbacks",
-    "context_window_fallback_dict",
-    "model_list",
-    "max_parallel_requests",
-    "hf_model_name",
-    "supports_system_message",
-    "mock_timeout",
-    "litellm_trace_id",
-    "litellm_session_id",
-    "tags",
-    "deployment_id",
-    "max_retries",
-];
-
-/// Prefixes of provider settings (credentials, project, region) kept out of the body.
-const PROVIDER_OPTION_PREFIXES: &[&str] = &["vertex_", "aws_", "azure_", "watsonx_"];
 
 /// Everything a completion call needs, read from Python.
 pub struct ParsedCall {
@@ -256,7 +329,7 @@ pub struct ParsedCall {
 /// and credentials are taken out, the OpenAI parameters are typed, and the rest passes
 /// through to the provider as extra body fields.
 pub fn parse_call(
-    py: Python<'_>,
+    _py: Python<'_>,
     model: &str,
     messages: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
@@ -275,7 +348,7 @@ pub fn parse_call(
     let mut mock: Option<MockSpec> = None;
     let mut mock_tool_calls: Option<Vec<ToolCall>> = None;
     let mut mock_delay: Option<Duration> = None;
-    let params_dict = PyDict::new(py);
+    let mut params_map = Map::new();
     let mut extra = Map::new();
 
     if let Some(kwargs) = kwargs {
@@ -312,13 +385,29 @@ pub fn parse_call(
                     let secs: f64 = from_py(&value, "mock_delay")?;
                     mock_delay = Some(duration_from_secs(secs, "mock_delay")?);
                 }
+                "custom_cost_per_token" => {
+                    options.custom_pricing = Some(from_py(&value, "custom_cost_per_token")?)
+                }
+                "input_cost_per_token" => {
+                    options
+                        .custom_pricing
+                        .get_or_insert_with(Default::default)
+                        .input_cost_per_token = Some(from_py(&value, "input_cost_per_token")?)
+                }
+                "output_cost_per_token" => {
+                    options
+                        .custom_pricing
+                        .get_or_insert_with(Default::default)
+                        .output_cost_per_token = Some(from_py(&value, "output_cost_per_token")?)
+                }
                 k if NOT_FORWARDED.contains(&k) => {}
                 k if PROVIDER_OPTION_PREFIXES.iter().any(|p| k.starts_with(p)) => {
                     let v: Value = from_py(&value, k)?;
                     target.provider_options.insert(key, v);
                 }
                 k if crate::types::OPENAI_PARAMS.contains(&k) => {
-                    params_dict.set_item(&key, &value).map_err(py_to_llm)?;
+                    let v: Value = from_py(&value, &key)?;
+                    params_map.insert(key, v);
                 }
                 _ => {
                     let v: Value = from_py(&value, &key)?;
@@ -335,8 +424,11 @@ pub fn parse_call(
         spec.delay = mock_delay;
     }
     options.mock = mock;
-    let params: ChatParams = from_py(params_dict.as_any(), "params")
-        .map_err(|e| LlmError::bad_request(e.message.replacen("params.", "", 1)))?;
+    let params: ChatParams =
+        serde_path_to_error::deserialize(Value::Object(params_map)).map_err(|e| {
+            let path = e.path().to_string();
+            LlmError::bad_request(format!("{path}: {}", e.into_inner()))
+        })?;
     Ok(ParsedCall {
         model: model.to_owned(),
         custom_llm_provider,

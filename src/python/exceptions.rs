@@ -19,6 +19,11 @@ fn exceptions_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
         .map(|m| m.bind(py))
 }
 
+/// `llmswitch.exceptions.UnknownModelCostWarning`.
+pub fn unknown_model_cost_warning(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    exceptions_module(py)?.getattr("UnknownModelCostWarning")
+}
+
 /// The Python exception for `err`.
 pub fn to_pyerr(err: LlmError) -> PyErr {
     Python::attach(|py| to_pyerr_in(py, err))

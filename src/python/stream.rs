@@ -2,11 +2,14 @@
 //! `AsyncStream` (`async for chunk in ...`). Chunks already received are handed out
 //! without touching the runtime; only an empty buffer waits, with the GIL released.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+
+use pyo3::sync::PyOnceLock;
 
 use super::convert::{chunk_to_py, hidden_params};
 use super::exceptions::to_pyerr_in;
@@ -14,7 +17,94 @@ use super::runtime::block_on_shared;
 use crate::call::ResponseMeta;
 use crate::error::LlmError;
 use crate::stream::ChunkStream;
-use crate::types::ChatChunk;
+use crate::types::{ChatChunk, Usage};
+
+/// A stream's `_hidden_params`: one dict, shared by the stream object and its first chunk
+/// (so `stream_chunk_builder` knows provider and model), whose `response_cost` is filled in
+/// when the stream ends.
+pub struct StreamHidden {
+    meta: Mutex<ResponseMeta>,
+    dict: PyOnceLock<Py<PyDict>>,
+    first_chunk_sent: AtomicBool,
+    /// For providers that report no stream usage: the prompt's counted tokens and the
+    /// reply text seen so far, to estimate the cost at the end.
+    estimate: Mutex<Option<(u64, String)>>,
+}
+
+impl StreamHidden {
+    fn new(meta: ResponseMeta) -> Self {
+        StreamHidden {
+            meta: Mutex::new(meta),
+            dict: PyOnceLock::new(),
+            first_chunk_sent: AtomicBool::new(false),
+            estimate: Mutex::new(None),
+        }
+    }
+
+    fn set_prompt_estimate(&self, prompt_tokens: Option<u64>) {
+        if let Ok(mut e) = self.estimate.lock() {
+            *e = prompt_tokens.map(|p| (p, String::new()));
+        }
+    }
+
+    fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = self.dict.get_or_try_init(py, || {
+            let meta = self.meta.lock().map_err(|_| poisoned())?;
+            hidden_params(py, &meta).map(Bound::unbind)
+        })?;
+        Ok(d.bind(py).clone())
+    }
+
+    /// A chunk as a Python object; the first one carries the stream's `_hidden_params`.
+    fn chunk<'py>(&self, py: Python<'py>, chunk: &ChatChunk) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(mut guard) = self.estimate.lock() {
+            if let Some((_, text)) = guard.as_mut() {
+                for choice in &chunk.choices {
+                    text.push_str(choice.delta.content.as_deref().unwrap_or_default());
+                    for call in choice.delta.tool_calls.iter().flatten() {
+                        if let Some(f) = &call.function {
+                            text.push_str(f.arguments.as_deref().unwrap_or_default());
+                        }
+                    }
+                }
+            }
+        }
+        let obj = chunk_to_py(py, chunk)?;
+        if !self.first_chunk_sent.swap(true, Ordering::Relaxed) {
+            obj.setattr(pyo3::intern!(py, "_hidden_params"), self.dict(py)?)?;
+        }
+        Ok(obj)
+    }
+
+    /// The stream ended: cost its usage (warning once if the model has no price).
+    fn finish(&self, py: Python<'_>, usage: Option<&Usage>) -> PyResult<()> {
+        let estimated;
+        let usage = match usage {
+            Some(u) => u,
+            None => {
+                let estimate = self.estimate.lock().map_err(|_| poisoned())?.take();
+                let Some((prompt_tokens, text)) = estimate else {
+                    return Ok(());
+                };
+                let meta = self.meta.lock().map_err(|_| poisoned())?;
+                let completion =
+                    crate::tokens::count_text_tokens(&meta.provider, &meta.model, &text);
+                estimated = Usage::new(prompt_tokens, completion);
+                &estimated
+            }
+        };
+        let (cost, provider, model) = {
+            let mut meta = self.meta.lock().map_err(|_| poisoned())?;
+            meta.cost = meta.cost_of(usage);
+            (meta.cost, meta.provider.clone(), meta.model.clone())
+        };
+        self.dict(py)?.set_item("response_cost", cost)?;
+        if cost.is_none() {
+            super::cost::warn_unpriced(py, &provider, &model)?;
+        }
+        Ok(())
+    }
+}
 
 /// A blocking iterator of ``ModelResponseStream`` chunks, returned by
 /// ``completion(..., stream=True)``. Leaving the loop early (or calling :meth:`close`)
@@ -23,15 +113,22 @@ use crate::types::ChatChunk;
 pub struct SyncStream {
     // A Mutex only to make the pyclass `Sync`; `&mut self` access never contends.
     stream: Mutex<Option<ChunkStream>>,
-    meta: ResponseMeta,
+    hidden: StreamHidden,
 }
 
 impl SyncStream {
     pub fn new(stream: ChunkStream, meta: ResponseMeta) -> Self {
         SyncStream {
             stream: Mutex::new(Some(stream)),
-            meta,
+            hidden: StreamHidden::new(meta),
         }
+    }
+
+    /// For a provider that reports no stream usage: the prompt's counted tokens, so the
+    /// cost can be estimated from them and the reply text when the stream ends.
+    pub fn with_prompt_estimate(self, prompt_tokens: Option<u64>) -> Self {
+        self.hidden.set_prompt_estimate(prompt_tokens);
+        self
     }
 }
 
@@ -47,17 +144,19 @@ impl SyncStream {
             return Err(PyStopIteration::new_err(()));
         };
         if let Some(chunk) = stream.next_buffered() {
-            return chunk_to_py(py, &chunk);
+            return self.hidden.chunk(py, &chunk);
         }
         let next = block_on_shared(py, async { Ok::<_, LlmError>(stream.next().await) })?;
         match next {
-            Some(Ok(chunk)) => chunk_to_py(py, &chunk),
+            Some(Ok(chunk)) => self.hidden.chunk(py, &chunk),
             Some(Err(e)) => {
                 *slot = None;
                 Err(to_pyerr_in(py, e))
             }
             None => {
+                let usage = stream.usage().cloned();
                 *slot = None;
+                self.hidden.finish(py, usage.as_ref())?;
                 Err(PyStopIteration::new_err(()))
             }
         }
@@ -79,10 +178,11 @@ impl SyncStream {
         Ok(false)
     }
 
-    /// Provider, model, api_base and response headers of this stream.
+    /// Provider, model, api_base and response headers of this stream, and
+    /// ``response_cost`` once it has ended.
     #[getter]
     fn _hidden_params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        hidden_params(py, &self.meta)
+        self.hidden.dict(py)
     }
 }
 
@@ -95,20 +195,29 @@ fn poisoned() -> PyErr {
 #[pyclass(module = "llmswitch._llmswitch")]
 pub struct AsyncStream {
     stream: Arc<tokio::sync::Mutex<Option<ChunkStream>>>,
-    meta: ResponseMeta,
+    hidden: Arc<StreamHidden>,
 }
 
 impl AsyncStream {
     pub fn new(stream: ChunkStream, meta: ResponseMeta) -> Self {
         AsyncStream {
             stream: Arc::new(tokio::sync::Mutex::new(Some(stream))),
-            meta,
+            hidden: Arc::new(StreamHidden::new(meta)),
         }
+    }
+
+    /// See [`SyncStream::with_prompt_estimate`].
+    pub fn with_prompt_estimate(self, prompt_tokens: Option<u64>) -> Self {
+        self.hidden.set_prompt_estimate(prompt_tokens);
+        self
     }
 }
 
 enum NextChunk {
-    Chunk(Box<ChatChunk>),
+    Chunk(Box<ChatChunk>, Arc<StreamHidden>),
+    /// The stream ended now, with this usage.
+    Ended(Option<Box<Usage>>, Arc<StreamHidden>),
+    /// The stream had already ended.
     End,
     Failed(LlmError),
 }
@@ -120,7 +229,11 @@ impl<'py> IntoPyObject<'py> for NextChunk {
 
     fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
         match self {
-            NextChunk::Chunk(c) => chunk_to_py(py, &c),
+            NextChunk::Chunk(c, hidden) => hidden.chunk(py, &c),
+            NextChunk::Ended(usage, hidden) => {
+                hidden.finish(py, usage.as_deref())?;
+                Err(PyStopAsyncIteration::new_err(()))
+            }
             NextChunk::End => Err(PyStopAsyncIteration::new_err(())),
             NextChunk::Failed(e) => Err(to_pyerr_in(py, e)),
         }
@@ -162,7 +275,7 @@ impl AsyncStream {
                 None => return Err(PyStopAsyncIteration::new_err(())),
                 Some(stream) => {
                     if let Some(chunk) = stream.next_buffered() {
-                        let value = chunk_to_py(py, &chunk)?.unbind();
+                        let value = self.hidden.chunk(py, &chunk)?.unbind();
                         return Ok(Bound::new(
                             py,
                             ReadyChunk {
@@ -175,20 +288,22 @@ impl AsyncStream {
             }
         }
         let stream = self.stream.clone();
+        let hidden = self.hidden.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let mut guard = stream.lock().await;
             let Some(s) = guard.as_mut() else {
                 return Ok(NextChunk::End);
             };
             Ok(match s.next().await {
-                Some(Ok(chunk)) => NextChunk::Chunk(Box::new(chunk)),
+                Some(Ok(chunk)) => NextChunk::Chunk(Box::new(chunk), hidden),
                 Some(Err(e)) => {
                     *guard = None;
                     NextChunk::Failed(e)
                 }
                 None => {
+                    let usage = s.usage().cloned().map(Box::new);
                     *guard = None;
-                    NextChunk::End
+                    NextChunk::Ended(usage, hidden)
                 }
             })
         })
@@ -203,9 +318,10 @@ impl AsyncStream {
         })
     }
 
-    /// Provider, model, api_base and response headers of this stream.
+    /// Provider, model, api_base and response headers of this stream, and
+    /// ``response_cost`` once it has ended.
     #[getter]
     fn _hidden_params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        hidden_params(py, &self.meta)
+        self.hidden.dict(py)
     }
 }

@@ -197,3 +197,41 @@ impl MockServer {
         Ok(false)
     }
 }
+
+/// A clock that moves only when told to, for testing cooldowns and per-minute windows of
+/// a ``llmswitch.Router`` (``Router(..., clock=ManualClock())``).
+#[pyclass(module = "llmswitch._llmswitch", frozen)]
+pub struct ManualClock {
+    pub(crate) inner: std::sync::Arc<crate::router::ManualClock>,
+}
+
+#[pymethods]
+impl ManualClock {
+    #[new]
+    fn new() -> Self {
+        ManualClock {
+            inner: std::sync::Arc::new(crate::router::ManualClock::new()),
+        }
+    }
+
+    /// Move the clock forward.
+    ///
+    /// Args:
+    ///     seconds: how far (non-negative).
+    fn advance(&self, seconds: f64) -> PyResult<()> {
+        let by = Duration::try_from_secs_f64(seconds)
+            .map_err(|_| PyValueError::new_err("seconds must be a non-negative number"))?;
+        self.inner.advance(by);
+        Ok(())
+    }
+
+    /// The clock's time.
+    ///
+    /// Returns:
+    ///     Seconds advanced since the clock was made.
+    #[getter]
+    fn now(&self) -> f64 {
+        use crate::router::Clock;
+        self.inner.now().as_secs_f64()
+    }
+}

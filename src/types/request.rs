@@ -302,6 +302,11 @@ macro_rules! chat_params {
                 out
             }
 
+            /// Set every parameter that is unset here to its value in `defaults`.
+            pub fn fill_from(&mut self, defaults: &ChatParams) {
+                $( if self.$field.is_none() { self.$field.clone_from(&defaults.$field); } )*
+            }
+
             /// Unset a parameter by name. Returns whether the name is a known parameter.
             pub fn clear(&mut self, name: &str) -> bool {
                 match name {

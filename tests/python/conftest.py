@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import pytest
+
 from llmswitch.testing import MockServer
 
 #: A key that looks real enough for the redaction tests; never a real key.

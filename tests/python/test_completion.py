@@ -6,10 +6,11 @@ import copy
 import json
 import pickle
 
-import llmswitch
 import pytest
-from conftest import MESSAGES, TEST_KEY
 from openai.types.chat import ChatCompletion
+
+import llmswitch
+from conftest import MESSAGES, TEST_KEY
 
 
 def test_response_is_openai_dict_with_attribute_access(server, openai_kw):
@@ -424,3 +425,24 @@ def test_rate_limit_headers_kept(server, openai_kw):
     assert headers["x-ratelimit-remaining-requests"] == "99"
     assert headers["x-request-id"] == "req_1"
     assert "set-cookie" not in headers
+
+
+def test_python_values_convert_like_json(server, openai_kw):
+    # int dict keys become strings, as json.dumps writes them; tuples are lists
+    llmswitch.completion(
+        model="openai/gpt-4o", messages=MESSAGES, logit_bias={50256: -100}, stop=("a", "b"), **openai_kw
+    )
+    body = server.requests[0]["body"]
+    assert body["logit_bias"] == {"50256": -100}
+    assert body["stop"] == ["a", "b"]
+
+
+def test_non_json_value_names_its_path(server, openai_kw):
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"enum": {1, 2}}}}]
+    with pytest.raises(llmswitch.BadRequestError, match=r"tools\[0\]\.function\.parameters\.enum: .*set"):
+        llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, tools=tools, **openai_kw)
+    with pytest.raises(llmswitch.BadRequestError, match=r"messages\[0\]\.content: .*object"):
+        llmswitch.completion(
+            model="openai/gpt-4o", messages=[{"role": "user", "content": object()}], **openai_kw
+        )
+    assert server.hits == 0

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-import llmswitch
 import pytest
-from conftest import MESSAGES, sse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+import llmswitch
+from conftest import MESSAGES, sse
 
 KEY = "AIza-test-0123456789abcdef"
 
@@ -686,3 +687,41 @@ def test_acompletion_and_async_stream(server, gemini_kw):
     r, text = asyncio.run(run())
     assert r.choices[0].message.content == "Hello from the mock server."
     assert text.startswith("Hello")
+
+
+def test_parallel_tool_calls(server, gemini_kw):
+    two_tools = [WEATHER_TOOL, {"type": "function", "function": {"name": "now"}}]
+    with pytest.raises(llmswitch.UnsupportedParamsError, match="parallel_tool_calls"):
+        llmswitch.completion(
+            model="gemini/gemini-2.5-pro",
+            messages=MESSAGES,
+            tools=two_tools,
+            parallel_tool_calls=False,
+            **gemini_kw,
+        )
+    assert server.hits == 0
+    # One tool cannot be called in parallel anyway; True is Gemini's behaviour; drop_params drops.
+    llmswitch.completion(
+        model="gemini/gemini-2.5-pro",
+        messages=MESSAGES,
+        tools=[WEATHER_TOOL],
+        parallel_tool_calls=False,
+        **gemini_kw,
+    )
+    llmswitch.completion(
+        model="gemini/gemini-2.5-pro",
+        messages=MESSAGES,
+        tools=two_tools,
+        parallel_tool_calls=True,
+        **gemini_kw,
+    )
+    llmswitch.completion(
+        model="gemini/gemini-2.5-pro",
+        messages=MESSAGES,
+        tools=two_tools,
+        parallel_tool_calls=False,
+        drop_params=True,
+        **gemini_kw,
+    )
+    assert server.hits == 3
+    assert all("parallel" not in json.dumps(r["body"]) for r in server.requests)

@@ -14,10 +14,11 @@ import pathlib
 import urllib.parse
 import uuid
 
-import llmswitch
 import pytest
-from conftest import MESSAGES
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+import llmswitch
+from conftest import MESSAGES
 
 SERVICE_ACCOUNT = pathlib.Path(__file__).parent.parent / "data" / "vertex_test_service_account.json"
 GEMINI_PATH = "/v1/projects/llmswitch-test-project/locations/us-central1/publishers/google/models/{}"

@@ -1,0 +1,465 @@
+"""Side-by-side library benchmarks against one local mock provider server.
+
+Runs the subjects that are importable in the current interpreter (llmswitch, httpx, openai,
+litellm) over the same workloads and prints one JSON document. ``bench/run.sh`` calls it once
+in a venv with a release build of llmswitch and once in a throwaway venv with LiteLLM, then
+``bench/report.py`` renders BENCHMARKS.md. ``--smoke`` runs tiny counts (CI keeps it working).
+
+Workloads:
+  sync      sequential non-streaming calls: p50/p99 latency (µs)
+  async     N calls with 32 in flight in one asyncio loop: calls/s
+  stream    sequential 200-chunk streams: time per stream and per chunk (µs)
+  memory    RSS after 1,000 and after 10,000 calls (MiB)
+  import    import time and RSS of the package, in a fresh interpreter
+  native    one OpenAI, Anthropic and Gemini round trip each (translation overhead)
+  cost      get_model_info, get_llm_provider, cost_per_token, token_counter (µs per call)
+  router    the same call through a one-deployment Router and directly (router overhead)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+BODY = {"model": "gpt-4o", "messages": MESSAGES}
+
+
+def percentiles(samples_us: list[float]) -> dict[str, float]:
+    s = sorted(samples_us)
+    return {
+        "p50_us": round(s[len(s) // 2], 1),
+        "p99_us": round(s[min(len(s) - 1, int(len(s) * 0.99))], 1),
+        "mean_us": round(statistics.fmean(s), 1),
+        "n": len(s),
+    }
+
+
+def time_calls(fn: Callable[[], Any], n: int, warmup: int) -> dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1e6)
+    return percentiles(samples)
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+SUBJECTS: set[str] = set()
+
+
+def has(module: str) -> bool:
+    if SUBJECTS and module not in SUBJECTS:
+        return False
+    return importlib.util.find_spec(module) is not None
+
+
+# --------------------------------------------------------------------------- subjects
+
+
+def sync_subjects(url: str) -> dict[str, Callable[[], Any]]:
+    out: dict[str, Callable[[], Any]] = {}
+    if has("llmswitch"):
+        import llmswitch
+
+        def ls() -> Any:
+            return llmswitch.completion(
+                model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k"
+            )
+
+        out["llmswitch.completion"] = ls
+    if has("httpx"):
+        import httpx
+
+        client = httpx.Client()
+
+        def hx() -> Any:
+            return client.post(
+                url + "/v1/chat/completions", json=BODY, headers={"authorization": "Bearer k"}
+            ).json()
+
+        out["httpx.Client"] = hx
+    if has("openai"):
+        import openai
+
+        oc = openai.OpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+
+        def oa() -> Any:
+            return oc.chat.completions.create(model="gpt-4o", messages=MESSAGES)  # type: ignore[arg-type]
+
+        out["openai SDK"] = oa
+    if has("litellm"):
+        import litellm
+
+        def ll() -> Any:
+            return litellm.completion(
+                model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k"
+            )
+
+        out["litellm.completion"] = ll
+    return out
+
+
+def async_subjects(url: str) -> dict[str, Callable[[], Any]]:
+    out: dict[str, Callable[[], Any]] = {}
+    if has("llmswitch"):
+        import llmswitch
+
+        out["llmswitch.acompletion"] = lambda: llmswitch.acompletion(
+            model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k"
+        )
+    if has("httpx"):
+        import httpx
+
+        holder: dict[str, Any] = {}
+
+        async def hx() -> Any:
+            if "c" not in holder:
+                holder["c"] = httpx.AsyncClient(limits=httpx.Limits(max_connections=64))
+            r = await holder["c"].post(
+                url + "/v1/chat/completions", json=BODY, headers={"authorization": "Bearer k"}
+            )
+            return r.json()
+
+        out["httpx.AsyncClient"] = hx
+    if has("openai"):
+        import openai
+
+        holder2: dict[str, Any] = {}
+
+        async def oa() -> Any:
+            if "c" not in holder2:
+                holder2["c"] = openai.AsyncOpenAI(base_url=url + "/v1", api_key="k", max_retries=0)
+            return await holder2["c"].chat.completions.create(model="gpt-4o", messages=MESSAGES)
+
+        out["openai AsyncOpenAI"] = oa
+    if has("litellm"):
+        import litellm
+
+        out["litellm.acompletion"] = lambda: litellm.acompletion(
+            model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k"
+        )
+    return out
+
+
+def stream_subjects(url: str, chunks: int) -> dict[str, Callable[[], int]]:
+    out: dict[str, Callable[[], int]] = {}
+    headers = {"x-mock-chunks": str(chunks)}
+    if has("llmswitch"):
+        import llmswitch
+
+        def ls() -> int:
+            n = 0
+            for _ in llmswitch.completion(
+                model="openai/gpt-4o",
+                messages=MESSAGES,
+                stream=True,
+                api_base=url + "/v1",
+                api_key="k",
+                extra_headers=headers,
+            ):
+                n += 1
+            return n
+
+        out["llmswitch.completion(stream=True)"] = ls
+    if has("httpx"):
+        import httpx
+
+        client = httpx.Client()
+
+        def hx() -> int:
+            n = 0
+            with client.stream(
+                "POST",
+                url + "/v1/chat/completions",
+                json={**BODY, "stream": True},
+                headers={**headers, "authorization": "Bearer k"},
+            ) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        json.loads(line[6:])
+                        n += 1
+            return n
+
+        out["httpx.Client.stream + json.loads"] = hx
+    if has("litellm"):
+        import litellm
+
+        def ll() -> int:
+            n = 0
+            for _ in litellm.completion(
+                model="openai/gpt-4o",
+                messages=MESSAGES,
+                stream=True,
+                api_base=url + "/v1",
+                api_key="k",
+                extra_headers=headers,
+            ):
+                n += 1
+            return n
+
+        out["litellm.completion(stream=True)"] = ll
+    return out
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+def bench_sync(url: str, n: int) -> dict[str, Any]:
+    return {name: time_calls(fn, n, warmup=max(5, n // 10)) for name, fn in sync_subjects(url).items()}
+
+
+def bench_async(url: str, total: int, concurrency: int = 32) -> dict[str, Any]:
+    results = {}
+    for name, make in async_subjects(url).items():
+
+        async def run(make: Callable[[], Any] = make) -> float:
+            sem = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with sem:
+                    await make()
+
+            await asyncio.gather(*[one() for _ in range(min(200, total))])  # warm-up
+            t = time.perf_counter()
+            await asyncio.gather(*[one() for _ in range(total)])
+            return time.perf_counter() - t
+
+        elapsed = asyncio.run(run())
+        results[name] = {"calls": total, "concurrency": concurrency, "calls_per_s": round(total / elapsed, 1)}
+    return results
+
+
+def bench_stream(url: str, n: int, chunks: int) -> dict[str, Any]:
+    results = {}
+    for name, fn in stream_subjects(url, chunks).items():
+        got = fn()
+        stats = time_calls(fn, n, warmup=max(2, n // 10))
+        stats["chunks"] = got
+        stats["per_chunk_us"] = round(stats["p50_us"] / max(1, got), 2)
+        results[name] = stats
+    return results
+
+
+def bench_memory(url: str, first: int, total: int) -> dict[str, Any]:
+    results = {}
+    subjects = sync_subjects(url)
+    for name in ("llmswitch.completion", "litellm.completion"):
+        fn = subjects.get(name)
+        if fn is None:
+            continue
+        for _ in range(first):
+            fn()
+        after_first = rss_mib()
+        for _ in range(total - first):
+            fn()
+        after_total = rss_mib()
+        results[name] = {
+            "calls_first": first,
+            "calls_total": total,
+            "rss_after_first_mib": round(after_first, 1),
+            "rss_after_total_mib": round(after_total, 1),
+            "growth_mib": round(after_total - after_first, 2),
+        }
+    return results
+
+
+IMPORT_PROBE = """
+import time, sys
+t = time.perf_counter()
+import {module}
+elapsed = time.perf_counter() - t
+with open("/proc/self/status") as f:
+    rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+print(elapsed * 1000, rss)
+"""
+
+
+def bench_import(runs: int) -> dict[str, Any]:
+    results = {}
+    for module in ("llmswitch", "litellm"):
+        if not has(module):
+            continue
+        times, rss = [], []
+        for _ in range(runs):
+            out = subprocess.run(
+                [sys.executable, "-c", IMPORT_PROBE.format(module=module)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            times.append(float(out[0]))
+            rss.append(float(out[1]))
+        base = subprocess.run(
+            [sys.executable, "-c", IMPORT_PROBE.format(module="os")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        results[module] = {
+            "import_ms_median": round(statistics.median(times), 1),
+            "rss_mib_median": round(statistics.median(rss), 1),
+            "bare_interpreter_rss_mib": round(float(base[1]), 1),
+            "runs": runs,
+        }
+    return results
+
+
+def bench_native_providers(url: str, n: int) -> dict[str, Any]:
+    """One Anthropic and one Gemini round trip through llmswitch, next to the OpenAI path."""
+    if not has("llmswitch"):
+        return {}
+    import llmswitch
+
+    results = {}
+    cases = {
+        "openai/gpt-4o": {"api_base": url + "/v1"},
+        "anthropic/claude-sonnet-4-20250514": {"api_base": url},
+        "gemini/gemini-2.5-pro": {"api_base": url},
+    }
+    for model, kw in cases.items():
+        provider = model.split("/")[0]
+        if provider not in llmswitch.provider_list:
+            continue
+
+        def call(model: str = model, kw: dict[str, Any] = kw) -> Any:
+            return llmswitch.completion(model=model, messages=MESSAGES, api_key="k", **kw)
+
+        results[model] = time_calls(call, n, warmup=max(5, n // 10))
+    return results
+
+
+def micro(fn: Callable[[], Any], n: int) -> float:
+    """Mean µs per call of a cheap function, best of 5 runs."""
+    for _ in range(max(10, n // 10)):
+        fn()
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t) / n * 1e6)
+    return round(best, 3)
+
+
+def bench_cost_functions(n: int) -> dict[str, Any]:
+    """The catalogue, cost and token functions LiteLLM users call, by the same names."""
+    mod = None
+    if has("llmswitch"):
+        import llmswitch as mod
+    elif has("litellm"):
+        import litellm as mod
+    if mod is None:
+        return {}
+    name = mod.__name__
+    one = [{"role": "user", "content": "What is the capital of France?"}]
+    return {
+        f"{name}.get_model_info": micro(lambda: mod.get_model_info("gpt-4o"), n),
+        f"{name}.get_llm_provider": micro(lambda: mod.get_llm_provider("groq/llama-3.3-70b-versatile"), n),
+        f"{name}.cost_per_token": micro(
+            lambda: mod.cost_per_token(model="gpt-4o", prompt_tokens=1000, completion_tokens=200), n
+        ),
+        f"{name}.token_counter": micro(lambda: mod.token_counter(model="gpt-4o", messages=one), n),
+    }
+
+
+def bench_router(url: str, n: int) -> dict[str, Any]:
+    """Router overhead: the same call through a one-deployment router and directly."""
+    results: dict[str, Any] = {}
+    params = {"model": "openai/gpt-4o", "api_base": url + "/v1", "api_key": "k"}
+    if has("llmswitch"):
+        import llmswitch
+
+        router = llmswitch.Router(model_list=[{"model_name": "g", "litellm_params": params}])
+        direct = time_calls(lambda: llmswitch.completion(messages=MESSAGES, **params), n, max(5, n // 10))
+        routed = time_calls(lambda: router.completion(model="g", messages=MESSAGES), n, max(5, n // 10))
+        results["llmswitch"] = {"completion": direct, "Router.completion": routed}
+    if has("litellm"):
+        import litellm
+
+        router = litellm.Router(model_list=[{"model_name": "g", "litellm_params": params}])
+        direct = time_calls(lambda: litellm.completion(messages=MESSAGES, **params), n, max(5, n // 10))
+        routed = time_calls(lambda: router.completion(model="g", messages=MESSAGES), n, max(5, n // 10))
+        results["litellm"] = {"completion": direct, "Router.completion": routed}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", help="mock server URL (http://127.0.0.1:PORT); started here if omitted")
+    parser.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
+    parser.add_argument("--only", default="sync,async,stream,memory,import,native,cost,router")
+    parser.add_argument(
+        "--subjects",
+        default="",
+        help="comma-separated module names to include (llmswitch,httpx,openai,litellm); default: all importable",
+    )
+    parser.add_argument("--out", help="write JSON here as well as to stdout")
+    args = parser.parse_args()
+
+    server = None
+    url = args.url
+    if url is None:
+        from llmswitch.testing import MockServer
+
+        server = MockServer()
+        server.set_recording(False)
+        url = server.url
+
+    smoke = args.smoke
+    only = set(args.only.split(","))
+    SUBJECTS.update(s for s in args.subjects.split(",") if s)
+    results: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "cpus": os.cpu_count(),
+        "smoke": smoke,
+    }
+    if "sync" in only:
+        results["sync"] = bench_sync(url, 30 if smoke else 3000)
+    if "async" in only:
+        results["async"] = bench_async(url, 100 if smoke else 20000)
+    if "stream" in only:
+        results["stream"] = bench_stream(url, 3 if smoke else 300, 200)
+    if "memory" in only:
+        results["memory"] = bench_memory(url, 20 if smoke else 1000, 50 if smoke else 10000)
+    if "import" in only:
+        results["import"] = bench_import(2 if smoke else 15)
+    if "native" in only:
+        results["native"] = bench_native_providers(url, 30 if smoke else 3000)
+    if "cost" in only:
+        results["cost"] = bench_cost_functions(200 if smoke else 20000)
+    if "router" in only:
+        results["router"] = bench_router(url, 30 if smoke else 2000)
+
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    if server is not None:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

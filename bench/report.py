@@ -1,0 +1,202 @@
+"""Render bench/results/*.json (from bench/run.sh) as BENCHMARKS.md on stdout."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def load(d: Path, name: str) -> dict[str, Any]:
+    p = d / name
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"{cpu}, {os.cpu_count()} cores{mem}; Linux {platform.release()}; "
+        f"CPython {sys.version.split()[0]}; {rustc}"
+    )
+
+
+def fmt(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "–"
+    if x >= 100:
+        return f"{x:,.0f}{unit}"
+    return f"{x:,.1f}{unit}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "–"
+    return f"{a / b:,.1f}×"
+
+
+def main() -> None:
+    d = Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results")
+    raw_sync = load(d, "raw_sync.json")
+    raw_stream = load(d, "raw_stream.json")
+    ls = load(d, "llmswitch.json")
+    other = load(d, "others.json")
+    out: list[str] = []
+    w = out.append
+
+    w("# Benchmarks\n")
+    w("Produced by `bench/run.sh` (release build; LiteLLM in a throwaway virtualenv; one local mock")
+    w("provider server process, `python -m llmswitch.testing`, shared by every subject; a raw Rust")
+    w("reqwest client as the wire baseline). No timing is asserted in tests; `make bench-smoke`")
+    w("runs the same script with tiny counts so it never rots.\n")
+    w(f"Machine: {machine()}. Client and server share the 2 cores, as they do for every subject.\n")
+
+    imp = {**ls.get("import", {}), **other.get("import", {})}
+    if imp:
+        w("## Import\n")
+        w("| package | import time (median) | RSS after import | target |")
+        w("| --- | --- | --- | --- |")
+        li = imp.get("llmswitch", {})
+        ll = imp.get("litellm", {})
+        if li:
+            w(
+                f"| llmswitch | {fmt(li['import_ms_median'], ' ms')} | {fmt(li['rss_mib_median'], ' MiB')} "
+                f"| ≤ 30 ms, ≤ 25 MiB |"
+            )
+        if ll:
+            w(f"| litellm | {fmt(ll['import_ms_median'], ' ms')} | {fmt(ll['rss_mib_median'], ' MiB')} | |")
+        if li and ll:
+            w(
+                f"\nllmswitch imports {ratio(ll['import_ms_median'], li['import_ms_median'])} faster and uses "
+                f"{ratio(ll['rss_mib_median'], li['rss_mib_median'])} less memory "
+                f"(bare interpreter: {fmt(li['bare_interpreter_rss_mib'], ' MiB')}).\n"
+            )
+
+    sync = {**ls.get("sync", {}), **other.get("sync", {})}
+    if sync:
+        w("## Blocking call latency (non-streaming, sequential, keep-alive)\n")
+        base50 = raw_sync.get("p50_us")
+        base99 = raw_sync.get("p99_us")
+        w("| client | p50 | p99 | p50 over raw wire | p99 over raw wire | p50 vs llmswitch |")
+        w("| --- | --- | --- | --- | --- | --- |")
+        if raw_sync:
+            w(f"| raw Rust reqwest (baseline) | {fmt(base50, ' µs')} | {fmt(base99, ' µs')} | – | – | – |")
+        ref = sync.get("llmswitch.completion", {}).get("p50_us")
+        for name, r in sync.items():
+            over50 = r["p50_us"] - base50 if base50 else None
+            over99 = r["p99_us"] - base99 if base99 else None
+            w(
+                f"| {name} | {fmt(r['p50_us'], ' µs')} | {fmt(r['p99_us'], ' µs')} | {fmt(over50, ' µs')} "
+                f"| {fmt(over99, ' µs')} | {ratio(r['p50_us'], ref)} |"
+            )
+        w("\nTarget: llmswitch ≤ 50 µs p50 and ≤ 150 µs p99 over the raw wire round trip.\n")
+
+    asy = {**ls.get("async", {}), **other.get("async", {})}
+    if asy:
+        w("## Async throughput (32 in flight, one asyncio loop)\n")
+        w("| client | calls | calls/s | llmswitch is |")
+        w("| --- | --- | --- | --- |")
+        ref = asy.get("llmswitch.acompletion", {}).get("calls_per_s")
+        for name, r in asy.items():
+            w(f"| {name} | {r['calls']:,} | {fmt(r['calls_per_s'])} | {ratio(ref, r['calls_per_s'])} |")
+        w("\nTarget: llmswitch ≥ 5,000 calls/s.\n")
+
+    st = {**ls.get("stream", {}), **other.get("stream", {})}
+    if st:
+        w("## Streaming (200-chunk response)\n")
+        w("| client | time per stream (p50) | per chunk | per chunk over raw |")
+        w("| --- | --- | --- | --- |")
+        raw_chunks = raw_stream.get("frames") or 1
+        raw_per = raw_stream["p50_us"] / raw_chunks if raw_stream else None
+        if raw_stream:
+            w(
+                f"| raw Rust reqwest, frames counted (baseline) | {fmt(raw_stream['p50_us'], ' µs')} "
+                f"| {fmt(raw_per, ' µs')} | – |"
+            )
+        for name, r in st.items():
+            per = r["p50_us"] / max(1, r["chunks"])
+            w(
+                f"| {name} | {fmt(r['p50_us'], ' µs')} | {per:.2f} µs | {(per - raw_per):.2f} µs |"
+                if raw_per
+                else f"| {name} | {fmt(r['p50_us'], ' µs')} | {per:.2f} µs | – |"
+            )
+        w(
+            "\nTarget: llmswitch ≤ 5 µs per chunk over the raw stream (chunks parsed into OpenAI chunk dicts).\n"
+        )
+
+    mem = {**ls.get("memory", {}), **other.get("memory", {})}
+    if mem:
+        w("## Memory over many calls\n")
+        w("| client | RSS after first | RSS after total | growth |")
+        w("| --- | --- | --- | --- |")
+        for name, r in mem.items():
+            w(
+                f"| {name} | {fmt(r['rss_after_first_mib'], ' MiB')} ({r['calls_first']:,} calls) "
+                f"| {fmt(r['rss_after_total_mib'], ' MiB')} ({r['calls_total']:,} calls) | {r['growth_mib']} MiB |"
+            )
+        w("\nTarget: llmswitch grows < 5 MiB from 1,000 to 10,000 calls.\n")
+
+    nat = ls.get("native", {})
+    if nat:
+        w("## Native translation (one round trip each, same mock server)\n")
+        w("| model | p50 | p99 | p50 over the OpenAI path |")
+        w("| --- | --- | --- | --- |")
+        ref = nat.get("openai/gpt-4o", {}).get("p50_us")
+        for name, r in nat.items():
+            over = r["p50_us"] - ref if ref else None
+            w(f"| {name} | {fmt(r['p50_us'], ' µs')} | {fmt(r['p99_us'], ' µs')} | {fmt(over, ' µs')} |")
+        w("")
+
+    cost = {**ls.get("cost", {}), **other.get("cost", {})}
+    if cost:
+        w("## Catalogue, cost and token functions (µs per call, same names in both libraries)\n")
+        w("| function | llmswitch | litellm | llmswitch is | target |")
+        w("| --- | --- | --- | --- | --- |")
+        targets = {
+            "get_model_info": "≤ 1 µs",
+            "get_llm_provider": "≤ 1 µs",
+            "cost_per_token": "≤ 2 µs",
+            "token_counter": "≤ 20 µs (one-message chat)",
+        }
+        for fn, target in targets.items():
+            a = cost.get(f"llmswitch.{fn}")
+            b = cost.get(f"litellm.{fn}")
+            w(
+                f"| {fn} | {fmt(a, ' µs') if a is not None else '–'} | {fmt(b, ' µs') if b is not None else '–'} "
+                f"| {ratio(b, a) + ' faster' if a and b else '–'} | {target} |"
+            )
+        w("")
+
+    rt = {**ls.get("router", {}), **other.get("router", {})}
+    if rt:
+        w("## Router overhead (one deployment, same mock server)\n")
+        w("| library | completion() p50 | Router.completion p50 | router adds (p50) |")
+        w("| --- | --- | --- | --- |")
+        for lib, r in rt.items():
+            d, ro = r["completion"]["p50_us"], r["Router.completion"]["p50_us"]
+            w(f"| {lib} | {fmt(d, ' µs')} | {fmt(ro, ' µs')} | {fmt(ro - d, ' µs')} |")
+        w("\nTarget: llmswitch's Router adds ≤ 10 µs p50 over `completion()`.\n")
+
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,550 @@
+//! `llmswitch.Router`: the pyo3 face of [`crate::router::Router`].
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyNotImplementedError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+use serde_json::{Map, Value};
+
+use super::completion::{global_drop_params, AsyncOutcome};
+use super::convert::{self, from_py, parse_call, ParsedCall};
+use super::coroutine::Coroutine;
+use super::exceptions::to_pyerr;
+use super::runtime::{block_on_shared, block_on_thread, shared_client};
+use super::stream::SyncStream;
+use super::testing::ManualClock;
+use crate::error::LlmError;
+use crate::router::{
+    self as core, Answer, Capabilities, Clock, HedgeChoice, HedgePolicy, RouterConfig,
+    RouterRequest, RouterSettings, SystemClock,
+};
+
+/// LiteLLM `Router` parameters that configure machinery llmswitch does not have (caches,
+/// Redis, logging, alerting). They do not change which deployment answers, so they are
+/// accepted and ignored, and LiteLLM code constructs a Router unchanged.
+const IGNORED_LITELLM_PARAMS: &[&str] = &[
+    "redis_url",
+    "redis_host",
+    "redis_port",
+    "redis_password",
+    "cache_responses",
+    "cache_kwargs",
+    "caching_groups",
+    "client_ttl",
+    "polling_interval",
+    "default_priority",
+    "set_verbose",
+    "debug_level",
+    "alerting_config",
+    "router_general_settings",
+    "assistants_config",
+    "search_tools",
+    "guardrail_list",
+    "stream_timeout",
+    "ignore_invalid_deployments",
+];
+
+/// Load balancing, retries, cooldowns, fallbacks and hedging over several deployments of
+/// each model name, with LiteLLM's ``Router`` API.
+///
+/// Args:
+///     model_list: deployments, each ``{"model_name": group, "litellm_params": {"model":
+///         "provider/model", "api_key": ..., "api_base": ..., "rpm": ..., "tpm": ...,
+///         "weight": ..., "order": ..., "max_parallel_requests": ..., other call
+///         parameters}, "model_info": {"id": ..., costs, capabilities}}``.
+///         ``llmswitch_params`` is accepted for ``litellm_params``; string values
+///         ``"os.environ/NAME"`` are read from the environment.
+///     routing_strategy: ``"simple-shuffle"`` (default), ``"round-robin"``,
+///         ``"least-busy"``, ``"latency-based-routing"``, ``"cost-based-routing"`` or
+///         ``"usage-based-routing"``.
+///     routing_strategy_args: ``{"lowest_latency_buffer": 0.1}`` for latency routing.
+///     num_retries: retries within a model group (default 2).
+///     retry_after: minimum seconds before a retry (default 0).
+///     timeout: default timeout of each attempt, seconds.
+///     allowed_fails: failures in a minute before a deployment cools down (default 3).
+///     cooldown_time: seconds a deployment is skipped after that (default 5).
+///     disable_cooldowns: never cool deployments down.
+///     fallbacks: ``[{"group": ["fallback1", "fallback2"]}]``, tried in order after the
+///         group's retries fail (``"*"`` for every group).
+///     context_window_fallbacks: the chain for context-window errors.
+///     content_policy_fallbacks: the chain for content-policy errors.
+///     default_fallbacks: the chain of groups without one.
+///     max_fallbacks: fallback groups one call may try (default 5).
+///     retry_policy: retries per exception class, ``{"RateLimitErrorRetries": 3, ...}``.
+///     model_group_retry_policy: ``{group: retry_policy}``.
+///     enable_pre_call_checks: skip deployments whose context window is too small or
+///         that lack a capability the request needs.
+///     hedge: ``{"after_ms": 800}`` or ``{"after_percentile": 95}``: send a second
+///         attempt to another deployment when the first is slow; the first answer wins.
+///     min_capabilities: ``{group: ["vision", "function_calling", "response_schema"]}``.
+///     default_litellm_params: parameters added to every deployment.
+///     default_max_parallel_requests: ``max_parallel_requests`` of every deployment.
+///     seed: seed of the router's random choices (reproducible weighted shuffle).
+///     clock: a ``llmswitch.testing.ManualClock`` for cooldowns and per-minute windows.
+///     **kwargs: LiteLLM parameters of caches, Redis and logging, accepted and ignored.
+///
+/// Raises:
+///     BadRequestError: for an invalid model_list or setting (an unknown provider, a
+///         fallback to an unknown group, an unset environment variable, ...).
+///     TypeError: for an unknown parameter.
+#[pyclass(module = "llmswitch._llmswitch", frozen)]
+pub struct Router {
+    inner: Arc<core::Router>,
+}
+
+fn value_of(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, LlmError> {
+    // pydantic objects (LiteLLM's RetryPolicy, Deployment) are read through model_dump.
+    if obj.hasattr("model_dump").unwrap_or(false) && !obj.is_instance_of::<PyDict>() {
+        let dumped = obj
+            .call_method0("model_dump")
+            .map_err(|e| LlmError::bad_request(format!("{what}: {e}")))?;
+        return from_py(&dumped, what);
+    }
+    from_py(obj, what)
+}
+
+fn clock_of(clock: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn Clock>> {
+    match clock {
+        None => Ok(Arc::new(SystemClock::new())),
+        Some(c) if c.is_none() => Ok(Arc::new(SystemClock::new())),
+        Some(c) => {
+            let manual = c.cast::<ManualClock>().map_err(|_| {
+                PyTypeError::new_err("clock must be a llmswitch.testing.ManualClock")
+            })?;
+            Ok(manual.get().inner.clone())
+        }
+    }
+}
+
+fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, LlmError> {
+    core::Router::build(
+        config,
+        clock,
+        core::default_catalogue,
+        core::default_token_counter,
+    )
+}
+
+fn answer_to_py<'py>(py: Python<'py>, answer: Answer) -> PyResult<Bound<'py, PyAny>> {
+    match answer {
+        Answer::Full(done) => convert::response_to_py(py, &done.response, &done.meta),
+        Answer::Stream(stream, meta, prompt) => {
+            let stream = SyncStream::new(stream, meta).with_prompt_estimate(prompt);
+            Ok(Bound::new(py, stream)?.into_any())
+        }
+    }
+}
+
+impl Router {
+    /// Read a call's arguments: the router's own (`hedge`, `min_capabilities`,
+    /// `fallbacks`, `num_retries`) and then everything `completion()` takes.
+    fn parse<'py>(
+        &self,
+        py: Python<'py>,
+        model: &str,
+        messages: Option<&Bound<'py, PyAny>>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> Result<RouterRequest, LlmError> {
+        let mut hedge = HedgeChoice::RouterDefault;
+        let mut min_capabilities = None;
+        let mut fallbacks = None;
+        let mut num_retries = None;
+        let mut owned: Option<Bound<'py, PyDict>> = None;
+        if let Some(kw) = kwargs {
+            let get =
+                |k: &Bound<'py, PyString>| kw.get_item(k).ok().flatten().filter(|v| !v.is_none());
+            if let Some(v) = get(pyo3::intern!(py, "num_retries")) {
+                num_retries = Some(from_py(&v, "num_retries")?);
+            }
+            if let Some(v) = get(pyo3::intern!(py, "fallbacks")) {
+                let chain: Vec<Value> = from_py(&v, "fallbacks")?;
+                // LiteLLM also takes per-call fallbacks as model names or as
+                // {"model": name} dicts; only group names route here.
+                fallbacks = Some(
+                    chain
+                        .into_iter()
+                        .map(|x| match x {
+                            Value::String(s) => Ok(s),
+                            Value::Object(m) => m
+                                .get("model")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                                .ok_or_else(|| {
+                                    LlmError::bad_request(
+                                        "fallbacks: each entry must be a model group name",
+                                    )
+                                }),
+                            _ => Err(LlmError::bad_request(
+                                "fallbacks: each entry must be a model group name",
+                            )),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            let h = kw.get_item(pyo3::intern!(py, "hedge")).ok().flatten();
+            let caps = kw
+                .get_item(pyo3::intern!(py, "min_capabilities"))
+                .ok()
+                .flatten();
+            if h.is_some() || caps.is_some() {
+                let copy = kw
+                    .copy()
+                    .map_err(|e| LlmError::bad_request(e.to_string()))?;
+                let _ = copy.del_item("hedge");
+                let _ = copy.del_item("min_capabilities");
+                owned = Some(copy);
+            }
+            if let Some(h) = h.filter(|v| !v.is_none()) {
+                hedge = if h.is_truthy().unwrap_or(false) {
+                    HedgeChoice::Policy(from_py::<HedgePolicy>(&h, "hedge")?)
+                } else {
+                    HedgeChoice::Off
+                };
+            }
+            if let Some(c) = caps.filter(|v| !v.is_none()) {
+                min_capabilities = Some(from_py::<Capabilities>(&c, "min_capabilities")?);
+            }
+        }
+        let kwargs = owned.as_ref().or(kwargs);
+        let ParsedCall {
+            model,
+            request,
+            target,
+            options,
+            ..
+        } = parse_call(py, model, messages, kwargs, global_drop_params(py))?;
+        Ok(RouterRequest {
+            model,
+            request,
+            target,
+            options,
+            num_retries,
+            fallbacks,
+            hedge,
+            min_capabilities,
+        })
+    }
+}
+
+#[pymethods]
+impl Router {
+    #[new]
+    #[pyo3(signature = (
+        model_list=None, *, routing_strategy=None, routing_strategy_args=None, num_retries=None,
+        retry_after=None, timeout=None, allowed_fails=None, cooldown_time=None,
+        disable_cooldowns=None, fallbacks=None, context_window_fallbacks=None,
+        content_policy_fallbacks=None, default_fallbacks=None, max_fallbacks=None,
+        retry_policy=None, model_group_retry_policy=None, enable_pre_call_checks=None,
+        hedge=None, min_capabilities=None, default_litellm_params=None,
+        default_max_parallel_requests=None, seed=None, clock=None, **kwargs
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model_list: Option<&Bound<'_, PyAny>>,
+        routing_strategy: Option<&Bound<'_, PyAny>>,
+        routing_strategy_args: Option<&Bound<'_, PyAny>>,
+        num_retries: Option<&Bound<'_, PyAny>>,
+        retry_after: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        allowed_fails: Option<&Bound<'_, PyAny>>,
+        cooldown_time: Option<&Bound<'_, PyAny>>,
+        disable_cooldowns: Option<&Bound<'_, PyAny>>,
+        fallbacks: Option<&Bound<'_, PyAny>>,
+        context_window_fallbacks: Option<&Bound<'_, PyAny>>,
+        content_policy_fallbacks: Option<&Bound<'_, PyAny>>,
+        default_fallbacks: Option<&Bound<'_, PyAny>>,
+        max_fallbacks: Option<&Bound<'_, PyAny>>,
+        retry_policy: Option<&Bound<'_, PyAny>>,
+        model_group_retry_policy: Option<&Bound<'_, PyAny>>,
+        enable_pre_call_checks: Option<&Bound<'_, PyAny>>,
+        hedge: Option<&Bound<'_, PyAny>>,
+        min_capabilities: Option<&Bound<'_, PyAny>>,
+        default_litellm_params: Option<&Bound<'_, PyAny>>,
+        default_max_parallel_requests: Option<&Bound<'_, PyAny>>,
+        seed: Option<u64>,
+        clock: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        if let Some(kw) = kwargs {
+            for key in kw.keys() {
+                let key: String = key.extract()?;
+                if !IGNORED_LITELLM_PARAMS.contains(&key.as_str()) {
+                    return Err(PyTypeError::new_err(format!(
+                        "Router() got an unexpected keyword argument '{key}' (not supported by llmswitch)"
+                    )));
+                }
+            }
+        }
+        let named = [
+            ("routing_strategy", routing_strategy),
+            ("routing_strategy_args", routing_strategy_args),
+            ("num_retries", num_retries),
+            ("retry_after", retry_after),
+            ("timeout", timeout),
+            ("allowed_fails", allowed_fails),
+            ("cooldown_time", cooldown_time),
+            ("disable_cooldowns", disable_cooldowns),
+            ("fallbacks", fallbacks),
+            ("context_window_fallbacks", context_window_fallbacks),
+            ("content_policy_fallbacks", content_policy_fallbacks),
+            ("default_fallbacks", default_fallbacks),
+            ("max_fallbacks", max_fallbacks),
+            ("retry_policy", retry_policy),
+            ("model_group_retry_policy", model_group_retry_policy),
+            ("enable_pre_call_checks", enable_pre_call_checks),
+            ("hedge", hedge),
+            ("min_capabilities", min_capabilities),
+            ("default_litellm_params", default_litellm_params),
+        ];
+        let result = (|| -> Result<RouterConfig, LlmError> {
+            let mut settings = Map::new();
+            for (name, value) in named {
+                if let Some(v) = value.filter(|v| !v.is_none()) {
+                    settings.insert(name.to_owned(), value_of(v, name)?);
+                }
+            }
+            if let Some(v) = default_max_parallel_requests.filter(|v| !v.is_none()) {
+                let n = value_of(v, "default_max_parallel_requests")?;
+                let defaults = settings
+                    .entry("default_litellm_params")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(m) = defaults {
+                    m.entry("max_parallel_requests").or_insert(n);
+                }
+            }
+            if let Some(s) = seed {
+                settings.insert("seed".to_owned(), Value::from(s));
+            }
+            let settings = RouterSettings::from_map(settings)?;
+            let list = match model_list.filter(|v| !v.is_none()) {
+                Some(l) => {
+                    let items = l.cast::<PyList>().map_err(|_| {
+                        LlmError::bad_request("model_list must be a list of deployment dicts")
+                    })?;
+                    let values = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| value_of(&d, &format!("model_list[{i}]")))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Value::Array(values)
+                }
+                None => Value::Array(Vec::new()),
+            };
+            RouterConfig::new(list, settings)
+        })();
+        let config = result.map_err(to_pyerr)?;
+        let inner = build(config, clock_of(clock)?).map_err(to_pyerr)?;
+        Ok(Router {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A Router from the proxy's config (``model_list``, ``router_settings`` and the
+    /// router's ``litellm_settings``), as a YAML file or an already parsed mapping.
+    ///
+    /// Args:
+    ///     config: a path to a YAML file, or a mapping.
+    ///     clock: a ``llmswitch.testing.ManualClock`` (tests).
+    ///
+    /// Returns:
+    ///     A Router.
+    ///
+    /// Raises:
+    ///     BadRequestError: for an unreadable file, invalid YAML, or an invalid config.
+    #[staticmethod]
+    #[pyo3(signature = (config, *, clock=None))]
+    fn from_config(
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        clock: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Router> {
+        let parsed = if config.is_instance_of::<PyDict>() {
+            let value: Value = value_of(config, "config").map_err(to_pyerr)?;
+            RouterConfig::from_proxy_config(value)
+        } else {
+            let os = py.import("os")?;
+            let path: String = os
+                .call_method1("fspath", (config,))?
+                .extract()
+                .map_err(|_| {
+                    PyTypeError::new_err("config must be a path to a YAML file or a mapping")
+                })?;
+            py.detach(|| RouterConfig::from_yaml_file(std::path::Path::new(&path)))
+        };
+        let inner = build(parsed.map_err(to_pyerr)?, clock_of(clock)?).map_err(to_pyerr)?;
+        Ok(Router {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// A chat completion through the router: a deployment of the model group ``model``
+    /// answers, with retries, cooldowns, fallbacks and hedging as configured.
+    ///
+    /// Args:
+    ///     model: a model group (a ``model_name`` of the model_list).
+    ///     messages: OpenAI chat messages.
+    ///     **kwargs: as for :func:`llmswitch.completion` (they win over the deployment's
+    ///         ``litellm_params``), plus ``num_retries``, ``fallbacks`` (a list of model
+    ///         groups), ``hedge`` (a policy, or ``False``) and ``min_capabilities`` for
+    ///         this call.
+    ///
+    /// Returns:
+    ///     A ``ModelResponse`` whose ``_hidden_params`` name ``model_id``,
+    ///     ``model_group``, ``api_base`` and ``attempts``; with ``stream=True``, an
+    ///     iterator of chunks (the first chunk has already arrived, so a failure before it
+    ///     retried or fell back).
+    ///
+    /// Raises:
+    ///     RouterRateLimitError: no deployment is available (all cooling down or at their
+    ///         limits) and no fallback answered. Otherwise the last provider error, with
+    ///         ``attempts`` listing the path taken.
+    #[pyo3(signature = (model, messages=None, **kwargs))]
+    fn completion<'py>(
+        &self,
+        py: Python<'py>,
+        model: &str,
+        messages: Option<&Bound<'py, PyAny>>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = self.parse(py, model, messages, kwargs).map_err(to_pyerr)?;
+        let router = self.inner.clone();
+        let answer = if req.options.stream {
+            block_on_shared(
+                py,
+                async move { router.route(shared_client()?, &req).await },
+            )?
+        } else {
+            block_on_thread(py, move |client| async move {
+                router.route(&client, &req).await
+            })?
+        };
+        answer_to_py(py, answer)
+    }
+
+    /// Async twin of :meth:`completion`.
+    ///
+    /// Args:
+    ///     model: a model group.
+    ///     messages: OpenAI chat messages.
+    ///     **kwargs: as for :meth:`completion`.
+    ///
+    /// Returns:
+    ///     An awaitable of a ``ModelResponse``, or with ``stream=True`` of an async
+    ///     iterator of chunks. Cancelling the task cancels every attempt in flight.
+    ///
+    /// Raises:
+    ///     As :meth:`completion`, when awaited.
+    #[pyo3(signature = (model, messages=None, **kwargs))]
+    fn acompletion<'py>(
+        &self,
+        py: Python<'py>,
+        model: &str,
+        messages: Option<&Bound<'py, PyAny>>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Coroutine> {
+        let parsed = self.parse(py, model, messages, kwargs);
+        let router = self.inner.clone();
+        Ok(Coroutine::new("Router.acompletion", move |py| {
+            pyo3_async_runtimes::tokio::future_into_py(py, async move {
+                let outcome = async {
+                    let req = parsed?;
+                    router.route(shared_client()?, &req).await
+                }
+                .await;
+                Ok(match outcome {
+                    Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
+                    Ok(Answer::Stream(stream, meta, prompt)) => {
+                        AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
+                    }
+                    Err(e) => AsyncOutcome::Failed(e),
+                })
+            })
+        }))
+    }
+
+    /// Embeddings through the router. Not available yet: llmswitch has no embedding
+    /// call in its core.
+    ///
+    /// Args:
+    ///     model: a model group.
+    ///     input: the texts to embed.
+    ///     **kwargs: embedding parameters.
+    ///
+    /// Raises:
+    ///     NotImplementedError: always.
+    #[pyo3(signature = (model, input=None, **kwargs))]
+    fn embedding(
+        &self,
+        model: &str,
+        input: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let _ = (input, kwargs);
+        Err(PyNotImplementedError::new_err(format!(
+            "Router.embedding (model group '{model}'): llmswitch does not support embeddings yet"
+        )))
+    }
+
+    /// Async twin of :meth:`embedding`.
+    ///
+    /// Args:
+    ///     model: a model group.
+    ///     input: the texts to embed.
+    ///     **kwargs: embedding parameters.
+    ///
+    /// Raises:
+    ///     NotImplementedError: always.
+    #[pyo3(signature = (model, input=None, **kwargs))]
+    fn aembedding(
+        &self,
+        model: &str,
+        input: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        self.embedding(model, input, kwargs)
+    }
+
+    /// Live state of every deployment.
+    ///
+    /// Returns:
+    ///     A dict keyed by deployment id, of dicts with ``model_group``, ``model``,
+    ///     ``api_base``, ``in_flight``, ``successes``, ``failures``,
+    ///     ``failures_this_minute``, ``requests_this_minute``, ``tokens_this_minute``,
+    ///     ``latency_ms`` and ``ttft_ms`` (moving averages), ``cooling_down``,
+    ///     ``cooldown_remaining`` (seconds), ``cooldowns``, ``hedges``, ``cancelled``,
+    ///     ``spend`` (USD), and the configured ``rpm``, ``tpm``, ``weight``, ``order``,
+    ///     prices and ``max_input_tokens``.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for s in self.inner.stats() {
+            let d = pythonize::pythonize(py, &s)
+                .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+            out.set_item(PyString::new(py, &s.model_id), d)?;
+        }
+        Ok(out)
+    }
+
+    /// The model groups.
+    ///
+    /// Returns:
+    ///     The ``model_name`` of every group, in model_list order.
+    fn get_model_names(&self) -> Vec<String> {
+        self.inner.model_names().to_vec()
+    }
+
+    /// The routing strategy's name.
+    #[getter]
+    fn routing_strategy(&self) -> &'static str {
+        self.inner.settings().routing_strategy.name()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Router(model_groups={:?}, routing_strategy={:?}, deployments={})",
+            self.inner.model_names(),
+            self.inner.settings().routing_strategy.name(),
+            self.inner.deployments().len()
+        )
+    }
+}

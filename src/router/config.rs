@@ -1,0 +1,507 @@
+//! Router configuration: the `model_list` and router settings, read from JSON-like values
+//! (the Python constructor's arguments) or from the proxy's YAML config, with LiteLLM's
+//! names and defaults. `os.environ/NAME` values resolve from the environment.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use super::hedge::HedgePolicy;
+use super::retry::RetryPolicy;
+use super::strategy::{Capabilities, Strategy};
+use crate::error::LlmError;
+
+/// One entry of `model_list`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeploymentConfig {
+    /// The model group this deployment serves (what callers pass as `model`).
+    pub model_name: String,
+    /// `model`, credentials, `rpm`/`tpm`/`weight`/`order`, call defaults, and parameters
+    /// sent with every request. `llmswitch_params` is accepted as an alias.
+    #[serde(alias = "llmswitch_params")]
+    pub litellm_params: Map<String, Value>,
+    /// `id`, costs and capabilities (overriding the catalogue).
+    #[serde(default)]
+    pub model_info: Map<String, Value>,
+}
+
+/// Fallback chains by model group: `[{"smart": ["fast", "cheap"]}]` (LiteLLM's list of
+/// one-key dicts) or `{"smart": ["fast", "cheap"]}`. `"*"` applies to every group.
+#[derive(Debug, Clone, Default)]
+pub struct FallbackMap(pub HashMap<String, Vec<String>>);
+
+impl FallbackMap {
+    /// The chain for `group`, else the `"*"` chain.
+    pub fn chain(&self, group: &str) -> Option<&[String]> {
+        self.0
+            .get(group)
+            .or_else(|| self.0.get("*"))
+            .map(Vec::as_slice)
+    }
+
+    pub fn get(&self, group: &str) -> Option<&[String]> {
+        self.0.get(group).map(Vec::as_slice)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FallbackMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            List(Vec<HashMap<String, OneOrMany>>),
+            Map(HashMap<String, OneOrMany>),
+        }
+        let maps = match Option::<Form>::deserialize(d)? {
+            None => Vec::new(),
+            Some(Form::List(l)) => l,
+            Some(Form::Map(m)) => vec![m],
+        };
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for m in maps {
+            for (group, chain) in m {
+                out.entry(group).or_default().extend(chain.into_vec());
+            }
+        }
+        Ok(FallbackMap(out))
+    }
+}
+
+/// Router settings, with LiteLLM's names and defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RouterSettings {
+    #[serde(deserialize_with = "strategy_from_name")]
+    pub routing_strategy: Strategy,
+    pub routing_strategy_args: StrategyArgs,
+    /// Retries of a failed call within its model group (another deployment preferred).
+    pub num_retries: u32,
+    /// Minimum seconds to wait before a retry.
+    pub retry_after: f64,
+    /// Default timeout of each attempt, seconds.
+    #[serde(alias = "request_timeout")]
+    pub timeout: Option<f64>,
+    /// Failures in a minute a deployment may have before it cools down.
+    pub allowed_fails: u32,
+    /// Seconds a deployment is skipped after too many failures.
+    pub cooldown_time: f64,
+    pub disable_cooldowns: bool,
+    pub fallbacks: FallbackMap,
+    pub context_window_fallbacks: FallbackMap,
+    pub content_policy_fallbacks: FallbackMap,
+    #[serde(deserialize_with = "null_as_default")]
+    pub default_fallbacks: Vec<String>,
+    /// How many fallback groups one call may try.
+    pub max_fallbacks: usize,
+    pub retry_policy: Option<RetryPolicy>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub model_group_retry_policy: HashMap<String, RetryPolicy>,
+    /// Skip deployments whose context window is too small or that lack a capability the
+    /// request needs.
+    pub enable_pre_call_checks: bool,
+    pub hedge: Option<HedgePolicy>,
+    /// Capabilities every deployment chosen for a group must have.
+    #[serde(deserialize_with = "null_as_default")]
+    pub min_capabilities: HashMap<String, Capabilities>,
+    /// Parameters added to every deployment's `litellm_params` (the deployment wins).
+    #[serde(deserialize_with = "null_as_default")]
+    pub default_litellm_params: Map<String, Value>,
+    /// Seed of the router's random choices (weighted shuffle, ties), for reproducible runs.
+    pub seed: Option<u64>,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            routing_strategy: Strategy::SimpleShuffle,
+            routing_strategy_args: StrategyArgs::default(),
+            num_retries: 2,
+            retry_after: 0.0,
+            timeout: None,
+            allowed_fails: 3,
+            cooldown_time: 5.0,
+            disable_cooldowns: false,
+            fallbacks: FallbackMap::default(),
+            context_window_fallbacks: FallbackMap::default(),
+            content_policy_fallbacks: FallbackMap::default(),
+            default_fallbacks: Vec::new(),
+            max_fallbacks: 5,
+            retry_policy: None,
+            model_group_retry_policy: HashMap::new(),
+            enable_pre_call_checks: false,
+            hedge: None,
+            min_capabilities: HashMap::new(),
+            default_litellm_params: Map::new(),
+            seed: None,
+        }
+    }
+}
+
+impl RouterSettings {
+    pub fn cooldown(&self) -> Duration {
+        Duration::try_from_secs_f64(self.cooldown_time).unwrap_or(Duration::ZERO)
+    }
+
+    pub fn min_retry_wait(&self) -> Duration {
+        Duration::try_from_secs_f64(self.retry_after).unwrap_or(Duration::ZERO)
+    }
+
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+            .and_then(|t| Duration::try_from_secs_f64(t).ok())
+    }
+
+    /// Settings from a map of LiteLLM names; unknown names are errors, so a typo does
+    /// not silently change nothing.
+    pub fn from_map(map: Map<String, Value>) -> Result<Self, LlmError> {
+        if let Some(unknown) = map.keys().find(|k| !SETTING_NAMES.contains(&k.as_str())) {
+            return Err(LlmError::bad_request(format!(
+                "Unknown router setting '{unknown}'. Known: {}",
+                SETTING_NAMES.join(", ")
+            )));
+        }
+        from_value(Value::Object(map), "router settings")
+    }
+}
+
+/// Names [`RouterSettings::from_map`] accepts.
+pub const SETTING_NAMES: &[&str] = &[
+    "routing_strategy",
+    "routing_strategy_args",
+    "num_retries",
+    "retry_after",
+    "timeout",
+    "request_timeout",
+    "allowed_fails",
+    "cooldown_time",
+    "disable_cooldowns",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+    "max_fallbacks",
+    "retry_policy",
+    "model_group_retry_policy",
+    "enable_pre_call_checks",
+    "hedge",
+    "min_capabilities",
+    "default_litellm_params",
+    "seed",
+];
+
+/// `routing_strategy_args`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StrategyArgs {
+    /// Latency routing: deployments within this fraction of the fastest are chosen at
+    /// random among, so near-ties share the load.
+    pub lowest_latency_buffer: f64,
+}
+
+impl Default for StrategyArgs {
+    fn default() -> Self {
+        StrategyArgs {
+            lowest_latency_buffer: 0.1,
+        }
+    }
+}
+
+fn strategy_from_name<'de, D: Deserializer<'de>>(d: D) -> Result<Strategy, D::Error> {
+    let name = Option::<String>::deserialize(d)?;
+    match name {
+        None => Ok(Strategy::SimpleShuffle),
+        Some(n) => Strategy::from_name(&n).map_err(|e| D::Error::custom(e.message.clone())),
+    }
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Deserialize `value` with the path of the offending field in the error.
+pub(crate) fn from_value<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, LlmError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            what.to_owned()
+        } else {
+            format!("{what}.{path}")
+        };
+        LlmError::bad_request(format!("{at}: {}", e.into_inner()))
+    })
+}
+
+/// A whole router configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RouterConfig {
+    pub model_list: Vec<DeploymentConfig>,
+    pub settings: RouterSettings,
+}
+
+/// Keys of the proxy's `litellm_settings` that configure the router (the proxy hands them
+/// to its Router); `router_settings` wins over them.
+const LITELLM_SETTINGS_FOR_ROUTER: &[&str] = &[
+    "num_retries",
+    "request_timeout",
+    "timeout",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+    "allowed_fails",
+    "cooldown_time",
+    "retry_policy",
+    "retry_after",
+    "max_fallbacks",
+];
+
+impl RouterConfig {
+    /// A model list (a JSON array of `model_list` entries) with settings.
+    pub fn new(model_list: Value, settings: RouterSettings) -> Result<Self, LlmError> {
+        let model_list = parse_model_list(model_list, &HashMap::new())?;
+        Ok(RouterConfig {
+            model_list,
+            settings,
+        })
+    }
+
+    /// The router part of a proxy config (`model_list`, `router_settings`, and the
+    /// router-related `litellm_settings`), as parsed YAML/JSON. `environment_variables`
+    /// of the config are consulted first when resolving `os.environ/NAME`.
+    pub fn from_proxy_config(config: Value) -> Result<Self, LlmError> {
+        let Value::Object(mut root) = config else {
+            return Err(LlmError::bad_request(
+                "config: expected a mapping with model_list, router_settings, litellm_settings",
+            ));
+        };
+        let env: HashMap<String, String> = match root.remove("environment_variables") {
+            Some(Value::Object(m)) => m
+                .into_iter()
+                .filter_map(|(k, v)| match v {
+                    Value::String(s) => Some((k, s)),
+                    Value::Null => None,
+                    other => Some((k, other.to_string())),
+                })
+                .collect(),
+            _ => HashMap::new(),
+        };
+        let model_list = parse_model_list(
+            root.remove("model_list")
+                .unwrap_or(Value::Array(Vec::new())),
+            &env,
+        )?;
+        let mut settings = Map::new();
+        if let Some(Value::Object(ls)) = root.remove("litellm_settings") {
+            for (k, v) in ls {
+                if LITELLM_SETTINGS_FOR_ROUTER.contains(&k.as_str()) && !v.is_null() {
+                    settings.insert(k, v);
+                }
+            }
+        }
+        if let Some(Value::Object(rs)) = root.remove("router_settings") {
+            for (k, v) in rs {
+                // router_settings also carries settings of machinery llmswitch does not
+                // have (redis, alerting, ...): those are ignored, as they do not change
+                // which deployment answers.
+                if SETTING_NAMES.contains(&k.as_str()) && !v.is_null() {
+                    settings.insert(k, v);
+                }
+            }
+        }
+        if let Some(t) = settings.remove("request_timeout") {
+            settings.entry("timeout").or_insert(t);
+        }
+        let settings = from_value(Value::Object(settings), "router_settings")?;
+        Ok(RouterConfig {
+            model_list,
+            settings,
+        })
+    }
+
+    /// [`RouterConfig::from_proxy_config`] from YAML text.
+    pub fn from_yaml(text: &str) -> Result<Self, LlmError> {
+        let value: Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| LlmError::bad_request(format!("config: invalid YAML: {e}")))?;
+        Self::from_proxy_config(value)
+    }
+
+    /// [`RouterConfig::from_yaml`] from a file.
+    pub fn from_yaml_file(path: &std::path::Path) -> Result<Self, LlmError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            LlmError::bad_request(format!("config: could not read {}: {e}", path.display()))
+        })?;
+        Self::from_yaml(&text)
+    }
+}
+
+fn parse_model_list(
+    value: Value,
+    env: &HashMap<String, String>,
+) -> Result<Vec<DeploymentConfig>, LlmError> {
+    let mut list: Vec<DeploymentConfig> = from_value(value, "model_list")?;
+    for (i, d) in list.iter_mut().enumerate() {
+        for (key, v) in d.litellm_params.iter_mut() {
+            resolve_env(v, env, &format!("model_list[{i}].litellm_params.{key}"))?;
+        }
+        for (key, v) in d.model_info.iter_mut() {
+            resolve_env(v, env, &format!("model_list[{i}].model_info.{key}"))?;
+        }
+    }
+    Ok(list)
+}
+
+/// Replace `os.environ/NAME` strings (at any depth) by the variable's value. A variable
+/// that is not set is an error naming it, raised when the router is built.
+fn resolve_env(v: &mut Value, env: &HashMap<String, String>, at: &str) -> Result<(), LlmError> {
+    match v {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix("os.environ/") {
+                let value = env
+                    .get(name)
+                    .cloned()
+                    .or_else(|| std::env::var(name).ok())
+                    .ok_or_else(|| {
+                        LlmError::bad_request(format!(
+                            "{at}: environment variable {name} (from os.environ/{name}) is not set"
+                        ))
+                    })?;
+                *s = value;
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                resolve_env(item, env, at)?;
+            }
+        }
+        Value::Object(m) => {
+            for (k, item) in m.iter_mut() {
+                resolve_env(item, env, &format!("{at}.{k}"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_are_litellms() {
+        let s = RouterSettings::default();
+        assert_eq!(s.num_retries, 2);
+        assert_eq!(s.allowed_fails, 3);
+        assert_eq!(s.cooldown_time, 5.0);
+        assert_eq!(s.max_fallbacks, 5);
+        assert_eq!(s.routing_strategy, Strategy::SimpleShuffle);
+    }
+
+    #[test]
+    fn fallbacks_accept_both_forms() {
+        let s = RouterSettings::from_map(
+            json!({"fallbacks": [{"smart": ["fast", "cheap"]}, {"fast": "cheap"}],
+                   "context_window_fallbacks": {"smart": ["long"]}})
+            .as_object()
+            .unwrap()
+            .clone(),
+        )
+        .unwrap();
+        assert_eq!(s.fallbacks.chain("smart").unwrap(), ["fast", "cheap"]);
+        assert_eq!(s.fallbacks.chain("fast").unwrap(), ["cheap"]);
+        assert!(s.fallbacks.chain("other").is_none());
+        assert_eq!(s.context_window_fallbacks.get("smart").unwrap(), ["long"]);
+    }
+
+    #[test]
+    fn unknown_setting_and_strategy_are_errors() {
+        let e = RouterSettings::from_map(json!({"num_retires": 1}).as_object().unwrap().clone())
+            .unwrap_err();
+        assert!(e.message.contains("num_retires"), "{}", e.message);
+        let e = RouterSettings::from_map(
+            json!({"routing_strategy": "fastest"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("latency-based-routing"), "{}", e.message);
+    }
+
+    #[test]
+    fn env_references_resolve() {
+        std::env::set_var("LLMSWITCH_ROUTER_TEST_KEY", "sk-from-env");
+        let list = json!([{"model_name": "m", "llmswitch_params": {"model": "openai/gpt-4o",
+            "api_key": "os.environ/LLMSWITCH_ROUTER_TEST_KEY", "extra_headers": {"x": "os.environ/FROM_CONFIG"}}}]);
+        let env = HashMap::from([("FROM_CONFIG".to_owned(), "cfg".to_owned())]);
+        let parsed = parse_model_list(list, &env).unwrap();
+        assert_eq!(parsed[0].litellm_params["api_key"], json!("sk-from-env"));
+        assert_eq!(parsed[0].litellm_params["extra_headers"]["x"], json!("cfg"));
+        let missing = json!([{"model_name": "m", "litellm_params": {"model": "x", "api_key": "os.environ/LLMSWITCH_SURELY_UNSET"}}]);
+        let e = parse_model_list(missing, &HashMap::new()).unwrap_err();
+        assert!(
+            e.message.contains("LLMSWITCH_SURELY_UNSET"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("model_list[0].litellm_params.api_key"));
+    }
+
+    #[test]
+    fn proxy_yaml_config() {
+        let yaml = r#"
+model_list:
+  - model_name: smart
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: sk-x
+      rpm: 100
+    model_info:
+      id: smart-1
+litellm_settings:
+  num_retries: 4
+  request_timeout: 12
+  fallbacks: [{"smart": ["fast"]}]
+  drop_params: true
+router_settings:
+  routing_strategy: least-busy
+  num_retries: 1
+  redis_host: localhost
+"#;
+        let c = RouterConfig::from_yaml(yaml).unwrap();
+        assert_eq!(c.model_list.len(), 1);
+        assert_eq!(c.model_list[0].model_info["id"], json!("smart-1"));
+        assert_eq!(c.settings.num_retries, 1);
+        assert_eq!(c.settings.timeout, Some(12.0));
+        assert_eq!(c.settings.routing_strategy, Strategy::LeastBusy);
+        assert_eq!(c.settings.fallbacks.chain("smart").unwrap(), ["fast"]);
+    }
+}

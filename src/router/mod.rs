@@ -1,0 +1,1036 @@
+//! The Router: one model name ("model group") served by several deployments, with load
+//! balancing, retries, cooldowns, fallback chains and hedged requests, on top of
+//! [`crate::call`].
+//!
+//! A call flows: pick a deployment of the group (skipping those cooling down, over their
+//! limits, or unable to serve the request; then by strategy) → [`call::prepare`] with the
+//! deployment's parameters under the call's → [`call::execute`] (or `execute_stream` plus
+//! the first chunk) → on failure, retry within the group (another deployment preferred),
+//! then walk the fallback chain of groups. Every attempt is recorded in the answer's
+//! [`ResponseMeta::attempts`] (or the error's `attempts`).
+//!
+//! Concurrency: all state shared between calls lives in atomics on the deployments and
+//! groups (in flight, moving averages, per-minute counters, cooldown deadlines); the
+//! configuration is immutable. No lock exists, so none is held across a network wait.
+
+pub mod clock;
+pub mod config;
+pub mod deployment;
+pub mod hedge;
+pub mod retry;
+pub mod stats;
+pub mod strategy;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{DeploymentConfig, FallbackMap, RouterConfig, RouterSettings};
+pub use deployment::{Deployment, ModelFacts};
+pub use hedge::HedgePolicy;
+pub use retry::RetryPolicy;
+pub use stats::DeploymentStats;
+pub use strategy::{Capabilities, Strategy};
+
+use clock::{micros, minute_of};
+use hedge::LatencyHistogram;
+use retry::{counts_against_deployment, retries_allowed, retry_wait};
+use strategy::{choose, ChoiceContext, GroupCursor, Rng};
+
+use crate::call::{self, CallOptions, Completion, ResponseMeta};
+use crate::error::{ErrorKind, LlmError};
+use crate::http::HttpClient;
+use crate::params::validate_messages;
+use crate::providers::TargetOptions;
+use crate::stream::ChunkStream;
+use crate::types::ChatRequest;
+
+/// Counts the prompt tokens of a request for `(provider, model)`.
+pub type TokenCounter = fn(&str, &str, &ChatRequest) -> u64;
+/// What is known about `(provider, model)`: prices, context window, capabilities.
+pub type Catalogue = fn(&str, &str) -> ModelFacts;
+
+/// What [`crate::catalog`] knows about a model (nothing, for a model it does not list).
+pub fn default_catalogue(provider: &str, model: &str) -> ModelFacts {
+    let Some(info) = crate::catalog::model_info(provider, model) else {
+        return ModelFacts::default();
+    };
+    ModelFacts {
+        input_cost_per_token: info.input_cost_per_token,
+        output_cost_per_token: info.output_cost_per_token,
+        max_input_tokens: info.input_limit(),
+        max_output_tokens: info.output_limit(),
+        supports_vision: Some(info.supports_vision),
+        supports_function_calling: Some(info.supports_function_calling),
+        supports_response_schema: Some(info.supports_response_schema),
+    }
+}
+
+/// Prompt tokens as [`crate::tokens`] counts them.
+pub fn default_token_counter(provider: &str, model: &str, request: &ChatRequest) -> u64 {
+    crate::tokens::count_request_tokens(provider, model, request)
+}
+
+struct Group {
+    name: String,
+    members: Vec<Arc<Deployment>>,
+    cursor: GroupCursor,
+    latency: LatencyHistogram,
+    ttft: LatencyHistogram,
+    min_capabilities: Capabilities,
+}
+
+/// Hedging for one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum HedgeChoice {
+    /// The router's `hedge` setting.
+    #[default]
+    RouterDefault,
+    Off,
+    Policy(HedgePolicy),
+}
+
+/// One call through the router.
+#[derive(Debug, Clone)]
+pub struct RouterRequest {
+    /// The model group.
+    pub model: String,
+    pub request: ChatRequest,
+    /// The call's credentials and base, over the deployment's.
+    pub target: TargetOptions,
+    /// The call's options, over the deployment's (`num_retries` here is ignored: see
+    /// [`RouterRequest::num_retries`]).
+    pub options: CallOptions,
+    /// Retries for this call, instead of the router's `num_retries`.
+    pub num_retries: Option<u32>,
+    /// A fallback chain for this call, instead of the router's.
+    pub fallbacks: Option<Vec<String>>,
+    pub hedge: HedgeChoice,
+    pub min_capabilities: Option<Capabilities>,
+}
+
+impl RouterRequest {
+    /// A call of `model` (a model group) with the router's defaults for everything else.
+    pub fn new(model: impl Into<String>, request: ChatRequest) -> Self {
+        RouterRequest {
+            model: model.into(),
+            request,
+            target: TargetOptions::default(),
+            options: CallOptions::default(),
+            num_retries: None,
+            fallbacks: None,
+            hedge: HedgeChoice::RouterDefault,
+            min_capabilities: None,
+        }
+    }
+}
+
+/// What a routed call returns.
+pub enum Answer {
+    Full(Completion),
+    /// A stream whose first chunk has arrived (it is handed out first), and the prompt's
+    /// counted tokens when the stream will carry no usage ([`call::prompt_estimate`]).
+    Stream(ChunkStream, ResponseMeta, Option<u64>),
+}
+
+/// A deployment taken for one attempt: counted in flight until dropped.
+#[derive(Debug)]
+pub struct Lease {
+    pub deployment: Arc<Deployment>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.deployment
+            .state
+            .in_flight
+            .fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    First,
+    Retry,
+    Fallback,
+    Hedge,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::First => "first",
+            Role::Retry => "retry",
+            Role::Fallback => "fallback",
+            Role::Hedge => "hedge",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Ok,
+    Failed(ErrorKind),
+    Cancelled,
+    /// No deployment could be tried.
+    Unavailable(ErrorKind),
+}
+
+struct AttemptRecord<'r> {
+    role: Role,
+    group: &'r str,
+    deployment: Option<&'r str>,
+    outcome: Outcome,
+}
+
+impl fmt::Display for AttemptRecord<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.role.as_str(), self.group)?;
+        if let Some(d) = self.deployment {
+            write!(f, "/{d}")?;
+        }
+        match self.outcome {
+            Outcome::Ok => f.write_str(": ok"),
+            Outcome::Failed(k) => write!(f, ": {}", k.class_name()),
+            Outcome::Cancelled => f.write_str(": cancelled"),
+            Outcome::Unavailable(k) => write!(f, ": no deployment available ({})", k.class_name()),
+        }
+    }
+}
+
+/// Why no deployment could be picked.
+#[derive(Debug, Default)]
+struct Unavailable {
+    cooling: u32,
+    limited: u32,
+    context: u32,
+    missing: Option<&'static str>,
+    soonest: Option<Duration>,
+    needed_tokens: u64,
+    largest_window: u64,
+    empty: bool,
+}
+
+impl Unavailable {
+    fn into_error(self, group: &str) -> LlmError {
+        if self.cooling == 0 && self.limited == 0 && !self.empty {
+            if let Some(cap) = self.missing {
+                return LlmError::bad_request(format!(
+                    "No deployment of model group '{group}' supports {cap}, which this request needs"
+                ))
+                .with_model(group);
+            }
+            if self.context > 0 {
+                return LlmError::new(
+                    ErrorKind::ContextWindowExceeded,
+                    format!(
+                        "The request needs {} tokens (prompt plus max_tokens), more than the context window of every deployment of model group '{group}' (largest: {})",
+                        self.needed_tokens, self.largest_window
+                    ),
+                )
+                .with_model(group);
+            }
+        }
+        let mut parts = Vec::new();
+        if self.cooling > 0 {
+            parts.push(format!("{} cooling down", self.cooling));
+        }
+        if self.limited > 0 {
+            parts.push(format!("{} at their rpm/tpm/parallel limit", self.limited));
+        }
+        if self.context > 0 || self.missing.is_some() {
+            parts.push("others skipped by pre-call checks".to_owned());
+        }
+        let mut message = format!(
+            "No deployments available for model group '{group}': {}.",
+            parts.join(", ")
+        );
+        if let Some(s) = self.soonest {
+            message.push_str(&format!(" Try again in {:.1} s.", s.as_secs_f64()));
+        }
+        LlmError::new(ErrorKind::RouterRateLimit, message)
+            .with_model(group)
+            .with_retry_after(self.soonest.map(|d| d.as_secs_f64()))
+    }
+}
+
+/// What the request needs from a deployment; the prompt is counted at most once per call.
+struct Needs {
+    stream: bool,
+    caps: Capabilities,
+    check_caps: bool,
+    check_context: bool,
+    max_output: u64,
+    prompt_tokens: Option<u64>,
+}
+
+/// The router. Cheap to share (`Arc<Router>`): every method takes `&self`.
+pub struct Router {
+    deployments: Vec<Arc<Deployment>>,
+    groups: HashMap<String, Group>,
+    group_names: Vec<String>,
+    settings: RouterSettings,
+    clock: Arc<dyn Clock>,
+    rng: Rng,
+    count_tokens: TokenCounter,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("groups", &self.group_names)
+            .field("strategy", &self.settings.routing_strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    /// A router on the real clock.
+    pub fn new(config: RouterConfig) -> Result<Router, LlmError> {
+        Router::build(
+            config,
+            Arc::new(SystemClock::new()),
+            default_catalogue,
+            default_token_counter,
+        )
+    }
+
+    /// A router with an injected clock, catalogue and token counter.
+    pub fn build(
+        config: RouterConfig,
+        clock: Arc<dyn Clock>,
+        catalogue: Catalogue,
+        count_tokens: TokenCounter,
+    ) -> Result<Router, LlmError> {
+        let RouterConfig {
+            model_list,
+            settings,
+        } = config;
+        let mut deployments = Vec::with_capacity(model_list.len());
+        let mut groups: HashMap<String, Group> = HashMap::new();
+        let mut group_names = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        for (i, entry) in model_list.iter().enumerate() {
+            let d = Arc::new(Deployment::from_config(
+                i,
+                entry,
+                &settings.default_litellm_params,
+                &catalogue,
+            )?);
+            if !ids.insert(d.id.clone()) {
+                return Err(LlmError::bad_request(format!(
+                    "model_list[{i}]: model_info.id '{}' is used by another deployment; ids must be unique",
+                    d.id
+                )));
+            }
+            let group = groups.entry(d.model_group.clone()).or_insert_with(|| {
+                group_names.push(d.model_group.clone());
+                Group {
+                    name: d.model_group.clone(),
+                    members: Vec::new(),
+                    cursor: GroupCursor::default(),
+                    latency: LatencyHistogram::default(),
+                    ttft: LatencyHistogram::default(),
+                    min_capabilities: settings
+                        .min_capabilities
+                        .get(&d.model_group)
+                        .copied()
+                        .unwrap_or_default(),
+                }
+            });
+            group.members.push(d.clone());
+            deployments.push(d);
+        }
+        let check = |what: &str, map: &FallbackMap| -> Result<(), LlmError> {
+            for (from, chain) in &map.0 {
+                for name in std::iter::once(from).chain(chain) {
+                    if name != "*" && !groups.contains_key(name) {
+                        return Err(LlmError::bad_request(format!(
+                            "{what}: unknown model group '{name}' (the model_list has: {})",
+                            group_names.join(", ")
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        };
+        check("fallbacks", &settings.fallbacks)?;
+        check(
+            "context_window_fallbacks",
+            &settings.context_window_fallbacks,
+        )?;
+        check(
+            "content_policy_fallbacks",
+            &settings.content_policy_fallbacks,
+        )?;
+        check(
+            "default_fallbacks",
+            &FallbackMap(HashMap::from([(
+                "*".to_owned(),
+                settings.default_fallbacks.clone(),
+            )])),
+        )?;
+        let rng = Rng::new(settings.seed);
+        Ok(Router {
+            deployments,
+            groups,
+            group_names,
+            settings,
+            clock,
+            rng,
+            count_tokens,
+        })
+    }
+
+    pub fn settings(&self) -> &RouterSettings {
+        &self.settings
+    }
+
+    /// Model group names, in `model_list` order.
+    pub fn model_names(&self) -> &[String] {
+        &self.group_names
+    }
+
+    pub fn deployments(&self) -> &[Arc<Deployment>] {
+        &self.deployments
+    }
+
+    /// A snapshot of every deployment's state.
+    pub fn stats(&self) -> Vec<DeploymentStats> {
+        let now = self.clock.now();
+        self.deployments
+            .iter()
+            .map(|d| stats::snapshot(d, now))
+            .collect()
+    }
+
+    fn group(&self, name: &str) -> Result<&Group, LlmError> {
+        self.groups.get(name).ok_or_else(|| {
+            LlmError::bad_request(format!(
+                "No model group named '{name}' in the router's model_list. Known model groups: {}",
+                self.group_names.join(", ")
+            ))
+            .with_model(name)
+        })
+    }
+
+    fn needs(&self, r: &ChatRequest, stream: bool, explicit: Option<Capabilities>) -> Needs {
+        let from_request = Capabilities {
+            vision: r.has_images(),
+            function_calling: r.params.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            response_schema: r
+                .params
+                .response_format
+                .as_ref()
+                .is_some_and(|f| f.kind == "json_schema"),
+            max_input_tokens: None,
+        };
+        let explicit = explicit.unwrap_or_default();
+        let checks = self.settings.enable_pre_call_checks
+            || self.settings.routing_strategy == Strategy::CostBased;
+        Needs {
+            stream,
+            caps: if checks {
+                from_request.union(explicit)
+            } else {
+                explicit
+            },
+            check_caps: checks || !explicit.is_empty(),
+            check_context: checks,
+            max_output: u64::from(r.max_output_tokens().unwrap_or(0)),
+            prompt_tokens: None,
+        }
+    }
+
+    /// Pick and take a deployment of `model_group` for `request`, as a call would (for
+    /// measuring the routing decision alone). Drop the lease to release it.
+    pub fn pick(
+        &self,
+        model_group: &str,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<Lease, LlmError> {
+        let group = self.group(model_group)?;
+        let mut needs = self.needs(request, stream, None);
+        self.pick_in(group, &mut needs, request, &[], None)
+            .map_err(|why| why.into_error(&group.name))
+    }
+
+    fn pick_in(
+        &self,
+        group: &Group,
+        needs: &mut Needs,
+        request: &ChatRequest,
+        tried: &[usize],
+        exclude: Option<usize>,
+    ) -> Result<Lease, Unavailable> {
+        let now = self.clock.now();
+        let minute = minute_of(now);
+        let usage_based = self.settings.routing_strategy == Strategy::UsageBased;
+        let caps = needs.caps.union(group.min_capabilities);
+        let check_caps = needs.check_caps || !group.min_capabilities.is_empty();
+        let mut why = Unavailable {
+            empty: group.members.is_empty(),
+            ..Default::default()
+        };
+        let mut candidates: Vec<&Arc<Deployment>> = Vec::with_capacity(group.members.len());
+        for d in &group.members {
+            if exclude == Some(d.index) {
+                continue;
+            }
+            let s = &d.state;
+            if let Some(left) = s.cooldown_left(now) {
+                why.cooling += 1;
+                why.soonest = Some(why.soonest.map_or(left, |x| x.min(left)));
+                continue;
+            }
+            let over_rpm = usage_based
+                && d.rpm
+                    .is_some_and(|rpm| s.requests_this_minute.get(minute) >= rpm);
+            let over_tpm = usage_based
+                && d.tpm
+                    .is_some_and(|tpm| s.tokens_this_minute.get(minute) >= tpm);
+            let over_parallel = d
+                .max_parallel_requests
+                .is_some_and(|m| s.in_flight.load(Ordering::Relaxed) >= m);
+            if over_rpm || over_tpm || over_parallel {
+                why.limited += 1;
+                if over_rpm || over_tpm {
+                    let to_next_minute = Duration::from_secs(60 - now.as_secs() % 60);
+                    why.soonest = Some(
+                        why.soonest
+                            .map_or(to_next_minute, |x| x.min(to_next_minute)),
+                    );
+                }
+                continue;
+            }
+            if check_caps {
+                if let Some(cap) = caps.missing_in(d) {
+                    why.missing = Some(cap);
+                    continue;
+                }
+                if let (Some(min), Some(have)) = (caps.max_input_tokens, d.facts.max_input_tokens) {
+                    if have < min {
+                        why.missing = Some("the requested context window (max_input_tokens)");
+                        continue;
+                    }
+                }
+            }
+            if needs.check_context {
+                let over_output = d
+                    .facts
+                    .max_output_tokens
+                    .is_some_and(|limit| needs.max_output > limit);
+                if over_output {
+                    why.context += 1;
+                    why.needed_tokens = needs.max_output;
+                    continue;
+                }
+                if let Some(window) = d.facts.max_input_tokens {
+                    let prompt = *needs.prompt_tokens.get_or_insert_with(|| {
+                        (self.count_tokens)(&d.provider, &d.provider_model, request)
+                    });
+                    let need = prompt + needs.max_output;
+                    if need > window {
+                        why.context += 1;
+                        why.needed_tokens = need;
+                        why.largest_window = why.largest_window.max(window);
+                        continue;
+                    }
+                }
+            }
+            candidates.push(d);
+        }
+        // A retry prefers a deployment this call has not tried yet.
+        if candidates.iter().any(|d| !tried.contains(&d.index)) {
+            candidates.retain(|d| !tried.contains(&d.index));
+        }
+        // `order`: only the lowest order present is eligible.
+        if let Some(lowest) = candidates.iter().filter_map(|d| d.order).min() {
+            candidates.retain(|d| d.order == Some(lowest));
+        }
+        let cx = ChoiceContext {
+            rng: &self.rng,
+            cursor: &group.cursor,
+            stream: needs.stream,
+            latency_buffer: self.settings.routing_strategy_args.lowest_latency_buffer,
+            minute,
+        };
+        while !candidates.is_empty() {
+            let i = choose(self.settings.routing_strategy, &candidates, &cx);
+            if let Some(lease) = acquire(candidates[i], minute, usage_based) {
+                return Ok(lease);
+            }
+            // Lost a race for the last slot: another call took it.
+            why.limited += 1;
+            candidates.remove(i);
+        }
+        Err(why)
+    }
+
+    /// Whether a deployment of `group` that this call has not tried is free now.
+    fn untried_free(&self, group: &Group, tried: &[usize]) -> bool {
+        let now = self.clock.now();
+        group
+            .members
+            .iter()
+            .any(|d| !tried.contains(&d.index) && !d.state.cooling_down(now))
+    }
+
+    /// Route a call: pick, send, retry, fall back. Non-streaming calls return
+    /// [`Answer::Full`], streaming calls [`Answer::Stream`].
+    pub async fn route(
+        &self,
+        client: &HttpClient,
+        req: &RouterRequest,
+    ) -> Result<Answer, LlmError> {
+        validate_messages(&req.request.messages)?;
+        let first = self.group(&req.model)?;
+        if let Some(unknown) = req
+            .fallbacks
+            .iter()
+            .flatten()
+            .find(|name| !self.groups.contains_key(name.as_str()))
+        {
+            return Err(LlmError::bad_request(format!(
+                "fallbacks: unknown model group '{unknown}' (the model_list has: {})",
+                self.group_names.join(", ")
+            )));
+        }
+        let mut needs = self.needs(&req.request, req.options.stream, req.min_capabilities);
+        let mut trace: Vec<AttemptRecord<'_>> = Vec::new();
+        let mut err = match self
+            .run_group(client, req, first, Role::First, &mut needs, &mut trace)
+            .await
+        {
+            Ok(answer) => return Ok(self.finish(answer, &trace)),
+            Err(e) => e,
+        };
+        let chain = self.fallback_chain(&first.name, req.fallbacks.as_deref(), err.kind);
+        for name in chain.iter().take(self.settings.max_fallbacks) {
+            // A chain through "*" can name the failed group itself: it had its turn.
+            let Some(group) = self
+                .groups
+                .get(name.as_str())
+                .filter(|g| g.name != first.name)
+            else {
+                continue;
+            };
+            match self
+                .run_group(client, req, group, Role::Fallback, &mut needs, &mut trace)
+                .await
+            {
+                Ok(answer) => return Ok(self.finish(answer, &trace)),
+                Err(e) => err = e,
+            }
+        }
+        err.attempts = trace.iter().map(ToString::to_string).collect();
+        Err(err)
+    }
+
+    /// A non-streaming call.
+    pub async fn completion(
+        &self,
+        client: &HttpClient,
+        req: &RouterRequest,
+    ) -> Result<Completion, LlmError> {
+        match self.route(client, req).await? {
+            Answer::Full(c) => Ok(c),
+            Answer::Stream(..) => Err(LlmError::bad_request(
+                "Router::completion was given a streaming call; use Router::route",
+            )),
+        }
+    }
+
+    /// The fallback chain after `group` failed with `kind`: the context-window or
+    /// content-policy chain for those errors when one is set, else the call's own
+    /// `fallbacks`, else the router's for the group (or `"*"`), else `default_fallbacks`.
+    fn fallback_chain<'a>(
+        &'a self,
+        group: &str,
+        per_call: Option<&'a [String]>,
+        kind: ErrorKind,
+    ) -> &'a [String] {
+        let s = &self.settings;
+        let specific = match kind {
+            ErrorKind::ContextWindowExceeded => s.context_window_fallbacks.chain(group),
+            ErrorKind::ContentPolicyViolation => s.content_policy_fallbacks.chain(group),
+            _ => None,
+        };
+        specific
+            .or(per_call)
+            .or_else(|| s.fallbacks.chain(group))
+            .or_else(|| (!s.default_fallbacks.is_empty()).then_some(s.default_fallbacks.as_slice()))
+            .unwrap_or(&[])
+    }
+
+    fn finish(&self, answer: Answer, trace: &[AttemptRecord<'_>]) -> Answer {
+        let attempts: Vec<String> = trace.iter().map(ToString::to_string).collect();
+        let retries = trace.iter().filter(|r| r.role == Role::Retry).count() as u32;
+        match answer {
+            Answer::Full(mut c) => {
+                c.meta.attempts = attempts;
+                c.meta.retries = retries;
+                Answer::Full(c)
+            }
+            Answer::Stream(s, mut meta, prompt) => {
+                meta.attempts = attempts;
+                meta.retries = retries;
+                Answer::Stream(s, meta, prompt)
+            }
+        }
+    }
+
+    /// One group: attempts with retries (another deployment preferred).
+    async fn run_group<'r>(
+        &'r self,
+        client: &HttpClient,
+        req: &RouterRequest,
+        group: &'r Group,
+        first_role: Role,
+        needs: &mut Needs,
+        trace: &mut Vec<AttemptRecord<'r>>,
+    ) -> Result<Answer, LlmError> {
+        let policy = self
+            .settings
+            .model_group_retry_policy
+            .get(&group.name)
+            .or(self.settings.retry_policy.as_ref());
+        let num_retries = req.num_retries.unwrap_or(self.settings.num_retries);
+        let mut tried: Vec<usize> = Vec::new();
+        let mut retries = 0u32;
+        let mut role = first_role;
+        let mut last: Option<LlmError> = None;
+        loop {
+            let lease = match self.pick_in(group, needs, &req.request, &tried, None) {
+                Ok(lease) => lease,
+                Err(why) => {
+                    let e = why.into_error(&group.name);
+                    trace.push(AttemptRecord {
+                        role,
+                        group: &group.name,
+                        deployment: None,
+                        outcome: Outcome::Unavailable(e.kind),
+                    });
+                    // After a failure, the provider's error says more than "nothing left".
+                    return Err(last.unwrap_or(e));
+                }
+            };
+            match self
+                .attempt_hedged(client, req, group, lease, role, needs, &mut tried, trace)
+                .await
+            {
+                Ok(answer) => return Ok(answer),
+                Err(e) => {
+                    if retries >= retries_allowed(policy, num_retries, e.kind) {
+                        return Err(e);
+                    }
+                    let wait = retry_wait(
+                        retries,
+                        e.retry_after,
+                        self.untried_free(group, &tried),
+                        self.settings.min_retry_wait(),
+                    );
+                    retries += 1;
+                    role = Role::Retry;
+                    last = Some(e);
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt, hedged with a second deployment if it is slow and hedging is on.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt_hedged<'r>(
+        &'r self,
+        client: &HttpClient,
+        req: &RouterRequest,
+        group: &'r Group,
+        lease: Lease,
+        role: Role,
+        needs: &mut Needs,
+        tried: &mut Vec<usize>,
+        trace: &mut Vec<AttemptRecord<'r>>,
+    ) -> Result<Answer, LlmError> {
+        let stream = needs.stream;
+        let primary_dep: &'r Arc<Deployment> = &self.deployments[lease.deployment.index];
+        tried.push(primary_dep.index);
+        let policy = match req.hedge {
+            HedgeChoice::Off => None,
+            HedgeChoice::Policy(p) => Some(p),
+            HedgeChoice::RouterDefault => self.settings.hedge,
+        };
+        let histogram = if stream { &group.ttft } else { &group.latency };
+        let delay = policy.and_then(|p| p.delay(histogram));
+        let Some(delay) = delay else {
+            let (result, record) = self.attempt(client, req, group, lease, role).await;
+            trace.push(record);
+            return result;
+        };
+        let primary_started = Instant::now();
+        let primary = self.attempt(client, req, group, lease, role);
+        tokio::pin!(primary);
+        tokio::select! {
+            biased;
+            (result, record) = &mut primary => {
+                trace.push(record);
+                return result;
+            }
+            () = tokio::time::sleep(delay) => {}
+        }
+        let Ok(second) = self.pick_in(group, needs, &req.request, tried, Some(primary_dep.index))
+        else {
+            // No other deployment free: keep waiting for the first.
+            let (result, record) = primary.await;
+            trace.push(record);
+            return result;
+        };
+        let second_dep: &'r Arc<Deployment> = &self.deployments[second.deployment.index];
+        tried.push(second_dep.index);
+        second_dep.state.hedges.fetch_add(1, Ordering::Relaxed);
+        let hedge_started = Instant::now();
+        let secondary = self.attempt(client, req, group, second, Role::Hedge);
+        tokio::pin!(secondary);
+        tokio::select! {
+            (result, record) = &mut primary => {
+                trace.push(record);
+                if result.is_ok() {
+                    self.cancelled(group, second_dep, Role::Hedge, hedge_started, stream, &req.request, trace);
+                    return result;
+                }
+                let (result, record) = secondary.await;
+                trace.push(record);
+                result
+            }
+            (result, record) = &mut secondary => {
+                trace.push(record);
+                if result.is_ok() {
+                    self.cancelled(group, primary_dep, role, primary_started, stream, &req.request, trace);
+                    return result;
+                }
+                let (result, record) = primary.await;
+                trace.push(record);
+                result
+            }
+        }
+    }
+
+    /// Book an attempt that lost a hedge race (its future is dropped by the caller, which
+    /// closes its connection and releases its lease). Its time so far is a lower bound of
+    /// its latency, and is recorded as one so latency routing learns it was slow.
+    #[allow(clippy::too_many_arguments)]
+    fn cancelled<'r>(
+        &self,
+        group: &'r Group,
+        dep: &'r Arc<Deployment>,
+        role: Role,
+        started: Instant,
+        stream: bool,
+        request: &ChatRequest,
+        trace: &mut Vec<AttemptRecord<'r>>,
+    ) {
+        let s = &dep.state;
+        s.cancelled.fetch_add(1, Ordering::Relaxed);
+        // The provider has the prompt and bills it even though the answer is dropped.
+        if let Some(price) = dep.facts.input_cost_per_token {
+            let prompt = (self.count_tokens)(&dep.provider, &dep.provider_model, request);
+            s.spend.add(price * prompt as f64);
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if stream {
+            s.ttft.record(ms);
+        } else {
+            s.latency.record(ms);
+        }
+        trace.push(AttemptRecord {
+            role,
+            group: &group.name,
+            deployment: Some(&dep.id),
+            outcome: Outcome::Cancelled,
+        });
+    }
+
+    /// One attempt on one deployment, with its bookkeeping.
+    async fn attempt<'r>(
+        &'r self,
+        client: &HttpClient,
+        req: &RouterRequest,
+        group: &'r Group,
+        lease: Lease,
+        role: Role,
+    ) -> (Result<Answer, LlmError>, AttemptRecord<'r>) {
+        let dep: &'r Arc<Deployment> = &self.deployments[lease.deployment.index];
+        let started = Instant::now();
+        let result = self.send(client, req, dep, lease).await;
+        let elapsed = started.elapsed();
+        let outcome = match &result {
+            Ok(answer) => {
+                self.on_success(group, dep, elapsed, answer);
+                Outcome::Ok
+            }
+            Err(e) => {
+                self.on_failure(dep, e, elapsed, req.options.stream);
+                Outcome::Failed(e.kind)
+            }
+        };
+        let record = AttemptRecord {
+            role,
+            group: &group.name,
+            deployment: Some(&dep.id),
+            outcome,
+        };
+        (result, record)
+    }
+
+    async fn send(
+        &self,
+        client: &HttpClient,
+        req: &RouterRequest,
+        dep: &Arc<Deployment>,
+        lease: Lease,
+    ) -> Result<Answer, LlmError> {
+        let prepared = call::prepare(
+            &dep.model,
+            dep.custom_llm_provider.as_deref(),
+            dep.request(&req.request),
+            &dep.target_options(&req.target),
+            dep.call_options(&req.options, self.settings.timeout()),
+        )?;
+        if !req.options.stream {
+            let mut done = call::execute(client, &prepared).await?;
+            drop(lease);
+            done.meta.model_id = Some(dep.id.clone());
+            done.meta.model_group = Some(dep.model_group.clone());
+            return Ok(Answer::Full(done));
+        }
+        let (mut stream, mut meta) = call::execute_stream(client, &prepared).await?;
+        // The first chunk is read here, so that a failure before it can still retry or
+        // fall back; the caller gets it first.
+        match stream.next().await {
+            Some(Ok(first)) => stream.push_front(first),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+        let clock = self.clock.clone();
+        let (provider, model, pricing) = (
+            meta.provider.clone(),
+            meta.model.clone(),
+            meta.custom_pricing,
+        );
+        stream.on_close(Box::new(move |usage| {
+            if let Some(u) = usage {
+                let s = &lease.deployment.state;
+                s.tokens_this_minute
+                    .add(minute_of(clock.now()), u.total_tokens);
+                let cost = crate::cost::call_cost(&provider, &model, u, pricing.as_ref());
+                s.spend.add(cost.unwrap_or(0.0));
+            }
+            drop(lease);
+        }));
+        meta.model_id = Some(dep.id.clone());
+        meta.model_group = Some(dep.model_group.clone());
+        Ok(Answer::Stream(
+            stream,
+            meta,
+            call::prompt_estimate(&prepared),
+        ))
+    }
+
+    fn on_success(&self, group: &Group, dep: &Deployment, elapsed: Duration, answer: &Answer) {
+        let s = &dep.state;
+        s.successes.fetch_add(1, Ordering::Relaxed);
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        match answer {
+            Answer::Full(c) => {
+                s.spend.add(c.meta.cost.unwrap_or(0.0));
+                s.latency.record(ms);
+                group.latency.record(elapsed);
+                if let Some(u) = &c.response.usage {
+                    s.tokens_this_minute
+                        .add(minute_of(self.clock.now()), u.total_tokens);
+                }
+            }
+            Answer::Stream(..) => {
+                s.ttft.record(ms);
+                group.ttft.record(elapsed);
+            }
+        }
+    }
+
+    fn on_failure(&self, dep: &Deployment, e: &LlmError, elapsed: Duration, stream: bool) {
+        let s = &dep.state;
+        s.failures.fetch_add(1, Ordering::Relaxed);
+        if e.kind == ErrorKind::Timeout {
+            // A timeout is a (censored) latency: latency routing should see it as slow.
+            let ms = elapsed.as_secs_f64() * 1000.0;
+            if stream {
+                s.ttft.record(ms);
+            } else {
+                s.latency.record(ms);
+            }
+        }
+        if self.settings.disable_cooldowns || !counts_against_deployment(e.kind) {
+            return;
+        }
+        let now = self.clock.now();
+        let cooldown = match (e.kind, e.retry_after) {
+            // The provider said how long: believe it (capped at an hour).
+            (ErrorKind::RateLimit, Some(secs)) => {
+                Some(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)))
+            }
+            _ => {
+                let fails = s.fails_this_minute.add(minute_of(now), 1);
+                (fails > u64::from(self.settings.allowed_fails)).then(|| self.settings.cooldown())
+            }
+        };
+        if let Some(d) = cooldown.filter(|d| !d.is_zero()) {
+            let until = micros(now.saturating_add(d));
+            let before = s.cooldown_until_us.fetch_max(until, Ordering::AcqRel);
+            if before <= micros(now) {
+                s.cooldowns.fetch_add(1, Ordering::Relaxed);
+            }
+            s.fails_this_minute.reset(minute_of(now));
+        }
+    }
+}
+
+/// Take an in-flight slot on `d` (and, for usage-based routing, a request of its rpm).
+fn acquire(d: &Arc<Deployment>, minute: u64, enforce_limits: bool) -> Option<Lease> {
+    let s = &d.state;
+    match d.max_parallel_requests {
+        Some(max) => {
+            s.in_flight
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                    (n < max).then_some(n + 1)
+                })
+                .ok()?;
+        }
+        None => {
+            s.in_flight.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+    // From here, dropping the lease gives the slot back.
+    let lease = Lease {
+        deployment: d.clone(),
+    };
+    match (enforce_limits, d.rpm) {
+        (true, Some(rpm)) => {
+            if !s.requests_this_minute.try_add_one_below(minute, rpm) {
+                return None;
+            }
+        }
+        _ => {
+            s.requests_this_minute.add(minute, 1);
+        }
+    }
+    Some(lease)
+}
+
+#[cfg(test)]
+mod tests;

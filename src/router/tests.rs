@@ -1,0 +1,839 @@
+//! Router behaviour against the mock provider and the loopback mock server, with an
+//! injected clock for cooldowns and per-minute windows.
+
+use super::*;
+use crate::mock_server::{MockServer, Scripted, ScriptedBody};
+use crate::types::{ContentPart, ImageUrl, Message, MessageContent, Role as MsgRole};
+use serde_json::{json, Value};
+
+fn router_with(model_list: Value, settings: Value, clock: Arc<dyn Clock>) -> Router {
+    let settings = RouterSettings::from_map(settings.as_object().cloned().unwrap_or_default())
+        .expect("settings");
+    let config = RouterConfig::new(model_list, settings).expect("config");
+    Router::build(config, clock, no_catalogue, default_token_counter).expect("router")
+}
+
+/// Tests give every fact explicitly, so a change of the built-in catalogue does not move them.
+fn no_catalogue(_: &str, _: &str) -> ModelFacts {
+    ModelFacts::default()
+}
+
+fn router(model_list: Value, settings: Value) -> Router {
+    router_with(model_list, settings, Arc::new(SystemClock::new()))
+}
+
+fn mock(group: &str, id: &str, reply: &str) -> Value {
+    json!({"model_name": group, "litellm_params": {"model": "openai/gpt-4o", "mock_response": reply},
+           "model_info": {"id": id}})
+}
+
+fn call(model: &str) -> RouterRequest {
+    RouterRequest::new(model, ChatRequest::new(model, vec![Message::user("hi")]))
+}
+
+fn client() -> HttpClient {
+    HttpClient::new().unwrap()
+}
+
+fn stat<'a>(stats: &'a [DeploymentStats], id: &str) -> &'a DeploymentStats {
+    stats.iter().find(|s| s.model_id == id).unwrap()
+}
+
+#[tokio::test]
+async fn answers_and_names_the_deployment() {
+    let r = router(json!([mock("g", "d1", "hello")]), json!({}));
+    let done = r.completion(&client(), &call("g")).await.unwrap();
+    assert_eq!(done.response.text(), Some("hello"));
+    assert_eq!(done.meta.model_id.as_deref(), Some("d1"));
+    assert_eq!(done.meta.model_group.as_deref(), Some("g"));
+    assert_eq!(done.meta.attempts, vec!["first g/d1: ok"]);
+    let s = r.stats();
+    assert_eq!(stat(&s, "d1").successes, 1);
+    assert_eq!(stat(&s, "d1").in_flight, 0);
+}
+
+#[tokio::test]
+async fn unknown_group_and_bad_messages_fail_before_any_attempt() {
+    let r = router(json!([mock("g", "d1", "hello")]), json!({}));
+    let e = r.completion(&client(), &call("nope")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert!(
+        e.message.contains("'g'") || e.message.contains("g"),
+        "{}",
+        e.message
+    );
+    let mut c = call("g");
+    c.request.messages.clear();
+    let e = r.completion(&client(), &c).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert_eq!(r.stats()[0].requests_this_minute, 0);
+}
+
+#[tokio::test]
+async fn retry_goes_to_another_deployment() {
+    let r = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "litellm.RateLimitError", "order": 1}, "model_info": {"id": "bad"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "ok", "order": 2}, "model_info": {"id": "good"}},
+        ]),
+        json!({}),
+    );
+    let done = r.completion(&client(), &call("g")).await.unwrap();
+    assert_eq!(
+        done.meta.attempts,
+        vec!["first g/bad: RateLimitError", "retry g/good: ok"]
+    );
+    assert_eq!(done.meta.retries, 1);
+    assert_eq!(done.meta.model_id.as_deref(), Some("good"));
+}
+
+#[tokio::test]
+async fn order_restricts_to_the_lowest_available() {
+    let r = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "a", "order": 2}, "model_info": {"id": "a"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "b", "order": 1}, "model_info": {"id": "b"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "c"}, "model_info": {"id": "c"}},
+        ]),
+        json!({}),
+    );
+    for _ in 0..20 {
+        let done = r.completion(&client(), &call("g")).await.unwrap();
+        assert_eq!(done.meta.model_id.as_deref(), Some("b"));
+    }
+}
+
+#[tokio::test]
+async fn non_retryable_errors_are_not_retried() {
+    let r = router(
+        json!([
+            mock("g", "a", "litellm.BadRequestError"),
+            mock("g", "b", "litellm.BadRequestError")
+        ]),
+        json!({"num_retries": 3}),
+    );
+    let e = r.completion(&client(), &call("g")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert_eq!(e.attempts.len(), 1, "{:?}", e.attempts);
+}
+
+#[tokio::test]
+async fn retry_policy_sets_counts_per_class() {
+    let r = router(
+        json!([
+            mock("g", "a", "litellm.RateLimitError"),
+            mock("g", "b", "litellm.RateLimitError"),
+            mock("g", "c", "litellm.RateLimitError"),
+            mock("g", "d", "litellm.RateLimitError")
+        ]),
+        json!({"num_retries": 0, "retry_policy": {"RateLimitErrorRetries": 3}, "allowed_fails": 100}),
+    );
+    let e = r.completion(&client(), &call("g")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RateLimit);
+    assert_eq!(e.attempts.len(), 4, "{:?}", e.attempts);
+    // Each retry went to a deployment not tried yet.
+    let ids: std::collections::HashSet<&str> = e
+        .attempts
+        .iter()
+        .map(|a| a.split('/').nth(1).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+}
+
+#[tokio::test]
+async fn cooldown_entry_and_expiry_follow_the_clock() {
+    let clock = Arc::new(ManualClock::new());
+    let r = router_with(
+        json!([mock("g", "d1", "litellm.InternalServerError")]),
+        json!({"allowed_fails": 1, "cooldown_time": 10, "num_retries": 0}),
+        clock.clone(),
+    );
+    let c = client();
+    // One failure is allowed; the second within the minute starts the cooldown.
+    let e = r.completion(&c, &call("g")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InternalServer);
+    assert!(!r.stats()[0].cooling_down);
+    let e = r.completion(&c, &call("g")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InternalServer);
+    let s = &r.stats()[0];
+    assert!(s.cooling_down);
+    assert_eq!(s.cooldown_remaining, Some(10.0));
+    assert_eq!(s.cooldowns, 1);
+    // While cooling down nothing is sent: the router itself says no.
+    let e = r.completion(&c, &call("g")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RouterRateLimit);
+    assert_eq!(e.retry_after, Some(10.0));
+    assert_eq!(
+        e.attempts,
+        vec!["first g: no deployment available (RouterRateLimitError)"]
+    );
+    assert_eq!(r.stats()[0].failures, 2);
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(r.stats()[0].cooldown_remaining, Some(6.0));
+    clock.advance(Duration::from_secs(6));
+    assert!(!r.stats()[0].cooling_down);
+    let e = r.completion(&c, &call("g")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InternalServer);
+    assert_eq!(r.stats()[0].failures, 3);
+}
+
+#[tokio::test]
+async fn failures_older_than_a_minute_do_not_count() {
+    let clock = Arc::new(ManualClock::new());
+    let r = router_with(
+        json!([mock("g", "d1", "litellm.InternalServerError")]),
+        json!({"allowed_fails": 1, "num_retries": 0}),
+        clock.clone(),
+    );
+    let c = client();
+    let _ = r.completion(&c, &call("g")).await;
+    clock.advance(Duration::from_secs(61));
+    let _ = r.completion(&c, &call("g")).await;
+    assert!(!r.stats()[0].cooling_down);
+}
+
+#[tokio::test]
+async fn disable_cooldowns_and_bad_requests_never_cool_down() {
+    let r = router(
+        json!([mock("g", "d1", "litellm.InternalServerError")]),
+        json!({"allowed_fails": 0, "num_retries": 0, "disable_cooldowns": true}),
+    );
+    let _ = r.completion(&client(), &call("g")).await;
+    assert!(!r.stats()[0].cooling_down);
+    let r = router(
+        json!([mock("g", "d1", "litellm.BadRequestError")]),
+        json!({"allowed_fails": 0, "num_retries": 0}),
+    );
+    let _ = r.completion(&client(), &call("g")).await;
+    assert!(!r.stats()[0].cooling_down);
+}
+
+#[tokio::test]
+async fn rate_limit_retry_after_sets_the_cooldown() {
+    let server = MockServer::start(0).await.unwrap();
+    server.enqueue(Scripted {
+        status: 429,
+        headers: vec![("retry-after".into(), "30".into())],
+        body: ScriptedBody::Json(json!({"error": {"message": "slow down", "type": "rate_limit"}})),
+        delay: None,
+    });
+    let clock = Arc::new(ManualClock::new());
+    let base = format!("{}/v1", server.url());
+    let r = router_with(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", "api_key": "k", "api_base": base, "order": 1}, "model_info": {"id": "limited"}},
+            mock("g", "spare", "from spare"),
+        ]),
+        json!({"allowed_fails": 100}),
+        clock.clone(),
+    );
+    let done = r.completion(&client(), &call("g")).await.unwrap();
+    assert_eq!(
+        done.meta.attempts,
+        vec!["first g/limited: RateLimitError", "retry g/spare: ok"]
+    );
+    let s = r.stats();
+    assert_eq!(stat(&s, "limited").cooldown_remaining, Some(30.0));
+    // The cooled-down deployment is skipped although its order is lower.
+    let done = r.completion(&client(), &call("g")).await.unwrap();
+    assert_eq!(done.meta.attempts, vec!["first g/spare: ok"]);
+    clock.advance(Duration::from_secs(30));
+    let done = r.completion(&client(), &call("g")).await.unwrap();
+    assert_eq!(done.meta.attempts, vec!["first g/limited: ok"]);
+    assert_eq!(server.hits(), 2);
+}
+
+#[tokio::test]
+async fn single_deployment_waits_out_retry_after() {
+    let server = MockServer::start(0).await.unwrap();
+    server.enqueue(Scripted {
+        status: 429,
+        headers: vec![("retry-after-ms".into(), "200".into())],
+        body: ScriptedBody::Json(json!({"error": {"message": "slow down"}})),
+        delay: None,
+    });
+    let base = format!("{}/v1", server.url());
+    let r = router(
+        json!([{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", "api_key": "k", "api_base": base}}]),
+        json!({}),
+    );
+    let started = Instant::now();
+    let done = r.completion(&client(), &call("g")).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(done.meta.retries, 1);
+    assert_eq!(server.hits(), 2);
+}
+
+#[tokio::test]
+async fn fallbacks_run_in_order() {
+    let r = router(
+        json!([
+            mock("smart", "s", "litellm.InternalServerError"),
+            mock("fast", "f", "litellm.Timeout"),
+            mock("cheap", "c", "from cheap"),
+            mock("unused", "u", "never")
+        ]),
+        json!({"num_retries": 0, "fallbacks": [{"smart": ["fast", "cheap", "unused"]}]}),
+    );
+    let done = r.completion(&client(), &call("smart")).await.unwrap();
+    assert_eq!(done.response.text(), Some("from cheap"));
+    assert_eq!(
+        done.meta.attempts,
+        vec![
+            "first smart/s: InternalServerError",
+            "fallback fast/f: Timeout",
+            "fallback cheap/c: ok"
+        ]
+    );
+    assert_eq!(done.meta.model_group.as_deref(), Some("cheap"));
+}
+
+#[tokio::test]
+async fn every_fallback_kind_has_its_chain() {
+    let list = json!([
+        mock("main", "m-cw", "litellm.ContextWindowExceededError"),
+        mock("main2", "m-cp", "litellm.ContentPolicyViolationError"),
+        mock("main3", "m-other", "litellm.AuthenticationError"),
+        mock("main4", "m-default", "litellm.NotFoundError"),
+        mock("long", "l", "from long"),
+        mock("safe", "s", "from safe"),
+        mock("generic", "g", "from generic"),
+        mock("default", "d", "from default"),
+    ]);
+    let r = router(
+        list,
+        json!({
+            "num_retries": 0,
+            "context_window_fallbacks": [{"main": ["long"]}],
+            "content_policy_fallbacks": [{"main2": ["safe"]}],
+            "fallbacks": [{"main": ["generic"]}, {"main2": ["generic"]}, {"main3": ["generic"]}],
+            "default_fallbacks": ["default"],
+        }),
+    );
+    let c = client();
+    let text = |d: &Completion| d.response.text().unwrap_or_default().to_owned();
+    assert_eq!(
+        text(&r.completion(&c, &call("main")).await.unwrap()),
+        "from long"
+    );
+    assert_eq!(
+        text(&r.completion(&c, &call("main2")).await.unwrap()),
+        "from safe"
+    );
+    assert_eq!(
+        text(&r.completion(&c, &call("main3")).await.unwrap()),
+        "from generic"
+    );
+    assert_eq!(
+        text(&r.completion(&c, &call("main4")).await.unwrap()),
+        "from default"
+    );
+    // A per-call chain replaces the router's generic one.
+    let mut per_call = call("main3");
+    per_call.fallbacks = Some(vec!["safe".into()]);
+    assert_eq!(
+        text(&r.completion(&c, &per_call).await.unwrap()),
+        "from safe"
+    );
+}
+
+#[tokio::test]
+async fn exhausted_chain_raises_the_last_error_with_the_path() {
+    let r = router(
+        json!([
+            mock("a", "a1", "litellm.InternalServerError"),
+            mock("b", "b1", "litellm.ServiceUnavailableError"),
+            mock("c", "c1", "never")
+        ]),
+        json!({"num_retries": 1, "fallbacks": [{"a": ["b"]}], "max_fallbacks": 5, "allowed_fails": 100}),
+    );
+    let e = r.completion(&client(), &call("a")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ServiceUnavailable);
+    assert_eq!(
+        e.attempts,
+        vec![
+            "first a/a1: InternalServerError",
+            "retry a/a1: InternalServerError",
+            "fallback b/b1: ServiceUnavailableError",
+            "retry b/b1: ServiceUnavailableError",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_wildcard_chain_skips_the_failed_group() {
+    let r = router(
+        json!([
+            mock("a", "a1", "litellm.InternalServerError"),
+            mock("b", "b1", "from b")
+        ]),
+        json!({"num_retries": 0, "fallbacks": [{"*": ["a", "b"]}]}),
+    );
+    let done = r.completion(&client(), &call("a")).await.unwrap();
+    assert_eq!(
+        done.meta.attempts,
+        vec!["first a/a1: InternalServerError", "fallback b/b1: ok"]
+    );
+}
+
+#[tokio::test]
+async fn max_fallbacks_bounds_the_chain() {
+    let r = router(
+        json!([
+            mock("a", "a1", "litellm.InternalServerError"),
+            mock("b", "b1", "litellm.InternalServerError"),
+            mock("c", "c1", "from c")
+        ]),
+        json!({"num_retries": 0, "fallbacks": [{"a": ["b", "c"]}], "max_fallbacks": 1}),
+    );
+    let e = r.completion(&client(), &call("a")).await.unwrap_err();
+    assert_eq!(e.attempts.len(), 2, "{:?}", e.attempts);
+}
+
+#[tokio::test]
+async fn cooled_down_group_falls_back() {
+    let clock = Arc::new(ManualClock::new());
+    let r = router_with(
+        json!([
+            mock("a", "a1", "litellm.InternalServerError"),
+            mock("b", "b1", "from b")
+        ]),
+        json!({"num_retries": 0, "allowed_fails": 0, "fallbacks": [{"a": ["b"]}]}),
+        clock,
+    );
+    let c = client();
+    let _ = r.completion(&c, &call("a")).await.unwrap();
+    assert!(stat(&r.stats(), "a1").cooling_down);
+    let done = r.completion(&c, &call("a")).await.unwrap();
+    assert_eq!(
+        done.meta.attempts,
+        vec![
+            "first a: no deployment available (RouterRateLimitError)",
+            "fallback b/b1: ok"
+        ]
+    );
+}
+
+#[test]
+fn config_errors_are_caught_at_build() {
+    let settings = RouterSettings::from_map(
+        json!({"fallbacks": [{"a": ["nope"]}]})
+            .as_object()
+            .unwrap()
+            .clone(),
+    )
+    .unwrap();
+    let config = RouterConfig::new(json!([mock("a", "x", "hi")]), settings).unwrap();
+    let e = Router::new(config).unwrap_err();
+    assert!(e.message.contains("'nope'"), "{}", e.message);
+    let config = RouterConfig::new(
+        json!([mock("a", "x", "hi"), mock("b", "x", "hi")]),
+        RouterSettings::default(),
+    )
+    .unwrap();
+    assert!(Router::new(config).unwrap_err().message.contains("unique"));
+}
+
+#[test]
+fn usage_based_respects_rpm_per_minute() {
+    let clock = Arc::new(ManualClock::new());
+    let r = router_with(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "rpm": 2}, "model_info": {"id": "a"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "rpm": 3}, "model_info": {"id": "b"}},
+        ]),
+        json!({"routing_strategy": "usage-based-routing"}),
+        clock.clone(),
+    );
+    let req = ChatRequest::new("g", vec![Message::user("hi")]);
+    let mut picked = Vec::new();
+    for _ in 0..5 {
+        picked.push(r.pick("g", &req, false).unwrap().deployment.id.clone());
+    }
+    assert_eq!(picked.iter().filter(|i| *i == "a").count(), 2);
+    assert_eq!(picked.iter().filter(|i| *i == "b").count(), 3);
+    let e = r.pick("g", &req, false).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RouterRateLimit);
+    assert!(
+        e.message.contains("2 at their rpm/tpm/parallel limit"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.retry_after, Some(60.0));
+    clock.advance(Duration::from_secs(60));
+    assert!(r.pick("g", &req, false).is_ok());
+}
+
+#[tokio::test]
+async fn usage_based_skips_a_full_tpm_window() {
+    let clock = Arc::new(ManualClock::new());
+    let r = router_with(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "a", "tpm": 5}, "model_info": {"id": "small"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "b", "tpm": 1000000}, "model_info": {"id": "big"}},
+        ]),
+        json!({"routing_strategy": "usage-based-routing"}),
+        clock.clone(),
+    );
+    let c = client();
+    // Both start empty; whichever answers first, one call (9 tokens) fills "small".
+    for _ in 0..6 {
+        r.completion(&c, &call("g")).await.unwrap();
+    }
+    let s = r.stats();
+    assert!(stat(&s, "small").tokens_this_minute >= 5);
+    assert_eq!(stat(&s, "small").requests_this_minute, 1, "{s:?}");
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(stat(&r.stats(), "small").tokens_this_minute, 0);
+}
+
+#[test]
+fn max_parallel_requests_caps_in_flight() {
+    let r = router(
+        json!([{"model_name": "g", "litellm_params": {"model": "openai/x", "max_parallel_requests": 2}}]),
+        json!({}),
+    );
+    let req = ChatRequest::new("g", vec![Message::user("hi")]);
+    let a = r.pick("g", &req, false).unwrap();
+    let _b = r.pick("g", &req, false).unwrap();
+    assert!(r.pick("g", &req, false).is_err());
+    assert_eq!(r.stats()[0].in_flight, 2);
+    drop(a);
+    assert!(r.pick("g", &req, false).is_ok());
+}
+
+#[test]
+fn concurrent_picks_never_exceed_rpm() {
+    let r = Arc::new(router_with(
+        json!([{"model_name": "g", "litellm_params": {"model": "openai/x", "rpm": 500}}]),
+        json!({"routing_strategy": "usage-based-routing"}),
+        Arc::new(ManualClock::new()),
+    ));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let req = ChatRequest::new("g", vec![Message::user("hi")]);
+                (0..300)
+                    .filter(|_| r.pick("g", &req, false).is_ok())
+                    .count()
+            })
+        })
+        .collect();
+    let ok: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(ok, 500);
+}
+
+fn image_request() -> ChatRequest {
+    ChatRequest::new(
+        "g",
+        vec![Message {
+            role: MsgRole::User,
+            content: Some(MessageContent::Parts(vec![ContentPart {
+                kind: "image_url".into(),
+                text: None,
+                image_url: Some(ImageUrl {
+                    url: "https://example.invalid/cat.png".into(),
+                    detail: None,
+                    extra: Default::default(),
+                }),
+                extra: Default::default(),
+            }])),
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            extra: Default::default(),
+        }],
+    )
+}
+
+#[test]
+fn cost_routing_picks_the_cheapest_capable() {
+    let r = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/big", "input_cost_per_token": 5e-6, "output_cost_per_token": 1.5e-5},
+             "model_info": {"id": "big", "supports_vision": true, "max_input_tokens": 100000}},
+            {"model_name": "g", "litellm_params": {"model": "openai/mini", "input_cost_per_token": 1.5e-7, "output_cost_per_token": 6e-7},
+             "model_info": {"id": "mini", "supports_vision": false, "max_input_tokens": 100000}},
+            {"model_name": "g", "litellm_params": {"model": "openai/tiny", "input_cost_per_token": 1e-8, "output_cost_per_token": 1e-8},
+             "model_info": {"id": "tiny", "max_input_tokens": 50}},
+        ]),
+        json!({"routing_strategy": "cost-based-routing"}),
+    );
+    let text = ChatRequest::new("g", vec![Message::user("hi")]);
+    assert_eq!(r.pick("g", &text, false).unwrap().deployment.id, "tiny");
+    // tiny's window is too small for a long prompt (or a large max_tokens).
+    let long = ChatRequest::new("g", vec![Message::user("word ".repeat(100))]);
+    assert_eq!(r.pick("g", &long, false).unwrap().deployment.id, "mini");
+    let mut big_output = text.clone();
+    big_output.params.max_tokens = Some(100);
+    assert_eq!(
+        r.pick("g", &big_output, false).unwrap().deployment.id,
+        "mini"
+    );
+    // Images need vision (mini says it has none) and count hundreds of tokens (over tiny's
+    // window): only big can take them.
+    assert_eq!(
+        r.pick("g", &image_request(), false).unwrap().deployment.id,
+        "big"
+    );
+    // Explicit capabilities exclude a deployment only when it is known to lack them.
+    let no_vision_info = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/a", "input_cost_per_token": 1e-6}, "model_info": {"id": "known", "supports_vision": true}},
+            {"model_name": "g", "litellm_params": {"model": "openai/b", "input_cost_per_token": 1e-8}, "model_info": {"id": "unknown"}},
+        ]),
+        json!({"routing_strategy": "cost-based-routing"}),
+    );
+    assert_eq!(
+        no_vision_info
+            .pick("g", &image_request(), false)
+            .unwrap()
+            .deployment
+            .id,
+        "unknown"
+    );
+}
+
+#[test]
+fn pre_call_checks_and_min_capabilities() {
+    let list = json!([
+        {"model_name": "g", "litellm_params": {"model": "openai/a"}, "model_info": {"id": "small", "max_input_tokens": 20, "supports_function_calling": true}},
+        {"model_name": "g", "litellm_params": {"model": "openai/b"}, "model_info": {"id": "large", "max_input_tokens": 1000, "supports_function_calling": false}},
+    ]);
+    let r = router(
+        list.clone(),
+        json!({"enable_pre_call_checks": true, "seed": 1}),
+    );
+    let long = ChatRequest::new("g", vec![Message::user("word ".repeat(30))]);
+    for _ in 0..10 {
+        assert_eq!(r.pick("g", &long, false).unwrap().deployment.id, "large");
+    }
+    let huge = ChatRequest::new("g", vec![Message::user("word ".repeat(1000))]);
+    let e = r.pick("g", &huge, false).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ContextWindowExceeded);
+    // Without pre-call checks the window is not looked at.
+    let r = router(list.clone(), json!({"seed": 1}));
+    let ids: std::collections::HashSet<String> = (0..30)
+        .map(|_| r.pick("g", &huge, false).unwrap().deployment.id.clone())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    // min_capabilities per group.
+    let r = router(
+        list,
+        json!({"min_capabilities": {"g": ["function_calling"]}}),
+    );
+    for _ in 0..10 {
+        assert_eq!(r.pick("g", &huge, false).unwrap().deployment.id, "small");
+    }
+}
+
+#[tokio::test]
+async fn pre_call_context_error_goes_to_context_window_fallbacks() {
+    let r = router(
+        json!([
+            {"model_name": "short", "litellm_params": {"model": "openai/a", "mock_response": "short"}, "model_info": {"max_input_tokens": 10}},
+            {"model_name": "long", "litellm_params": {"model": "openai/b", "mock_response": "long"}, "model_info": {"max_input_tokens": 100000}},
+        ]),
+        json!({"enable_pre_call_checks": true, "context_window_fallbacks": [{"short": ["long"]}]}),
+    );
+    let mut c = call("short");
+    c.request.messages = vec![Message::user("word ".repeat(100))];
+    let done = r.completion(&client(), &c).await.unwrap();
+    assert_eq!(done.response.text(), Some("long"));
+    assert_eq!(
+        done.meta.attempts[0],
+        "first short: no deployment available (ContextWindowExceededError)"
+    );
+}
+
+#[tokio::test]
+async fn latency_routing_converges_on_the_fast_deployment() {
+    let r = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "slow", "mock_delay": 0.05}, "model_info": {"id": "slow"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "fast"}, "model_info": {"id": "fast"}},
+        ]),
+        json!({"routing_strategy": "latency-based-routing", "seed": 3}),
+    );
+    let c = client();
+    let mut last = Vec::new();
+    for i in 0..20 {
+        let done = r.completion(&c, &call("g")).await.unwrap();
+        if i >= 10 {
+            last.push(done.meta.model_id.unwrap());
+        }
+    }
+    assert!(last.iter().all(|id| id == "fast"), "{last:?}");
+    let s = r.stats();
+    assert!(stat(&s, "slow").latency_ms.unwrap() > stat(&s, "fast").latency_ms.unwrap());
+}
+
+#[tokio::test]
+async fn hedge_wins_on_a_slow_primary_and_cancels_it() {
+    let r = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "slow", "mock_delay": 30, "order": 1}, "model_info": {"id": "slow"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "fast", "order": 2}, "model_info": {"id": "fast"}},
+        ]),
+        json!({"hedge": {"after_ms": 20}}),
+    );
+    let started = Instant::now();
+    let done = r.completion(&client(), &call("g")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(done.response.text(), Some("fast"));
+    assert_eq!(
+        done.meta.attempts,
+        vec!["hedge g/fast: ok", "first g/slow: cancelled"]
+    );
+    let s = r.stats();
+    assert_eq!(stat(&s, "slow").cancelled, 1);
+    assert_eq!(stat(&s, "fast").hedges, 1);
+    assert_eq!(stat(&s, "slow").in_flight, 0);
+    assert_eq!(stat(&s, "fast").in_flight, 0);
+    // Hedging off for one call: the slow primary is awaited (here: cut by a timeout).
+    let mut c = call("g");
+    c.hedge = HedgeChoice::Off;
+    c.options.timeout = Some(Duration::from_millis(50));
+    c.num_retries = Some(0);
+    // The mock provider ignores timeouts; only check that no hedge is sent.
+    let fast_hedges = stat(&r.stats(), "fast").hedges;
+    let _ = tokio::time::timeout(Duration::from_millis(100), r.completion(&client(), &c)).await;
+    assert_eq!(stat(&r.stats(), "fast").hedges, fast_hedges);
+}
+
+#[tokio::test]
+async fn fast_primary_sends_no_hedge() {
+    let r = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "a", "order": 1}, "model_info": {"id": "a"}},
+            {"model_name": "g", "litellm_params": {"model": "openai/x", "mock_response": "b", "order": 2}, "model_info": {"id": "b"}},
+        ]),
+        json!({"hedge": {"after_ms": 5000}}),
+    );
+    let done = r.completion(&client(), &call("g")).await.unwrap();
+    assert_eq!(done.meta.attempts, vec!["first g/a: ok"]);
+    assert_eq!(stat(&r.stats(), "b").hedges, 0);
+}
+
+#[tokio::test]
+async fn stream_falls_back_before_the_first_chunk() {
+    let server = MockServer::start(0).await.unwrap();
+    // The first deployment's stream breaks before any chunk.
+    server.enqueue(Scripted {
+        status: 200,
+        headers: vec![],
+        body: ScriptedBody::Sse {
+            frames: vec!["data: {}".into()],
+            chunk_delay: None,
+            drop_after: Some(0),
+        },
+        delay: None,
+    });
+    let base = format!("{}/v1", server.url());
+    let r = router(
+        json!([
+            {"model_name": "a", "litellm_params": {"model": "openai/gpt-4o", "api_key": "k", "api_base": base}, "model_info": {"id": "broken"}},
+            {"model_name": "b", "litellm_params": {"model": "openai/gpt-4o", "api_key": "k", "api_base": base}, "model_info": {"id": "ok"}},
+        ]),
+        json!({"num_retries": 0, "fallbacks": [{"a": ["b"]}]}),
+    );
+    let mut c = call("a");
+    c.options.stream = true;
+    let Answer::Stream(mut stream, meta, _) = r.route(&client(), &c).await.unwrap() else {
+        panic!("expected a stream");
+    };
+    assert_eq!(
+        meta.attempts,
+        vec!["first a/broken: APIConnectionError", "fallback b/ok: ok"]
+    );
+    assert_eq!(meta.model_id.as_deref(), Some("ok"));
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        if let Some(t) = chunk
+            .choices
+            .first()
+            .and_then(|c| c.delta.content.as_deref())
+        {
+            text.push_str(t);
+        }
+    }
+    assert!(text.starts_with("Hello"), "{text}");
+    assert_eq!(
+        stat(&r.stats(), "ok").in_flight,
+        1,
+        "in flight until the stream is dropped"
+    );
+    drop(stream);
+    let s = r.stats();
+    assert_eq!(stat(&s, "ok").in_flight, 0);
+    assert!(
+        stat(&s, "ok").tokens_this_minute > 0,
+        "stream usage is counted"
+    );
+    assert!(stat(&s, "ok").ttft_ms.is_some());
+}
+
+#[tokio::test]
+async fn concurrent_calls_with_random_failures_all_end_correctly() {
+    let replies = [
+        "ok",
+        "litellm.RateLimitError",
+        "litellm.InternalServerError",
+    ];
+    let list: Vec<Value> = (0..5)
+        .map(|i| mock("g", &format!("d{i}"), replies[i % 3]))
+        .collect();
+    let r = Arc::new(router(
+        Value::Array(list),
+        json!({"num_retries": 2, "allowed_fails": 1000, "routing_strategy": "least-busy"}),
+    ));
+    let shared = client();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..2000 {
+        let r = r.clone();
+        let c = shared.clone();
+        tasks.spawn(async move { r.completion(&c, &call("g")).await });
+    }
+    let (mut ok, mut failed) = (0, 0);
+    while let Some(res) = tasks.join_next().await {
+        match res.unwrap() {
+            Ok(done) => {
+                ok += 1;
+                assert!(done.meta.attempts.last().unwrap().ends_with(": ok"));
+                let id = done.meta.model_id.unwrap();
+                assert!(id == "d0" || id == "d3", "{id}");
+            }
+            Err(e) => {
+                failed += 1;
+                assert_eq!(e.attempts.len(), 3);
+                let last = e.attempts.last().unwrap();
+                assert!(
+                    last.ends_with(e.kind.class_name()),
+                    "{last} vs {}",
+                    e.kind.class_name()
+                );
+            }
+        }
+    }
+    assert_eq!(ok + failed, 2000);
+    assert!(ok > 0);
+    for s in r.stats() {
+        assert_eq!(s.in_flight, 0);
+    }
+    let total: u64 = r.stats().iter().map(|s| s.successes + s.failures).sum();
+    assert!(total >= 2000);
+}
+
+#[test]
+fn the_default_catalogue_knows_prices_and_limits() {
+    let f = default_catalogue("openai", "gpt-4o");
+    assert!(f.input_cost_per_token.is_some() && f.output_cost_per_token.is_some());
+    assert!(f.max_input_tokens.unwrap() >= 100_000);
+    assert_eq!(f.supports_vision, Some(true));
+    assert_eq!(
+        default_catalogue("openai", "no-such-model-xyz"),
+        ModelFacts::default()
+    );
+}
