@@ -416,8 +416,9 @@ pub fn openai_stream_frames(model: &str, chunks: usize, include_usage: bool) -> 
 type Reply = Box<dyn FnOnce(axum::http::response::Builder) -> Result<Response, axum::http::Error>>;
 
 /// Google's endpoints: Gemini `…/models/{model}:generateContent` and
-/// `:streamGenerateContent` (AI Studio and Vertex AI paths alike), and an OAuth2 token
-/// endpoint (`…/token`) for Vertex AI's service-account exchange.
+/// `:streamGenerateContent` (AI Studio and Vertex AI paths alike), Claude on Vertex AI
+/// (`:rawPredict`, `:streamRawPredict`), and an OAuth2 token endpoint (`…/token`) for
+/// Vertex AI's service-account exchange.
 fn google_default(state: &Arc<MockState>, path: &str, chunks: usize) -> Option<Reply> {
     if path.ends_with("/token") {
         let body = json!({"access_token": "ya29.mock-access-token", "expires_in": 3599, "token_type": "Bearer"});
@@ -449,6 +450,20 @@ fn google_default(state: &Arc<MockState>, path: &str, chunks: usize) -> Option<R
         "streamGenerateContent" => {
             let frames = gemini_stream_frames(&model, chunks);
             let body = sse_body(state, frames, None, None);
+            Some(Box::new(move |b: axum::http::response::Builder| {
+                b.header("content-type", "text/event-stream").body(body)
+            }))
+        }
+        // Claude on Vertex AI: the Messages API's replies.
+        "rawPredict" => {
+            let body = anthropic_message(&model);
+            Some(Box::new(move |b: axum::http::response::Builder| {
+                b.header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+            }))
+        }
+        "streamRawPredict" => {
+            let body = sse_body(state, anthropic_stream_frames(&model, chunks), None, None);
             Some(Box::new(move |b: axum::http::response::Builder| {
                 b.header("content-type", "text/event-stream").body(body)
             }))

@@ -1,6 +1,10 @@
-//! Vertex AI (`vertex_ai/…`): Gemini models through Google Cloud, with the AI Studio body
-//! (`gemini.rs`) at `…/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent`,
-//! authenticated with an OAuth2 access token.
+//! Vertex AI (`vertex_ai/…`), authenticated with an OAuth2 access token:
+//!
+//! - Gemini models: the AI Studio body (`gemini.rs`) at
+//!   `…/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent`.
+//! - Claude models (`vertex_ai/claude-…`): the Messages API body (`anthropic.rs`) without
+//!   `model` and with `anthropic_version: "vertex-2023-10-16"`, at
+//!   `…/publishers/anthropic/models/{model}:rawPredict` (`:streamRawPredict`).
 //!
 //! Tokens come from Google credentials: a service-account key (JWT signed with RS256 and
 //! exchanged at the key's `token_uri`) or gcloud's authorized-user credentials (refresh
@@ -26,6 +30,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, LlmError};
 use crate::http::HttpClient;
+use crate::providers::anthropic::{self, AnthropicStreamParser, BodyOptions};
 use crate::providers::gemini::{self, GeminiStreamParser};
 use crate::providers::openai::{self, AuthStyle};
 use crate::providers::{HttpRequest, Provider, StreamParser, Target, TargetOptions};
@@ -40,6 +45,8 @@ const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// A token is replaced this long before Google says it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// The `anthropic_version` Claude on Vertex AI takes in the body.
+pub const ANTHROPIC_VERTEX_VERSION: &str = "vertex-2023-10-16";
 /// `provider_options` keys this provider fills in `resolve_target`.
 const OPT_PROJECT: &str = "vertex_project";
 const OPT_LOCATION: &str = "vertex_location";
@@ -100,16 +107,23 @@ impl Provider for VertexAi {
     }
 
     fn supported_params(&self, model: &str) -> Vec<&'static str> {
-        gemini::supported_params(model)
+        match Publisher::of(model) {
+            Publisher::Google => gemini::supported_params(model),
+            Publisher::Anthropic => anthropic::SUPPORTED_PARAMS.to_vec(),
+        }
     }
 
     fn check_params(
         &self,
         req: &mut ChatRequest,
-        _target: &Target,
+        target: &Target,
         drop_params: bool,
     ) -> Result<Vec<&'static str>, LlmError> {
-        gemini::check_params(req, drop_params)
+        match Publisher::of(&target.model) {
+            Publisher::Google => gemini::check_params(req, drop_params),
+            Publisher::Anthropic => anthropic::check_params(req, drop_params),
+        }
+        .map_err(|e| target.annotate(e))
     }
 
     fn resolve_target(
@@ -184,15 +198,38 @@ impl Provider for VertexAi {
         target: &Target,
         stream: bool,
     ) -> Result<HttpRequest, LlmError> {
-        let url = format!(
-            "{}{}",
-            model_path(target, "google"),
-            gemini::method_suffix(stream)
-        );
-        Ok(HttpRequest {
-            url,
-            headers: openai::json_headers(target, AuthStyle::Bearer)?,
-            body: gemini::encode_body(req, &target.model)?,
+        let headers = openai::json_headers(target, AuthStyle::Bearer)?;
+        Ok(match Publisher::of(&target.model) {
+            Publisher::Google => HttpRequest {
+                url: format!(
+                    "{}{}",
+                    model_path(target, "google"),
+                    gemini::method_suffix(stream)
+                ),
+                headers,
+                body: gemini::encode_body(req, &target.model)?,
+            },
+            Publisher::Anthropic => HttpRequest {
+                url: format!(
+                    "{}{}",
+                    model_path(target, "anthropic"),
+                    if stream {
+                        ":streamRawPredict"
+                    } else {
+                        ":rawPredict"
+                    }
+                ),
+                headers,
+                body: anthropic::encode_body(
+                    req,
+                    &BodyOptions {
+                        model: None,
+                        anthropic_version: Some(ANTHROPIC_VERTEX_VERSION),
+                        default_max_tokens: claude_max_tokens(&target.model),
+                        stream,
+                    },
+                )?,
+            },
         })
     }
 
@@ -224,11 +261,17 @@ impl Provider for VertexAi {
     }
 
     fn parse_response(&self, body: &[u8], target: &Target) -> Result<ChatResponse, LlmError> {
-        gemini::parse_response(body, target)
+        match Publisher::of(&target.model) {
+            Publisher::Google => gemini::parse_response(body, target),
+            Publisher::Anthropic => anthropic::parse_response(body, target),
+        }
     }
 
     fn stream_parser(&self, target: &Target, _include_usage: bool) -> Box<dyn StreamParser> {
-        Box::new(GeminiStreamParser::new(target))
+        match Publisher::of(&target.model) {
+            Publisher::Google => Box::new(GeminiStreamParser::new(target)),
+            Publisher::Anthropic => Box::new(AnthropicStreamParser::new(target)),
+        }
     }
 
     fn parse_error(
@@ -238,8 +281,51 @@ impl Provider for VertexAi {
         body: &[u8],
         target: &Target,
     ) -> LlmError {
-        gemini::error_from_body(status, headers, body, target)
+        // Vertex AI itself (quota, auth, unknown model) answers in Google's format even for
+        // Claude; errors from Claude come in Anthropic's.
+        if Publisher::of(&target.model) == Publisher::Anthropic && !is_google_error(body) {
+            anthropic::error_from_body(status, headers, body, target)
+        } else {
+            gemini::error_from_body(status, headers, body, target)
+        }
     }
+}
+
+/// Whose API serves a model on Vertex AI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publisher {
+    Google,
+    Anthropic,
+}
+
+impl Publisher {
+    fn of(model: &str) -> Publisher {
+        if model.to_ascii_lowercase().starts_with("claude-") {
+            Publisher::Anthropic
+        } else {
+            Publisher::Google
+        }
+    }
+}
+
+/// Google's error body: `{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", ...}}`.
+fn is_google_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body).is_ok_and(|v| {
+        let v = match &v {
+            Value::Array(items) => items.first().cloned().unwrap_or(Value::Null),
+            other => other.clone(),
+        };
+        v.pointer("/error/status").is_some_and(Value::is_string)
+    })
+}
+
+/// `max_tokens` for a Claude model that was given none: its output limit from the
+/// catalogue (Vertex ids such as `claude-sonnet-4@20250514` resolve to their snapshot).
+fn claude_max_tokens(model: &str) -> Option<u32> {
+    crate::catalog::model_info("vertex_ai", model)
+        .and_then(|info| info.output_limit())
+        .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX))
+        .or_else(|| anthropic::default_max_tokens(&model.replace('@', "-")))
 }
 
 /// `{api_base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}`.
@@ -667,6 +753,43 @@ mod tests {
             Ok(_) => panic!("resolved without a project"),
         };
         assert!(e.message.contains("vertex_project"), "{}", e.message);
+    }
+
+    #[test]
+    fn claude_goes_to_raw_predict_with_the_vertex_messages_body() {
+        let provider = Arc::new(VertexAi::new());
+        let t = provider
+            .clone()
+            .resolve_target(
+                "claude-sonnet-4@20250514",
+                &options(credentials_with_token_uri("http://127.0.0.1:9/token")),
+            )
+            .unwrap();
+        let req = ChatRequest::new(
+            "claude-sonnet-4@20250514",
+            vec![crate::types::Message::user("hi")],
+        );
+        let http = provider.build_request(&req, &t, true).unwrap();
+        assert_eq!(
+            http.url,
+            "https://europe-west4-aiplatform.googleapis.com/v1/projects/llmswitch-test-project/locations/europe-west4/publishers/anthropic/models/claude-sonnet-4@20250514:streamRawPredict"
+        );
+        let body: Value = serde_json::from_slice(&http.body).unwrap();
+        assert_eq!(body["anthropic_version"], ANTHROPIC_VERTEX_VERSION);
+        assert_eq!(body["stream"], true);
+        assert!(body.get("model").is_none());
+        assert!(body["max_tokens"].as_u64().unwrap() > 0);
+        assert!(http.headers.get("x-api-key").is_none());
+        assert_eq!(
+            provider.supported_params("claude-sonnet-4@20250514"),
+            anthropic::SUPPORTED_PARAMS.to_vec()
+        );
+        assert!(is_google_error(
+            br#"{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}"#
+        ));
+        assert!(!is_google_error(
+            br#"{"type": "error", "error": {"type": "overloaded_error"}}"#
+        ));
     }
 
     #[test]

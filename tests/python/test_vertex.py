@@ -245,3 +245,156 @@ def test_vertex_params_and_provider_list():
     assert llmswitch.get_llm_provider("vertex_ai/gemini-2.5-pro") == ("gemini-2.5-pro", "vertex_ai")
     params = llmswitch.get_supported_openai_params("vertex_ai/gemini-2.5-pro")
     assert "tools" in params and "reasoning_effort" in params and "logit_bias" not in params
+
+
+CLAUDE = "claude-sonnet-4@20250514"
+CLAUDE_PATH = f"/v1/projects/llmswitch-test-project/locations/us-east5/publishers/anthropic/models/{CLAUDE}"
+
+
+def anthropic_events(*payloads):
+    return [f"event: {p['type']}\ndata: {json.dumps(p)}" for p in payloads]
+
+
+def test_claude_on_vertex_uses_the_messages_body_with_vertex_auth(server, credentials):
+    kw = {"api_base": server.url, "vertex_credentials": credentials, "vertex_location": "us-east5"}
+    r = llmswitch.completion(
+        model=f"vertex_ai/{CLAUDE}",
+        messages=[{"role": "system", "content": "be brief"}, *MESSAGES],
+        max_tokens=100,
+        temperature=0.3,
+        extra_headers={"anthropic-beta": "context-1m-2025-08-07"},
+        **kw,
+    )
+    token_req, req = server.requests
+    assert token_req["path"] == "/token"
+    assert req["path"] == CLAUDE_PATH + ":rawPredict"
+    assert req["headers"]["authorization"] == "Bearer ya29.mock-access-token"
+    assert req["headers"]["anthropic-beta"] == "context-1m-2025-08-07"
+    assert "x-api-key" not in req["headers"] and "anthropic-version" not in req["headers"]
+    assert req["body"] == {
+        "anthropic_version": "vertex-2023-10-16",
+        "system": "be brief",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 100,
+        "temperature": 0.3,
+    }
+    ChatCompletion.model_validate(r)
+    assert r.choices[0].message.content == "Hello from the mock server."
+    assert r._hidden_params["custom_llm_provider"] == "vertex_ai"
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (9, 6)
+
+    # Without max_tokens: the model's output limit from the catalogue (Vertex ids carry @date).
+    llmswitch.completion(model=f"vertex_ai/{CLAUDE}", messages=MESSAGES, **kw)
+    assert (
+        server.requests[-1]["body"]["max_tokens"]
+        == llmswitch.get_model_info("anthropic/claude-sonnet-4-20250514")["max_output_tokens"]
+    )
+
+
+def test_claude_on_vertex_tool_calls_and_stream(server, credentials):
+    kw = {"api_base": server.url, "vertex_credentials": credentials, "vertex_location": "us-east5"}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+        },
+    }
+    server.enqueue()  # token
+    server.enqueue(
+        sse=anthropic_events(
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [],
+                    "model": "claude-sonnet-4-20250514",
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 20, "output_tokens": 1},
+                },
+            },
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {}},
+            },
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": '{"location": "Par'},
+            },
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": 'is"}'},
+            },
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 12},
+            },
+            {"type": "message_stop"},
+        )
+    )
+    chunks = list(
+        llmswitch.completion(
+            model=f"vertex_ai/{CLAUDE}",
+            messages=MESSAGES,
+            tools=[tool],
+            stream=True,
+            stream_options={"include_usage": True},
+            **kw,
+        )
+    )
+    req = server.requests[-1]
+    assert req["path"] == CLAUDE_PATH + ":streamRawPredict"
+    assert req["body"]["stream"] is True and "model" not in req["body"]
+    assert req["body"]["tools"] == [
+        {
+            "name": "get_weather",
+            "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}},
+        }
+    ]
+    for c in chunks:
+        ChatCompletionChunk.model_validate(c)
+    full = llmswitch.stream_chunk_builder(chunks)
+    ChatCompletion.model_validate(full)
+    (call,) = full.choices[0].message.tool_calls
+    assert call.id == "toolu_01" and json.loads(call.function.arguments) == {"location": "Paris"}
+    assert full.choices[0].finish_reason == "tool_calls"
+    assert full.usage.completion_tokens == 12
+
+
+def test_claude_on_vertex_errors_and_params(server, credentials):
+    kw = {"api_base": server.url, "vertex_credentials": credentials, "vertex_location": "us-east5"}
+    server.enqueue()  # token
+    server.enqueue(
+        status=529, json={"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    )
+    with pytest.raises(llmswitch.ServiceUnavailableError, match="Overloaded"):
+        llmswitch.completion(model=f"vertex_ai/{CLAUDE}", messages=MESSAGES, **kw)
+    # Vertex AI's own errors (quota) come in Google's format.
+    server.enqueue(
+        status=429,
+        json={
+            "error": {
+                "code": 429,
+                "message": "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model",
+                "status": "RESOURCE_EXHAUSTED",
+            }
+        },
+    )
+    with pytest.raises(llmswitch.RateLimitError, match="Quota exceeded") as info:
+        llmswitch.completion(model=f"vertex_ai/{CLAUDE}", messages=MESSAGES, **kw)
+    assert info.value.llm_provider == "vertex_ai"
+
+    params = llmswitch.get_supported_openai_params(f"vertex_ai/{CLAUDE}")
+    assert params == llmswitch.get_supported_openai_params("anthropic/claude-sonnet-4-20250514")
+    hits = server.hits
+    with pytest.raises(llmswitch.UnsupportedParamsError, match="n=2"):
+        llmswitch.completion(model=f"vertex_ai/{CLAUDE}", messages=MESSAGES, n=2, **kw)
+    assert server.hits == hits
