@@ -126,6 +126,35 @@ fn env_any(vars: &[&str]) -> Option<String> {
         .find(|v| !v.trim().is_empty())
 }
 
+/// Whether `provider` serves `model` with Gemini's API, which takes thought signatures back
+/// from tool-call ids.
+pub fn takes_thought_signatures(provider: &str, model: &str) -> bool {
+    match provider {
+        "gemini" => true,
+        "vertex_ai" => !model.to_ascii_lowercase().starts_with("claude-"),
+        _ => false,
+    }
+}
+
+/// Cut `__thought__<signature>` off tool-call ids (assistant `tool_calls[].id` and tool
+/// `tool_call_id`) so a conversation begun on Gemini continues on any other API, which
+/// would reject such ids (OpenAI caps ids at 40 characters; Anthropic's allow no `+/=`).
+pub fn strip_thought_signatures(messages: &mut [Message]) {
+    let strip = |id: &mut String| {
+        if let Some(at) = id.find(THOUGHT_SIGNATURE_SEPARATOR) {
+            id.truncate(at);
+        }
+    };
+    for m in messages {
+        if let Some(calls) = &mut m.tool_calls {
+            calls.iter_mut().for_each(|c| strip(&mut c.id));
+        }
+        if let Some(id) = &mut m.tool_call_id {
+            strip(id);
+        }
+    }
+}
+
 /// Model names go into the URL path: refuse anything that would change its meaning.
 pub fn check_model_name(provider: &str, model: &str) -> Result<(), LlmError> {
     if model

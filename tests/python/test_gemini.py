@@ -725,3 +725,74 @@ def test_parallel_tool_calls(server, gemini_kw):
     )
     assert server.hits == 3
     assert all("parallel" not in json.dumps(r["body"]) for r in server.requests)
+
+
+def test_gemini_history_continues_on_other_providers(server, gemini_kw):
+    """A conversation begun on Gemini goes on with gpt-4o or Claude by changing the model
+    string: the thought signatures carried in tool-call ids are cut off for them."""
+    server.enqueue(
+        json=gemini_response(
+            [
+                {
+                    "functionCall": {"name": "get_weather", "args": {"location": "Paris"}},
+                    "thoughtSignature": "c2ln+/=",
+                }
+            ]
+        )
+    )
+    r = llmswitch.completion(
+        model="gemini/gemini-2.5-pro", messages=MESSAGES, tools=[WEATHER_TOOL], **gemini_kw
+    )
+    call = r.choices[0].message.tool_calls[0]
+    history = [
+        *MESSAGES,
+        r.choices[0].message,
+        {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+    ]
+    plain_id = call.id.split("__thought__")[0]
+    llmswitch.completion(model="openai/gpt-4o", messages=history, api_base=server.base_url, api_key=KEY)
+    sent = server.requests[-1]["body"]["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == plain_id and sent[2]["tool_call_id"] == plain_id
+    llmswitch.completion(
+        model="anthropic/claude-sonnet-4-20250514", messages=history, api_base=server.url, api_key=KEY
+    )
+    blocks = server.requests[-1]["body"]["messages"]
+    assert blocks[1]["content"][0]["id"] == plain_id
+    assert blocks[2]["content"][0]["tool_use_id"] == plain_id
+    # Gemini itself still gets the signature back.
+    llmswitch.completion(model="gemini/gemini-2.5-pro", messages=history, **gemini_kw)
+    assert server.requests[-1]["body"]["contents"][1]["parts"][0]["thoughtSignature"] == "c2ln+/="
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_switching_provider_is_one_string(server, stream):
+    """gpt-4o, Claude and Gemini answer the same call in the same OpenAI shape."""
+    shapes = []
+    for model, base in (
+        ("openai/gpt-4o", server.base_url),
+        ("anthropic/claude-sonnet-4-20250514", server.url),
+        ("gemini/gemini-2.5-pro", server.url),
+    ):
+        r = llmswitch.completion(
+            model=model,
+            messages=MESSAGES,
+            tools=[WEATHER_TOOL],
+            tool_choice="auto",
+            temperature=0.2,
+            max_tokens=50,
+            stream=stream,
+            api_base=base,
+            api_key=KEY,
+            extra_headers={"x-mock-chunks": "3"},
+        )
+        if stream:
+            chunks = list(r)
+            for c in chunks:
+                ChatCompletionChunk.model_validate(c)
+            r = llmswitch.stream_chunk_builder(chunks)
+        ChatCompletion.model_validate(r)
+        choice = r.choices[0]
+        shapes.append(
+            (sorted(r), sorted(choice), sorted(choice.message), choice.message.content, choice.finish_reason)
+        )
+    assert shapes[0] == shapes[1] == shapes[2], shapes
