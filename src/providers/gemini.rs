@@ -404,6 +404,8 @@ pub fn build_body(req: &ChatRequest, model: &str) -> Result<Map<String, Value>, 
                 body.insert("cachedContent".into(), value.clone());
             }
             "generation_config" | "generationConfig" => merge_object(&mut generation, value),
+            // The openai SDK's way to add body fields.
+            "extra_body" => merge_object(&mut body, value),
             other => match body.get_mut(other) {
                 Some(Value::Object(ours)) => merge_object(ours, value),
                 _ => {
@@ -1688,6 +1690,16 @@ mod tests {
             json!([{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}])
         );
         assert_eq!(b["cachedContent"], "cachedContents/abc");
+        let b = body(
+            json!([{"role": "user", "content": "x"}]),
+            json!({"extra_body": {"labels": {"team": "a"}}, "generation_config": {"responseModalities": ["TEXT"]}, "top_p": 0.5}),
+            "gemini-2.5-pro",
+        );
+        assert_eq!(b["labels"], json!({"team": "a"}));
+        assert_eq!(
+            b["generationConfig"],
+            json!({"topP": 0.5, "responseModalities": ["TEXT"]})
+        );
         for (choice, mode) in [("auto", "AUTO"), ("none", "NONE"), ("required", "ANY")] {
             let b = body(
                 json!([{"role": "user", "content": "x"}]),
