@@ -398,3 +398,34 @@ def test_claude_on_vertex_errors_and_params(server, credentials):
     with pytest.raises(llmswitch.UnsupportedParamsError, match="n=2"):
         llmswitch.completion(model=f"vertex_ai/{CLAUDE}", messages=MESSAGES, n=2, **kw)
     assert server.hits == hits
+
+
+def test_gcloud_user_credentials_from_the_adc_file(server, tmp_path, monkeypatch):
+    """`gcloud auth application-default login` credentials: a refresh-token exchange."""
+    gcloud = tmp_path / "gcloud-config"
+    gcloud.mkdir()
+    user = {
+        "type": "authorized_user",
+        "client_id": "test-client.apps.googleusercontent.com",
+        "client_secret": "test-client-secret",
+        "refresh_token": f"1//test-refresh-{uuid.uuid4().hex}+/=",
+        "token_uri": server.url + "/token",
+    }
+    (gcloud / "application_default_credentials.json").write_text(json.dumps(user))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(gcloud))
+    server.enqueue(json={"access_token": "ya29.user-token", "expires_in": 3599, "token_type": "Bearer"})
+    llmswitch.completion(
+        model="vertex_ai/gemini-2.5-pro",
+        messages=MESSAGES,
+        api_base=server.url,
+        vertex_project="user-project",
+    )
+    token_req, req = server.requests
+    assert dict(urllib.parse.parse_qsl(token_req["body"])) == {
+        "grant_type": "refresh_token",
+        "client_id": user["client_id"],
+        "client_secret": user["client_secret"],
+        "refresh_token": user["refresh_token"],
+    }
+    assert req["headers"]["authorization"] == "Bearer ya29.user-token"
+    assert req["path"].startswith("/v1/projects/user-project/locations/us-central1/")
