@@ -134,6 +134,8 @@ impl Provider for VertexAi {
         gemini::check_model_name("vertex_ai", model)?;
         let fail = |e: LlmError| e.with_provider("vertex_ai").with_model(model);
         let mut options = opts.provider_options.clone();
+        // Only resolve_target sets this handle; a caller's value must not pick a token.
+        options.remove(OPT_TOKEN_SOURCE);
         let option = |name: &str| {
             options
                 .get(name)
