@@ -227,6 +227,10 @@ fn prepare_checked(
     } else {
         provider.clone().resolve_target(&id.model, target_opts)?
     };
+    // Gemini's thought signatures ride in tool-call ids; other APIs reject such ids.
+    if !providers::gemini::takes_thought_signatures(target.provider_name(), &target.model) {
+        providers::gemini::strip_thought_signatures(&mut request.messages);
+    }
 
     let supported = provider.supported_params(&target.model);
     let include_usage = request
