@@ -11,7 +11,7 @@ use super::completion::{global_drop_params, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::exceptions::to_pyerr;
-use super::runtime::{block_on_shared, block_on_thread, shared_client};
+use super::runtime::{shared_client, thread_runtime, LocalRuntime};
 use super::stream::SyncStream;
 use super::testing::ManualClock;
 use crate::error::LlmError;
@@ -126,11 +126,15 @@ fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, Ll
     )
 }
 
-fn answer_to_py<'py>(py: Python<'py>, answer: Answer) -> PyResult<Bound<'py, PyAny>> {
+fn answer_to_py<'py>(
+    py: Python<'py>,
+    answer: Answer,
+    rt: Arc<LocalRuntime>,
+) -> PyResult<Bound<'py, PyAny>> {
     match answer {
         Answer::Full(done) => convert::response_to_py(py, &done.response, &done.meta),
         Answer::Stream(stream, meta, prompt) => {
-            let stream = SyncStream::new(stream, meta).with_prompt_estimate(prompt);
+            let stream = SyncStream::new(stream, meta, rt).with_prompt_estimate(prompt);
             Ok(Bound::new(py, stream)?.into_any())
         }
     }
@@ -409,18 +413,11 @@ impl Router {
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = self.parse(py, model, messages, kwargs).map_err(to_pyerr)?;
         let router = self.inner.clone();
-        let answer = if req.options.stream {
-            block_on_shared(
-                py,
-                async move { router.route(shared_client()?, &req).await },
-            )
-        } else {
-            block_on_thread(py, move |client| async move {
-                router.route(&client, &req).await
-            })
-        };
+        // Streams and calls alike run on this thread's runtime; a stream keeps it.
+        let rt = thread_runtime().map_err(to_pyerr)?;
+        let answer = rt.block_on(py, router.route(&rt.client, &req));
         super::budget::deliver_alerts(py);
-        answer_to_py(py, answer?)
+        answer_to_py(py, answer?, rt)
     }
 
     /// Async twin of :meth:`completion`.
