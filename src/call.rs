@@ -493,7 +493,7 @@ async fn send_once(
         let body = response
             .bytes()
             .await
-            .map_err(|e| target.annotate(http::transport_error(&e, &host)))?;
+            .map_err(|e| target.annotate(http::transport_error(&e, host)))?;
         if !(200..300).contains(&status) {
             return Err(target
                 .provider
@@ -507,7 +507,7 @@ async fn send_once(
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
-        Err(_) => Err(target.annotate(http::timeout_error(timeout, &host))),
+        Err(_) => Err(target.annotate(http::timeout_error(timeout, host))),
     }
 }
 
@@ -535,7 +535,7 @@ async fn open_stream(
             let body = response
                 .bytes()
                 .await
-                .map_err(|e| target.annotate(http::transport_error(&e, &host)))?;
+                .map_err(|e| target.annotate(http::transport_error(&e, host)))?;
             return Err(target.provider.parse_error(status, &headers, &body, target));
         }
         let headers = kept_headers(response.headers());
@@ -552,7 +552,7 @@ async fn open_stream(
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
-        Err(_) => Err(target.annotate(http::timeout_error(timeout, &host))),
+        Err(_) => Err(target.annotate(http::timeout_error(timeout, host))),
     }
 }
 

@@ -43,29 +43,27 @@ impl HttpClient {
     /// `APIConnectionError` or `Timeout`; HTTP error statuses are returned as responses.
     pub async fn post(&self, req: HttpRequest) -> Result<reqwest::Response, LlmError> {
         let url = req.url;
-        let host = host_of(&url);
         self.client
             .post(url.as_str())
             .headers(req.headers)
             .body(req.body)
             .send()
             .await
-            .map_err(|e| transport_error(&e, &host))
+            .map_err(|e| transport_error(&e, host_of(&url)))
     }
 }
 
-/// `host:port` of a URL, for error messages (never the query string, which may hold a key).
-pub fn host_of(url: &str) -> String {
-    reqwest::Url::parse(url)
-        .ok()
-        .map(|u| {
-            let host = u.host_str().unwrap_or("?").to_owned();
-            match u.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host,
-            }
-        })
-        .unwrap_or_else(|| "?".to_owned())
+/// `host[:port]` of a URL, for error messages: never the path or query string, which may
+/// hold a key, nor user info. Plain slicing, no URL parse: it runs on every call.
+pub fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() {
+        "?"
+    } else {
+        host
+    }
 }
 
 /// Map a reqwest error to our error kinds, with the cause chain in the message.
@@ -165,5 +163,10 @@ mod tests {
             "127.0.0.1:8080"
         );
         assert_eq!(host_of("https://api.openai.com/v1"), "api.openai.com");
+        assert_eq!(
+            host_of("https://user:pw@host.example:8443?x=1"),
+            "host.example:8443"
+        );
+        assert_eq!(host_of("not a url"), "not a url");
     }
 }

@@ -233,7 +233,7 @@ impl ChunkStream {
         include_usage: bool,
         read_timeout: Duration,
     ) -> Self {
-        let host = crate::http::host_of(response.url().as_str());
+        let host = crate::http::host_of(response.url().as_str()).to_owned();
         ChunkStream {
             source: Source::Http {
                 body: Box::pin(response.bytes_stream()),

@@ -645,9 +645,9 @@ impl TokenSource {
         let body = response
             .bytes()
             .await
-            .map_err(|e| crate::http::transport_error(&e, &host))?;
+            .map_err(|e| crate::http::transport_error(&e, host))?;
         if !(200..300).contains(&status) {
-            return Err(token_error(status, &body, &host));
+            return Err(token_error(status, &body, host));
         }
         let parsed: TokenResponse = crate::providers::parse_json(&body, "OAuth2 token response")?;
         let mut header = HeaderValue::from_str(&format!("Bearer {}", parsed.access_token))
