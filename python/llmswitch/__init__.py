@@ -16,9 +16,11 @@ from ._llmswitch import (
     Router,
     __version__,
     acompletion,
+    aembedding,
     completion,
     completion_cost,
     cost_per_token,
+    embedding,
     get_llm_provider,
     get_max_tokens,
     get_model_info,
@@ -34,7 +36,7 @@ from ._llmswitch import (
     supports_vision,
     token_counter,
 )
-from ._types import AttrDict, ModelResponse, ModelResponseStream
+from ._types import AttrDict, EmbeddingResponse, ModelResponse, ModelResponseStream
 from .exceptions import (
     APIConnectionError,
     APIError,
@@ -74,6 +76,8 @@ __all__ = [
     "__version__",
     "completion",
     "acompletion",
+    "embedding",
+    "aembedding",
     "Router",
     "stream_chunk_builder",
     "get_supported_openai_params",
@@ -98,6 +102,7 @@ __all__ = [
     "AttrDict",
     "ModelResponse",
     "ModelResponseStream",
+    "EmbeddingResponse",
     "exceptions",
     "LLMSwitchError",
     "AuthenticationError",

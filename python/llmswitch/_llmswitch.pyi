@@ -1,17 +1,19 @@
 """Type stubs for the native core. Checked against the runtime by ``mypy.stubtest``."""
 
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 from typing_extensions import final
 
-from ._types import ModelResponse, ModelResponseStream
+from ._types import EmbeddingResponse, ModelResponse, ModelResponseStream
 
 __version__: str
 __all__ = [
     "acompletion",
+    "aembedding",
     "completion",
+    "embedding",
     "get_llm_provider",
     "get_supported_openai_params",
     "provider_names",
@@ -116,6 +118,48 @@ def acompletion(
     metadata: Mapping[str, Any] | None = ...,
     **kwargs: Any,
 ) -> Any: ...
+def embedding(
+    model: str,
+    input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]],
+    *,
+    dimensions: int | None = ...,
+    encoding_format: Literal["float", "base64"] | None = ...,
+    user: str | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | Sequence[float] | BaseException | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> EmbeddingResponse: ...
+def aembedding(
+    model: str,
+    input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]],
+    *,
+    dimensions: int | None = ...,
+    encoding_format: Literal["float", "base64"] | None = ...,
+    user: str | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | Sequence[float] | BaseException | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> Awaitable[EmbeddingResponse]: ...
 def stream_chunk_builder(
     chunks: Sequence[Mapping[str, Any]], messages: Sequence[Mapping[str, Any]] | None = None
 ) -> ModelResponse: ...
