@@ -9,7 +9,7 @@ use super::completion::{global_drop_params, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
 use super::exceptions::to_pyerr;
 use super::runtime::{block_on_thread, shared_client};
-use crate::call::{self, PreparedEmbedding};
+use crate::call::{self, CallOptions, PreparedEmbedding};
 use crate::error::{ErrorKind, LlmError};
 use crate::providers::mock::MockSpec;
 use crate::types::{ChatRequest, EmbeddingInput, EmbeddingRequest, EncodingFormat};
@@ -24,40 +24,57 @@ pub fn parse_embedding(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> Result<(ParsedCall, EmbeddingRequest), LlmError> {
     let input = input_from_py(input)?;
-    // LiteLLM's embedding mock_response is the vector itself; completion() knows only texts
-    // and errors, so a vector is taken out before the common reading.
-    let mut vector = None;
-    let mut owned = None;
-    if let Some(kw) = kwargs {
-        if let Some(m) = kw
-            .get_item(pyo3::intern!(py, "mock_response"))
-            .ok()
-            .flatten()
-        {
-            if m.is_instance_of::<PyList>() || m.is_instance_of::<PyTuple>() {
-                vector = Some(from_py::<Vec<f64>>(&m, "mock_response")?);
-                let copy = kw
-                    .copy()
-                    .map_err(|e| LlmError::bad_request(e.to_string()))?;
-                let _ = copy.del_item("mock_response");
-                owned = Some(copy);
-            }
-        }
-    }
+    let (vector, owned) = take_mock_vector(py, kwargs)?;
     let kwargs = owned.as_ref().or(kwargs);
     let mut parsed = parse_call(py, model, None, kwargs, global_drop_params(py))?;
-    if let Some(v) = vector {
-        parsed.options.mock = Some(MockSpec {
-            vector: Some(v),
-            ..parsed.options.mock.take().unwrap_or_default()
-        });
-    }
+    set_mock_vector(&mut parsed.options, vector);
     let request = embedding_request(&mut parsed.request, input, parsed.options.drop_params)?;
     Ok((parsed, request))
 }
 
+/// A `mock_response` vector, and the keywords without it (`None` when unchanged).
+type MockVector<'py> = (Option<Vec<f64>>, Option<Bound<'py, PyDict>>);
+
+/// LiteLLM's embedding `mock_response` may be the vector itself; `completion()`'s reading
+/// knows only texts and errors, so a vector is taken out first: returns it and the
+/// keywords without it (`None` when unchanged).
+pub fn take_mock_vector<'py>(
+    py: Python<'py>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> Result<MockVector<'py>, LlmError> {
+    let Some(kw) = kwargs else {
+        return Ok((None, None));
+    };
+    let Some(m) = kw
+        .get_item(pyo3::intern!(py, "mock_response"))
+        .ok()
+        .flatten()
+    else {
+        return Ok((None, None));
+    };
+    if !(m.is_instance_of::<PyList>() || m.is_instance_of::<PyTuple>()) {
+        return Ok((None, None));
+    }
+    let vector = from_py::<Vec<f64>>(&m, "mock_response")?;
+    let copy = kw
+        .copy()
+        .map_err(|e| LlmError::bad_request(e.to_string()))?;
+    let _ = copy.del_item("mock_response");
+    Ok((Some(vector), Some(copy)))
+}
+
+/// Answer with `vector` (from [`take_mock_vector`]) when there is one.
+pub fn set_mock_vector(options: &mut CallOptions, vector: Option<Vec<f64>>) {
+    if let Some(v) = vector {
+        options.mock = Some(MockSpec {
+            vector: Some(v),
+            ..options.mock.take().unwrap_or_default()
+        });
+    }
+}
+
 /// `input=`: a string, a list of strings, a list of token ids or a list of token-id lists.
-fn input_from_py(input: &Bound<'_, PyAny>) -> Result<EmbeddingInput, LlmError> {
+pub fn input_from_py(input: &Bound<'_, PyAny>) -> Result<EmbeddingInput, LlmError> {
     if let Ok(s) = input.cast::<PyString>() {
         let text = s
             .to_cow()

@@ -366,3 +366,115 @@ def test_aembedding_raises_on_await(server, openai_kw):
             await llmswitch.aembedding(model=MODEL, input="hi", **openai_kw)
 
     asyncio.run(main())
+
+
+def embedder(group: str, dep_id: str, server: Any, **params: Any) -> dict[str, Any]:
+    return {
+        "model_name": group,
+        "litellm_params": {"model": MODEL, "api_key": TEST_KEY, "api_base": server.base_url, **params},
+        "model_info": {"id": dep_id},
+    }
+
+
+@pytest.fixture()
+def two_servers() -> Any:
+    from llmswitch.testing import MockServer
+
+    servers = [MockServer(), MockServer()]
+    yield servers
+    for s in servers:
+        s.stop()
+
+
+def test_router_embedding_retries_on_the_other_deployment(two_servers):
+    first, second = two_servers
+    first.enqueue(status=429, json=OPENAI_ERROR, headers={"retry-after": "0"})
+    router = llmswitch.Router(
+        model_list=[
+            embedder("emb", "first", first, order=1),
+            embedder("emb", "second", second, order=2, dimensions=12),
+        ],
+        num_retries=1,
+    )
+    r = router.embedding(model="emb", input=["a", "b"])
+    assert isinstance(r, llmswitch.EmbeddingResponse)
+    CreateEmbeddingResponse.model_validate(r)
+    hidden = r._hidden_params
+    assert hidden["model_id"] == "second"
+    assert hidden["model_group"] == "emb"
+    assert hidden["api_base"] == second.base_url
+    assert hidden["attempts"] == ["first emb/first: RateLimitError", "retry emb/second: ok"]
+    assert hidden["response_cost"] == pytest.approx(r.usage.prompt_tokens * price(MODEL))
+    # Same wire format as a direct call, with the deployment's own parameters.
+    assert first.requests[0]["body"] == {"model": "text-embedding-3-small", "input": ["a", "b"]}
+    assert second.requests[0]["body"] == {
+        "model": "text-embedding-3-small",
+        "input": ["a", "b"],
+        "dimensions": 12,
+    }
+    assert len(r.data[0].embedding) == 12
+    stats = router.stats()
+    assert stats["first"]["failures"] == 1
+    assert stats["second"]["successes"] == 1
+    assert stats["second"]["spend"] == pytest.approx(hidden["response_cost"])
+
+
+def test_router_embedding_falls_back_and_cools_down(two_servers):
+    primary, backup = two_servers
+    for _ in range(2):
+        primary.enqueue(status=500, json=OPENAI_ERROR)
+    router = llmswitch.Router(
+        model_list=[embedder("emb", "p", primary), embedder("emb-backup", "b", backup)],
+        num_retries=1,
+        retry_after=0,
+        allowed_fails=0,
+        cooldown_time=60,
+        fallbacks=[{"emb": ["emb-backup"]}],
+    )
+    r = router.embedding(model="emb", input="x")
+    assert r._hidden_params["model_id"] == "b"
+    assert r._hidden_params["attempts"][-1] == "fallback emb-backup/b: ok"
+    assert r._hidden_params["attempts"][0] == "first emb/p: InternalServerError"
+    assert router.stats()["p"]["cooling_down"]
+    # While it cools down, the group's calls go straight to the fallback.
+    hits = primary.hits
+    r = router.embedding(model="emb", input="y")
+    assert r._hidden_params["model_id"] == "b"
+    assert primary.hits == hits
+
+
+def test_router_embedding_errors_and_async(server):
+    router = llmswitch.Router(model_list=[embedder("emb", "d", server)], num_retries=0)
+    with pytest.raises(llmswitch.BadRequestError, match="empty list"):
+        router.embedding(model="emb", input=[])
+    with pytest.raises(llmswitch.BadRequestError, match="nope"):
+        router.embedding(model="nope", input="x")
+    assert server.hits == 0
+    server.enqueue(status=401, json=OPENAI_ERROR)
+    with pytest.raises(llmswitch.AuthenticationError) as e:
+        router.embedding(model="emb", input="x")
+    assert e.value.attempts == ["first emb/d: AuthenticationError"]
+
+    async def main() -> list[Any]:
+        pending = router.aembedding(model="emb", input=[])
+        with pytest.raises(llmswitch.BadRequestError):
+            await pending
+        return await asyncio.gather(*(router.aembedding(model="emb", input=f"t{i}") for i in range(20)))
+
+    results = asyncio.run(main())
+    assert [r._hidden_params["model_id"] for r in results] == ["d"] * 20
+    assert router.stats()["d"]["in_flight"] == 0
+
+
+def test_router_embedding_mock_deployments():
+    router = llmswitch.Router(
+        model_list=[
+            {"model_name": "emb", "litellm_params": {"model": "mock/embedder", "dimensions": 5}},
+        ]
+    )
+    r = router.embedding(model="emb", input=["a", "b"], mock_response=[1.0, 0.0])
+    assert vectors(r) == [[1.0, 0.0], [1.0, 0.0]]
+    r = router.embedding(model="emb", input="a")
+    assert len(r.data[0].embedding) == 5
+    with pytest.raises(llmswitch.RateLimitError):
+        router.embedding(model="emb", input="a", mock_response="litellm.RateLimitError", num_retries=0)
