@@ -9,7 +9,7 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
 .PHONY: test dev lint rust-test py-test stubtest bench bench-smoke demo clean
 
-test: lint rust-test py-test
+test: lint rust-test py-test bench-smoke
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ bench: $(VENV)/.installed
 	bench/run.sh
 
 bench-smoke: dev
-	$(PY) bench/library_bench.py --smoke
+	$(PY) bench/library_bench.py --smoke --subjects llmswitch > /dev/null
 
 demo: dev
 	$(PY) -m llmswitch demo

@@ -11,7 +11,9 @@ Workloads:
   stream    sequential 200-chunk streams: time per stream and per chunk (µs)
   memory    RSS after 1,000 and after 10,000 calls (MiB)
   import    import time and RSS of the package, in a fresh interpreter
-  anthropic / gemini   one native-provider round trip each (when the provider exists)
+  native    one OpenAI, Anthropic and Gemini round trip each (translation overhead)
+  cost      get_model_info, get_llm_provider, cost_per_token, token_counter (µs per call)
+  router    the same call through a one-deployment Router and directly (router overhead)
 """
 
 from __future__ import annotations
@@ -345,13 +347,68 @@ def bench_native_providers(url: str, n: int) -> dict[str, Any]:
     return results
 
 
+def micro(fn: Callable[[], Any], n: int) -> float:
+    """Mean µs per call of a cheap function, best of 5 runs."""
+    for _ in range(max(10, n // 10)):
+        fn()
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t) / n * 1e6)
+    return round(best, 3)
+
+
+def bench_cost_functions(n: int) -> dict[str, Any]:
+    """The catalogue, cost and token functions LiteLLM users call, by the same names."""
+    mod = None
+    if has("llmswitch"):
+        import llmswitch as mod
+    elif has("litellm"):
+        import litellm as mod
+    if mod is None:
+        return {}
+    name = mod.__name__
+    one = [{"role": "user", "content": "What is the capital of France?"}]
+    return {
+        f"{name}.get_model_info": micro(lambda: mod.get_model_info("gpt-4o"), n),
+        f"{name}.get_llm_provider": micro(lambda: mod.get_llm_provider("groq/llama-3.3-70b-versatile"), n),
+        f"{name}.cost_per_token": micro(
+            lambda: mod.cost_per_token(model="gpt-4o", prompt_tokens=1000, completion_tokens=200), n
+        ),
+        f"{name}.token_counter": micro(lambda: mod.token_counter(model="gpt-4o", messages=one), n),
+    }
+
+
+def bench_router(url: str, n: int) -> dict[str, Any]:
+    """Router overhead: the same call through a one-deployment router and directly."""
+    results: dict[str, Any] = {}
+    params = {"model": "openai/gpt-4o", "api_base": url + "/v1", "api_key": "k"}
+    if has("llmswitch"):
+        import llmswitch
+
+        router = llmswitch.Router(model_list=[{"model_name": "g", "litellm_params": params}])
+        direct = time_calls(lambda: llmswitch.completion(messages=MESSAGES, **params), n, max(5, n // 10))
+        routed = time_calls(lambda: router.completion(model="g", messages=MESSAGES), n, max(5, n // 10))
+        results["llmswitch"] = {"completion": direct, "Router.completion": routed}
+    if has("litellm"):
+        import litellm
+
+        router = litellm.Router(model_list=[{"model_name": "g", "litellm_params": params}])
+        direct = time_calls(lambda: litellm.completion(messages=MESSAGES, **params), n, max(5, n // 10))
+        routed = time_calls(lambda: router.completion(model="g", messages=MESSAGES), n, max(5, n // 10))
+        results["litellm"] = {"completion": direct, "Router.completion": routed}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--url", help="mock server URL (http://127.0.0.1:PORT); started here if omitted")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
-    parser.add_argument("--only", default="sync,async,stream,memory,import,native")
+    parser.add_argument("--only", default="sync,async,stream,memory,import,native,cost,router")
     parser.add_argument(
         "--subjects",
         default="",
@@ -390,6 +447,10 @@ def main() -> None:
         results["import"] = bench_import(2 if smoke else 15)
     if "native" in only:
         results["native"] = bench_native_providers(url, 30 if smoke else 3000)
+    if "cost" in only:
+        results["cost"] = bench_cost_functions(200 if smoke else 20000)
+    if "router" in only:
+        results["router"] = bench_router(url, 30 if smoke else 2000)
 
     text = json.dumps(results, indent=2)
     print(text)

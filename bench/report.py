@@ -165,6 +165,36 @@ def main() -> None:
             w(f"| {name} | {fmt(r['p50_us'], ' µs')} | {fmt(r['p99_us'], ' µs')} | {fmt(over, ' µs')} |")
         w("")
 
+    cost = {**ls.get("cost", {}), **other.get("cost", {})}
+    if cost:
+        w("## Catalogue, cost and token functions (µs per call, same names in both libraries)\n")
+        w("| function | llmswitch | litellm | llmswitch is | target |")
+        w("| --- | --- | --- | --- | --- |")
+        targets = {
+            "get_model_info": "≤ 1 µs",
+            "get_llm_provider": "≤ 1 µs",
+            "cost_per_token": "≤ 2 µs",
+            "token_counter": "≤ 20 µs (one-message chat)",
+        }
+        for fn, target in targets.items():
+            a = cost.get(f"llmswitch.{fn}")
+            b = cost.get(f"litellm.{fn}")
+            w(
+                f"| {fn} | {fmt(a, ' µs') if a is not None else '–'} | {fmt(b, ' µs') if b is not None else '–'} "
+                f"| {ratio(b, a) + ' faster' if a and b else '–'} | {target} |"
+            )
+        w("")
+
+    rt = {**ls.get("router", {}), **other.get("router", {})}
+    if rt:
+        w("## Router overhead (one deployment, same mock server)\n")
+        w("| library | completion() p50 | Router.completion p50 | router adds (p50) |")
+        w("| --- | --- | --- | --- |")
+        for lib, r in rt.items():
+            d, ro = r["completion"]["p50_us"], r["Router.completion"]["p50_us"]
+            w(f"| {lib} | {fmt(d, ' µs')} | {fmt(ro, ' µs')} | {fmt(ro - d, ' µs')} |")
+        w("\nTarget: llmswitch's Router adds ≤ 10 µs p50 over `completion()`.\n")
+
     print("\n".join(out))
 
 

@@ -36,6 +36,7 @@ target/release/examples/raw_baseline "$URL/v1/chat/completions" 300 200 > "$OUT/
 
 echo "== llmswitch"
 .bench-venv/bin/python bench/library_bench.py --url "$URL" --subjects llmswitch --out "$OUT/llmswitch.json" > /dev/null
+export LITELLM_LOCAL_MODEL_COST_MAP=True  # no network fetch of the price map
 echo "== httpx, openai SDK, LiteLLM"
 .bench-venv-litellm/bin/python bench/library_bench.py --url "$URL" --subjects httpx,openai,litellm \
     --out "$OUT/others.json" > /dev/null

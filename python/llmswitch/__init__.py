@@ -8,9 +8,11 @@ exception classes, with a Rust core.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine as _Coroutine
 from collections.abc import Mapping as _Mapping
 
 from . import exceptions
+from ._llmswitch import Coroutine as _NativeCoroutine
 from ._llmswitch import (
     ModelCostMap,
     Router,
@@ -68,6 +70,9 @@ drop_params: bool = False
 provider_list: list[str] = provider_names()
 
 _Mapping.register(ModelCostMap)
+# The async API returns these; as registered coroutines, asyncio.create_task and
+# asyncio.run accept them like LiteLLM's `async def` results.
+_Coroutine.register(_NativeCoroutine)
 #: The model catalogue, read-only, in LiteLLM's price-file format:
 #: ``model_cost["gpt-4o"]["input_cost_per_token"]``. Change it with :func:`register_model`.
 model_cost: ModelCostMap = ModelCostMap()

@@ -10,9 +10,11 @@ api_base, cost) lives on ``r._hidden_params``, as in LiteLLM.
 
 from __future__ import annotations
 
-import copy
-import json
-from typing import Any
+# Annotation-only imports: `import llmswitch` must stay cheap, and `typing`, `json` and
+# `copy` are imported where used (mypy reads `TYPE_CHECKING` by name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class AttrDict(dict):  # type: ignore[type-arg]
@@ -51,10 +53,14 @@ class AttrDict(dict):  # type: ignore[type-arg]
 
     def model_dump_json(self, **kwargs: Any) -> str:
         """The object as a JSON string."""
+        import json
+
         return json.dumps(self, **kwargs)
 
     def json(self, **kwargs: Any) -> str:
         """The object as a JSON string (pydantic v1 name)."""
+        import json
+
         return json.dumps(self, **kwargs)
 
     def __copy__(self) -> AttrDict:
@@ -65,6 +71,8 @@ class AttrDict(dict):  # type: ignore[type-arg]
         return new
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AttrDict:
+        import copy
+
         new = type(self)()
         memo[id(self)] = new
         for k, v in self.items():

@@ -21,12 +21,19 @@ explicitly. Without ``openai`` installed, the classes are plain ``Exception`` su
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import sys
-from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
+
+# Annotation-only imports (mypy reads `TYPE_CHECKING` by name); `typing` alone costs a few
+# ms at `import llmswitch`.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    # importlib.abc would pull in pathlib, tempfile, shutil, re, ... (~30 ms, more than
+    # the rest of `import llmswitch`): the import hook below follows the finder/loader
+    # protocols without subclassing the ABCs.
+    import importlib.machinery
+    from collections.abc import Sequence
+    from types import ModuleType
+    from typing import Any
 
 
 class LLMSwitchError(Exception):
@@ -280,8 +287,10 @@ def use_openai_bases() -> bool:
     return True
 
 
-class _LinkAfterExec(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+class _LinkAfterExec:
+    """Wraps openai's loader: executes the module, then links our classes to it."""
+
+    def __init__(self, loader: Any) -> None:
         self._loader = loader
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
@@ -298,7 +307,7 @@ class _LinkAfterExec(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-class _OpenAIImportWatcher(importlib.abc.MetaPathFinder):
+class _OpenAIImportWatcher:
     """Links our classes to openai's right after ``import openai`` completes."""
 
     def find_spec(

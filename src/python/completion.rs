@@ -5,6 +5,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyModule};
 
 use super::convert::{self, parse_call, ParsedCall};
+use super::coroutine::Coroutine;
 use super::exceptions::{to_pyerr, to_pyerr_in};
 use super::runtime::{block_on_shared, block_on_thread, shared_client};
 use super::stream::{AsyncStream, SyncStream};
@@ -129,7 +130,9 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
 /// ``await acompletion(...)`` gives a ``ModelResponse``; with ``stream=True`` it gives an
 /// async iterator of ``ModelResponseStream`` chunks (``async for chunk in await
 /// acompletion(..., stream=True)``). Errors, including those found before any network
-/// call, are raised when the awaitable is awaited.
+/// call, are raised when it is awaited. It returns a coroutine, as LiteLLM's ``async def``
+/// does: create it anywhere, run it with ``await``, ``asyncio.create_task`` or
+/// ``asyncio.run``.
 #[pyfunction]
 #[pyo3(signature = (model, messages=None, **kwargs))]
 pub fn acompletion<'py>(
@@ -137,31 +140,33 @@ pub fn acompletion<'py>(
     model: &str,
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Coroutine> {
     let prepared = prepare_from_py(py, model, messages, kwargs);
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let call = match prepared {
-            Ok(c) => c,
-            Err(e) => return Ok(AsyncOutcome::Failed(e)),
-        };
-        let client = match shared_client() {
-            Ok(c) => c,
-            Err(e) => return Ok(AsyncOutcome::Failed(e)),
-        };
-        Ok(if call.options.stream {
-            match call::execute_stream(client, &call).await {
-                Ok((stream, meta)) => {
-                    AsyncOutcome::Stream(Box::new((stream, meta, call::prompt_estimate(&call))))
+    Ok(Coroutine::new("acompletion", move |py| {
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let call = match prepared {
+                Ok(c) => c,
+                Err(e) => return Ok(AsyncOutcome::Failed(e)),
+            };
+            let client = match shared_client() {
+                Ok(c) => c,
+                Err(e) => return Ok(AsyncOutcome::Failed(e)),
+            };
+            Ok(if call.options.stream {
+                match call::execute_stream(client, &call).await {
+                    Ok((stream, meta)) => {
+                        AsyncOutcome::Stream(Box::new((stream, meta, call::prompt_estimate(&call))))
+                    }
+                    Err(e) => AsyncOutcome::Failed(e),
                 }
-                Err(e) => AsyncOutcome::Failed(e),
-            }
-        } else {
-            match call::execute(client, &call).await {
-                Ok(done) => AsyncOutcome::Response(Box::new(done)),
-                Err(e) => AsyncOutcome::Failed(e),
-            }
+            } else {
+                match call::execute(client, &call).await {
+                    Ok(done) => AsyncOutcome::Response(Box::new(done)),
+                    Err(e) => AsyncOutcome::Failed(e),
+                }
+            })
         })
-    })
+    }))
 }
 
 /// Rebuild a full ``ModelResponse`` from streamed chunks: text and reasoning joined,

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::completion::{global_drop_params, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
+use super::coroutine::Coroutine;
 use super::exceptions::to_pyerr;
 use super::runtime::{block_on_thread, shared_client};
 use crate::call::{self, CallOptions, PreparedEmbedding};
@@ -189,7 +190,9 @@ pub fn embedding<'py>(
     convert::embedding_response_to_py(py, &done.response, &done.meta)
 }
 
-/// Async twin of :func:`embedding`: same arguments, returns an awaitable.
+/// Async twin of :func:`embedding`: same arguments, returns a coroutine (as LiteLLM's
+/// ``async def`` does: create it anywhere, run it with ``await``, ``asyncio.create_task``
+/// or ``asyncio.run``).
 ///
 /// Args:
 ///     model: as for :func:`embedding`.
@@ -197,7 +200,7 @@ pub fn embedding<'py>(
 ///     **kwargs: as for :func:`embedding`.
 ///
 /// Returns:
-///     An awaitable of an ``EmbeddingResponse``.
+///     A coroutine of an ``EmbeddingResponse``.
 ///
 /// Raises:
 ///     As :func:`embedding`, when awaited (errors found before any network call too).
@@ -208,17 +211,19 @@ pub fn aembedding<'py>(
     model: &str,
     input: &Bound<'py, PyAny>,
     kwargs: Option<&Bound<'py, PyDict>>,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Coroutine> {
     let prepared = prepare_from_py(py, model, input, kwargs);
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let outcome = async {
-            let call = prepared?;
-            call::execute_embedding(shared_client()?, &call).await
-        }
-        .await;
-        Ok(match outcome {
-            Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
-            Err(e) => AsyncOutcome::Failed(e),
+    Ok(Coroutine::new("aembedding", move |py| {
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let outcome = async {
+                let call = prepared?;
+                call::execute_embedding(shared_client()?, &call).await
+            }
+            .await;
+            Ok(match outcome {
+                Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
+                Err(e) => AsyncOutcome::Failed(e),
+            })
         })
-    })
+    }))
 }

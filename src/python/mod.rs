@@ -4,6 +4,7 @@
 
 mod completion;
 mod convert;
+mod coroutine;
 mod cost;
 mod embedding;
 mod exceptions;
@@ -22,6 +23,8 @@ mod _llmswitch {
         acompletion, completion, get_llm_provider, get_supported_openai_params, provider_names,
         stream_chunk_builder,
     };
+    #[pymodule_export]
+    use super::coroutine::Coroutine;
     #[pymodule_export]
     use super::cost::{
         completion_cost, cost_per_token, get_max_tokens, get_model_info, register_model,

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::completion::{global_drop_params, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
+use super::coroutine::Coroutine;
 use super::embedding::{embedding_request, input_from_py, set_mock_vector, take_mock_vector};
 use super::exceptions::to_pyerr;
 use super::runtime::{block_on_shared, block_on_thread, shared_client};
@@ -467,24 +468,26 @@ impl Router {
         model: &str,
         messages: Option<&Bound<'py, PyAny>>,
         kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Coroutine> {
         let parsed = self.parse(py, model, messages, kwargs);
         let router = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let outcome = async {
-                let req = parsed?;
-                router.route(shared_client()?, &req).await
-            }
-            .await;
-            Ok(match outcome {
-                Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
-                Ok(Answer::Embedding(done)) => AsyncOutcome::Embedding(Box::new(done)),
-                Ok(Answer::Stream(stream, meta, prompt)) => {
-                    AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
+        Ok(Coroutine::new("Router.acompletion", move |py| {
+            pyo3_async_runtimes::tokio::future_into_py(py, async move {
+                let outcome = async {
+                    let req = parsed?;
+                    router.route(shared_client()?, &req).await
                 }
-                Err(e) => AsyncOutcome::Failed(e),
+                .await;
+                Ok(match outcome {
+                    Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
+                    Ok(Answer::Embedding(done)) => AsyncOutcome::Embedding(Box::new(done)),
+                    Ok(Answer::Stream(stream, meta, prompt)) => {
+                        AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
+                    }
+                    Err(e) => AsyncOutcome::Failed(e),
+                })
             })
-        })
+        }))
     }
 
     /// Embeddings through the router: a deployment of the model group ``model`` answers,
@@ -533,7 +536,7 @@ impl Router {
     ///     **kwargs: as for :meth:`embedding`.
     ///
     /// Returns:
-    ///     An awaitable of an ``EmbeddingResponse``. Cancelling the task cancels every
+    ///     A coroutine of an ``EmbeddingResponse``. Cancelling the task cancels every
     ///     attempt in flight.
     ///
     /// Raises:
@@ -545,20 +548,22 @@ impl Router {
         model: &str,
         input: &Bound<'py, PyAny>,
         kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<Coroutine> {
         let parsed = self.parse_embedding(py, model, input, kwargs);
         let router = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let outcome = async {
-                let req = parsed?;
-                router.embedding(shared_client()?, &req).await
-            }
-            .await;
-            Ok(match outcome {
-                Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
-                Err(e) => AsyncOutcome::Failed(e),
+        Ok(Coroutine::new("Router.aembedding", move |py| {
+            pyo3_async_runtimes::tokio::future_into_py(py, async move {
+                let outcome = async {
+                    let req = parsed?;
+                    router.embedding(shared_client()?, &req).await
+                }
+                .await;
+                Ok(match outcome {
+                    Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
+                    Err(e) => AsyncOutcome::Failed(e),
+                })
             })
-        })
+        }))
     }
 
     /// Live state of every deployment.

@@ -478,3 +478,17 @@ def test_router_embedding_mock_deployments():
     assert len(r.data[0].embedding) == 5
     with pytest.raises(llmswitch.RateLimitError):
         router.embedding(model="emb", input="a", mock_response="litellm.RateLimitError", num_retries=0)
+
+
+def test_aembedding_returns_a_coroutine():
+    # As LiteLLM's `async def`: created outside a loop, run by asyncio.run / create_task.
+    coro = llmswitch.aembedding(model="mock/x", input="a")
+    assert asyncio.iscoroutine(coro)
+    r = asyncio.run(coro)
+    assert isinstance(r, llmswitch.EmbeddingResponse)
+    router = llmswitch.Router(model_list=[{"model_name": "e", "litellm_params": {"model": "mock/x"}}])
+
+    async def main() -> Any:
+        return await asyncio.create_task(router.aembedding(model="e", input="a"))
+
+    assert asyncio.run(main()).data == r.data

@@ -258,3 +258,62 @@ def test_exceptions_link_to_openai_when_imported_later():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "AuthenticationError"
+
+
+def test_acompletion_returns_a_coroutine_like_litellm(server, openai_kw):
+    import inspect
+    from collections.abc import Coroutine
+
+    # Created outside any event loop: nothing runs until awaited.
+    coro = llmswitch.acompletion(model="openai/gpt-4o", messages=MESSAGES, **openai_kw)
+    assert isinstance(coro, Coroutine) and asyncio.iscoroutine(coro)
+    assert inspect.isawaitable(coro)
+    assert server.hits == 0
+    r = asyncio.run(coro)
+    assert r.choices[0].message.content == "Hello from the mock server."
+    with pytest.raises(RuntimeError, match="already awaited"):
+        asyncio.run(coro)
+
+    async def main():
+        task = asyncio.create_task(
+            llmswitch.acompletion(model="openai/gpt-4o", messages=MESSAGES, **openai_kw)
+        )
+        done = await asyncio.wait_for(llmswitch.acompletion(model="mock/m", messages=MESSAGES), 5)
+        return await task, done
+
+    r1, r2 = asyncio.run(main())
+    assert r1.choices[0].message.content and r2.choices[0].message.content
+
+
+def test_unawaited_coroutine_closes_without_running(server, openai_kw):
+    coro = llmswitch.acompletion(model="openai/gpt-4o", messages=MESSAGES, **openai_kw)
+    coro.close()
+    assert server.hits == 0
+
+
+def test_task_cancel_cancels_the_request(server, openai_kw):
+    server.enqueue(delay=5)
+
+    async def main():
+        task = asyncio.create_task(
+            llmswitch.acompletion(model="openai/gpt-4o", messages=MESSAGES, **openai_kw)
+        )
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The loop is free at once; the call did not run to its end.
+        return task.cancelled()
+
+    start = time.monotonic()
+    assert asyncio.run(main())
+    assert time.monotonic() - start < 2
+
+
+def test_router_acompletion_is_a_coroutine(server, openai_kw):
+    router = llmswitch.Router(
+        model_list=[{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", **openai_kw}}]
+    )
+    coro = router.acompletion(model="g", messages=MESSAGES)
+    assert asyncio.iscoroutine(coro)
+    assert asyncio.run(coro).choices[0].message.content
