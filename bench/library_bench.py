@@ -381,24 +381,47 @@ def bench_cost_functions(n: int) -> dict[str, Any]:
     }
 
 
+def interleaved(fns: dict[str, Callable[[], Any]], n: int) -> dict[str, dict[str, float]]:
+    """Time several functions call by call in turn, so drift in machine load hits all alike."""
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(max(5, n // 10)):
+        for fn in fns.values():
+            fn()
+    for _ in range(n):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - t) * 1e6)
+    return {name: percentiles(s) for name, s in samples.items()}
+
+
 def bench_router(url: str, n: int) -> dict[str, Any]:
-    """Router overhead: the same call through a one-deployment router and directly."""
+    """Router overhead: the same call through a one-deployment router and directly,
+    interleaved."""
     results: dict[str, Any] = {}
     params = {"model": "openai/gpt-4o", "api_base": url + "/v1", "api_key": "k"}
     if has("llmswitch"):
         import llmswitch
 
         router = llmswitch.Router(model_list=[{"model_name": "g", "litellm_params": params}])
-        direct = time_calls(lambda: llmswitch.completion(messages=MESSAGES, **params), n, max(5, n // 10))
-        routed = time_calls(lambda: router.completion(model="g", messages=MESSAGES), n, max(5, n // 10))
-        results["llmswitch"] = {"completion": direct, "Router.completion": routed}
+        results["llmswitch"] = interleaved(
+            {
+                "completion": lambda: llmswitch.completion(messages=MESSAGES, **params),
+                "Router.completion": lambda: router.completion(model="g", messages=MESSAGES),
+            },
+            n,
+        )
     if has("litellm"):
         import litellm
 
-        router = litellm.Router(model_list=[{"model_name": "g", "litellm_params": params}])
-        direct = time_calls(lambda: litellm.completion(messages=MESSAGES, **params), n, max(5, n // 10))
-        routed = time_calls(lambda: router.completion(model="g", messages=MESSAGES), n, max(5, n // 10))
-        results["litellm"] = {"completion": direct, "Router.completion": routed}
+        lrouter = litellm.Router(model_list=[{"model_name": "g", "litellm_params": params}])
+        results["litellm"] = interleaved(
+            {
+                "completion": lambda: litellm.completion(messages=MESSAGES, **params),
+                "Router.completion": lambda: lrouter.completion(model="g", messages=MESSAGES),
+            },
+            n,
+        )
     return results
 
 

@@ -168,7 +168,7 @@ def main() -> None:
     cost = {**ls.get("cost", {}), **other.get("cost", {})}
     if cost:
         w("## Catalogue, cost and token functions (µs per call, same names in both libraries)\n")
-        w("| function | llmswitch | litellm | llmswitch is | target |")
+        w("| function | llmswitch | litellm | litellm time ÷ llmswitch time | target |")
         w("| --- | --- | --- | --- | --- |")
         targets = {
             "get_model_info": "≤ 1 µs",

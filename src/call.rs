@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
 
+use crate::budget::{self, Admission, ModelNames, Reservation};
 use crate::cost::{self, CustomPricing};
 use crate::error::LlmError;
 use crate::http::{self, HttpClient, DEFAULT_TIMEOUT};
@@ -18,6 +19,8 @@ use crate::params::{
     enforce_supported, enforce_supported_embedding, normalize_messages, validate_messages,
 };
 use crate::providers::{self, mock, HttpRequest, Provider, Target, TargetOptions};
+use crate::spend::track::{record_unsent, CallTracker};
+use crate::spend::{clock, CallMetadata};
 use crate::stream::ChunkStream;
 use crate::types::{
     ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, InputItem, StreamOptions, Usage,
@@ -38,6 +41,11 @@ pub struct CallOptions {
     pub mock: Option<mock::MockSpec>,
     /// Prices that override the catalogue's for this call's cost.
     pub custom_pricing: Option<CustomPricing>,
+    /// Who the call is for (`metadata=`: user, project, key, tags): recorded in the spend
+    /// ledger and matched by budgets.
+    pub metadata: Option<Arc<CallMetadata>>,
+    /// Router: the deployment serving the call, recorded in the spend ledger.
+    pub deployment: Option<String>,
 }
 
 /// A call that passed every local check, ready to send (any number of times).
@@ -52,6 +60,11 @@ pub struct PreparedCall {
     pub include_usage: bool,
     /// Parameters removed by `drop_params`.
     pub dropped_params: Vec<&'static str>,
+    /// The call's projected cost, held against the budgets that apply to it until the
+    /// call settles (shared by clones; released when the last one is dropped).
+    pub reservation: Option<Arc<Reservation>>,
+    /// Set when a budget downgraded the call: the model string asked for.
+    pub downgraded_from: Option<String>,
 }
 
 impl PreparedCall {
@@ -87,6 +100,8 @@ pub struct ResponseMeta {
     pub cost: Option<f64>,
     /// The call's `custom_cost_per_token`, kept to cost a stream when it ends.
     pub custom_pricing: Option<CustomPricing>,
+    /// Set when a budget downgraded the call: the model string asked for.
+    pub downgraded_from: Option<String>,
 }
 
 impl ResponseMeta {
@@ -119,12 +134,98 @@ fn resolve_provider(
     Ok((id, provider))
 }
 
-/// Check and translate a call without touching the network.
+/// Check and translate a call without touching the network, and admit it against the
+/// budgets that apply to it (which may refuse it, or switch it to a cheaper model).
 ///
 /// `model` is the caller's model string (`provider/model` or a bare name). Fails fast with
 /// `BadRequestError` (unknown provider, malformed messages), `AuthenticationError` (missing
-/// key) or `UnsupportedParamsError`.
+/// key), `UnsupportedParamsError` or `BudgetExceededError`. A failure is recorded in the
+/// spend ledger.
 pub fn prepare(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+    request: ChatRequest,
+    target_opts: &TargetOptions,
+    options: CallOptions,
+) -> Result<PreparedCall, LlmError> {
+    let budgets = budget::global();
+    let (stream, metadata) = (options.stream, options.metadata.clone());
+    let deployment = options.deployment.clone();
+    let unsent = |e: &LlmError| {
+        record_unsent(
+            e.model.as_deref().unwrap_or(model),
+            e.provider.as_deref().unwrap_or_default(),
+            stream,
+            metadata.clone(),
+            deployment.clone(),
+            e,
+        )
+    };
+    let Some(may_downgrade) = budgets.applies_to(metadata.as_deref()) else {
+        return prepare_checked(model, custom_llm_provider, request, target_opts, options)
+            .inspect_err(unsent);
+    };
+    // Kept for a downgrade, which prepares the call again on another model.
+    let retry = may_downgrade.then(|| (request.clone(), options.clone()));
+    let call = prepare_checked(model, custom_llm_provider, request, target_opts, options)
+        .inspect_err(unsent)?;
+    let admitted = match (admit(budgets, model, call, retry.is_some()), retry) {
+        (Ok(Ok(call)), _) => Ok(call),
+        (Ok(Err(to)), Some((request, options))) => {
+            prepare_checked(&to, None, request, target_opts, options).and_then(|mut call| {
+                call.downgraded_from = Some(model.to_owned());
+                match admit(budgets, &to, call, false)? {
+                    Ok(call) => Ok(call),
+                    Err(again) => Err(LlmError::bad_request(format!(
+                        "Budget downgrade from '{model}' to '{to}' asked for another downgrade, to '{again}'"
+                    ))),
+                }
+            })
+        }
+        (Ok(Err(to)), None) => Err(LlmError::bad_request(format!(
+            "A budget asked to downgrade '{model}' to '{to}' after the call was prepared without one"
+        ))),
+        (Err(e), _) => Err(e),
+    };
+    admitted.inspect_err(unsent)
+}
+
+/// Reserve `call`'s projected cost against its budgets: the call (with its reservation),
+/// or the model a budget wants it downgraded to.
+fn admit(
+    budgets: &Arc<budget::BudgetRegistry>,
+    requested: &str,
+    mut call: PreparedCall,
+    allow_downgrade: bool,
+) -> Result<Result<PreparedCall, String>, LlmError> {
+    let projected = budget::projected_cost(
+        call.provider(),
+        &call.target.model,
+        &call.request,
+        call.options.custom_pricing.as_ref(),
+    );
+    let names = ModelNames {
+        requested,
+        provider: call.target.provider_name(),
+        model: &call.target.model,
+    };
+    match budgets.admit(
+        clock::now(),
+        call.options.metadata.as_deref(),
+        names,
+        projected,
+        allow_downgrade,
+    )? {
+        Admission::Admitted(reservation) => {
+            call.reservation = reservation.map(Arc::new);
+            Ok(Ok(call))
+        }
+        Admission::Downgrade { to, .. } => Ok(Err(to)),
+    }
+}
+
+/// [`prepare`] without budgets.
+fn prepare_checked(
     model: &str,
     custom_llm_provider: Option<&str>,
     mut request: ChatRequest,
@@ -141,6 +242,10 @@ pub fn prepare(
     } else {
         provider.clone().resolve_target(&id.model, target_opts)?
     };
+    // Gemini's thought signatures ride in tool-call ids; other APIs reject such ids.
+    if !providers::gemini::takes_thought_signatures(target.provider_name(), &target.model) {
+        providers::gemini::strip_thought_signatures(&mut request.messages);
+    }
 
     let supported = provider.supported_params(&target.model);
     let include_usage = request
@@ -193,11 +298,28 @@ pub fn prepare(
         options,
         include_usage,
         dropped_params: dropped,
+        reservation: None,
+        downgraded_from: None,
     })
 }
 
-/// Send a prepared call and return the full response.
+/// Send a prepared call and return the full response. The call is recorded in the spend
+/// ledger and its budget reservation settled, whatever the outcome (also when the future
+/// is dropped before it finishes).
 pub async fn execute(client: &HttpClient, call: &PreparedCall) -> Result<Completion, LlmError> {
+    let tracker = CallTracker::start(call);
+    let result = execute_untracked(client, call).await;
+    match &result {
+        Ok(done) => tracker.succeeded(&done.meta, done.response.usage.as_ref()),
+        Err(e) => tracker.failed(e),
+    }
+    result
+}
+
+async fn execute_untracked(
+    client: &HttpClient,
+    call: &PreparedCall,
+) -> Result<Completion, LlmError> {
     let started = Instant::now();
     let ((response, headers), retries) =
         with_retries(call.options.num_retries, || send_once(client, call)).await?;
@@ -206,8 +328,26 @@ pub async fn execute(client: &HttpClient, call: &PreparedCall) -> Result<Complet
     Ok(Completion { response, meta })
 }
 
-/// Send a prepared streaming call; returns once the response headers arrived.
+/// Send a prepared streaming call; returns once the response headers arrived. The stream
+/// is recorded in the spend ledger (and its budget reservation settled) when it is dropped.
 pub async fn execute_stream(
+    client: &HttpClient,
+    call: &PreparedCall,
+) -> Result<(ChunkStream, ResponseMeta), LlmError> {
+    let tracker = CallTracker::start(call);
+    match execute_stream_untracked(client, call).await {
+        Ok((mut stream, meta)) => {
+            tracker.follow_stream(&mut stream, &meta);
+            Ok((stream, meta))
+        }
+        Err(e) => {
+            tracker.failed(&e);
+            Err(e)
+        }
+    }
+}
+
+async fn execute_stream_untracked(
     client: &HttpClient,
     call: &PreparedCall,
 ) -> Result<(ChunkStream, ResponseMeta), LlmError> {
@@ -275,7 +415,10 @@ fn meta(
     started: Instant,
     retries: u32,
 ) -> ResponseMeta {
-    base_meta(&call.target, &call.options, headers, started, retries)
+    ResponseMeta {
+        downgraded_from: call.downgraded_from.clone(),
+        ..base_meta(&call.target, &call.options, headers, started, retries)
+    }
 }
 
 fn base_meta(
@@ -490,6 +633,9 @@ pub struct PreparedEmbedding {
     pub options: CallOptions,
     /// Parameters removed by `drop_params`.
     pub dropped_params: Vec<&'static str>,
+    /// The call's projected cost, held against the budgets that apply to it until the
+    /// call settles.
+    pub reservation: Option<Arc<Reservation>>,
 }
 
 impl PreparedEmbedding {
@@ -505,13 +651,72 @@ pub struct EmbeddingCompletion {
     pub meta: ResponseMeta,
 }
 
-/// Check and translate an embeddings call without touching the network.
+/// Check and translate an embeddings call without touching the network, and admit it
+/// against the budgets that apply to it (an embedding is never downgraded: a budget's
+/// downgrade target is a chat model).
 ///
 /// Fails fast with `BadRequestError` (unknown provider, a provider without embeddings, no or
-/// empty input, `stream=True`), `AuthenticationError` (missing key) or
+/// empty input, `stream=True`), `AuthenticationError` (missing key),
 /// `UnsupportedParamsError` (`dimensions` where the host or model rejects it, unless
-/// `drop_params`).
+/// `drop_params`) or `BudgetExceededError`. A failure is recorded in the spend ledger.
 pub fn prepare_embedding(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+    request: EmbeddingRequest,
+    target_opts: &TargetOptions,
+    options: CallOptions,
+) -> Result<PreparedEmbedding, LlmError> {
+    let (metadata, deployment) = (options.metadata.clone(), options.deployment.clone());
+    let unsent = |e: &LlmError| {
+        record_unsent(
+            e.model.as_deref().unwrap_or(model),
+            e.provider.as_deref().unwrap_or_default(),
+            false,
+            metadata.clone(),
+            deployment.clone(),
+            e,
+        )
+    };
+    let mut call =
+        prepare_embedding_checked(model, custom_llm_provider, request, target_opts, options)
+            .inspect_err(unsent)?;
+    let budgets = budget::global();
+    if budgets.applies_to(metadata.as_deref()).is_none() {
+        return Ok(call);
+    }
+    // The input is all an embedding bills.
+    let projected = cost::call_cost(
+        call.provider(),
+        &call.target.model,
+        &counted_embedding_usage(&call),
+        call.options.custom_pricing.as_ref(),
+    )
+    .unwrap_or(0.0);
+    let names = ModelNames {
+        requested: model,
+        provider: call.provider(),
+        model: &call.target.model,
+    };
+    match budgets
+        .admit(clock::now(), metadata.as_deref(), names, projected, false)
+        .inspect_err(unsent)?
+    {
+        Admission::Admitted(reservation) => {
+            call.reservation = reservation.map(Arc::new);
+            Ok(call)
+        }
+        Admission::Downgrade { to, .. } => {
+            let e = LlmError::bad_request(format!(
+                "A budget asked to downgrade the embedding model '{model}' to '{to}'; embeddings are not downgraded"
+            ));
+            unsent(&e);
+            Err(e)
+        }
+    }
+}
+
+/// [`prepare_embedding`] without budgets.
+fn prepare_embedding_checked(
     model: &str,
     custom_llm_provider: Option<&str>,
     mut request: EmbeddingRequest,
@@ -569,13 +774,28 @@ pub fn prepare_embedding(
         http,
         options,
         dropped_params: dropped,
+        reservation: None,
     })
 }
 
 /// Send a prepared embeddings call (with the same timeout, retries and error mapping as a
 /// chat call) and cost it. A response without `usage` gets counted tokens, so that it is
-/// always OpenAI's shape and always costed.
+/// always OpenAI's shape and always costed. The call is recorded in the spend ledger and
+/// its budget reservation settled, whatever the outcome.
 pub async fn execute_embedding(
+    client: &HttpClient,
+    call: &PreparedEmbedding,
+) -> Result<EmbeddingCompletion, LlmError> {
+    let tracker = CallTracker::start_embedding(call);
+    let result = execute_embedding_untracked(client, call).await;
+    match &result {
+        Ok(done) => tracker.succeeded(&done.meta, done.response.usage.as_ref()),
+        Err(e) => tracker.failed(e),
+    }
+    result
+}
+
+async fn execute_embedding_untracked(
     client: &HttpClient,
     call: &PreparedEmbedding,
 ) -> Result<EmbeddingCompletion, LlmError> {

@@ -4,6 +4,7 @@
 //! call pipeline) plus one optional pyo3 layer in [`python`], enabled by the `python`
 //! feature. Nothing outside `src/python/` knows about Python.
 
+pub mod budget;
 pub mod call;
 pub mod catalog;
 pub mod cost;
@@ -15,6 +16,7 @@ pub mod params;
 pub mod providers;
 pub mod redact;
 pub mod router;
+pub mod spend;
 pub mod stream;
 pub mod tokens;
 pub mod types;

@@ -198,7 +198,14 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     state.hits.fetch_add(1, Ordering::Relaxed);
-    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // JSON bodies are parsed; any other body (an OAuth form) is kept as text.
+    let body_json: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        if body.is_empty() {
+            Value::Null
+        } else {
+            Value::String(String::from_utf8_lossy(&body).into_owned())
+        }
+    });
     if state.record.load(Ordering::Relaxed) {
         let rec = RecordedRequest {
             method: method.to_string(),
@@ -364,6 +371,9 @@ fn default_reply(
             .header("content-type", "application/json")
             .body(Body::from(anthropic_message(model).to_string()));
     }
+    if let Some(reply) = google_default(state, path, chunks) {
+        return reply(builder);
+    }
     builder
         .status(StatusCode::NOT_FOUND)
         .header("content-type", "application/json")
@@ -438,6 +448,90 @@ pub fn openai_stream_frames(model: &str, chunks: usize, include_usage: bool) -> 
     }
     out.push("data: [DONE]\n\n".to_owned());
     out
+}
+
+type Reply = Box<dyn FnOnce(axum::http::response::Builder) -> Result<Response, axum::http::Error>>;
+
+/// Google's endpoints: Gemini `…/models/{model}:generateContent` and
+/// `:streamGenerateContent` (AI Studio and Vertex AI paths alike), Claude on Vertex AI
+/// (`:rawPredict`, `:streamRawPredict`), and an OAuth2 token endpoint (`…/token`) for
+/// Vertex AI's service-account exchange.
+fn google_default(state: &Arc<MockState>, path: &str, chunks: usize) -> Option<Reply> {
+    if path.ends_with("/token") {
+        let body = json!({"access_token": "ya29.mock-access-token", "expires_in": 3599, "token_type": "Bearer"});
+        return Some(Box::new(move |b: axum::http::response::Builder| {
+            b.header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+        }));
+    }
+    let (prefix, method) = path.rsplit_once(':')?;
+    let model = prefix
+        .rsplit('/')
+        .next()
+        .unwrap_or("gemini-mock")
+        .to_owned();
+    match method {
+        "generateContent" => {
+            let body = json!({
+                "candidates": [{"content": {"parts": [{"text": DEFAULT_REPLY}], "role": "model"},
+                                "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 6, "totalTokenCount": 15,
+                                  "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 9}]},
+                "modelVersion": model, "responseId": "mock-gemini-response"
+            });
+            Some(Box::new(move |b: axum::http::response::Builder| {
+                b.header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+            }))
+        }
+        "streamGenerateContent" => {
+            let frames = gemini_stream_frames(&model, chunks);
+            let body = sse_body(state, frames, None, None);
+            Some(Box::new(move |b: axum::http::response::Builder| {
+                b.header("content-type", "text/event-stream").body(body)
+            }))
+        }
+        // Claude on Vertex AI: the Messages API's replies.
+        "rawPredict" => {
+            let body = anthropic_message(&model);
+            Some(Box::new(move |b: axum::http::response::Builder| {
+                b.header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+            }))
+        }
+        "streamRawPredict" => {
+            let body = sse_body(state, anthropic_stream_frames(&model, chunks), None, None);
+            Some(Box::new(move |b: axum::http::response::Builder| {
+                b.header("content-type", "text/event-stream").body(body)
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// A Gemini SSE stream of `chunks` text pieces (at least one); the last frame carries the
+/// finish reason and the usage totals, as Gemini's does.
+pub fn gemini_stream_frames(model: &str, chunks: usize) -> Vec<String> {
+    let chunks = chunks.max(1);
+    (0..chunks)
+        .map(|i| {
+            let piece = if i == 0 {
+                "Hello".to_owned()
+            } else {
+                format!(" w{i}")
+            };
+            let last = i + 1 == chunks;
+            let mut candidate = json!({"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0});
+            let mut usage = json!({"promptTokenCount": 9, "totalTokenCount": 9});
+            if last {
+                candidate["finishReason"] = json!("STOP");
+                usage = json!({"promptTokenCount": 9, "candidatesTokenCount": chunks, "totalTokenCount": 9 + chunks});
+            }
+            let frame = json!({"candidates": [candidate], "usageMetadata": usage,
+                               "modelVersion": model, "responseId": "mock-gemini-response"});
+            format!("data: {frame}\r\n\r\n")
+        })
+        .collect()
 }
 
 /// Anthropic's canned Messages API reply (the shape of the docs' example).

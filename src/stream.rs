@@ -164,9 +164,27 @@ enum Source {
     Replay { first_delay: Option<Duration> },
 }
 
-/// Called once when a [`ChunkStream`] is dropped, with the usage it saw (the router's
-/// bookkeeping: in-flight count, tokens per minute).
-pub type CloseHook = Box<dyn FnOnce(Option<&Usage>) + Send>;
+/// How a stream ended, for the hooks that run when it is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOutcome {
+    /// Read to the end.
+    Completed,
+    /// Failed with an error of this kind.
+    Failed(ErrorKind),
+    /// Dropped before the end (closed early by the caller).
+    Closed,
+}
+
+/// What a close hook learns about the stream: the usage it saw and how it ended.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamEnd<'a> {
+    pub usage: Option<&'a Usage>,
+    pub outcome: StreamOutcome,
+}
+
+/// Called once when a [`ChunkStream`] is dropped (spend ledger and budgets, router
+/// bookkeeping).
+pub type CloseHook = Box<dyn FnOnce(&StreamEnd<'_>) + Send>;
 
 /// A stream of OpenAI chunks from any provider. Dropping it closes the connection.
 pub struct ChunkStream {
@@ -179,13 +197,28 @@ pub struct ChunkStream {
     finished: bool,
     /// A transport error that arrived after chunks still pending; raised once they are out.
     deferred_error: Option<LlmError>,
-    on_close: Option<CloseHook>,
+    /// The kind of the error the stream ended with.
+    failed: Option<ErrorKind>,
+    /// Run in order when the stream is dropped.
+    close_hooks: Vec<CloseHook>,
 }
 
 impl Drop for ChunkStream {
     fn drop(&mut self) {
-        if let Some(hook) = self.on_close.take() {
-            hook(self.usage.as_ref());
+        if self.close_hooks.is_empty() {
+            return;
+        }
+        let outcome = match self.failed {
+            Some(kind) => StreamOutcome::Failed(kind),
+            None if self.is_finished() => StreamOutcome::Completed,
+            None => StreamOutcome::Closed,
+        };
+        let end = StreamEnd {
+            usage: self.usage.as_ref(),
+            outcome,
+        };
+        for hook in self.close_hooks.drain(..) {
+            hook(&end);
         }
     }
 }
@@ -217,7 +250,8 @@ impl ChunkStream {
             usage: None,
             finished: false,
             deferred_error: None,
-            on_close: None,
+            failed: None,
+            close_hooks: Vec::new(),
         }
     }
 
@@ -236,7 +270,8 @@ impl ChunkStream {
             usage: None,
             finished: true,
             deferred_error: None,
-            on_close: None,
+            failed: None,
+            close_hooks: Vec::new(),
         }
     }
 
@@ -246,9 +281,10 @@ impl ChunkStream {
         self.pending.push_front(chunk);
     }
 
-    /// Run `hook` when the stream is dropped (after its end, on close, or on error).
+    /// Run `hook` when the stream is dropped (after its end, on close, or on error); hooks
+    /// run in the order added.
     pub fn on_close(&mut self, hook: CloseHook) {
-        self.on_close = Some(hook);
+        self.close_hooks.push(hook);
     }
 
     /// Usage reported by the provider so far (kept even when the caller did not ask for
@@ -300,10 +336,15 @@ impl ChunkStream {
                 return Some(Ok(chunk));
             }
             if self.finished {
-                return self.deferred_error.take().map(Err);
+                let err = self.deferred_error.take();
+                if let Some(e) = &err {
+                    self.failed = Some(e.kind);
+                }
+                return err.map(Err);
             }
             if let Err(e) = self.fill().await {
                 self.finished = true;
+                self.failed = Some(e.kind);
                 self.pending.clear();
                 return Some(Err(e));
             }

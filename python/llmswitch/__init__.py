@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Coroutine as _Coroutine
 from collections.abc import Mapping as _Mapping
 
-from . import exceptions
-from ._llmswitch import Coroutine as _NativeCoroutine
+from . import budgets, exceptions, spend
 from ._llmswitch import (
+    BudgetManager,
     ModelCostMap,
     Router,
     __version__,
@@ -29,6 +29,7 @@ from ._llmswitch import (
     get_supported_openai_params,
     provider_names,
     register_model,
+    spend_report,
     stream_chunk_builder,
     supports_function_calling,
     supports_parallel_function_calling,
@@ -38,6 +39,7 @@ from ._llmswitch import (
     supports_vision,
     token_counter,
 )
+from ._llmswitch import Coroutine as _NativeCoroutine
 from ._types import AttrDict, EmbeddingResponse, ModelResponse, ModelResponseStream
 from .exceptions import (
     APIConnectionError,
@@ -103,6 +105,10 @@ __all__ = [
     "completion_cost",
     "cost_per_token",
     "token_counter",
+    "spend",
+    "spend_report",
+    "budgets",
+    "BudgetManager",
     "drop_params",
     "AttrDict",
     "ModelResponse",

@@ -6,9 +6,11 @@
 //! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod mock;
 pub mod openai;
 pub mod openai_compatible;
+pub mod vertex;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -235,6 +237,8 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
         let mut map: HashMap<String, Arc<dyn Provider>> = HashMap::new();
         map.insert("mock".to_owned(), Arc::new(mock::MockProvider));
         map.insert("anthropic".to_owned(), Arc::new(anthropic::Anthropic));
+        map.insert("gemini".to_owned(), Arc::new(gemini::Gemini));
+        map.insert("vertex_ai".to_owned(), Arc::new(vertex::VertexAi::new()));
         for host in openai_compatible::hosts() {
             let provider: Arc<dyn Provider> =
                 Arc::new(openai_compatible::OpenAiCompatible::new(host.clone()));

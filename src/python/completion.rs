@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyModule};
 
+use super::budget::deliver_alerts;
 use super::convert::{self, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::exceptions::{to_pyerr, to_pyerr_in};
@@ -81,17 +82,21 @@ pub fn completion<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let call = prepare_from_py(py, model, messages, kwargs).map_err(to_pyerr)?;
     if call.options.stream {
-        let (stream, meta) = block_on_shared(py, async {
+        let opened = block_on_shared(py, async {
             let client = shared_client()?;
             call::execute_stream(client, &call).await
-        })?;
+        });
+        deliver_alerts(py);
+        let (stream, meta) = opened?;
         let stream =
             SyncStream::new(stream, meta).with_prompt_estimate(call::prompt_estimate(&call));
         return Ok(Bound::new(py, stream)?.into_any());
     }
     let done = block_on_thread(py, move |client| async move {
         call::execute(&client, &call).await
-    })?;
+    });
+    deliver_alerts(py);
+    let done = done?;
     convert::response_to_py(py, &done.response, &done.meta)
 }
 
@@ -110,6 +115,7 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        deliver_alerts(py);
         match self {
             AsyncOutcome::Response(done) => convert::response_to_py(py, &done.response, &done.meta),
             AsyncOutcome::Embedding(done) => {

@@ -6,6 +6,7 @@
 //! `AttrDict`: dict subclasses whose keys also read as attributes, recursively.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::PyTypeError;
@@ -22,6 +23,7 @@ use crate::error::LlmError;
 use crate::params::{NOT_FORWARDED, PROVIDER_OPTION_PREFIXES};
 use crate::providers::mock::MockSpec;
 use crate::providers::TargetOptions;
+use crate::spend::CallMetadata;
 use crate::types::{ChatChunk, ChatParams, ChatRequest, Message, ToolCall};
 
 // ---------------------------------------------------------------------------------------
@@ -169,6 +171,9 @@ pub fn hidden_params<'py>(py: Python<'py>, meta: &ResponseMeta) -> PyResult<Boun
     d.set_item("response_cost", meta.cost)?;
     d.set_item("response_ms", meta.latency.as_secs_f64() * 1000.0)?;
     d.set_item("retries", meta.retries)?;
+    if let Some(from) = &meta.downgraded_from {
+        d.set_item("budget_downgraded_from", from)?;
+    }
     let headers = PyDict::new(py);
     for (k, v) in &meta.headers {
         headers.set_item(k, v)?;
@@ -371,6 +376,9 @@ pub fn parse_call(
     let mut mock_delay: Option<Duration> = None;
     let mut params_map = Map::new();
     let mut extra = Map::new();
+    let mut metadata = Map::new();
+    let mut call_tags: Vec<String> = Vec::new();
+    let mut user_param: Option<String> = None;
 
     if let Some(kwargs) = kwargs {
         for (key, value) in kwargs.iter() {
@@ -421,6 +429,13 @@ pub fn parse_call(
                         .get_or_insert_with(Default::default)
                         .output_cost_per_token = Some(from_py(&value, "output_cost_per_token")?)
                 }
+                "metadata" | "litellm_metadata" => metadata.extend(metadata_from_py(&value)?),
+                "tags" => call_tags.extend(tags_from_py(&value)?),
+                "user" => {
+                    let v: Value = from_py(&value, "user")?;
+                    user_param = v.as_str().map(str::to_owned);
+                    params_map.insert(key, v);
+                }
                 k if NOT_FORWARDED.contains(&k) => {}
                 k if PROVIDER_OPTION_PREFIXES.iter().any(|p| k.starts_with(p)) => {
                     let v: Value = from_py(&value, k)?;
@@ -445,6 +460,18 @@ pub fn parse_call(
         spec.delay = mock_delay;
     }
     options.mock = mock;
+    if !metadata.is_empty() || !call_tags.is_empty() || user_param.is_some() {
+        let mut m = CallMetadata::from_map(metadata);
+        if m.user.is_none() {
+            m.user = user_param;
+        }
+        for t in call_tags {
+            if !m.tags.contains(&t) {
+                m.tags.push(t);
+            }
+        }
+        options.metadata = Some(Arc::new(m));
+    }
     let params: ChatParams =
         serde_path_to_error::deserialize(Value::Object(params_map)).map_err(|e| {
             let path = e.path().to_string();
@@ -462,6 +489,37 @@ pub fn parse_call(
         target,
         options,
     })
+}
+
+/// `metadata=`: a dict. Values that are not JSON-representable are kept as their `str()`
+/// (LiteLLM callers put all sorts of objects there).
+fn metadata_from_py(value: &Bound<'_, PyAny>) -> Result<Map<String, Value>, LlmError> {
+    let dict = value.cast::<PyDict>().map_err(|_| {
+        LlmError::bad_request(
+            "metadata must be a dict, e.g. {\"user\": \"alice\", \"project\": \"search\", \"tags\": [\"summarize\"]}",
+        )
+    })?;
+    let mut out = Map::new();
+    for (k, v) in dict.iter() {
+        let key = match k.extract::<String>() {
+            Ok(s) => s,
+            Err(_) => k.str().map_err(py_to_llm)?.to_string(),
+        };
+        let value = match from_py::<Value>(&v, "metadata") {
+            Ok(v) => v,
+            Err(_) => Value::String(v.str().map_err(py_to_llm)?.to_string()),
+        };
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+/// `tags=`: a list of strings, or one string.
+fn tags_from_py(value: &Bound<'_, PyAny>) -> Result<Vec<String>, LlmError> {
+    if let Ok(one) = value.extract::<String>() {
+        return Ok(vec![one]);
+    }
+    from_py(value, "tags")
 }
 
 fn duration_from_secs(secs: f64, what: &str) -> Result<Duration, LlmError> {

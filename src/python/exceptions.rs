@@ -48,6 +48,18 @@ fn build(py: Python<'_>, err: &LlmError) -> PyResult<PyErr> {
             pythonize::pythonize(py, body).map_err(|e| PyRuntimeError::new_err(e.to_string()))?,
         )?;
     }
+    if err.kind == crate::error::ErrorKind::BudgetExceeded {
+        if let Some(body) = &err.body {
+            kwargs.set_item(
+                "current_cost",
+                body.get("current_cost").and_then(|v| v.as_f64()),
+            )?;
+            kwargs.set_item(
+                "max_budget",
+                body.get("max_budget").and_then(|v| v.as_f64()),
+            )?;
+        }
+    }
     if !err.attempts.is_empty() {
         kwargs.set_item("attempts", err.attempts.clone())?;
     }

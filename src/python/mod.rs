@@ -2,6 +2,7 @@
 //! core's types, runs the core's futures with the GIL released, and turns results and
 //! errors into Python objects.
 
+mod budget;
 mod completion;
 mod convert;
 mod coroutine;
@@ -10,6 +11,7 @@ mod embedding;
 mod exceptions;
 mod router;
 mod runtime;
+mod spend;
 mod stream;
 mod testing;
 
@@ -18,6 +20,11 @@ use pyo3::prelude::*;
 /// The native core of llmswitch. Import ``llmswitch``, not this module.
 #[pymodule]
 mod _llmswitch {
+    #[pymodule_export]
+    use super::budget::{
+        _budget_add, _budget_clear, _budget_deliver_alerts, _budget_remove, _budget_reset,
+        _budget_status, PyBudgetManager,
+    };
     #[pymodule_export]
     use super::completion::{
         acompletion, completion, get_llm_provider, get_supported_openai_params, provider_names,
@@ -35,6 +42,12 @@ mod _llmswitch {
     use super::embedding::{aembedding, embedding};
     #[pymodule_export]
     use super::router::Router;
+    #[pymodule_export]
+    use super::spend::{
+        _set_clock, _spend_clear, _spend_configure, _spend_disable_store, _spend_enable_store,
+        _spend_flush, _spend_is_recording, _spend_records, _spend_store_path, spend_report,
+        SpendReport,
+    };
     #[pymodule_export]
     use super::stream::{AsyncStream, ReadyChunk, SyncStream};
     #[pymodule_export]

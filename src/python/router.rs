@@ -439,13 +439,14 @@ impl Router {
             block_on_shared(
                 py,
                 async move { router.route(shared_client()?, &req).await },
-            )?
+            )
         } else {
             block_on_thread(py, move |client| async move {
                 router.route(&client, &req).await
-            })?
+            })
         };
-        answer_to_py(py, answer)
+        super::budget::deliver_alerts(py);
+        answer_to_py(py, answer?)
     }
 
     /// Async twin of :meth:`completion`.

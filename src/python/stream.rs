@@ -11,6 +11,7 @@ use pyo3::types::PyDict;
 
 use pyo3::sync::PyOnceLock;
 
+use super::budget::deliver_alerts;
 use super::convert::{chunk_to_py, hidden_params};
 use super::exceptions::to_pyerr_in;
 use super::runtime::block_on_shared;
@@ -151,11 +152,13 @@ impl SyncStream {
             Some(Ok(chunk)) => self.hidden.chunk(py, &chunk),
             Some(Err(e)) => {
                 *slot = None;
+                deliver_alerts(py);
                 Err(to_pyerr_in(py, e))
             }
             None => {
                 let usage = stream.usage().cloned();
                 *slot = None;
+                deliver_alerts(py);
                 self.hidden.finish(py, usage.as_ref())?;
                 Err(PyStopIteration::new_err(()))
             }
@@ -163,8 +166,9 @@ impl SyncStream {
     }
 
     /// Close the stream and its connection. Further iteration stops.
-    fn close(&mut self) -> PyResult<()> {
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
         *self.stream.get_mut().map_err(|_| poisoned())? = None;
+        deliver_alerts(py);
         Ok(())
     }
 
@@ -174,7 +178,7 @@ impl SyncStream {
 
     #[pyo3(signature = (*_args))]
     fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        self.close()?;
+        self.close(_args.py())?;
         Ok(false)
     }
 
@@ -231,11 +235,15 @@ impl<'py> IntoPyObject<'py> for NextChunk {
         match self {
             NextChunk::Chunk(c, hidden) => hidden.chunk(py, &c),
             NextChunk::Ended(usage, hidden) => {
+                deliver_alerts(py);
                 hidden.finish(py, usage.as_deref())?;
                 Err(PyStopAsyncIteration::new_err(()))
             }
             NextChunk::End => Err(PyStopAsyncIteration::new_err(())),
-            NextChunk::Failed(e) => Err(to_pyerr_in(py, e)),
+            NextChunk::Failed(e) => {
+                deliver_alerts(py);
+                Err(to_pyerr_in(py, e))
+            }
         }
     }
 }

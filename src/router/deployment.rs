@@ -348,6 +348,8 @@ impl Deployment {
             drop_params: call.drop_params || self.drop_params,
             mock: call.mock.clone().or_else(|| self.mock.clone()),
             custom_pricing: call.custom_pricing.or(self.pricing),
+            metadata: call.metadata.clone(),
+            deployment: Some(self.id.clone()),
         }
     }
 

@@ -1066,8 +1066,8 @@ impl Router {
             meta.model.clone(),
             meta.custom_pricing,
         );
-        stream.on_close(Box::new(move |usage| {
-            if let Some(u) = usage {
+        stream.on_close(Box::new(move |end| {
+            if let Some(u) = end.usage {
                 let s = &lease.deployment.state;
                 s.tokens_this_minute
                     .add(minute_of(clock.now()), u.total_tokens);

@@ -492,3 +492,38 @@ def test_aembedding_returns_a_coroutine():
         return await asyncio.create_task(router.aembedding(model="e", input="a"))
 
     assert asyncio.run(main()).data == r.data
+
+
+def test_embeddings_are_recorded_in_the_spend_ledger_and_budgeted(server, openai_kw):
+    import uuid
+
+    from llmswitch import budgets
+
+    user = "emb-" + uuid.uuid4().hex[:12]
+    llmswitch.spend.enable()
+    server.enqueue(
+        json={
+            "object": "list",
+            "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}],
+            "usage": {"prompt_tokens": 1000, "total_tokens": 1000},
+        }
+    )
+    try:
+        name = budgets.add(limit=1000 * 0.02e-6, scope="user", id=user, period="daily")
+        r = llmswitch.embedding(model=MODEL, input="x", metadata={"user": user}, **openai_kw)
+        [rec] = [x for x in llmswitch.spend.records() if x["user"] == user]
+        assert rec["status"] == "success" and rec["model"] == "text-embedding-3-small"
+        assert (rec["prompt_tokens"], rec["completion_tokens"]) == (1000, 0)
+        assert (
+            rec["cost"] == pytest.approx(r._hidden_params["response_cost"]) == pytest.approx(1000 * 0.02e-6)
+        )
+        [status] = [s for s in budgets.status() if s["budget"] == name]
+        assert status["spent"] == pytest.approx(1000 * 0.02e-6)
+        # The budget is spent: the next embedding is refused before any request.
+        with pytest.raises(llmswitch.BudgetExceededError):
+            llmswitch.embedding(model=MODEL, input="y", metadata={"user": user}, **openai_kw)
+        assert server.hits == 1
+        statuses = [x["status"] for x in llmswitch.spend.records() if x["user"] == user]
+        assert sorted(statuses) == ["blocked", "success"]
+    finally:
+        budgets.clear()

@@ -1,0 +1,369 @@
+//! SQLite persistence of the ledger. One writer thread per file receives records over a
+//! channel and inserts whatever has accumulated in one transaction, so the calling thread
+//! never touches the database and a burst of calls costs one commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{params, Connection, OpenFlags};
+use serde_json::Value;
+
+use super::clock::Micros;
+use super::{CallMetadata, CallStatus, SpendError, SpendRecord};
+
+/// Most records written in one transaction.
+const MAX_BATCH: usize = 10_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS spend (
+    id TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    deployment TEXT,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cost REAL,
+    latency REAL NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    stream INTEGER NOT NULL,
+    user TEXT,
+    project TEXT,
+    key TEXT,
+    tags TEXT,
+    metadata TEXT,
+    downgraded_from TEXT
+);
+CREATE INDEX IF NOT EXISTS spend_started_at ON spend(started_at);
+";
+
+const INSERT: &str = "INSERT OR IGNORE INTO spend (id, started_at, model, provider, deployment,
+    prompt_tokens, completion_tokens, cost, latency, status, error, stream, user, project, key,
+    tags, metadata, downgraded_from)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+
+const SELECT: &str = "SELECT id, started_at, model, provider, deployment, prompt_tokens,
+    completion_tokens, cost, latency, status, error, stream, user, project, key, tags, metadata,
+    downgraded_from FROM spend WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at";
+
+enum Msg {
+    Record(Arc<SpendRecord>),
+    Flush(mpsc::SyncSender<()>),
+    Close,
+}
+
+/// The handle of a writer thread.
+pub struct Writer {
+    tx: mpsc::Sender<Msg>,
+    path: PathBuf,
+    thread: Option<JoinHandle<()>>,
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+/// Waits for a flush to be done.
+pub struct FlushWaiter(Option<mpsc::Receiver<()>>);
+
+impl FlushWaiter {
+    /// Block until the writer has written everything sent before the flush (returns at
+    /// once if the writer is gone).
+    pub fn wait(self) {
+        if let Some(rx) = self.0 {
+            let _ = rx.recv();
+        }
+    }
+}
+
+fn sqlite_error(path: &Path, source: rusqlite::Error) -> SpendError {
+    SpendError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn open(path: &Path) -> Result<Connection, SpendError> {
+    let conn = Connection::open(path).map_err(|e| sqlite_error(path, e))?;
+    // WAL: reports read while the writer writes; NORMAL is durable across crashes of the
+    // process (not of the machine), which is what a ledger needs at this cost.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| sqlite_error(path, e))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| sqlite_error(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| sqlite_error(path, e))?;
+    conn.execute_batch(SCHEMA)
+        .map_err(|e| sqlite_error(path, e))?;
+    Ok(conn)
+}
+
+impl Writer {
+    /// Open (or create) the file and start its writer thread. Fails here, on the calling
+    /// thread, when the file cannot be opened.
+    pub fn open(path: &Path) -> Result<Writer, SpendError> {
+        let mut conn = open(path)?;
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let last_error = Arc::new(Mutex::new(None));
+        let errors = last_error.clone();
+        let thread = std::thread::Builder::new()
+            .name("llmswitch-spend-writer".to_owned())
+            .spawn(move || run(&mut conn, &rx, &errors))
+            .map_err(|e| SpendError::Store {
+                path: path.display().to_string(),
+                message: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(Writer {
+            tx,
+            path: path.to_path_buf(),
+            thread: Some(thread),
+            last_error,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queue a record (never blocks).
+    pub fn send(&self, record: Arc<SpendRecord>) {
+        let _ = self.tx.send(Msg::Record(record));
+    }
+
+    /// Ask for everything queued so far to be written; wait on the result.
+    pub fn flush_request(&self) -> FlushWaiter {
+        let (ack, rx) = mpsc::sync_channel(1);
+        match self.tx.send(Msg::Flush(ack)) {
+            Ok(()) => FlushWaiter(Some(rx)),
+            Err(_) => FlushWaiter(None),
+        }
+    }
+
+    /// The last write error, if writing failed (disk full, file removed...).
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Write everything queued, then stop the thread.
+    pub fn close(mut self) {
+        let _ = self.tx.send(Msg::Close);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Without joining: the thread writes what is queued and ends.
+        let _ = self.tx.send(Msg::Close);
+    }
+}
+
+fn run(conn: &mut Connection, rx: &mpsc::Receiver<Msg>, errors: &Mutex<Option<String>>) {
+    let mut batch: Vec<Arc<SpendRecord>> = Vec::new();
+    let mut acks: Vec<mpsc::SyncSender<()>> = Vec::new();
+    loop {
+        let Ok(first) = rx.recv() else { return };
+        let mut close = false;
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            match m {
+                Msg::Record(r) => batch.push(r),
+                Msg::Flush(ack) => acks.push(ack),
+                Msg::Close => close = true,
+            }
+            if !close && batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(e) = write_batch(conn, &batch) {
+                if let Ok(mut slot) = errors.lock() {
+                    *slot = Some(e.to_string());
+                }
+            }
+            batch.clear();
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+        if close {
+            return;
+        }
+    }
+}
+
+fn write_batch(conn: &mut Connection, batch: &[Arc<SpendRecord>]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(INSERT)?;
+        for r in batch {
+            let meta = r.metadata.as_deref();
+            let tags = match r.tags() {
+                [] => None,
+                tags => serde_json::to_string(tags).ok(),
+            };
+            let extra = meta
+                .filter(|m| !m.extra.is_empty())
+                .and_then(|m| serde_json::to_string(&m.extra).ok());
+            stmt.execute(params![
+                format!("{:032x}", r.id),
+                r.started_at,
+                r.model,
+                r.provider,
+                r.deployment,
+                i64::try_from(r.prompt_tokens).unwrap_or(i64::MAX),
+                i64::try_from(r.completion_tokens).unwrap_or(i64::MAX),
+                r.cost,
+                r.latency,
+                r.status.as_str(),
+                r.error,
+                r.stream,
+                r.user(),
+                r.project(),
+                r.key(),
+                tags,
+                extra,
+                r.downgraded_from,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Visit the records of the file at `path` started in `[since, until)`, oldest first.
+pub fn read_range(
+    path: &Path,
+    since: Option<Micros>,
+    until: Option<Micros>,
+    mut visit: impl FnMut(&SpendRecord),
+) -> Result<(), SpendError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| sqlite_error(path, e))?;
+    let mut stmt = conn.prepare(SELECT).map_err(|e| sqlite_error(path, e))?;
+    let mut rows = stmt
+        .query(params![
+            since.unwrap_or(i64::MIN),
+            until.unwrap_or(i64::MAX)
+        ])
+        .map_err(|e| sqlite_error(path, e))?;
+    while let Some(row) = rows.next().map_err(|e| sqlite_error(path, e))? {
+        let record = from_row(row).map_err(|e| sqlite_error(path, e))?;
+        visit(&record);
+    }
+    Ok(())
+}
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpendRecord> {
+    let id: String = row.get(0)?;
+    let tags: Option<String> = row.get(15)?;
+    let extra: Option<String> = row.get(16)?;
+    let user: Option<String> = row.get(12)?;
+    let project: Option<String> = row.get(13)?;
+    let key: Option<String> = row.get(14)?;
+    let tags: Vec<String> = tags
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let extra = match extra.and_then(|e| serde_json::from_str(&e).ok()) {
+        Some(Value::Object(map)) => map,
+        _ => Default::default(),
+    };
+    let meta = CallMetadata {
+        user,
+        project,
+        key,
+        tags,
+        extra,
+    };
+    let status: String = row.get(9)?;
+    Ok(SpendRecord {
+        id: u128::from_str_radix(&id, 16).unwrap_or_default(),
+        started_at: row.get(1)?,
+        model: row.get(2)?,
+        provider: row.get(3)?,
+        deployment: row.get(4)?,
+        prompt_tokens: u64::try_from(row.get::<_, i64>(5)?).unwrap_or_default(),
+        completion_tokens: u64::try_from(row.get::<_, i64>(6)?).unwrap_or_default(),
+        cost: row.get(7)?,
+        latency: row.get(8)?,
+        status: CallStatus::parse(&status).unwrap_or(CallStatus::Failure),
+        error: row.get(10)?,
+        stream: row.get(11)?,
+        metadata: (!meta.is_empty()).then(|| Arc::new(meta)),
+        downgraded_from: row.get(17)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::record;
+    use super::super::{CallMetadata, Ledger, ReportQuery};
+    use super::*;
+    use serde_json::json;
+
+    fn temp_db(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "llmswitch-spend-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn records_survive_a_new_ledger_on_the_same_file() {
+        let path = temp_db("ledger.sqlite");
+        let meta = CallMetadata::from_map(
+            json!({"user": "u1", "tags": ["t1", "t2"], "run": 3})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        let first = Ledger::new();
+        first.record(record("before-enable", 1.0, meta.clone(), 10));
+        first.enable_store(&path).unwrap();
+        for i in 0..50 {
+            first.record(record("gpt-4o", 0.5, meta.clone(), 100 + i));
+        }
+        first.disable_store();
+
+        let second = Ledger::new();
+        second.enable_store(&path).unwrap();
+        let mut seen = Vec::new();
+        second
+            .for_each_record(None, None, |r| seen.push(r.clone()))
+            .unwrap();
+        assert_eq!(seen.len(), 51);
+        assert_eq!(seen[0].model, "before-enable");
+        let r = &seen[1];
+        assert_eq!(r.user(), Some("u1"));
+        assert_eq!(r.tags(), ["t1", "t2"]);
+        assert_eq!(r.metadata.as_ref().unwrap().extra["run"], json!(3));
+        assert_eq!(r.cost, Some(0.5));
+        // Offering the same records again writes nothing twice.
+        for rec in &seen {
+            second.record(rec.clone());
+        }
+        let report = second.report(&ReportQuery::default()).unwrap();
+        assert_eq!(report.total_calls, 51);
+        assert!((report.total_cost - 26.0).abs() < 1e-9);
+        // Range filters are applied in SQL.
+        let mut n = 0;
+        second
+            .for_each_record(Some(100), Some(110), |_| n += 1)
+            .unwrap();
+        assert_eq!(n, 10);
+        second.disable_store();
+    }
+
+    #[test]
+    fn unopenable_path_fails_on_the_calling_thread() {
+        let err = Writer::open(Path::new("/nonexistent-dir/x/ledger.sqlite")).err();
+        assert!(err.is_some());
+    }
+}
