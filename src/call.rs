@@ -23,7 +23,8 @@ use crate::spend::track::{record_unsent, CallTracker};
 use crate::spend::{clock, CallMetadata};
 use crate::stream::ChunkStream;
 use crate::types::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, InputItem, StreamOptions, Usage,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, EmbeddingVector, InputItem,
+    StreamOptions, Usage,
 };
 
 /// How to run a call (as opposed to what to ask, which is the [`ChatRequest`]).
@@ -807,6 +808,13 @@ async fn execute_embedding_untracked(
     let mut meta = base_meta(&call.target, &call.options, headers, started, retries);
     if response.model.is_empty() {
         response.model.clone_from(&call.target.model);
+    }
+    // Hosts without base64 (Gemini) answer floats: convert them, as the caller asked.
+    if call.request.encoding_format == Some(crate::types::EncodingFormat::Base64) {
+        for e in &mut response.data {
+            let vector = std::mem::replace(&mut e.embedding, EmbeddingVector::Float(Vec::new()));
+            e.embedding = vector.into_base64();
+        }
     }
     let usage = response
         .usage

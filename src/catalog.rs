@@ -696,10 +696,11 @@ mod tests {
     }
 
     /// Embedding entries: an input price, no output price, a vector size and an input
-    /// limit; and their provider can embed (or is one being added on another branch).
+    /// limit; and their provider can embed (Vertex AI's `:predict` embeddings API is not
+    /// implemented yet; its prices are listed for cost lookups).
     #[test]
     fn builtin_embedding_models_are_consistent() {
-        const PENDING_PROVIDERS: &[&str] = &["gemini", "vertex_ai"];
+        const PENDING_PROVIDERS: &[&str] = &["vertex_ai"];
         let c = builtin().unwrap();
         let mut count = 0;
         for (key, m) in &c.by_key {

@@ -356,6 +356,11 @@ fn default_reply(
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()));
     }
+    if path.ends_with(":batchEmbedContents") {
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(gemini_embeddings_reply(request).to_string()));
+    }
     if path.ends_with("/v1/messages") {
         if stream {
             return builder
@@ -408,6 +413,41 @@ pub fn embeddings_reply(request: &Value) -> Result<Value, Value> {
                                              "type": "invalid_request_error", "param": "input", "code": null}}),
         ),
     }
+}
+
+/// Gemini's `batchEmbedContents` reply: one `{"values": [...]}` per request, the mock
+/// provider's vectors, `outputDimensionality` long (default
+/// [`DEFAULT_EMBEDDING_DIMENSIONS`]).
+pub fn gemini_embeddings_reply(request: &Value) -> Value {
+    use crate::providers::mock::{embed, MockSpec};
+    use crate::types::{EmbeddingRequest, EmbeddingVector};
+    let embeddings: Vec<Value> = request
+        .get("requests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let text = r
+                .pointer("/content/parts/0/text")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut one = EmbeddingRequest::new("m", text);
+            one.dimensions = r
+                .get("outputDimensionality")
+                .and_then(Value::as_u64)
+                .and_then(|d| u32::try_from(d).ok());
+            let values = embed(&one, &MockSpec::default(), DEFAULT_EMBEDDING_DIMENSIONS)
+                .ok()
+                .and_then(|e| e.data.into_iter().next())
+                .map(|e| match e.embedding {
+                    EmbeddingVector::Float(v) => v,
+                    EmbeddingVector::Base64(_) => Vec::new(),
+                })
+                .unwrap_or_default();
+            json!({ "values": values })
+        })
+        .collect();
+    json!({ "embeddings": embeddings })
 }
 
 /// An OpenAI SSE stream of `chunks` content pieces (plus role, finish and usage frames).

@@ -11,9 +11,9 @@ use crate::error::{ErrorKind, LlmError};
 use crate::providers::{HttpRequest, Provider, StreamParser, Target, TargetOptions};
 use crate::stream::{Frame, StreamControl};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, Delta, Embedding, EmbeddingRequest,
-    EmbeddingResponse, EmbeddingVector, EncodingFormat, FunctionDelta, InputItem, ResponseMessage,
-    ToolCall, ToolCallDelta, Usage, EMBEDDING_PARAMS, OPENAI_PARAMS,
+    float32_base64, ChatChunk, ChatRequest, ChatResponse, Choice, Delta, Embedding,
+    EmbeddingRequest, EmbeddingResponse, EmbeddingVector, EncodingFormat, FunctionDelta, InputItem,
+    ResponseMessage, ToolCall, ToolCallDelta, Usage, EMBEDDING_PARAMS, OPENAI_PARAMS,
 };
 
 /// The text a mock call answers with when no `mock_response` text is given.
@@ -365,16 +365,6 @@ fn pseudo_vector(item: &InputItem<'_>, dims: u32) -> Vec<f64> {
     v
 }
 
-/// A vector as OpenAI's `encoding_format="base64"` sends it: little-endian float32 bytes.
-pub fn float32_base64(vector: &[f64]) -> String {
-    use base64::Engine as _;
-    let bytes: Vec<u8> = vector
-        .iter()
-        .flat_map(|x| (*x as f32).to_le_bytes())
-        .collect();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// Split text after each space, keeping the spaces, so the pieces join back exactly.
 fn split_words(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -464,12 +454,6 @@ mod tests {
         // Tests and users may store mock vectors: they must not change between versions.
         let v = pseudo_vector(&InputItem::Text("hello"), 3);
         assert_eq!(float32_base64(&v), "C1kYvx3Vwb6/eTU/");
-    }
-
-    #[test]
-    fn float32_base64_is_little_endian() {
-        // 0.5f32 = 0x3f000000 → bytes 00 00 00 3f.
-        assert_eq!(float32_base64(&[0.5]), "AAAAPw==");
     }
 
     #[test]

@@ -225,6 +225,27 @@ pub enum EmbeddingVector {
     Base64(String),
 }
 
+impl EmbeddingVector {
+    /// The vector as `encoding_format="base64"` asks for it (floats are converted).
+    pub fn into_base64(self) -> EmbeddingVector {
+        match self {
+            EmbeddingVector::Float(v) => EmbeddingVector::Base64(float32_base64(&v)),
+            b @ EmbeddingVector::Base64(_) => b,
+        }
+    }
+}
+
+/// A vector as OpenAI's `encoding_format="base64"` sends it: the base64 of its little-endian
+/// float32 bytes.
+pub fn float32_base64(vector: &[f64]) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = vector
+        .iter()
+        .flat_map(|x| (*x as f32).to_le_bytes())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// One vector of a response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Embedding {
@@ -341,6 +362,16 @@ mod tests {
             serde_json::to_value(&req).unwrap(),
             json!({"model": "text-embedding-3-small", "input": ["a", "b"], "dimensions": 256,
                    "encoding_format": "base64", "input_type": "query"})
+        );
+    }
+
+    #[test]
+    fn float32_base64_is_little_endian() {
+        // 0.5f32 = 0x3f000000 → bytes 00 00 00 3f.
+        assert_eq!(float32_base64(&[0.5]), "AAAAPw==");
+        assert_eq!(
+            EmbeddingVector::Float(vec![0.5]).into_base64(),
+            EmbeddingVector::Base64("AAAAPw==".into())
         );
     }
 

@@ -9,8 +9,8 @@ mod response;
 
 pub use chunk::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
 pub use embedding::{
-    Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingVector,
-    EncodingFormat, InputItem, EMBEDDING_PARAMS,
+    float32_base64, Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse,
+    EmbeddingVector, EncodingFormat, InputItem, EMBEDDING_PARAMS,
 };
 pub use request::{
     ChatParams, ChatRequest, ContentPart, FunctionCall, FunctionDef, ImageUrl, JsonSchemaFormat,

@@ -527,3 +527,75 @@ def test_embeddings_are_recorded_in_the_spend_ledger_and_budgeted(server, openai
         assert sorted(statuses) == ["blocked", "success"]
     finally:
         budgets.clear()
+
+
+# --- Gemini (native batchEmbedContents) ---------------------------------------------------
+
+GEMINI_KEY = "AIza-test-0123456789abcdef"
+
+
+def test_gemini_embeddings_wire_format_and_response(server):
+    r = llmswitch.embedding(
+        model="gemini/gemini-embedding-001",
+        input=["first", "second"],
+        dimensions=12,
+        task_type="RETRIEVAL_DOCUMENT",
+        api_key=GEMINI_KEY,
+        api_base=server.url,
+    )
+    (req,) = server.requests
+    assert req["path"] == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    assert req["headers"]["x-goog-api-key"] == GEMINI_KEY
+    assert GEMINI_KEY not in (req["query"] or "")
+    one = {
+        "model": "models/gemini-embedding-001",
+        "outputDimensionality": 12,
+        "taskType": "RETRIEVAL_DOCUMENT",
+    }
+    assert req["body"] == {
+        "requests": [
+            {**one, "content": {"parts": [{"text": "first"}]}},
+            {**one, "content": {"parts": [{"text": "second"}]}},
+        ]
+    }
+    CreateEmbeddingResponse.model_validate(r)
+    assert [d.index for d in r.data] == [0, 1]
+    assert len(r.data[0].embedding) == 12
+    assert r.model == "gemini-embedding-001"
+    # Gemini reports no tokens for embeddings: counted, and costed at the catalogue's price.
+    counted = sum(
+        llmswitch.token_counter(model="gemini-embedding-001", text=t, count_response_tokens=True)
+        for t in ["first", "second"]
+    )
+    assert r.usage.prompt_tokens == counted
+    assert r._hidden_params["response_cost"] == pytest.approx(counted * price("gemini/gemini-embedding-001"))
+    assert r._hidden_params["custom_llm_provider"] == "gemini"
+
+
+def test_gemini_embeddings_base64_tokens_and_errors(server):
+    kw = {"api_key": GEMINI_KEY, "api_base": server.url}
+    floats = llmswitch.embedding(model="gemini/gemini-embedding-001", input="same", dimensions=4, **kw)
+    packed = llmswitch.embedding(
+        model="gemini/gemini-embedding-001", input="same", dimensions=4, encoding_format="base64", **kw
+    )
+    # Gemini answers floats; the base64 OpenAI would send is made from them.
+    assert "encodingFormat" not in json.dumps(server.requests[1]["body"])
+    decoded = struct.unpack("<4f", base64.b64decode(packed.data[0].embedding))
+    assert decoded == pytest.approx(floats.data[0].embedding, abs=1e-7)
+    with pytest.raises(llmswitch.BadRequestError, match="text only"):
+        llmswitch.embedding(model="gemini/gemini-embedding-001", input=[1, 2, 3], **kw)
+    with pytest.raises(llmswitch.UnsupportedParamsError, match="user"):
+        llmswitch.embedding(model="gemini/gemini-embedding-001", input="x", user="u", **kw)
+    assert server.hits == 2
+    server.enqueue(
+        status=429,
+        json={
+            "error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}
+        },
+    )
+    with pytest.raises(llmswitch.RateLimitError) as e:
+        llmswitch.embedding(model="gemini/gemini-embedding-001", input="x", **kw)
+    assert e.value.llm_provider == "gemini"
+    with pytest.raises(llmswitch.AuthenticationError, match="GEMINI_API_KEY"):
+        llmswitch.embedding(model="gemini/gemini-embedding-001", input="x", api_base=server.url)
+    assert server.hits == 3
