@@ -51,7 +51,8 @@ def test_response_is_openai_list_with_attribute_access(server, openai_kw):
 
 
 def test_request_wire_format(server, openai_kw):
-    llmswitch.embedding(model=MODEL, input=["a", "b"], **openai_kw)
+    # A bare OpenAI embedding model name is OpenAI's, as in LiteLLM.
+    llmswitch.embedding(model="text-embedding-3-small", input=["a", "b"], **openai_kw)
     (req,) = server.requests
     assert req["method"] == "POST"
     assert req["path"] == "/v1/embeddings"
