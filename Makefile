@@ -26,6 +26,7 @@ lint: dev
 	cargo clippy --all-targets --features python -- -D warnings
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy python/llmswitch
 	$(PY) -m mypy.stubtest llmswitch._llmswitch
 
 rust-test:

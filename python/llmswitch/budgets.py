@@ -16,8 +16,7 @@ price) is reserved, and the real cost settled when the call ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Union
+from collections.abc import Mapping
 
 from ._llmswitch import (
     _budget_add,
@@ -30,8 +29,16 @@ from ._llmswitch import (
 
 __all__ = ["add", "alert", "block", "clear", "deliver_alerts", "downgrade", "remove", "reset", "status"]
 
-Action = dict[str, Any]
-Actions = Sequence[Union[Action, Sequence[Action]]]
+# Annotation-only names: `typing` costs a few ms at `import llmswitch` (mypy reads
+# `TYPE_CHECKING` by name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, Union
+
+    #: One action of a budget: ``{"type": "block" | "downgrade" | "alert", ...}``.
+    Action = dict[str, Any]
+    Actions = Sequence[Union[Action, Sequence[Action]]]
 
 
 def block(at: float = 1.0) -> Action:

@@ -321,7 +321,7 @@ class _OpenAIImportWatcher:
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None:
-                    spec.loader = _LinkAfterExec(spec.loader)
+                    spec.loader = _LinkAfterExec(spec.loader)  # type: ignore[assignment]
                 return spec
         return None
 

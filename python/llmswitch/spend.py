@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import os
-from typing import Any
 
 from ._llmswitch import (
     SpendReport,
@@ -28,6 +27,10 @@ from ._llmswitch import (
     _spend_store_path,
     spend_report,
 )
+
+TYPE_CHECKING = False  # annotation-only imports (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SpendReport", "clear", "disable", "enable", "flush", "is_enabled", "path", "records", "report"]
 

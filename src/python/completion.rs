@@ -8,7 +8,7 @@ use super::budget::deliver_alerts;
 use super::convert::{self, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::exceptions::{to_pyerr, to_pyerr_in};
-use super::runtime::{block_on_shared, block_on_thread, shared_client};
+use super::runtime::{block_on_thread, shared_client, thread_runtime};
 use super::stream::{AsyncStream, SyncStream};
 use crate::call::{self, Completion, PreparedCall, ResponseMeta};
 use crate::error::LlmError;
@@ -82,14 +82,13 @@ pub fn completion<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let call = prepare_from_py(py, model, messages, kwargs).map_err(to_pyerr)?;
     if call.options.stream {
-        let opened = block_on_shared(py, async {
-            let client = shared_client()?;
-            call::execute_stream(client, &call).await
-        });
+        // The stream's connection lives on this thread's runtime, which it keeps.
+        let rt = thread_runtime().map_err(to_pyerr)?;
+        let opened = rt.block_on(py, call::execute_stream(&rt.client, &call));
         deliver_alerts(py);
         let (stream, meta) = opened?;
         let stream =
-            SyncStream::new(stream, meta).with_prompt_estimate(call::prompt_estimate(&call));
+            SyncStream::new(stream, meta, rt).with_prompt_estimate(call::prompt_estimate(&call));
         return Ok(Bound::new(py, stream)?.into_any());
     }
     let done = block_on_thread(py, move |client| async move {

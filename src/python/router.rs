@@ -12,7 +12,7 @@ use super::convert::{self, from_py, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::embedding::{embedding_request, input_from_py, set_mock_vector, take_mock_vector};
 use super::exceptions::to_pyerr;
-use super::runtime::{block_on_shared, block_on_thread, shared_client};
+use super::runtime::{block_on_thread, shared_client, thread_runtime, LocalRuntime};
 use super::stream::SyncStream;
 use super::testing::ManualClock;
 use crate::error::LlmError;
@@ -127,14 +127,18 @@ fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, Ll
     )
 }
 
-fn answer_to_py<'py>(py: Python<'py>, answer: Answer) -> PyResult<Bound<'py, PyAny>> {
+fn answer_to_py<'py>(
+    py: Python<'py>,
+    answer: Answer,
+    rt: Arc<LocalRuntime>,
+) -> PyResult<Bound<'py, PyAny>> {
     match answer {
         Answer::Full(done) => convert::response_to_py(py, &done.response, &done.meta),
         Answer::Embedding(done) => {
             convert::embedding_response_to_py(py, &done.response, &done.meta)
         }
         Answer::Stream(stream, meta, prompt) => {
-            let stream = SyncStream::new(stream, meta).with_prompt_estimate(prompt);
+            let stream = SyncStream::new(stream, meta, rt).with_prompt_estimate(prompt);
             Ok(Bound::new(py, stream)?.into_any())
         }
     }
@@ -435,18 +439,11 @@ impl Router {
     ) -> PyResult<Bound<'py, PyAny>> {
         let req = self.parse(py, model, messages, kwargs).map_err(to_pyerr)?;
         let router = self.inner.clone();
-        let answer = if req.options.stream {
-            block_on_shared(
-                py,
-                async move { router.route(shared_client()?, &req).await },
-            )
-        } else {
-            block_on_thread(py, move |client| async move {
-                router.route(&client, &req).await
-            })
-        };
+        // Streams and calls alike run on this thread's runtime; a stream keeps it.
+        let rt = thread_runtime().map_err(to_pyerr)?;
+        let answer = rt.block_on(py, router.route(&rt.client, &req));
         super::budget::deliver_alerts(py);
-        answer_to_py(py, answer?)
+        answer_to_py(py, answer?, rt)
     }
 
     /// Async twin of :meth:`completion`.

@@ -14,7 +14,7 @@ use pyo3::sync::PyOnceLock;
 use super::budget::deliver_alerts;
 use super::convert::{chunk_to_py, hidden_params};
 use super::exceptions::to_pyerr_in;
-use super::runtime::block_on_shared;
+use super::runtime::LocalRuntime;
 use crate::call::ResponseMeta;
 use crate::error::LlmError;
 use crate::stream::ChunkStream;
@@ -115,13 +115,27 @@ pub struct SyncStream {
     // A Mutex only to make the pyclass `Sync`; `&mut self` access never contends.
     stream: Mutex<Option<ChunkStream>>,
     hidden: StreamHidden,
+    /// The runtime the stream's connection lives on (the opening thread's).
+    runtime: Arc<LocalRuntime>,
 }
 
 impl SyncStream {
-    pub fn new(stream: ChunkStream, meta: ResponseMeta) -> Self {
+    /// Drop the stream (if still open) on its runtime, closing its connection now.
+    fn release(&mut self, py: Python<'_>) {
+        let open = match self.stream.get_mut() {
+            Ok(slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(stream) = open {
+            self.runtime.drop_in(py, stream);
+        }
+    }
+
+    pub fn new(stream: ChunkStream, meta: ResponseMeta, runtime: Arc<LocalRuntime>) -> Self {
         SyncStream {
             stream: Mutex::new(Some(stream)),
             hidden: StreamHidden::new(meta),
+            runtime,
         }
     }
 
@@ -130,6 +144,13 @@ impl SyncStream {
     pub fn with_prompt_estimate(self, prompt_tokens: Option<u64>) -> Self {
         self.hidden.set_prompt_estimate(prompt_tokens);
         self
+    }
+}
+
+impl Drop for SyncStream {
+    fn drop(&mut self) {
+        // Leaving a `for` loop early drops the iterator here: close the connection.
+        Python::attach(|py| self.release(py));
     }
 }
 
@@ -147,7 +168,9 @@ impl SyncStream {
         if let Some(chunk) = stream.next_buffered() {
             return self.hidden.chunk(py, &chunk);
         }
-        let next = block_on_shared(py, async { Ok::<_, LlmError>(stream.next().await) })?;
+        let next = self
+            .runtime
+            .block_on(py, async { Ok::<_, LlmError>(stream.next().await) })?;
         match next {
             Some(Ok(chunk)) => self.hidden.chunk(py, &chunk),
             Some(Err(e)) => {
@@ -167,7 +190,7 @@ impl SyncStream {
 
     /// Close the stream and its connection. Further iteration stops.
     fn close(&mut self, py: Python<'_>) -> PyResult<()> {
-        *self.stream.get_mut().map_err(|_| poisoned())? = None;
+        self.release(py);
         deliver_alerts(py);
         Ok(())
     }

@@ -271,3 +271,49 @@ def test_mock_stream_and_tool_calls():
     rebuilt = llmswitch.stream_chunk_builder(chunks)
     assert rebuilt.choices[0].message.tool_calls[0].function.arguments == '{"a": 1}'
     assert rebuilt.choices[0].finish_reason == "tool_calls"
+
+
+def test_sync_stream_iterated_from_other_threads(server, openai_kw):
+    """As starlette's iterate_in_threadpool does: each next() on some pool thread, and the
+    thread that opened the stream gone by then."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [chunk({"content": f"{i} "}) for i in range(20)]
+    server.enqueue(sse=[*frames, chunk({}, "stop"), "data: [DONE]"], chunk_delay=0.002)
+    holder = {}
+
+    def open_stream():
+        holder["stream"] = llmswitch.completion(
+            model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw
+        )
+
+    t = threading.Thread(target=open_stream)
+    t.start()
+    t.join()
+    stream = holder.pop("stream")
+    pieces = []
+    with ThreadPoolExecutor(4) as pool:
+        while True:
+            c = pool.submit(next, stream, None).result()
+            if c is None:
+                break
+            pieces.append(c.choices[0].delta.get("content") or "")
+    assert "".join(pieces) == "".join(f"{i} " for i in range(20))
+
+
+def test_chunk_attributes_exist_as_on_litellm_objects(server, openai_kw):
+    """LiteLLM's Delta always has content/role/tool_calls/function_call; code reads them
+    directly (`delta.content or ""`) on every chunk, the finish chunk included."""
+    chunks = list(llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw))
+    finish = chunks[-1]
+    assert finish.choices[0].finish_reason == "stop"
+    assert finish.choices[0].delta.content is None
+    assert finish.choices[0].delta.tool_calls is None
+    assert finish.choices[0].delta.function_call is None
+    assert finish.choices[0].logprobs is None
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Hello w1 w2 w3 w4 w5"
+    for provider in ("mock/m",):
+        for c in llmswitch.completion(model=provider, messages=MESSAGES, stream=True):
+            if c.choices:
+                assert c.choices[0].delta.content is None or isinstance(c.choices[0].delta.content, str)
