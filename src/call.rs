@@ -2,7 +2,7 @@
 //! and the proxy: [`prepare`] (or [`prepare_embedding`]) does every check that needs no
 //! network (provider, key, messages or input, params) and builds the request bytes;
 //! [`execute`] / [`execute_stream`] / [`execute_embedding`] send it, with timeouts and
-//! retries (one [`exchange`] and one retry loop for all of them), and translate the answer.
+//! retries (one `exchange` and one retry loop for all of them), and translate the answer.
 
 use std::future::Future;
 use std::sync::Arc;
