@@ -1,8 +1,10 @@
-//! The call pipeline shared by `completion`, `acompletion`, streaming, the router and the
-//! proxy: [`prepare`] does every check that needs no network (provider, key, messages,
-//! params) and builds the request bytes; [`execute`] / [`execute_stream`] send it, with
-//! timeouts and retries, and translate the answer.
+//! The call pipeline shared by `completion`, `acompletion`, streaming, embeddings, the router
+//! and the proxy: [`prepare`] (or [`prepare_embedding`]) does every check that needs no
+//! network (provider, key, messages or input, params) and builds the request bytes;
+//! [`execute`] / [`execute_stream`] / [`execute_embedding`] send it, with timeouts and
+//! retries (one `exchange` and one retry loop for all of them), and translate the answer.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,13 +14,18 @@ use crate::budget::{self, Admission, ModelNames, Reservation};
 use crate::cost::{self, CustomPricing};
 use crate::error::LlmError;
 use crate::http::{self, HttpClient, DEFAULT_TIMEOUT};
-use crate::model_id;
-use crate::params::{enforce_supported, normalize_messages, validate_messages};
-use crate::providers::{self, mock, HttpRequest, Target, TargetOptions};
+use crate::model_id::{self, ModelId};
+use crate::params::{
+    enforce_supported, enforce_supported_embedding, normalize_messages, validate_messages,
+};
+use crate::providers::{self, mock, HttpRequest, Provider, Target, TargetOptions};
 use crate::spend::track::{record_unsent, CallTracker};
 use crate::spend::{clock, CallMetadata};
 use crate::stream::ChunkStream;
-use crate::types::{ChatRequest, ChatResponse, StreamOptions, Usage};
+use crate::types::{
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, EmbeddingVector, InputItem,
+    StreamOptions, Usage,
+};
 
 /// How to run a call (as opposed to what to ask, which is the [`ChatRequest`]).
 #[derive(Debug, Clone, Default)]
@@ -115,6 +122,17 @@ impl ResponseMeta {
 pub struct Completion {
     pub response: ChatResponse,
     pub meta: ResponseMeta,
+}
+
+/// The provider of a model string, or a `BadRequestError` for an unknown one.
+fn resolve_provider(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+) -> Result<(ModelId, Arc<dyn Provider>), LlmError> {
+    let id = model_id::resolve(model, custom_llm_provider)?;
+    let provider = providers::get(&id.provider)
+        .ok_or_else(|| LlmError::bad_request(format!("Unknown provider '{}'", id.provider)))?;
+    Ok((id, provider))
 }
 
 /// Check and translate a call without touching the network, and admit it against the
@@ -215,9 +233,7 @@ fn prepare_checked(
     target_opts: &TargetOptions,
     options: CallOptions,
 ) -> Result<PreparedCall, LlmError> {
-    let id = model_id::resolve(model, custom_llm_provider)?;
-    let provider = providers::get(&id.provider)
-        .ok_or_else(|| LlmError::bad_request(format!("Unknown provider '{}'", id.provider)))?;
+    let (id, provider) = resolve_provider(model, custom_llm_provider)?;
     validate_messages(&request.messages).map_err(|e| e.context(&id.provider, &id.model))?;
     normalize_messages(&mut request.messages);
 
@@ -306,21 +322,11 @@ async fn execute_untracked(
     call: &PreparedCall,
 ) -> Result<Completion, LlmError> {
     let started = Instant::now();
-    let mut retries = 0;
-    loop {
-        match send_once(client, call).await {
-            Ok((response, headers)) => {
-                let mut meta = meta(call, headers, started, retries);
-                meta.cost = response_cost(call, &meta, &response);
-                return Ok(Completion { response, meta });
-            }
-            Err(e) if retries < call.options.num_retries && e.is_retryable() => {
-                tokio::time::sleep(backoff(retries, e.retry_after)).await;
-                retries += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let ((response, headers), retries) =
+        with_retries(call.options.num_retries, || send_once(client, call)).await?;
+    let mut meta = meta(call, headers, started, retries);
+    meta.cost = response_cost(call, &meta, &response);
+    Ok(Completion { response, meta })
 }
 
 /// Send a prepared streaming call; returns once the response headers arrived. The stream
@@ -347,11 +353,24 @@ async fn execute_stream_untracked(
     call: &PreparedCall,
 ) -> Result<(ChunkStream, ResponseMeta), LlmError> {
     let started = Instant::now();
+    let ((stream, headers), retries) =
+        with_retries(call.options.num_retries, || open_stream(client, call)).await?;
+    Ok((stream, meta(call, headers, started, retries)))
+}
+
+/// Run `attempt` until it succeeds, fails with an error that is not retryable, or
+/// `num_retries` retries are spent, backing off in between. Returns the answer and the
+/// number of retries made.
+async fn with_retries<T, F, Fut>(num_retries: u32, mut attempt: F) -> Result<(T, u32), LlmError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, LlmError>>,
+{
     let mut retries = 0;
     loop {
-        match open_stream(client, call).await {
-            Ok((stream, headers)) => return Ok((stream, meta(call, headers, started, retries))),
-            Err(e) if retries < call.options.num_retries && e.is_retryable() => {
+        match attempt().await {
+            Ok(answer) => return Ok((answer, retries)),
+            Err(e) if retries < num_retries && e.is_retryable() => {
                 tokio::time::sleep(backoff(retries, e.retry_after)).await;
                 retries += 1;
             }
@@ -398,15 +417,27 @@ fn meta(
     retries: u32,
 ) -> ResponseMeta {
     ResponseMeta {
-        provider: call.provider().to_owned(),
-        model: call.target.model.clone(),
-        api_base: call.target.api_base.clone(),
+        downgraded_from: call.downgraded_from.clone(),
+        ..base_meta(&call.target, &call.options, headers, started, retries)
+    }
+}
+
+fn base_meta(
+    target: &Target,
+    options: &CallOptions,
+    headers: Vec<(String, String)>,
+    started: Instant,
+    retries: u32,
+) -> ResponseMeta {
+    ResponseMeta {
+        provider: target.provider_name().to_owned(),
+        model: target.model.clone(),
+        api_base: target.api_base.clone(),
         headers,
         latency: started.elapsed(),
         retries,
         cost: None,
-        custom_pricing: call.options.custom_pricing,
-        downgraded_from: call.downgraded_from.clone(),
+        custom_pricing: options.custom_pricing,
         ..Default::default()
     }
 }
@@ -454,19 +485,60 @@ fn kept_headers(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn authorized_request(
-    call: &PreparedCall,
-    http: &HttpRequest,
-) -> Result<HttpRequest, LlmError> {
+async fn authorized_request(target: &Target, http: &HttpRequest) -> Result<HttpRequest, LlmError> {
     let mut req = http.clone();
-    let auth = call
-        .target
+    let auth = target
         .provider
-        .authorize(&call.target)
+        .authorize(target)
         .await
-        .map_err(|e| call.target.annotate(e))?;
+        .map_err(|e| target.annotate(e))?;
     req.headers.extend(auth);
     Ok(req)
+}
+
+/// One request of any kind under the call's timeout: authorize, POST, map a non-2xx answer
+/// with the provider's `parse_error`, and hand a success to `on_success` (which reads and
+/// parses the body, or keeps the response open as a stream). Returns what `on_success`
+/// made and the response headers worth keeping.
+async fn exchange<T, F, Fut>(
+    client: &HttpClient,
+    target: &Target,
+    http: &HttpRequest,
+    timeout: Duration,
+    host: &str,
+    on_success: F,
+) -> Result<(T, Vec<(String, String)>), LlmError>
+where
+    F: FnOnce(reqwest::Response) -> Fut,
+    Fut: Future<Output = Result<T, LlmError>>,
+{
+    let exchange = async {
+        let req = authorized_request(target, http).await?;
+        let response = client.post(req).await.map_err(|e| target.annotate(e))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let headers = response.headers().clone();
+            let body = read_body(response, target, host).await?;
+            return Err(target.provider.parse_error(status, &headers, &body, target));
+        }
+        let headers = kept_headers(response.headers());
+        Ok((on_success(response).await?, headers))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(target.annotate(http::timeout_error(timeout, host))),
+    }
+}
+
+async fn read_body(
+    response: reqwest::Response,
+    target: &Target,
+    host: &str,
+) -> Result<bytes::Bytes, LlmError> {
+    response
+        .bytes()
+        .await
+        .map_err(|e| target.annotate(http::transport_error(&e, host)))
 }
 
 async fn send_once(
@@ -482,33 +554,22 @@ async fn send_once(
         return Ok((resp, Vec::new()));
     };
     let target = &call.target;
-    let timeout = call.timeout();
     let host = http::host_of(&http.url);
-    let exchange = async {
-        let req = authorized_request(call, http).await?;
-        let response = client.post(req).await.map_err(|e| target.annotate(e))?;
-        let status = response.status().as_u16();
-        let headers = kept_headers(response.headers());
-        let response_headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| target.annotate(http::transport_error(&e, host)))?;
-        if !(200..300).contains(&status) {
-            return Err(target
+    exchange(
+        client,
+        target,
+        http,
+        call.timeout(),
+        host,
+        |response| async {
+            let body = read_body(response, target, host).await?;
+            target
                 .provider
-                .parse_error(status, &response_headers, &body, target));
-        }
-        let parsed = target
-            .provider
-            .parse_response(&body, target)
-            .map_err(|e| target.annotate(e))?;
-        Ok((parsed, headers))
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(target.annotate(http::timeout_error(timeout, host))),
-    }
+                .parse_response(&body, target)
+                .map_err(|e| target.annotate(e))
+        },
+    )
+    .await
 }
 
 async fn open_stream(
@@ -526,34 +587,18 @@ async fn open_stream(
     let target = &call.target;
     let timeout = call.timeout();
     let host = http::host_of(&http.url);
-    let exchange = async {
-        let req = authorized_request(call, http).await?;
-        let response = client.post(req).await.map_err(|e| target.annotate(e))?;
-        let status = response.status().as_u16();
-        if !(200..300).contains(&status) {
-            let headers = response.headers().clone();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| target.annotate(http::transport_error(&e, host)))?;
-            return Err(target.provider.parse_error(status, &headers, &body, target));
-        }
-        let headers = kept_headers(response.headers());
+    exchange(client, target, http, timeout, host, |response| async move {
         let parser = target.provider.stream_parser(target, call.include_usage);
-        let stream = ChunkStream::from_http(
+        Ok(ChunkStream::from_http(
             response,
             target.provider.stream_format(),
             parser,
             target,
             call.include_usage,
             timeout,
-        );
-        Ok((stream, headers))
-    };
-    match tokio::time::timeout(timeout, exchange).await {
-        Ok(result) => result,
-        Err(_) => Err(target.annotate(http::timeout_error(timeout, host))),
-    }
+        ))
+    })
+    .await
 }
 
 /// Convenience for Rust callers and tests: prepare and execute in one go.
@@ -566,4 +611,514 @@ pub async fn completion(
 ) -> Result<Completion, LlmError> {
     let call = prepare(model, None, request, target_opts, options)?;
     execute(client, &call).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Embeddings
+// ---------------------------------------------------------------------------------------
+
+/// An embeddings call that passed every local check, ready to send (any number of times).
+#[derive(Debug, Clone)]
+pub struct PreparedEmbedding {
+    pub target: Target,
+    pub request: EmbeddingRequest,
+    /// `None` when the mock answers.
+    pub http: Option<HttpRequest>,
+    pub options: CallOptions,
+    /// Parameters removed by `drop_params`.
+    pub dropped_params: Vec<&'static str>,
+    /// The call's projected cost, held against the budgets that apply to it until the
+    /// call settles.
+    pub reservation: Option<Arc<Reservation>>,
+}
+
+impl PreparedEmbedding {
+    pub fn provider(&self) -> &str {
+        self.target.provider_name()
+    }
+}
+
+/// A finished embeddings call.
+#[derive(Debug, Clone)]
+pub struct EmbeddingCompletion {
+    pub response: EmbeddingResponse,
+    pub meta: ResponseMeta,
+}
+
+/// Check and translate an embeddings call without touching the network, and admit it
+/// against the budgets that apply to it (an embedding is never downgraded: a budget's
+/// downgrade target is a chat model).
+///
+/// Fails fast with `BadRequestError` (unknown provider, a provider without embeddings, no or
+/// empty input, `stream=True`), `AuthenticationError` (missing key),
+/// `UnsupportedParamsError` (`dimensions` where the host or model rejects it, unless
+/// `drop_params`) or `BudgetExceededError`. A failure is recorded in the spend ledger.
+pub fn prepare_embedding(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+    request: EmbeddingRequest,
+    target_opts: &TargetOptions,
+    options: CallOptions,
+) -> Result<PreparedEmbedding, LlmError> {
+    let (metadata, deployment) = (options.metadata.clone(), options.deployment.clone());
+    let unsent = |e: &LlmError| {
+        record_unsent(
+            e.model.as_deref().unwrap_or(model),
+            e.provider.as_deref().unwrap_or_default(),
+            false,
+            metadata.clone(),
+            deployment.clone(),
+            e,
+        )
+    };
+    let mut call =
+        prepare_embedding_checked(model, custom_llm_provider, request, target_opts, options)
+            .inspect_err(unsent)?;
+    let budgets = budget::global();
+    if budgets.applies_to(metadata.as_deref()).is_none() {
+        return Ok(call);
+    }
+    // The input is all an embedding bills.
+    let projected = cost::call_cost(
+        call.provider(),
+        &call.target.model,
+        &counted_embedding_usage(&call),
+        call.options.custom_pricing.as_ref(),
+    )
+    .unwrap_or(0.0);
+    let names = ModelNames {
+        requested: model,
+        provider: call.provider(),
+        model: &call.target.model,
+    };
+    match budgets
+        .admit(clock::now(), metadata.as_deref(), names, projected, false)
+        .inspect_err(unsent)?
+    {
+        Admission::Admitted(reservation) => {
+            call.reservation = reservation.map(Arc::new);
+            Ok(call)
+        }
+        Admission::Downgrade { to, .. } => {
+            let e = LlmError::bad_request(format!(
+                "A budget asked to downgrade the embedding model '{model}' to '{to}'; embeddings are not downgraded"
+            ));
+            unsent(&e);
+            Err(e)
+        }
+    }
+}
+
+/// [`prepare_embedding`] without budgets.
+fn prepare_embedding_checked(
+    model: &str,
+    custom_llm_provider: Option<&str>,
+    mut request: EmbeddingRequest,
+    target_opts: &TargetOptions,
+    options: CallOptions,
+) -> Result<PreparedEmbedding, LlmError> {
+    let (id, provider) = resolve_provider(model, custom_llm_provider)?;
+    if !provider.supports_embeddings() {
+        return Err(providers::no_embeddings_error(&id.provider, &id.model));
+    }
+    let local_error =
+        |message: String| LlmError::bad_request(message).context(&id.provider, &id.model);
+    if let Some(problem) = request.input.problem() {
+        return Err(local_error(format!(
+            "{problem}: embeddings need at least one non-empty input"
+        )));
+    }
+    if options.stream {
+        return Err(local_error(
+            "Embeddings do not stream: remove stream=True".to_owned(),
+        ));
+    }
+    if request.dimensions == Some(0) {
+        return Err(local_error(
+            "dimensions must be a positive integer".to_owned(),
+        ));
+    }
+    let is_mock = options.mock.is_some() || id.provider == "mock";
+    let target = if is_mock {
+        mock::mock_target(provider.clone(), &id.model, target_opts)
+    } else {
+        provider.clone().resolve_target(&id.model, target_opts)?
+    };
+    let supported = provider.embedding_params(&target.model);
+    let dropped = enforce_supported_embedding(
+        &mut request,
+        &supported,
+        options.drop_params,
+        &id.provider,
+        &target.model,
+    )?;
+    request.model = target.model.clone();
+    let http = if is_mock {
+        None
+    } else {
+        Some(
+            provider
+                .build_embedding_request(&request, &target)
+                .map_err(|e| target.annotate(e))?,
+        )
+    };
+    Ok(PreparedEmbedding {
+        target,
+        request,
+        http,
+        options,
+        dropped_params: dropped,
+        reservation: None,
+    })
+}
+
+/// Send a prepared embeddings call (with the same timeout, retries and error mapping as a
+/// chat call) and cost it. A response without `usage` gets counted tokens, so that it is
+/// always OpenAI's shape and always costed. The call is recorded in the spend ledger and
+/// its budget reservation settled, whatever the outcome.
+pub async fn execute_embedding(
+    client: &HttpClient,
+    call: &PreparedEmbedding,
+) -> Result<EmbeddingCompletion, LlmError> {
+    let tracker = CallTracker::start_embedding(call);
+    let result = execute_embedding_untracked(client, call).await;
+    match &result {
+        Ok(done) => tracker.succeeded(&done.meta, done.response.usage.as_ref()),
+        Err(e) => tracker.failed(e),
+    }
+    result
+}
+
+async fn execute_embedding_untracked(
+    client: &HttpClient,
+    call: &PreparedEmbedding,
+) -> Result<EmbeddingCompletion, LlmError> {
+    let started = Instant::now();
+    let ((mut response, headers), retries) = with_retries(call.options.num_retries, || {
+        send_embedding_once(client, call)
+    })
+    .await?;
+    let mut meta = base_meta(&call.target, &call.options, headers, started, retries);
+    if response.model.is_empty() {
+        response.model.clone_from(&call.target.model);
+    }
+    // Hosts without base64 (Gemini) answer floats: convert them, as the caller asked.
+    if call.request.encoding_format == Some(crate::types::EncodingFormat::Base64) {
+        for e in &mut response.data {
+            let vector = std::mem::replace(&mut e.embedding, EmbeddingVector::Float(Vec::new()));
+            e.embedding = vector.into_base64();
+        }
+    }
+    let usage = response
+        .usage
+        .get_or_insert_with(|| counted_embedding_usage(call));
+    meta.cost = meta.cost_of(usage);
+    Ok(EmbeddingCompletion { response, meta })
+}
+
+/// The input's tokens as [`crate::tokens`] counts them (token ids count as themselves).
+fn counted_embedding_usage(call: &PreparedEmbedding) -> Usage {
+    let (provider, model) = (call.provider(), call.target.model.as_str());
+    let prompt = call
+        .request
+        .input
+        .items()
+        .iter()
+        .map(|item| match item {
+            InputItem::Text(t) => crate::tokens::count_text_tokens(provider, model, t),
+            InputItem::Tokens(ids) => ids.len() as u64,
+        })
+        .sum();
+    Usage::new(prompt, 0)
+}
+
+async fn send_embedding_once(
+    client: &HttpClient,
+    call: &PreparedEmbedding,
+) -> Result<(EmbeddingResponse, Vec<(String, String)>), LlmError> {
+    let target = &call.target;
+    let Some(http) = &call.http else {
+        let spec = call.options.mock.clone().unwrap_or_default();
+        if let Some(d) = spec.delay {
+            tokio::time::sleep(d).await;
+        }
+        // `mock_response=` on a real model answers with that model's vector size.
+        let dims = crate::catalog::model_info(target.provider_name(), &target.model)
+            .and_then(|i| i.output_vector_size)
+            .and_then(|d| u32::try_from(d).ok())
+            .unwrap_or(mock::DEFAULT_MOCK_DIMENSIONS);
+        let resp = mock::embed(&call.request, &spec, dims).map_err(|e| target.annotate(e))?;
+        return Ok((resp, Vec::new()));
+    };
+    let timeout = call.options.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    let host = http::host_of(&http.url);
+    exchange(client, target, http, timeout, host, |response| async {
+        let body = read_body(response, target, host).await?;
+        target
+            .provider
+            .parse_embedding_response(&body, target)
+            .map_err(|e| target.annotate(e))
+    })
+    .await
+}
+
+/// Convenience for Rust callers and tests: prepare and execute an embeddings call.
+pub async fn embedding(
+    client: &HttpClient,
+    model: &str,
+    request: EmbeddingRequest,
+    target_opts: &TargetOptions,
+    options: CallOptions,
+) -> Result<EmbeddingCompletion, LlmError> {
+    let call = prepare_embedding(model, None, request, target_opts, options)?;
+    execute_embedding(client, &call).await
+}
+
+#[cfg(test)]
+mod embedding_tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::mock_server::{MockServer, Scripted, ScriptedBody};
+    use crate::types::{EmbeddingInput, EmbeddingVector, EncodingFormat};
+    use secrecy::SecretString;
+    use serde_json::json;
+
+    fn opts(server: &MockServer) -> TargetOptions {
+        TargetOptions {
+            api_key: Some(SecretString::from("sk-test")),
+            api_base: Some(format!("{}/v1", server.url())),
+            ..Default::default()
+        }
+    }
+
+    fn floats(v: &EmbeddingVector) -> &[f64] {
+        match v {
+            EmbeddingVector::Float(f) => f,
+            EmbeddingVector::Base64(_) => panic!("floats expected"),
+        }
+    }
+
+    #[tokio::test]
+    async fn openai_wire_format_and_cost() {
+        let server = MockServer::start(0).await.unwrap();
+        let client = HttpClient::new().unwrap();
+        let mut req = EmbeddingRequest::new("x", vec!["hello world", "bye"]);
+        req.dimensions = Some(4);
+        req.extra.insert("input_type".into(), json!("query"));
+        let done = embedding(
+            &client,
+            "openai/text-embedding-3-small",
+            req,
+            &opts(&server),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+        let sent = &server.requests()[0];
+        assert_eq!(sent.path, "/v1/embeddings");
+        assert_eq!(
+            sent.body,
+            json!({"model": "text-embedding-3-small", "input": ["hello world", "bye"],
+                   "dimensions": 4, "input_type": "query"})
+        );
+        assert!(sent
+            .headers
+            .contains(&("authorization".into(), "Bearer sk-test".into())));
+        let r = &done.response;
+        assert_eq!(r.data.len(), 2);
+        assert_eq!(floats(&r.data[1].embedding).len(), 4);
+        let usage = r.usage.as_ref().unwrap();
+        assert!(usage.prompt_tokens > 0);
+        let price = crate::catalog::model_info("openai", "text-embedding-3-small")
+            .unwrap()
+            .input_cost_per_token
+            .unwrap();
+        let cost = done.meta.cost.unwrap();
+        assert!(
+            (cost - usage.prompt_tokens as f64 * price).abs() < 1e-15,
+            "{cost}"
+        );
+        assert_eq!(done.meta.provider, "openai");
+    }
+
+    #[tokio::test]
+    async fn local_checks_fail_before_any_request() {
+        let server = MockServer::start(0).await.unwrap();
+        let prep = |model: &str, req: EmbeddingRequest, options: CallOptions| {
+            prepare_embedding(model, None, req, &opts(&server), options)
+        };
+        // A provider without embeddings, named, even without a key.
+        let e = prepare_embedding(
+            "groq/llama-3.3-70b-versatile",
+            None,
+            EmbeddingRequest::new("x", "hi"),
+            &TargetOptions::default(),
+            CallOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert!(
+            e.message.contains("'groq' has no embeddings"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("openai"), "{}", e.message);
+        let e = prep(
+            "openai/text-embedding-3-small",
+            EmbeddingRequest::new("x", EmbeddingInput::Texts(vec![])),
+            CallOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert!(e.message.contains("empty list"), "{}", e.message);
+        // ada-002 cannot shorten its vectors; drop_params drops the parameter.
+        let mut req = EmbeddingRequest::new("x", "hi");
+        req.dimensions = Some(64);
+        let e = prep(
+            "openai/text-embedding-ada-002",
+            req.clone(),
+            CallOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UnsupportedParams);
+        assert!(e.message.contains("dimensions"), "{}", e.message);
+        let call = prep(
+            "openai/text-embedding-ada-002",
+            req.clone(),
+            CallOptions {
+                drop_params: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(call.dropped_params, vec!["dimensions"]);
+        assert_eq!(call.request.dimensions, None);
+        // Mistral takes no dimensions at all.
+        assert_eq!(
+            prep("mistral/mistral-embed", req.clone(), CallOptions::default())
+                .unwrap_err()
+                .kind,
+            ErrorKind::UnsupportedParams
+        );
+        assert!(prep("openai/text-embedding-3-large", req, CallOptions::default()).is_ok());
+        let e = prep(
+            "openai/text-embedding-3-large",
+            EmbeddingRequest::new("x", "hi"),
+            CallOptions {
+                stream: true,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(e.message.contains("do not stream"), "{}", e.message);
+        assert_eq!(server.hits(), 0);
+    }
+
+    #[tokio::test]
+    async fn errors_map_and_retryable_ones_retry() {
+        let server = MockServer::start(0).await.unwrap();
+        let client = HttpClient::new().unwrap();
+        server.enqueue(Scripted {
+            status: 429,
+            headers: vec![("retry-after".into(), "0".into())],
+            body: ScriptedBody::Json(
+                json!({"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}}),
+            ),
+            delay: None,
+        });
+        let call = prepare_embedding(
+            "openai/text-embedding-3-small",
+            None,
+            EmbeddingRequest::new("x", "hi"),
+            &opts(&server),
+            CallOptions {
+                num_retries: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let done = execute_embedding(&client, &call).await.unwrap();
+        assert_eq!(done.meta.retries, 1);
+        assert_eq!(server.hits(), 2);
+
+        server.enqueue(Scripted {
+            status: 401,
+            body: ScriptedBody::Json(
+                json!({"error": {"message": "Incorrect API key provided: sk-test", "type": "invalid_request_error", "code": "invalid_api_key"}}),
+            ),
+            ..Default::default()
+        });
+        let e = execute_embedding(&client, &call).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Authentication);
+        assert_eq!(e.status_code, 401);
+        assert!(!e.message.contains("sk-test"), "{}", e.message);
+        assert_eq!(e.provider.as_deref(), Some("openai"));
+    }
+
+    #[tokio::test]
+    async fn missing_usage_is_counted_and_base64_kept() {
+        let server = MockServer::start(0).await.unwrap();
+        let client = HttpClient::new().unwrap();
+        server.enqueue(Scripted {
+            status: 200,
+            body: ScriptedBody::Json(json!({"object": "list", "data": [
+                {"object": "embedding", "index": 1, "embedding": "AAAAPw=="},
+                {"object": "embedding", "index": 0, "embedding": "AACAPw=="}]})),
+            ..Default::default()
+        });
+        let mut req = EmbeddingRequest::new("x", vec!["hello", "world"]);
+        req.encoding_format = Some(EncodingFormat::Base64);
+        let done = embedding(
+            &client,
+            "openai/text-embedding-3-small",
+            req,
+            &opts(&server),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+        let r = &done.response;
+        assert_eq!(r.model, "text-embedding-3-small");
+        // Back in input order.
+        assert_eq!(
+            r.data[0].embedding,
+            EmbeddingVector::Base64("AACAPw==".into())
+        );
+        assert_eq!(r.usage.as_ref().unwrap().prompt_tokens, 2);
+        assert!(done.meta.cost.unwrap() > 0.0);
+    }
+
+    #[tokio::test]
+    async fn mock_answers_offline_with_the_models_vector_size() {
+        let client = HttpClient::new().unwrap();
+        let mock_opts = CallOptions {
+            mock: Some(mock::MockSpec::default()),
+            ..Default::default()
+        };
+        let done = embedding(
+            &client,
+            "openai/text-embedding-3-small",
+            EmbeddingRequest::new("x", "hi"),
+            &TargetOptions::default(),
+            mock_opts,
+        )
+        .await
+        .unwrap();
+        assert_eq!(floats(&done.response.data[0].embedding).len(), 1536);
+        assert!(done.meta.cost.unwrap() > 0.0);
+        let done = embedding(
+            &client,
+            "mock/any",
+            EmbeddingRequest::new("x", "hi"),
+            &TargetOptions::default(),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            floats(&done.response.data[0].embedding).len(),
+            mock::DEFAULT_MOCK_DIMENSIONS as usize
+        );
+        assert_eq!(done.meta.cost, Some(0.0));
+    }
 }

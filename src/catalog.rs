@@ -695,6 +695,39 @@ mod tests {
         }
     }
 
+    /// Embedding entries: an input price, no output price, a vector size and an input
+    /// limit; and their provider can embed (Vertex AI's `:predict` embeddings API is not
+    /// implemented yet; its prices are listed for cost lookups).
+    #[test]
+    fn builtin_embedding_models_are_consistent() {
+        const PENDING_PROVIDERS: &[&str] = &["vertex_ai"];
+        let c = builtin().unwrap();
+        let mut count = 0;
+        for (key, m) in &c.by_key {
+            if m.mode != "embedding" {
+                continue;
+            }
+            count += 1;
+            let what = format!("{key}: {m:?}");
+            assert!(m.input_cost_per_token.is_some_and(|p| p < 1e-3), "{what}");
+            assert!(m.output_cost_per_token.is_none(), "{what}");
+            assert!(
+                m.output_vector_size.is_some() && m.max_input_tokens.is_some(),
+                "{what}"
+            );
+            let can_embed =
+                crate::providers::get(&m.provider).is_some_and(|p| p.supports_embeddings());
+            assert!(
+                can_embed || PENDING_PROVIDERS.contains(&m.provider.as_str()),
+                "{what}: provider has no embeddings API"
+            );
+        }
+        assert!(count >= 25, "{count}");
+        let small = model_info("openai", "text-embedding-3-small").unwrap();
+        assert_eq!(small.input_cost_per_token, Some(0.02 / 1e6));
+        assert_eq!(small.output_vector_size, Some(1536));
+    }
+
     #[test]
     fn builtin_parse_time() {
         let started = std::time::Instant::now();

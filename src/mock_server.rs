@@ -346,6 +346,21 @@ fn default_reply(
             .header("content-type", "application/json")
             .body(Body::from(body.to_string()));
     }
+    if path.ends_with("/embeddings") {
+        let (status, body) = match embeddings_reply(request) {
+            Ok(body) => (StatusCode::OK, body),
+            Err(error) => (StatusCode::BAD_REQUEST, error),
+        };
+        return builder
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()));
+    }
+    if path.ends_with(":batchEmbedContents") {
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(gemini_embeddings_reply(request).to_string()));
+    }
     if path.ends_with("/v1/messages") {
         if stream {
             return builder
@@ -371,6 +386,68 @@ fn default_reply(
             json!({"error": {"message": format!("mock server: no route for {path}"), "type": "invalid_request_error", "code": "not_found"}})
                 .to_string(),
         ))
+}
+
+/// Vector size of the default embeddings reply when the request sets no `dimensions`.
+pub const DEFAULT_EMBEDDING_DIMENSIONS: u32 = 8;
+
+/// OpenAI's embeddings reply to `request`: one deterministic unit vector per input (the
+/// mock provider's, so equal inputs get equal vectors), `dimensions` long, base64 when
+/// asked. A request OpenAI would reject gets (as `Err`) OpenAI's 400 error body.
+pub fn embeddings_reply(request: &Value) -> Result<Value, Value> {
+    use crate::providers::mock::{embed, MockSpec};
+    let parsed = serde_json::from_value::<crate::types::EmbeddingRequest>(request.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|r| match r.input.problem() {
+            Some(problem) => Err(problem),
+            None => Ok(r),
+        })
+        .and_then(|r| {
+            embed(&r, &MockSpec::default(), DEFAULT_EMBEDDING_DIMENSIONS)
+                .map_err(|e| e.message.clone())
+        });
+    match parsed {
+        Ok(response) => Ok(serde_json::to_value(response).unwrap_or(Value::Null)),
+        Err(message) => Err(
+            json!({"error": {"message": format!("mock server: {message}"),
+                                             "type": "invalid_request_error", "param": "input", "code": null}}),
+        ),
+    }
+}
+
+/// Gemini's `batchEmbedContents` reply: one `{"values": [...]}` per request, the mock
+/// provider's vectors, `outputDimensionality` long (default
+/// [`DEFAULT_EMBEDDING_DIMENSIONS`]).
+pub fn gemini_embeddings_reply(request: &Value) -> Value {
+    use crate::providers::mock::{embed, MockSpec};
+    use crate::types::{EmbeddingRequest, EmbeddingVector};
+    let embeddings: Vec<Value> = request
+        .get("requests")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let text = r
+                .pointer("/content/parts/0/text")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let mut one = EmbeddingRequest::new("m", text);
+            one.dimensions = r
+                .get("outputDimensionality")
+                .and_then(Value::as_u64)
+                .and_then(|d| u32::try_from(d).ok());
+            let values = embed(&one, &MockSpec::default(), DEFAULT_EMBEDDING_DIMENSIONS)
+                .ok()
+                .and_then(|e| e.data.into_iter().next())
+                .map(|e| match e.embedding {
+                    EmbeddingVector::Float(v) => v,
+                    EmbeddingVector::Base64(_) => Vec::new(),
+                })
+                .unwrap_or_default();
+            json!({ "values": values })
+        })
+        .collect();
+    json!({ "embeddings": embeddings })
 }
 
 /// An OpenAI SSE stream of `chunks` content pieces (plus role, finish and usage frames).

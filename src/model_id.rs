@@ -13,6 +13,9 @@ const BARE_MODEL_FAMILIES: &[(&str, &str)] = &[
     ("o4", "openai"),
     ("ft:gpt-", "openai"),
     ("codex-", "openai"),
+    // OpenAI's embedding models (Google's text-embedding-004/005 are not OpenAI's).
+    ("text-embedding-3", "openai"),
+    ("text-embedding-ada", "openai"),
     ("claude-", "anthropic"),
     ("gemini-", "gemini"),
     ("command-", "cohere"),
@@ -117,6 +120,11 @@ mod tests {
         );
         assert_eq!(resolve("gpt-4o", None).unwrap().provider, "openai");
         assert_eq!(resolve("o3-mini", None).unwrap().provider, "openai");
+        assert_eq!(
+            resolve("text-embedding-3-small", None).unwrap().provider,
+            "openai"
+        );
+        assert!(resolve("text-embedding-005", None).is_err());
         assert_eq!(
             resolve("chatgpt-4o-latest", None).unwrap().provider,
             "openai"

@@ -2,7 +2,7 @@
 //! caller set is supported by the target (or dropped, with `drop_params`).
 
 use crate::error::{ErrorKind, LlmError};
-use crate::types::{ChatParams, Message, MessageContent, Role};
+use crate::types::{ChatParams, EmbeddingRequest, Message, MessageContent, Role};
 
 /// Content-part types OpenAI defines. Unknown types are rejected here rather than by the
 /// provider, with a message naming the message and part.
@@ -62,17 +62,42 @@ pub fn enforce_supported(
     provider: &str,
     model: &str,
 ) -> Result<Vec<&'static str>, LlmError> {
-    let unsupported: Vec<&'static str> = params
-        .set_names()
-        .into_iter()
-        .filter(|p| !supported.contains(p))
-        .collect();
+    let set = params.set_names();
+    enforce(set, supported, drop, provider, model, |p| {
+        params.clear(p);
+    })
+}
+
+/// [`enforce_supported`] for the parameters of an embeddings request.
+pub fn enforce_supported_embedding(
+    request: &mut EmbeddingRequest,
+    supported: &[&str],
+    drop: bool,
+    provider: &str,
+    model: &str,
+) -> Result<Vec<&'static str>, LlmError> {
+    let set = request.set_params();
+    enforce(set, supported, drop, provider, model, |p| {
+        request.clear(p);
+    })
+}
+
+fn enforce(
+    set: Vec<&'static str>,
+    supported: &[&str],
+    drop: bool,
+    provider: &str,
+    model: &str,
+    mut clear: impl FnMut(&str),
+) -> Result<Vec<&'static str>, LlmError> {
+    let unsupported: Vec<&'static str> =
+        set.into_iter().filter(|p| !supported.contains(p)).collect();
     if unsupported.is_empty() {
         return Ok(unsupported);
     }
     if drop {
         for p in &unsupported {
-            params.clear(p);
+            clear(p);
         }
         return Ok(unsupported);
     }

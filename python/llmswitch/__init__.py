@@ -18,9 +18,11 @@ from ._llmswitch import (
     Router,
     __version__,
     acompletion,
+    aembedding,
     completion,
     completion_cost,
     cost_per_token,
+    embedding,
     get_llm_provider,
     get_max_tokens,
     get_model_info,
@@ -38,7 +40,7 @@ from ._llmswitch import (
     token_counter,
 )
 from ._llmswitch import Coroutine as _NativeCoroutine
-from ._types import AttrDict, ModelResponse, ModelResponseStream
+from ._types import AttrDict, EmbeddingResponse, ModelResponse, ModelResponseStream
 from .exceptions import (
     APIConnectionError,
     APIError,
@@ -81,6 +83,8 @@ __all__ = [
     "__version__",
     "completion",
     "acompletion",
+    "embedding",
+    "aembedding",
     "Router",
     "stream_chunk_builder",
     "get_supported_openai_params",
@@ -109,6 +113,7 @@ __all__ = [
     "AttrDict",
     "ModelResponse",
     "ModelResponseStream",
+    "EmbeddingResponse",
     "exceptions",
     "LLMSwitchError",
     "AuthenticationError",

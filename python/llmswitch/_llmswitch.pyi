@@ -2,17 +2,19 @@
 
 import os
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from typing_extensions import final
 
-from ._types import ModelResponse, ModelResponseStream
+from ._types import EmbeddingResponse, ModelResponse, ModelResponseStream
 
 __version__: str
 __all__ = [
     "Coroutine",
     "acompletion",
+    "aembedding",
     "completion",
+    "embedding",
     "get_llm_provider",
     "get_supported_openai_params",
     "provider_names",
@@ -131,6 +133,48 @@ def acompletion(
     num_retries: int | None = ...,
     mock_response: str | BaseException | None = ...,
     mock_tool_calls: Sequence[Mapping[str, Any]] | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> Coroutine: ...
+def embedding(
+    model: str,
+    input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]],
+    *,
+    dimensions: int | None = ...,
+    encoding_format: Literal["float", "base64"] | None = ...,
+    user: str | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | Sequence[float] | BaseException | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> EmbeddingResponse: ...
+def aembedding(
+    model: str,
+    input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]],
+    *,
+    dimensions: int | None = ...,
+    encoding_format: Literal["float", "base64"] | None = ...,
+    user: str | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | Sequence[float] | BaseException | None = ...,
     mock_delay: float | None = ...,
     metadata: Mapping[str, Any] | None = ...,
     **kwargs: Any,
@@ -291,8 +335,12 @@ class Router:
     def acompletion(
         self, model: str, messages: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any
     ) -> Coroutine: ...
-    def embedding(self, model: str, input: Any | None = None, **kwargs: Any) -> Any: ...
-    def aembedding(self, model: str, input: Any | None = None, **kwargs: Any) -> Any: ...
+    def embedding(
+        self, model: str, input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]], **kwargs: Any
+    ) -> EmbeddingResponse: ...
+    def aembedding(
+        self, model: str, input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]], **kwargs: Any
+    ) -> Coroutine: ...
     def stats(self) -> dict[str, dict[str, Any]]: ...
     def get_model_names(self) -> list[str]: ...
     @property

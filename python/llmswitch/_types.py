@@ -1,7 +1,8 @@
 """Response objects: plain ``dict`` subclasses whose keys also read as attributes.
 
-``ModelResponse`` is a ``chat.completion`` and ``ModelResponseStream`` a
-``chat.completion.chunk``, exactly as the OpenAI API returns them: ``json.dumps`` works,
+``ModelResponse`` is a ``chat.completion``, ``ModelResponseStream`` a
+``chat.completion.chunk`` and ``EmbeddingResponse`` an embeddings ``list``, exactly as the
+OpenAI API returns them: ``json.dumps`` works,
 ``isinstance(r, dict)`` holds, and ``r.choices[0].message.content`` equals
 ``r["choices"][0]["message"]["content"]``. Metadata outside the OpenAI shape (provider,
 api_base, cost) lives on ``r._hidden_params``, as in LiteLLM.
@@ -99,5 +100,12 @@ class ModelResponse(AttrDict):
 
 class ModelResponseStream(AttrDict):
     """An OpenAI ``chat.completion.chunk``."""
+
+    _hidden_params: dict[str, Any]
+
+
+class EmbeddingResponse(AttrDict):
+    """An OpenAI embeddings ``list``: ``data[i].embedding`` is the vector of input ``i``.
+    ``_hidden_params`` holds llmswitch's metadata (provider, api_base, ``response_cost``)."""
 
     _hidden_params: dict[str, Any]

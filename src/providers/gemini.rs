@@ -5,6 +5,9 @@
 //! merged) and `systemInstruction`; OpenAI parameters → `generationConfig`; tools →
 //! `functionDeclarations` with their JSON schemas converted by [`schema`].
 //!
+//! Embeddings: every input in one `:batchEmbedContents` request (`dimensions` →
+//! `outputDimensionality`, `task_type` → `taskType`); `embeddings[i].values` → `data[i]`.
+//!
 //! Response: candidates → choices; `functionCall` parts → `tool_calls` with generated ids;
 //! `thought` parts → `reasoning_content`; `usageMetadata` → usage. Streams are SSE frames
 //! each holding a whole `GenerateContentResponse`; there is no terminator, the stream
@@ -40,8 +43,9 @@ use crate::providers::{
 use crate::stream::{Frame, StreamControl};
 use crate::types::{
     ChatChunk, ChatRequest, ChatResponse, Choice, CompletionTokensDetails, ContentPart, Delta,
-    FunctionCall, FunctionDelta, Message, MessageContent, PromptTokensDetails, ResponseMessage,
-    Role, ToolCall, ToolCallDelta, ToolChoice, Usage,
+    Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingVector, FunctionCall,
+    FunctionDelta, Message, MessageContent, PromptTokensDetails, ResponseMessage, Role, ToolCall,
+    ToolCallDelta, ToolChoice, Usage,
 };
 
 pub use schema::to_gemini as json_schema_to_gemini;
@@ -261,11 +265,54 @@ impl Provider for Gemini {
     ) -> LlmError {
         error_from_body(status, headers, body, target)
     }
+
+    fn supports_embeddings(&self) -> bool {
+        true
+    }
+
+    /// `encoding_format="base64"` is honoured by the call pipeline, which encodes the floats
+    /// Gemini returns; `user` has no Gemini equivalent.
+    fn embedding_params(&self, _model: &str) -> Vec<&'static str> {
+        vec!["dimensions", "encoding_format"]
+    }
+
+    fn build_embedding_request(
+        &self,
+        req: &EmbeddingRequest,
+        target: &Target,
+    ) -> Result<HttpRequest, LlmError> {
+        let mut url = model_url(
+            &target.api_base,
+            target.api_version.as_deref(),
+            &target.model,
+        );
+        url.push_str(":batchEmbedContents");
+        Ok(HttpRequest {
+            url,
+            headers: openai::json_headers(target, AuthStyle::Header("x-goog-api-key"))?,
+            body: encode_embedding_body(req, &target.model)?,
+        })
+    }
+
+    fn parse_embedding_response(
+        &self,
+        body: &[u8],
+        target: &Target,
+    ) -> Result<EmbeddingResponse, LlmError> {
+        parse_embedding_response(body, target)
+    }
 }
 
 /// `{api_base}/v1beta/models/{model}:generateContent` (or `:streamGenerateContent?alt=sse`).
 /// A base that already ends in an API version keeps it; `api_version` picks another.
 fn studio_url(api_base: &str, api_version: Option<&str>, model: &str, stream: bool) -> String {
+    let mut url = model_url(api_base, api_version, model);
+    url.push_str(method_suffix(stream));
+    url
+}
+
+/// `{api_base}/v1beta/models/{model}`, the resource the methods are called on.
+fn model_url(api_base: &str, api_version: Option<&str>, model: &str) -> String {
     let base = api_base.trim_end_matches('/');
     let last = base.rsplit('/').next().unwrap_or("");
     let has_version = last.starts_with('v') && last[1..].starts_with(|c: char| c.is_ascii_digit());
@@ -281,7 +328,6 @@ fn studio_url(api_base: &str, api_version: Option<&str>, model: &str, stream: bo
     }
     url.push('/');
     url.push_str(model);
-    url.push_str(method_suffix(stream));
     url
 }
 
@@ -292,6 +338,103 @@ pub fn method_suffix(stream: bool) -> &'static str {
     } else {
         ":generateContent"
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Embeddings
+// ---------------------------------------------------------------------------------------
+
+/// A `BatchEmbedContentsRequest`: one `EmbedContentRequest` per input, each with the
+/// call's `outputDimensionality` and provider fields (`task_type` / `taskType`, `title`).
+pub fn encode_embedding_body(req: &EmbeddingRequest, model: &str) -> Result<Bytes, LlmError> {
+    let texts: Vec<&str> = match &req.input {
+        EmbeddingInput::Text(t) => vec![t.as_str()],
+        EmbeddingInput::Texts(t) => t.iter().map(String::as_str).collect(),
+        EmbeddingInput::Tokens(_) | EmbeddingInput::TokenLists(_) => {
+            return Err(LlmError::bad_request(
+                "Gemini embeds text only: pass input as a string or a list of strings, not token ids",
+            ))
+        }
+    };
+    let resource = if model.starts_with("tunedModels/") {
+        model.to_owned()
+    } else {
+        format!("models/{model}")
+    };
+    let mut common = Map::new();
+    if let Some(d) = req.dimensions {
+        common.insert("outputDimensionality".to_owned(), Value::from(d));
+    }
+    for (k, v) in &req.extra {
+        let key = match k.as_str() {
+            "task_type" => "taskType",
+            "output_dimensionality" => "outputDimensionality",
+            other => other,
+        };
+        common.insert(key.to_owned(), v.clone());
+    }
+    let requests: Vec<Value> = texts
+        .into_iter()
+        .map(|text| {
+            let mut r = Map::with_capacity(2 + common.len());
+            r.insert("model".to_owned(), Value::String(resource.clone()));
+            r.insert(
+                "content".to_owned(),
+                serde_json::json!({"parts": [{"text": text}]}),
+            );
+            r.extend(common.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Value::Object(r)
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "requests": requests }))
+        .map(Bytes::from)
+        .map_err(|e| LlmError::bad_request(format!("Could not encode the request: {e}")))
+}
+
+#[derive(Deserialize)]
+struct BatchEmbedResponse {
+    #[serde(default)]
+    embeddings: Vec<ContentEmbedding>,
+    #[serde(default, rename = "usageMetadata")]
+    usage_metadata: Option<EmbedUsage>,
+}
+
+#[derive(Deserialize)]
+struct ContentEmbedding {
+    #[serde(default)]
+    values: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct EmbedUsage {
+    #[serde(default, rename = "promptTokenCount")]
+    prompt_token_count: Option<u64>,
+}
+
+/// A `BatchEmbedContentsResponse` → OpenAI's list, vectors in input order. Gemini reports
+/// no token counts for embeddings (the pipeline counts them) unless `usageMetadata` says.
+pub fn parse_embedding_response(
+    body: &[u8],
+    target: &Target,
+) -> Result<EmbeddingResponse, LlmError> {
+    let r: BatchEmbedResponse =
+        parse_json(body, "batchEmbedContents response").map_err(|e| target.annotate(e))?;
+    let data = r
+        .embeddings
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            Embedding::new(
+                u32::try_from(i).unwrap_or(u32::MAX),
+                EmbeddingVector::Float(e.values),
+            )
+        })
+        .collect();
+    let usage = r
+        .usage_metadata
+        .and_then(|u| u.prompt_token_count)
+        .map(|n| Usage::new(n, 0));
+    Ok(EmbeddingResponse::new(target.model.clone(), data, usage))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1481,6 +1624,40 @@ mod tests {
 
     fn body(messages: Value, params: Value, model: &str) -> Value {
         Value::Object(build_body(&request(messages, params), model).unwrap())
+    }
+
+    #[test]
+    fn embeddings_batch_body_and_response() {
+        let t = target("gemini-embedding-001");
+        let mut req = EmbeddingRequest::new("x", vec!["a", "b"]);
+        req.dimensions = Some(256);
+        req.extra
+            .insert("task_type".into(), json!("RETRIEVAL_QUERY"));
+        let http = Gemini.build_embedding_request(&req, &t).unwrap();
+        assert_eq!(
+            http.url,
+            "http://127.0.0.1:9/v1beta/models/gemini-embedding-001:batchEmbedContents"
+        );
+        let body: Value = serde_json::from_slice(&http.body).unwrap();
+        let one = |text: &str| {
+            json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": text}]},
+                   "outputDimensionality": 256, "taskType": "RETRIEVAL_QUERY"})
+        };
+        assert_eq!(body, json!({"requests": [one("a"), one("b")]}));
+        assert_eq!(http.headers["x-goog-api-key"], "test-key-123456");
+        let tokens = EmbeddingRequest::new("x", EmbeddingInput::Tokens(vec![1, 2]));
+        let e = Gemini.build_embedding_request(&tokens, &t).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+
+        let r = parse_embedding_response(
+            br#"{"embeddings": [{"values": [0.5, -0.5]}, {"values": [1.0, 0.0]}]}"#,
+            &t,
+        )
+        .unwrap();
+        assert_eq!(r.data[1].index, 1);
+        assert_eq!(r.data[1].embedding, EmbeddingVector::Float(vec![1.0, 0.0]));
+        assert_eq!(r.model, "gemini-embedding-001");
+        assert!(r.usage.is_none());
     }
 
     #[test]

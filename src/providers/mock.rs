@@ -1,5 +1,5 @@
-//! The built-in `mock/` provider: answers with no network, streaming too, and can raise a
-//! chosen error. `mock_response=` on any model routes here as well (as in LiteLLM), which
+//! The built-in `mock/` provider: answers with no network, streaming and embeddings too, and
+//! can raise a chosen error. `mock_response=` on any model routes here as well (as in LiteLLM), which
 //! powers offline quickstarts and users' own tests.
 
 use std::sync::Arc;
@@ -11,8 +11,9 @@ use crate::error::{ErrorKind, LlmError};
 use crate::providers::{HttpRequest, Provider, StreamParser, Target, TargetOptions};
 use crate::stream::{Frame, StreamControl};
 use crate::types::{
-    ChatChunk, ChatRequest, ChatResponse, Choice, Delta, FunctionDelta, ResponseMessage, ToolCall,
-    ToolCallDelta, Usage, OPENAI_PARAMS,
+    float32_base64, ChatChunk, ChatRequest, ChatResponse, Choice, Delta, Embedding,
+    EmbeddingRequest, EmbeddingResponse, EmbeddingVector, EncodingFormat, FunctionDelta, InputItem,
+    ResponseMessage, ToolCall, ToolCallDelta, Usage, EMBEDDING_PARAMS, OPENAI_PARAMS,
 };
 
 /// The text a mock call answers with when no `mock_response` text is given.
@@ -29,6 +30,9 @@ pub struct MockSpec {
     pub error: Option<LlmError>,
     /// Wait this long before answering (`mock_delay=` seconds).
     pub delay: Option<Duration>,
+    /// Embeddings: answer every input with this vector (LiteLLM's `mock_response=[0.1, ...]`)
+    /// instead of a pseudo-random one.
+    pub vector: Option<Vec<f64>>,
 }
 
 impl MockSpec {
@@ -111,6 +115,13 @@ impl Provider for MockProvider {
             String::from_utf8_lossy(body).into_owned(),
         )
         .context("mock", &target.model)
+    }
+    fn supports_embeddings(&self) -> bool {
+        true
+    }
+
+    fn embedding_params(&self, _model: &str) -> Vec<&'static str> {
+        EMBEDDING_PARAMS.to_vec()
     }
 }
 
@@ -267,6 +278,93 @@ pub fn chunks(req: &ChatRequest, spec: &MockSpec) -> Result<Vec<ChatChunk>, LlmE
     Ok(out)
 }
 
+/// Vector size of mock embeddings when neither the call (`dimensions=`) nor the catalogue
+/// (for `mock_response=` on a real model) says otherwise.
+pub const DEFAULT_MOCK_DIMENSIONS: u32 = 8;
+
+/// The mock's embeddings of `req`: for each input, a unit vector drawn from a generator
+/// seeded by a hash of the input, so equal inputs get equal vectors in every run and
+/// process. `default_dims` is the size when `req.dimensions` is not set.
+pub fn embed(
+    req: &EmbeddingRequest,
+    spec: &MockSpec,
+    default_dims: u32,
+) -> Result<EmbeddingResponse, LlmError> {
+    if let Some(err) = &spec.error {
+        return Err(err.clone());
+    }
+    let dims = req.dimensions.unwrap_or(default_dims).max(1);
+    let items = req.input.items();
+    let mut prompt_tokens = 0;
+    let mut data = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        prompt_tokens += match item {
+            InputItem::Text(t) => estimate_tokens(t).max(1),
+            InputItem::Tokens(ids) => ids.len() as u64,
+        };
+        let vector = match &spec.vector {
+            Some(v) => v.clone(),
+            None => pseudo_vector(item, dims),
+        };
+        let vector = match req.encoding_format {
+            Some(EncodingFormat::Base64) => EmbeddingVector::Base64(float32_base64(&vector)),
+            _ => EmbeddingVector::Float(vector),
+        };
+        data.push(Embedding::new(
+            u32::try_from(index).unwrap_or(u32::MAX),
+            vector,
+        ));
+    }
+    Ok(EmbeddingResponse::new(
+        req.model.clone(),
+        data,
+        Some(Usage::new(prompt_tokens, 0)),
+    ))
+}
+
+/// A unit vector of `dims` values, determined by `item`.
+fn pseudo_vector(item: &InputItem<'_>, dims: u32) -> Vec<f64> {
+    // FNV-1a over the input (a tag byte keeps text and token ids apart), then SplitMix64.
+    let mut seed: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            seed ^= u64::from(*b);
+            seed = seed.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    match item {
+        InputItem::Text(t) => {
+            feed(b"t");
+            feed(t.as_bytes());
+        }
+        InputItem::Tokens(ids) => {
+            feed(b"i");
+            for id in *ids {
+                feed(&id.to_le_bytes());
+            }
+        }
+    }
+    let mut state = seed;
+    let mut v: Vec<f64> = (0..dims)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            // 53 random bits → [-1, 1), rounded to float32 as real embeddings are.
+            f64::from(((z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32)
+        })
+        .collect();
+    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    if norm > 0.0 {
+        for x in &mut v {
+            *x = f64::from((*x / norm) as f32);
+        }
+    }
+    v
+}
+
 /// Split text after each space, keeping the spaces, so the pieces join back exactly.
 fn split_words(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
@@ -304,6 +402,58 @@ mod tests {
                 .text(),
             Some("Timeout")
         );
+    }
+
+    #[test]
+    fn mock_embeddings_are_deterministic_unit_vectors() {
+        let mut req = EmbeddingRequest::new("m", vec!["a", "b", "a"]);
+        let r = embed(&req, &MockSpec::default(), DEFAULT_MOCK_DIMENSIONS).unwrap();
+        assert_eq!(r.data.len(), 3);
+        let vec_of = |i: usize| match &r.data[i].embedding {
+            EmbeddingVector::Float(v) => v.clone(),
+            EmbeddingVector::Base64(_) => panic!("floats expected"),
+        };
+        assert_eq!(vec_of(0).len(), 8);
+        assert_eq!(vec_of(0), vec_of(2));
+        assert_ne!(vec_of(0), vec_of(1));
+        let norm: f64 = vec_of(1).iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-6, "{norm}");
+        assert_eq!(r.data[2].index, 2);
+        let usage = r.usage.unwrap();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (3, 0));
+        req.dimensions = Some(3);
+        req.encoding_format = Some(EncodingFormat::Base64);
+        let r = embed(&req, &MockSpec::default(), 8).unwrap();
+        match &r.data[0].embedding {
+            // 3 float32 = 12 bytes = 16 base64 characters.
+            EmbeddingVector::Base64(s) => assert_eq!(s.len(), 16),
+            EmbeddingVector::Float(_) => panic!("base64 expected"),
+        }
+        let err = embed(
+            &req,
+            &MockSpec::from_text("litellm.RateLimitError"),
+            DEFAULT_MOCK_DIMENSIONS,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::RateLimit);
+        let fixed = MockSpec {
+            vector: Some(vec![0.5, 0.25]),
+            ..Default::default()
+        };
+        let tokens = EmbeddingRequest::new(
+            "m",
+            crate::types::EmbeddingInput::TokenLists(vec![vec![1, 2, 3]]),
+        );
+        let r = embed(&tokens, &fixed, 8).unwrap();
+        assert_eq!(r.data[0].embedding, EmbeddingVector::Float(vec![0.5, 0.25]));
+        assert_eq!(r.usage.unwrap().prompt_tokens, 3);
+    }
+
+    #[test]
+    fn mock_vectors_are_pinned() {
+        // Tests and users may store mock vectors: they must not change between versions.
+        let v = pseudo_vector(&InputItem::Text("hello"), 3);
+        assert_eq!(float32_base64(&v), "C1kYvx3Vwb6/eTU/");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Providers: one [`Provider`] trait, one file per API family, and a registry by name.
 //!
-//! A provider is pure translation: it turns an OpenAI-format [`ChatRequest`] into the bytes
-//! of its native HTTP request, and its native responses, stream frames and error bodies back
-//! into OpenAI format. Sending, timeouts, retries and stream decoding live in
+//! A provider is pure translation: it turns an OpenAI-format [`ChatRequest`] (or
+//! [`EmbeddingRequest`]) into the bytes of its native HTTP request, and its native responses,
+//! stream frames and error bodies back into OpenAI format. Sending, timeouts, retries and stream decoding live in
 //! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
 
 pub mod anthropic;
@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::error::LlmError;
 use crate::stream::{Frame, FrameFormat, StreamControl};
-use crate::types::{ChatChunk, ChatRequest, ChatResponse};
+use crate::types::{ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
 
 /// Per-call settings that pick where and how a request goes: the caller's `api_key`,
 /// `api_base`, `api_version`, `extra_headers`, and provider-specific settings such as
@@ -189,7 +189,8 @@ pub trait Provider: Send + Sync + 'static {
     /// A fresh parser for one stream.
     fn stream_parser(&self, target: &Target, include_usage: bool) -> Box<dyn StreamParser>;
 
-    /// A native error response → the right error kind, with message and body.
+    /// A native error response → the right error kind, with message and body. Used for
+    /// chat and embedding calls alike.
     fn parse_error(
         &self,
         status: u16,
@@ -197,6 +198,36 @@ pub trait Provider: Send + Sync + 'static {
         body: &[u8],
         target: &Target,
     ) -> LlmError;
+
+    /// Whether this provider has an embeddings API. A call to one without fails fast with a
+    /// `BadRequestError` naming it (before any key lookup or network call).
+    fn supports_embeddings(&self) -> bool {
+        false
+    }
+
+    /// Embedding parameters (of [`crate::types::EMBEDDING_PARAMS`]) this provider accepts
+    /// for `model`.
+    fn embedding_params(&self, _model: &str) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// The native HTTP request for an embeddings call.
+    fn build_embedding_request(
+        &self,
+        _req: &EmbeddingRequest,
+        target: &Target,
+    ) -> Result<HttpRequest, LlmError> {
+        Err(no_embeddings_error(self.name(), &target.model))
+    }
+
+    /// A native embeddings success body → OpenAI's `list` of embeddings.
+    fn parse_embedding_response(
+        &self,
+        _body: &[u8],
+        target: &Target,
+    ) -> Result<EmbeddingResponse, LlmError> {
+        Err(no_embeddings_error(self.name(), &target.model))
+    }
 }
 
 /// The registry of providers by name, built once.
@@ -243,6 +274,20 @@ pub fn missing_key_error(provider: &str, model: &str, env_vars: &[String]) -> Ll
         crate::ErrorKind::Authentication,
         format!("Missing API key for provider '{provider}'. Set the {vars} environment variable or pass api_key=..."),
     )
+    .with_provider(provider)
+    .with_model(model)
+}
+
+/// The error for an embeddings call to a provider that has no embeddings API.
+pub fn no_embeddings_error(provider: &str, model: &str) -> LlmError {
+    let with: Vec<&str> = names()
+        .into_iter()
+        .filter(|n| get(n).is_some_and(|p| p.supports_embeddings()))
+        .collect();
+    LlmError::bad_request(format!(
+        "Provider '{provider}' has no embeddings API in llmswitch. Providers with embeddings: {}",
+        with.join(", ")
+    ))
     .with_provider(provider)
     .with_model(model)
 }

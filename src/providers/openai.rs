@@ -1,5 +1,5 @@
-//! The OpenAI chat-completions wire format: request body, response, stream chunks and error
-//! bodies. Used by every OpenAI-compatible host (see `openai_compatible.rs`) and reusable by
+//! The OpenAI chat-completions and embeddings wire formats: request bodies, responses, stream
+//! chunks and error bodies. Used by every OpenAI-compatible host (see `openai_compatible.rs`) and reusable by
 //! any provider that speaks this dialect.
 
 use bytes::Bytes;
@@ -12,7 +12,10 @@ use crate::error::{is_content_policy_message, is_context_window_message, ErrorKi
 use crate::http::retry_after_seconds;
 use crate::providers::{parse_json, HttpRequest, StreamParser, Target};
 use crate::stream::{Frame, StreamControl};
-use crate::types::{ChatChunk, ChatParams, ChatRequest, ChatResponse, Message};
+use crate::types::{
+    ChatChunk, ChatParams, ChatRequest, ChatResponse, EmbeddingInput, EmbeddingRequest,
+    EmbeddingResponse, EncodingFormat, Message,
+};
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -121,6 +124,66 @@ pub fn build_request(
 pub fn parse_response(body: &[u8], target: &Target) -> Result<ChatResponse, LlmError> {
     match parse_json::<ChatResponse>(body, "chat.completion response") {
         Ok(r) => Ok(r),
+        Err(parse_err) => match serde_json::from_slice::<Value>(body) {
+            Ok(v) if v.get("error").is_some() => {
+                Err(error_from_body(500, &HeaderMap::new(), body, target))
+            }
+            _ => Err(target.annotate(parse_err)),
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct EmbeddingBody<'a> {
+    model: &'a str,
+    input: &'a EmbeddingInput,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dimensions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encoding_format: Option<EncodingFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(flatten)]
+    extra: &'a Map<String, Value>,
+}
+
+/// Build the POST `{api_base}/embeddings` request.
+pub fn build_embedding_request(
+    req: &EmbeddingRequest,
+    target: &Target,
+    auth: AuthStyle,
+) -> Result<HttpRequest, LlmError> {
+    let body = EmbeddingBody {
+        model: &target.model,
+        input: &req.input,
+        dimensions: req.dimensions,
+        encoding_format: req.encoding_format,
+        user: req.user.as_deref(),
+        extra: &req.extra,
+    };
+    let body = serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .map_err(|e| LlmError::bad_request(format!("Could not encode the request: {e}")))?;
+    Ok(HttpRequest {
+        url: endpoint(&target.api_base, "/embeddings"),
+        headers: json_headers(target, auth)?,
+        body,
+    })
+}
+
+/// Parse an embeddings `list` body, vectors in input order. As for chat, an `{"error": ...}`
+/// body with status 200 is an error.
+pub fn parse_embedding_response(
+    body: &[u8],
+    target: &Target,
+) -> Result<EmbeddingResponse, LlmError> {
+    match parse_json::<EmbeddingResponse>(body, "embeddings response") {
+        Ok(mut r) => {
+            if !r.data.is_sorted_by_key(|e| e.index) {
+                r.data.sort_by_key(|e| e.index);
+            }
+            Ok(r)
+        }
         Err(parse_err) => match serde_json::from_slice::<Value>(body) {
             Ok(v) if v.get("error").is_some() => {
                 Err(error_from_body(500, &HeaderMap::new(), body, target))

@@ -12,7 +12,9 @@ use crate::providers::openai::{self, AuthStyle, OpenAiStreamParser};
 use crate::providers::{
     env_first, missing_key_error, HttpRequest, Provider, StreamParser, Target, TargetOptions,
 };
-use crate::types::{ChatRequest, ChatResponse, OPENAI_PARAMS};
+use crate::types::{
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, EMBEDDING_PARAMS, OPENAI_PARAMS,
+};
 
 const HOST_TABLE: &str = include_str!("../data/openai_compatible.toml");
 
@@ -36,6 +38,12 @@ pub struct HostEntry {
     pub model_prefix: Option<String>,
     #[serde(default)]
     pub model_rules: Vec<ModelRule>,
+    /// Whether the host serves `POST /embeddings`.
+    #[serde(default)]
+    pub embeddings: bool,
+    /// Embedding params the host does not accept.
+    #[serde(default)]
+    pub embedding_rejects: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -53,6 +61,9 @@ pub struct ModelRule {
     pub rejects: Vec<String>,
     #[serde(default)]
     pub rename: HashMap<String, String>,
+    /// Embedding params the model does not accept.
+    #[serde(default)]
+    pub embedding_rejects: Vec<String>,
 }
 
 impl ModelRule {
@@ -246,6 +257,49 @@ impl Provider for OpenAiCompatible {
     ) -> LlmError {
         openai::error_from_body(status, headers, body, target)
     }
+
+    fn supports_embeddings(&self) -> bool {
+        self.host.embeddings
+    }
+
+    fn embedding_params(&self, model: &str) -> Vec<&'static str> {
+        if !self.host.embeddings {
+            return Vec::new();
+        }
+        let rules: Vec<&ModelRule> = self.rules_for(model).collect();
+        EMBEDDING_PARAMS
+            .iter()
+            .copied()
+            .filter(|p| {
+                !self.host.embedding_rejects.iter().any(|r| r == p)
+                    && !rules
+                        .iter()
+                        .any(|r| r.embedding_rejects.iter().any(|x| x == p))
+            })
+            .collect()
+    }
+
+    fn build_embedding_request(
+        &self,
+        req: &EmbeddingRequest,
+        target: &Target,
+    ) -> Result<HttpRequest, LlmError> {
+        if !self.host.embeddings {
+            return Err(crate::providers::no_embeddings_error(
+                &self.host.name,
+                &target.model,
+            ));
+        }
+        openai::build_embedding_request(req, target, AuthStyle::Bearer)
+    }
+
+    fn parse_embedding_response(
+        &self,
+        body: &[u8],
+        target: &Target,
+    ) -> Result<EmbeddingResponse, LlmError> {
+        openai::parse_embedding_response(body, target)
+    }
 }
 
 #[cfg(test)]
@@ -284,6 +338,17 @@ mod tests {
                 assert!(
                     OPENAI_PARAMS.contains(&p.as_str()),
                     "{}: unknown param {p}",
+                    h.name
+                );
+            }
+            for p in h.embedding_rejects.iter().chain(
+                h.model_rules
+                    .iter()
+                    .flat_map(|r| r.embedding_rejects.iter()),
+            ) {
+                assert!(
+                    EMBEDDING_PARAMS.contains(&p.as_str()),
+                    "{}: unknown embedding param {p}",
                     h.name
                 );
             }

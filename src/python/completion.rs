@@ -103,6 +103,7 @@ pub fn completion<'py>(
 /// when the asyncio future is resolved.
 pub(super) enum AsyncOutcome {
     Response(Box<Completion>),
+    Embedding(Box<call::EmbeddingCompletion>),
     Stream(Box<(ChunkStream, ResponseMeta, Option<u64>)>),
     Failed(LlmError),
 }
@@ -116,6 +117,9 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
         deliver_alerts(py);
         match self {
             AsyncOutcome::Response(done) => convert::response_to_py(py, &done.response, &done.meta),
+            AsyncOutcome::Embedding(done) => {
+                convert::embedding_response_to_py(py, &done.response, &done.meta)
+            }
             AsyncOutcome::Stream(s) => {
                 let (stream, meta, prompt_tokens) = *s;
                 let stream = AsyncStream::new(stream, meta).with_prompt_estimate(prompt_tokens);

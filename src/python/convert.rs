@@ -2,8 +2,8 @@
 //!
 //! Arguments are read straight from the Python objects into the core's typed request with
 //! `pythonize` (no JSON round trip). Responses are written straight into instances of
-//! `llmswitch._types.ModelResponse` / `ModelResponseStream` / `AttrDict`: dict subclasses
-//! whose keys also read as attributes, recursively.
+//! `llmswitch._types.ModelResponse` / `ModelResponseStream` / `EmbeddingResponse` /
+//! `AttrDict`: dict subclasses whose keys also read as attributes, recursively.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -34,6 +34,7 @@ struct ResponseClasses {
     attr_dict: Py<PyType>,
     model_response: Py<PyType>,
     model_response_stream: Py<PyType>,
+    embedding_response: Py<PyType>,
 }
 
 static CLASSES: PyOnceLock<ResponseClasses> = PyOnceLock::new();
@@ -48,6 +49,7 @@ fn classes(py: Python<'_>) -> PyResult<&ResponseClasses> {
             attr_dict: get("AttrDict")?,
             model_response: get("ModelResponse")?,
             model_response_stream: get("ModelResponseStream")?,
+            embedding_response: get("EmbeddingResponse")?,
         })
     })
 }
@@ -56,6 +58,7 @@ fn classes(py: Python<'_>) -> PyResult<&ResponseClasses> {
 enum TopClass {
     Response,
     Chunk,
+    Embedding,
 }
 
 thread_local! {
@@ -74,6 +77,7 @@ impl PythonizeMappingType for AttrMapping {
         let class = match TOP_CLASS.with(Cell::take) {
             Some(TopClass::Response) => &c.model_response,
             Some(TopClass::Chunk) => &c.model_response_stream,
+            Some(TopClass::Embedding) => &c.embedding_response,
             None => &c.attr_dict,
         };
         Ok(class.bind(py).call0()?.cast_into::<PyDict>()?)
@@ -123,6 +127,23 @@ pub fn response_to_py<'py>(
     meta: &ResponseMeta,
 ) -> PyResult<Bound<'py, PyAny>> {
     let obj = to_attr_object(py, response, Some(TopClass::Response))?;
+    obj.setattr(
+        pyo3::intern!(py, "_hidden_params"),
+        hidden_params(py, meta)?,
+    )?;
+    if meta.cost.is_none() && !meta.model.is_empty() {
+        super::cost::warn_unpriced(py, &meta.provider, &meta.model)?;
+    }
+    Ok(obj)
+}
+
+/// An embeddings `list` as an `EmbeddingResponse`, with `_hidden_params` from `meta`.
+pub fn embedding_response_to_py<'py>(
+    py: Python<'py>,
+    response: &crate::types::EmbeddingResponse,
+    meta: &ResponseMeta,
+) -> PyResult<Bound<'py, PyAny>> {
+    let obj = to_attr_object(py, response, Some(TopClass::Embedding))?;
     obj.setattr(
         pyo3::intern!(py, "_hidden_params"),
         hidden_params(py, meta)?,

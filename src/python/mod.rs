@@ -7,6 +7,7 @@ mod completion;
 mod convert;
 mod coroutine;
 mod cost;
+mod embedding;
 mod exceptions;
 mod router;
 mod runtime;
@@ -37,6 +38,8 @@ mod _llmswitch {
         supports_function_calling, supports_parallel_function_calling, supports_prompt_caching,
         supports_reasoning, supports_response_schema, supports_vision, token_counter, ModelCostMap,
     };
+    #[pymodule_export]
+    use super::embedding::{aembedding, embedding};
     #[pymodule_export]
     use super::router::Router;
     #[pymodule_export]

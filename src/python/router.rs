@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyNotImplementedError, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde_json::{Map, Value};
@@ -10,13 +10,14 @@ use serde_json::{Map, Value};
 use super::completion::{global_drop_params, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
+use super::embedding::{embedding_request, input_from_py, set_mock_vector, take_mock_vector};
 use super::exceptions::to_pyerr;
-use super::runtime::{shared_client, thread_runtime, LocalRuntime};
+use super::runtime::{block_on_thread, shared_client, thread_runtime, LocalRuntime};
 use super::stream::SyncStream;
 use super::testing::ManualClock;
 use crate::error::LlmError;
 use crate::router::{
-    self as core, Answer, Capabilities, Clock, HedgeChoice, HedgePolicy, RouterConfig,
+    self as core, Answer, Capabilities, Clock, HedgeChoice, HedgePolicy, Payload, RouterConfig,
     RouterRequest, RouterSettings, SystemClock,
 };
 
@@ -133,6 +134,9 @@ fn answer_to_py<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     match answer {
         Answer::Full(done) => convert::response_to_py(py, &done.response, &done.meta),
+        Answer::Embedding(done) => {
+            convert::embedding_response_to_py(py, &done.response, &done.meta)
+        }
         Answer::Stream(stream, meta, prompt) => {
             let stream = SyncStream::new(stream, meta, rt).with_prompt_estimate(prompt);
             Ok(Bound::new(py, stream)?.into_any())
@@ -220,7 +224,7 @@ impl Router {
         } = parse_call(py, model, messages, kwargs, global_drop_params(py))?;
         Ok(RouterRequest {
             model,
-            request,
+            payload: Payload::Chat(request),
             target,
             options,
             num_retries,
@@ -228,6 +232,28 @@ impl Router {
             hedge,
             min_capabilities,
         })
+    }
+}
+
+impl Router {
+    /// Read an embeddings call: the router's own keywords, then everything
+    /// `llmswitch.embedding()` takes.
+    fn parse_embedding<'py>(
+        &self,
+        py: Python<'py>,
+        model: &str,
+        input: &Bound<'py, PyAny>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> Result<RouterRequest, LlmError> {
+        let input = input_from_py(input)?;
+        let (vector, owned) = take_mock_vector(py, kwargs)?;
+        let mut req = self.parse(py, model, None, owned.as_ref().or(kwargs))?;
+        set_mock_vector(&mut req.options, vector);
+        if let Payload::Chat(chat) = &mut req.payload {
+            let request = embedding_request(chat, input, req.options.drop_params)?;
+            req.payload = Payload::Embedding(request);
+        }
+        Ok(req)
     }
 }
 
@@ -452,6 +478,7 @@ impl Router {
                 .await;
                 Ok(match outcome {
                     Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
+                    Ok(Answer::Embedding(done)) => AsyncOutcome::Embedding(Box::new(done)),
                     Ok(Answer::Stream(stream, meta, prompt)) => {
                         AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
                     }
@@ -461,46 +488,80 @@ impl Router {
         }))
     }
 
-    /// Embeddings through the router. Not available yet: llmswitch has no embedding
-    /// call in its core.
+    /// Embeddings through the router: a deployment of the model group ``model`` answers,
+    /// with the same picking, retries, cooldowns, fallbacks and hedging as chat calls.
     ///
     /// Args:
-    ///     model: a model group.
-    ///     input: the texts to embed.
-    ///     **kwargs: embedding parameters.
+    ///     model: a model group (a ``model_name`` of the model_list).
+    ///     input: a string, a list of strings, a list of token ids, or a list of token-id
+    ///         lists.
+    ///     **kwargs: as for :func:`llmswitch.embedding` (they win over the deployment's
+    ///         ``litellm_params``), plus ``num_retries``, ``fallbacks`` and ``hedge`` for
+    ///         this call.
+    ///
+    /// Returns:
+    ///     An ``EmbeddingResponse`` whose ``_hidden_params`` name ``model_id``,
+    ///     ``model_group``, ``api_base``, ``attempts`` and ``response_cost``.
     ///
     /// Raises:
-    ///     NotImplementedError: always.
-    #[pyo3(signature = (model, input=None, **kwargs))]
-    fn embedding(
+    ///     BadRequestError: for no or empty input or an unknown model group, before any
+    ///         attempt.
+    ///     RouterRateLimitError: no deployment is available and no fallback answered.
+    ///         Otherwise the last provider error, with ``attempts`` listing the path taken.
+    #[pyo3(signature = (model, input, **kwargs))]
+    fn embedding<'py>(
         &self,
+        py: Python<'py>,
         model: &str,
-        input: Option<&Bound<'_, PyAny>>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        let _ = (input, kwargs);
-        Err(PyNotImplementedError::new_err(format!(
-            "Router.embedding (model group '{model}'): llmswitch does not support embeddings yet"
-        )))
+        input: &Bound<'py, PyAny>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let req = self
+            .parse_embedding(py, model, input, kwargs)
+            .map_err(to_pyerr)?;
+        let router = self.inner.clone();
+        let done = block_on_thread(py, move |client| async move {
+            router.embedding(&client, &req).await
+        })?;
+        convert::embedding_response_to_py(py, &done.response, &done.meta)
     }
 
     /// Async twin of :meth:`embedding`.
     ///
     /// Args:
     ///     model: a model group.
-    ///     input: the texts to embed.
-    ///     **kwargs: embedding parameters.
+    ///     input: as for :meth:`embedding`.
+    ///     **kwargs: as for :meth:`embedding`.
+    ///
+    /// Returns:
+    ///     A coroutine of an ``EmbeddingResponse``. Cancelling the task cancels every
+    ///     attempt in flight.
     ///
     /// Raises:
-    ///     NotImplementedError: always.
-    #[pyo3(signature = (model, input=None, **kwargs))]
-    fn aembedding(
+    ///     As :meth:`embedding`, when awaited.
+    #[pyo3(signature = (model, input, **kwargs))]
+    fn aembedding<'py>(
         &self,
+        py: Python<'py>,
         model: &str,
-        input: Option<&Bound<'_, PyAny>>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        self.embedding(model, input, kwargs)
+        input: &Bound<'py, PyAny>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Coroutine> {
+        let parsed = self.parse_embedding(py, model, input, kwargs);
+        let router = self.inner.clone();
+        Ok(Coroutine::new("Router.aembedding", move |py| {
+            pyo3_async_runtimes::tokio::future_into_py(py, async move {
+                let outcome = async {
+                    let req = parsed?;
+                    router.embedding(shared_client()?, &req).await
+                }
+                .await;
+                Ok(match outcome {
+                    Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
+                    Err(e) => AsyncOutcome::Failed(e),
+                })
+            })
+        }))
     }
 
     /// Live state of every deployment.

@@ -17,7 +17,9 @@ use crate::model_id;
 use crate::params::{NOT_FORWARDED, PROVIDER_OPTION_PREFIXES};
 use crate::providers::mock::MockSpec;
 use crate::providers::TargetOptions;
-use crate::types::{ChatParams, ChatRequest, ToolCall, OPENAI_PARAMS};
+use crate::types::{
+    ChatParams, ChatRequest, EmbeddingRequest, EncodingFormat, ToolCall, OPENAI_PARAMS,
+};
 
 /// What the router knows about a deployment's model: prices and limits for cost-based
 /// routing and pre-call checks. `None` is unknown.
@@ -379,6 +381,34 @@ impl Deployment {
             req.params.fill_from(&d.params);
             for (k, v) in &d.extra {
                 req.extra.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        req
+    }
+
+    /// The embeddings request of an attempt: the call's, with the deployment's `dimensions`,
+    /// `encoding_format`, `user` and provider-specific fields (`input_type`, ...) where the
+    /// call set none. Its chat parameters (`temperature`, ...) do not apply.
+    pub fn embedding_request(&self, call: &EmbeddingRequest) -> EmbeddingRequest {
+        let mut req = call.clone();
+        let Some(d) = &self.defaults else {
+            return req;
+        };
+        if req.user.is_none() {
+            req.user.clone_from(&d.params.user);
+        }
+        for (k, v) in &d.extra {
+            match k.as_str() {
+                "dimensions" if req.dimensions.is_none() => {
+                    req.dimensions = v.as_u64().and_then(|n| u32::try_from(n).ok());
+                }
+                "encoding_format" if req.encoding_format.is_none() => {
+                    req.encoding_format = serde_json::from_value::<EncodingFormat>(v.clone()).ok();
+                }
+                "dimensions" | "encoding_format" => {}
+                _ => {
+                    req.extra.entry(k.clone()).or_insert_with(|| v.clone());
+                }
             }
         }
         req

@@ -40,13 +40,13 @@ use hedge::LatencyHistogram;
 use retry::{counts_against_deployment, retries_allowed, retry_wait};
 use strategy::{choose, ChoiceContext, GroupCursor, Rng};
 
-use crate::call::{self, CallOptions, Completion, ResponseMeta};
+use crate::call::{self, CallOptions, Completion, EmbeddingCompletion, ResponseMeta};
 use crate::error::{ErrorKind, LlmError};
 use crate::http::HttpClient;
 use crate::params::validate_messages;
 use crate::providers::TargetOptions;
 use crate::stream::ChunkStream;
-use crate::types::ChatRequest;
+use crate::types::{ChatRequest, EmbeddingRequest, InputItem};
 
 /// Counts the prompt tokens of a request for `(provider, model)`.
 pub type TokenCounter = fn(&str, &str, &ChatRequest) -> u64;
@@ -93,12 +93,64 @@ pub enum HedgeChoice {
     Policy(HedgePolicy),
 }
 
+/// What a routed call asks for. Both kinds go through the same picking, retries,
+/// cooldowns, fallbacks and hedging.
+// One per call, never in a collection: boxing the chat request would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Chat(ChatRequest),
+    Embedding(EmbeddingRequest),
+}
+
+impl From<ChatRequest> for Payload {
+    fn from(r: ChatRequest) -> Self {
+        Payload::Chat(r)
+    }
+}
+
+impl From<EmbeddingRequest> for Payload {
+    fn from(r: EmbeddingRequest) -> Self {
+        Payload::Embedding(r)
+    }
+}
+
+/// A borrowed [`Payload`], for the routing decision (which [`Router::pick`] also runs on
+/// a caller's chat request, without a copy).
+#[derive(Debug, Clone, Copy)]
+enum Asked<'a> {
+    Chat(&'a ChatRequest),
+    Embedding(&'a EmbeddingRequest),
+}
+
+impl Payload {
+    fn asked(&self) -> Asked<'_> {
+        match self {
+            Payload::Chat(r) => Asked::Chat(r),
+            Payload::Embedding(r) => Asked::Embedding(r),
+        }
+    }
+
+    /// Checks that need no deployment: messages, or embedding input.
+    fn validate(&self) -> Result<(), LlmError> {
+        match self {
+            Payload::Chat(r) => validate_messages(&r.messages),
+            Payload::Embedding(r) => match r.input.problem() {
+                Some(problem) => Err(LlmError::bad_request(format!(
+                    "{problem}: embeddings need at least one non-empty input"
+                ))),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
 /// One call through the router.
 #[derive(Debug, Clone)]
 pub struct RouterRequest {
     /// The model group.
     pub model: String,
-    pub request: ChatRequest,
+    pub payload: Payload,
     /// The call's credentials and base, over the deployment's.
     pub target: TargetOptions,
     /// The call's options, over the deployment's (`num_retries` here is ignored: see
@@ -114,10 +166,10 @@ pub struct RouterRequest {
 
 impl RouterRequest {
     /// A call of `model` (a model group) with the router's defaults for everything else.
-    pub fn new(model: impl Into<String>, request: ChatRequest) -> Self {
+    pub fn new(model: impl Into<String>, request: impl Into<Payload>) -> Self {
         RouterRequest {
             model: model.into(),
-            request,
+            payload: request.into(),
             target: TargetOptions::default(),
             options: CallOptions::default(),
             num_retries: None,
@@ -131,6 +183,7 @@ impl RouterRequest {
 /// What a routed call returns.
 pub enum Answer {
     Full(Completion),
+    Embedding(EmbeddingCompletion),
     /// A stream whose first chunk has arrived (it is handed out first), and the prompt's
     /// counted tokens when the stream will carry no usage ([`call::prompt_estimate`]).
     Stream(ChunkStream, ResponseMeta, Option<u64>),
@@ -417,7 +470,23 @@ impl Router {
         })
     }
 
-    fn needs(&self, r: &ChatRequest, stream: bool, explicit: Option<Capabilities>) -> Needs {
+    fn needs(&self, payload: Asked<'_>, stream: bool, explicit: Option<Capabilities>) -> Needs {
+        let explicit = explicit.unwrap_or_default();
+        let r = match payload {
+            Asked::Chat(r) => r,
+            // An embedding needs no chat capability; with pre-call checks, its longest input
+            // must fit the deployment's input limit.
+            Asked::Embedding(_) => {
+                return Needs {
+                    stream: false,
+                    caps: explicit,
+                    check_caps: !explicit.is_empty(),
+                    check_context: self.settings.enable_pre_call_checks,
+                    max_output: 0,
+                    prompt_tokens: None,
+                }
+            }
+        };
         let from_request = Capabilities {
             vision: r.has_images(),
             function_calling: r.params.tools.as_ref().is_some_and(|t| !t.is_empty()),
@@ -428,7 +497,6 @@ impl Router {
                 .is_some_and(|f| f.kind == "json_schema"),
             max_input_tokens: None,
         };
-        let explicit = explicit.unwrap_or_default();
         let checks = self.settings.enable_pre_call_checks
             || self.settings.routing_strategy == Strategy::CostBased;
         Needs {
@@ -454,6 +522,7 @@ impl Router {
         stream: bool,
     ) -> Result<Lease, LlmError> {
         let group = self.group(model_group)?;
+        let request = Asked::Chat(request);
         let mut needs = self.needs(request, stream, None);
         self.pick_in(group, &mut needs, request, &[], None)
             .map_err(|why| why.into_error(&group.name))
@@ -463,7 +532,7 @@ impl Router {
         &self,
         group: &Group,
         needs: &mut Needs,
-        request: &ChatRequest,
+        request: Asked<'_>,
         tried: &[usize],
         exclude: Option<usize>,
     ) -> Result<Lease, Unavailable> {
@@ -530,9 +599,9 @@ impl Router {
                     continue;
                 }
                 if let Some(window) = d.facts.max_input_tokens {
-                    let prompt = *needs.prompt_tokens.get_or_insert_with(|| {
-                        (self.count_tokens)(&d.provider, &d.provider_model, request)
-                    });
+                    let prompt = *needs
+                        .prompt_tokens
+                        .get_or_insert_with(|| self.window_tokens(d, request));
                     let need = prompt + needs.max_output;
                     if need > window {
                         why.context += 1;
@@ -580,14 +649,43 @@ impl Router {
             .any(|d| !tried.contains(&d.index) && !d.state.cooling_down(now))
     }
 
+    /// The prompt tokens `request` bills on `d` (an embedding's: all its inputs').
+    fn prompt_tokens(&self, d: &Deployment, request: Asked<'_>) -> u64 {
+        match request {
+            Asked::Chat(r) => (self.count_tokens)(&d.provider, &d.provider_model, r),
+            Asked::Embedding(r) => r
+                .input
+                .items()
+                .iter()
+                .map(|item| embedding_item_tokens(d, item))
+                .sum(),
+        }
+    }
+
+    /// The tokens `request` puts in `d`'s context window: a chat's prompt, an embedding's
+    /// longest input (each input is embedded on its own).
+    fn window_tokens(&self, d: &Deployment, request: Asked<'_>) -> u64 {
+        match request {
+            Asked::Chat(_) => self.prompt_tokens(d, request),
+            Asked::Embedding(r) => r
+                .input
+                .items()
+                .iter()
+                .map(|item| embedding_item_tokens(d, item))
+                .max()
+                .unwrap_or(0),
+        }
+    }
+
     /// Route a call: pick, send, retry, fall back. Non-streaming calls return
-    /// [`Answer::Full`], streaming calls [`Answer::Stream`].
+    /// [`Answer::Full`], streaming calls [`Answer::Stream`], embeddings
+    /// [`Answer::Embedding`].
     pub async fn route(
         &self,
         client: &HttpClient,
         req: &RouterRequest,
     ) -> Result<Answer, LlmError> {
-        validate_messages(&req.request.messages)?;
+        req.payload.validate()?;
         let first = self.group(&req.model)?;
         if let Some(unknown) = req
             .fallbacks
@@ -600,7 +698,11 @@ impl Router {
                 self.group_names.join(", ")
             )));
         }
-        let mut needs = self.needs(&req.request, req.options.stream, req.min_capabilities);
+        let mut needs = self.needs(
+            req.payload.asked(),
+            req.options.stream,
+            req.min_capabilities,
+        );
         let mut trace: Vec<AttemptRecord<'_>> = Vec::new();
         let mut err = match self
             .run_group(client, req, first, Role::First, &mut needs, &mut trace)
@@ -639,8 +741,22 @@ impl Router {
     ) -> Result<Completion, LlmError> {
         match self.route(client, req).await? {
             Answer::Full(c) => Ok(c),
-            Answer::Stream(..) => Err(LlmError::bad_request(
-                "Router::completion was given a streaming call; use Router::route",
+            _ => Err(LlmError::bad_request(
+                "Router::completion was given a streaming or embedding call; use Router::route",
+            )),
+        }
+    }
+
+    /// An embeddings call (`req.payload` is [`Payload::Embedding`]).
+    pub async fn embedding(
+        &self,
+        client: &HttpClient,
+        req: &RouterRequest,
+    ) -> Result<EmbeddingCompletion, LlmError> {
+        match self.route(client, req).await? {
+            Answer::Embedding(c) => Ok(c),
+            _ => Err(LlmError::bad_request(
+                "Router::embedding was given a chat call; use Router::route",
             )),
         }
     }
@@ -676,6 +792,11 @@ impl Router {
                 c.meta.retries = retries;
                 Answer::Full(c)
             }
+            Answer::Embedding(mut c) => {
+                c.meta.attempts = attempts;
+                c.meta.retries = retries;
+                Answer::Embedding(c)
+            }
             Answer::Stream(s, mut meta, prompt) => {
                 meta.attempts = attempts;
                 meta.retries = retries;
@@ -705,7 +826,7 @@ impl Router {
         let mut role = first_role;
         let mut last: Option<LlmError> = None;
         loop {
-            let lease = match self.pick_in(group, needs, &req.request, &tried, None) {
+            let lease = match self.pick_in(group, needs, req.payload.asked(), &tried, None) {
                 Ok(lease) => lease,
                 Err(why) => {
                     let e = why.into_error(&group.name);
@@ -784,8 +905,13 @@ impl Router {
             }
             () = tokio::time::sleep(delay) => {}
         }
-        let Ok(second) = self.pick_in(group, needs, &req.request, tried, Some(primary_dep.index))
-        else {
+        let Ok(second) = self.pick_in(
+            group,
+            needs,
+            req.payload.asked(),
+            tried,
+            Some(primary_dep.index),
+        ) else {
             // No other deployment free: keep waiting for the first.
             let (result, record) = primary.await;
             trace.push(record);
@@ -801,7 +927,7 @@ impl Router {
             (result, record) = &mut primary => {
                 trace.push(record);
                 if result.is_ok() {
-                    self.cancelled(group, second_dep, Role::Hedge, hedge_started, stream, &req.request, trace);
+                    self.cancelled(group, second_dep, Role::Hedge, hedge_started, stream, req.payload.asked(), trace);
                     return result;
                 }
                 let (result, record) = secondary.await;
@@ -811,7 +937,7 @@ impl Router {
             (result, record) = &mut secondary => {
                 trace.push(record);
                 if result.is_ok() {
-                    self.cancelled(group, primary_dep, role, primary_started, stream, &req.request, trace);
+                    self.cancelled(group, primary_dep, role, primary_started, stream, req.payload.asked(), trace);
                     return result;
                 }
                 let (result, record) = primary.await;
@@ -832,14 +958,14 @@ impl Router {
         role: Role,
         started: Instant,
         stream: bool,
-        request: &ChatRequest,
+        request: Asked<'_>,
         trace: &mut Vec<AttemptRecord<'r>>,
     ) {
         let s = &dep.state;
         s.cancelled.fetch_add(1, Ordering::Relaxed);
         // The provider has the prompt and bills it even though the answer is dropped.
         if let Some(price) = dep.facts.input_cost_per_token {
-            let prompt = (self.count_tokens)(&dep.provider, &dep.provider_model, request);
+            let prompt = self.prompt_tokens(dep, request);
             s.spend.add(price * prompt as f64);
         }
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -895,10 +1021,27 @@ impl Router {
         dep: &Arc<Deployment>,
         lease: Lease,
     ) -> Result<Answer, LlmError> {
+        let request = match &req.payload {
+            Payload::Chat(r) => r,
+            Payload::Embedding(r) => {
+                let prepared = call::prepare_embedding(
+                    &dep.model,
+                    dep.custom_llm_provider.as_deref(),
+                    dep.embedding_request(r),
+                    &dep.target_options(&req.target),
+                    dep.call_options(&req.options, self.settings.timeout()),
+                )?;
+                let mut done = call::execute_embedding(client, &prepared).await?;
+                drop(lease);
+                done.meta.model_id = Some(dep.id.clone());
+                done.meta.model_group = Some(dep.model_group.clone());
+                return Ok(Answer::Embedding(done));
+            }
+        };
         let prepared = call::prepare(
             &dep.model,
             dep.custom_llm_provider.as_deref(),
-            dep.request(&req.request),
+            dep.request(request),
             &dep.target_options(&req.target),
             dep.call_options(&req.options, self.settings.timeout()),
         )?;
@@ -947,11 +1090,20 @@ impl Router {
         s.successes.fetch_add(1, Ordering::Relaxed);
         let ms = elapsed.as_secs_f64() * 1000.0;
         match answer {
-            Answer::Full(c) => {
-                s.spend.add(c.meta.cost.unwrap_or(0.0));
+            Answer::Full(Completion { response, meta }) => {
+                s.spend.add(meta.cost.unwrap_or(0.0));
                 s.latency.record(ms);
                 group.latency.record(elapsed);
-                if let Some(u) = &c.response.usage {
+                if let Some(u) = &response.usage {
+                    s.tokens_this_minute
+                        .add(minute_of(self.clock.now()), u.total_tokens);
+                }
+            }
+            Answer::Embedding(EmbeddingCompletion { response, meta }) => {
+                s.spend.add(meta.cost.unwrap_or(0.0));
+                s.latency.record(ms);
+                group.latency.record(elapsed);
+                if let Some(u) = &response.usage {
                     s.tokens_this_minute
                         .add(minute_of(self.clock.now()), u.total_tokens);
                 }
@@ -997,6 +1149,13 @@ impl Router {
             }
             s.fails_this_minute.reset(minute_of(now));
         }
+    }
+}
+
+fn embedding_item_tokens(d: &Deployment, item: &InputItem<'_>) -> u64 {
+    match item {
+        InputItem::Text(t) => crate::tokens::count_text_tokens(&d.provider, &d.provider_model, t),
+        InputItem::Tokens(ids) => ids.len() as u64,
     }
 }
 

@@ -63,7 +63,7 @@ async fn unknown_group_and_bad_messages_fail_before_any_attempt() {
         e.message
     );
     let mut c = call("g");
-    c.request.messages.clear();
+    c.payload = Payload::Chat(ChatRequest::new("g", vec![]));
     let e = r.completion(&client(), &c).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::BadRequest);
     assert_eq!(r.stats()[0].requests_this_minute, 0);
@@ -638,7 +638,10 @@ async fn pre_call_context_error_goes_to_context_window_fallbacks() {
         json!({"enable_pre_call_checks": true, "context_window_fallbacks": [{"short": ["long"]}]}),
     );
     let mut c = call("short");
-    c.request.messages = vec![Message::user("word ".repeat(100))];
+    c.payload = Payload::Chat(ChatRequest::new(
+        "short",
+        vec![Message::user("word ".repeat(100))],
+    ));
     let done = r.completion(&client(), &c).await.unwrap();
     assert_eq!(done.response.text(), Some("long"));
     assert_eq!(
@@ -836,4 +839,151 @@ fn the_default_catalogue_knows_prices_and_limits() {
         default_catalogue("openai", "no-such-model-xyz"),
         ModelFacts::default()
     );
+}
+
+fn embed_call(model: &str, input: &[&str]) -> RouterRequest {
+    RouterRequest::new(model, EmbeddingRequest::new(model, input.to_vec()))
+}
+
+fn http_embedder(group: &str, id: &str, server: &MockServer, extra: Value) -> Value {
+    let mut params = json!({"model": "openai/text-embedding-3-small", "api_key": "k",
+                            "api_base": format!("{}/v1", server.url())});
+    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    json!({"model_name": group, "litellm_params": params, "model_info": {"id": id}})
+}
+
+#[tokio::test]
+async fn embeddings_route_through_deployments_with_their_defaults() {
+    let server = MockServer::start(0).await.unwrap();
+    let r = router(
+        json!([http_embedder(
+            "emb",
+            "e1",
+            &server,
+            json!({"dimensions": 4, "input_type": "passage", "temperature": 0.5, "input_cost_per_token": 0.001})
+        )]),
+        json!({}),
+    );
+    let done = r
+        .embedding(&client(), &embed_call("emb", &["a", "b"]))
+        .await
+        .unwrap();
+    assert_eq!(done.response.data.len(), 2);
+    assert_eq!(done.meta.model_id.as_deref(), Some("e1"));
+    assert_eq!(done.meta.model_group.as_deref(), Some("emb"));
+    assert_eq!(done.meta.attempts, vec!["first emb/e1: ok"]);
+    // The deployment's embedding fields are sent; its chat parameters are not.
+    assert_eq!(
+        server.requests()[0].body,
+        json!({"model": "text-embedding-3-small", "input": ["a", "b"], "dimensions": 4,
+               "input_type": "passage"})
+    );
+    let prompt = done.response.usage.as_ref().unwrap().prompt_tokens;
+    assert_eq!(done.meta.cost, Some(prompt as f64 * 0.001));
+    let s = r.stats();
+    assert_eq!(stat(&s, "e1").successes, 1);
+    assert_eq!(stat(&s, "e1").in_flight, 0);
+    assert!((stat(&s, "e1").spend - prompt as f64 * 0.001).abs() < 1e-12);
+    // A chat call to route() still answers in full; an embedding is not a completion.
+    assert!(r
+        .completion(&client(), &embed_call("emb", &["a"]))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn embeddings_retry_on_another_deployment_then_fall_back() {
+    let first = MockServer::start(0).await.unwrap();
+    let second = MockServer::start(0).await.unwrap();
+    let rate_limited = || Scripted {
+        status: 429,
+        headers: vec![("retry-after".into(), "0".into())],
+        body: ScriptedBody::Json(json!({"error": {"message": "slow down", "type": "requests"}})),
+        delay: None,
+    };
+    first.enqueue(rate_limited());
+    let r = router(
+        json!([
+            http_embedder("emb", "a", &first, json!({"order": 1})),
+            http_embedder("emb", "b", &second, json!({"order": 2})),
+            mock("other", "m", "unused"),
+        ]),
+        json!({"num_retries": 1, "allowed_fails": 100, "fallbacks": [{"emb": ["other"]}]}),
+    );
+    let done = r
+        .embedding(&client(), &embed_call("emb", &["x"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.meta.attempts,
+        vec!["first emb/a: RateLimitError", "retry emb/b: ok"]
+    );
+    assert_eq!(done.meta.retries, 1);
+    assert_eq!((first.hits(), second.hits()), (1, 1));
+
+    // Both fail: the fallback group (a mock deployment) answers.
+    first.enqueue(Scripted {
+        status: 500,
+        body: ScriptedBody::Json(json!({"error": {"message": "down"}})),
+        ..Default::default()
+    });
+    second.enqueue(Scripted {
+        status: 500,
+        body: ScriptedBody::Json(json!({"error": {"message": "down"}})),
+        ..Default::default()
+    });
+    let done = r
+        .embedding(&client(), &embed_call("emb", &["x"]))
+        .await
+        .unwrap();
+    assert_eq!(done.meta.model_group.as_deref(), Some("other"));
+    assert_eq!(done.meta.attempts.len(), 3, "{:?}", done.meta.attempts);
+    assert_eq!(done.meta.attempts[2], "fallback other/m: ok");
+}
+
+#[tokio::test]
+async fn embedding_input_is_checked_before_any_attempt() {
+    let r = router(json!([mock("g", "d1", "x")]), json!({}));
+    let e = r
+        .embedding(&client(), &embed_call("g", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert!(e.message.contains("empty list"), "{}", e.message);
+    assert_eq!(r.stats()[0].requests_this_minute, 0);
+}
+
+#[tokio::test]
+async fn embedding_pre_call_checks_use_the_longest_input() {
+    let r = router(
+        json!([
+            {"model_name": "g", "litellm_params": {"model": "openai/small-window", "mock_response": "x"},
+             "model_info": {"id": "small", "max_input_tokens": 20}},
+            {"model_name": "g", "litellm_params": {"model": "openai/big-window", "mock_response": "x"},
+             "model_info": {"id": "big", "max_input_tokens": 1000}},
+        ]),
+        json!({"enable_pre_call_checks": true, "routing_strategy": "round-robin"}),
+    );
+    // Many short inputs fit either deployment: each is embedded on its own.
+    let short: Vec<&str> = vec!["word word"; 50];
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let done = r
+            .embedding(&client(), &embed_call("g", &short))
+            .await
+            .unwrap();
+        seen.insert(done.meta.model_id.unwrap());
+    }
+    assert_eq!(seen.len(), 2);
+    // One long input fits only the big one.
+    let long = "word ".repeat(100);
+    for _ in 0..4 {
+        let done = r
+            .embedding(&client(), &embed_call("g", &[long.as_str()]))
+            .await
+            .unwrap();
+        assert_eq!(done.meta.model_id.as_deref(), Some("big"));
+    }
 }

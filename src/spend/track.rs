@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::clock::{self, Micros};
 use super::{ledger, CallMetadata, CallStatus, SpendRecord};
 use crate::budget::Reservation;
-use crate::call::{PreparedCall, ResponseMeta};
+use crate::call::{PreparedCall, PreparedEmbedding, ResponseMeta};
 use crate::error::{ErrorKind, LlmError};
 use crate::stream::{ChunkStream, StreamOutcome};
 use crate::types::Usage;
@@ -81,6 +81,26 @@ impl CallTracker {
             stream: call.options.stream,
             metadata: call.options.metadata.clone(),
             downgraded_from: call.downgraded_from.clone(),
+            reservation: call.reservation.clone(),
+            recording,
+        }))
+    }
+
+    /// Start tracking an embeddings call (as [`CallTracker::start`]).
+    pub fn start_embedding(call: &PreparedEmbedding) -> Self {
+        let recording = ledger().is_recording();
+        if !recording && call.reservation.is_none() {
+            return CallTracker(None);
+        }
+        CallTracker(Some(Pending {
+            started: Instant::now(),
+            started_at: clock::now(),
+            model: call.target.model.clone(),
+            provider: call.provider().to_owned(),
+            deployment: call.options.deployment.clone(),
+            stream: false,
+            metadata: call.options.metadata.clone(),
+            downgraded_from: None,
             reservation: call.reservation.clone(),
             recording,
         }))

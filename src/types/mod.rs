@@ -1,12 +1,17 @@
-//! The OpenAI chat-completions wire format: the lingua franca every provider translates to
-//! and from. Unknown fields are kept in `extra` maps so nothing a caller or provider sends
-//! is silently lost.
+//! The OpenAI chat-completions and embeddings wire formats: the lingua franca every provider
+//! translates to and from. Unknown fields are kept in `extra` maps so nothing a caller or
+//! provider sends is silently lost.
 
 mod chunk;
+mod embedding;
 mod request;
 mod response;
 
 pub use chunk::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
+pub use embedding::{
+    float32_base64, Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse,
+    EmbeddingVector, EncodingFormat, InputItem, EMBEDDING_PARAMS,
+};
 pub use request::{
     ChatParams, ChatRequest, ContentPart, FunctionCall, FunctionDef, ImageUrl, JsonSchemaFormat,
     Message, MessageContent, ResponseFormat, Role, StopSequences, StreamOptions, Tool, ToolCall,

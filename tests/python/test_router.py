@@ -137,10 +137,12 @@ def test_bad_input_fails_fast(server):
     llmswitch.Router(model_list=[mock_dep("g", "d")], set_verbose=True, cache_responses=False)
 
 
-def test_embedding_is_not_available_yet():
+def test_embedding_goes_through_the_same_router():
+    # More in test_embedding.py: retries, fallbacks and cooldowns across mock servers.
     router = llmswitch.Router(model_list=[mock_dep("g", "d")])
-    with pytest.raises(NotImplementedError, match="embeddings"):
-        router.embedding(model="g", input=["x"])
+    r = router.embedding(model="g", input=["x"])
+    assert r._hidden_params["model_id"] == "d"
+    assert r._hidden_params["attempts"] == ["first g/d: ok"]
 
 
 # --- strategies -------------------------------------------------------------------------
