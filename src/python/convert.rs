@@ -161,24 +161,29 @@ pub fn chunk_to_py<'py>(py: Python<'py>, chunk: &ChatChunk) -> PyResult<Bound<'p
 
 /// `_hidden_params`: what LiteLLM keeps outside the OpenAI shape.
 pub fn hidden_params<'py>(py: Python<'py>, meta: &ResponseMeta) -> PyResult<Bound<'py, PyDict>> {
+    use pyo3::intern;
+    // Interned keys: built on every response, so no key string is allocated or hashed.
     let d = PyDict::new(py);
-    d.set_item("custom_llm_provider", &meta.provider)?;
-    d.set_item("model", &meta.model)?;
-    d.set_item("api_base", &meta.api_base)?;
-    d.set_item("model_id", meta.model_id.as_deref())?;
-    d.set_item("model_group", meta.model_group.as_deref())?;
-    d.set_item("attempts", &meta.attempts)?;
-    d.set_item("response_cost", meta.cost)?;
-    d.set_item("response_ms", meta.latency.as_secs_f64() * 1000.0)?;
-    d.set_item("retries", meta.retries)?;
+    d.set_item(intern!(py, "custom_llm_provider"), &meta.provider)?;
+    d.set_item(intern!(py, "model"), &meta.model)?;
+    d.set_item(intern!(py, "api_base"), &meta.api_base)?;
+    d.set_item(intern!(py, "model_id"), meta.model_id.as_deref())?;
+    d.set_item(intern!(py, "model_group"), meta.model_group.as_deref())?;
+    d.set_item(intern!(py, "attempts"), &meta.attempts)?;
+    d.set_item(intern!(py, "response_cost"), meta.cost)?;
+    d.set_item(
+        intern!(py, "response_ms"),
+        meta.latency.as_secs_f64() * 1000.0,
+    )?;
+    d.set_item(intern!(py, "retries"), meta.retries)?;
     if let Some(from) = &meta.downgraded_from {
-        d.set_item("budget_downgraded_from", from)?;
+        d.set_item(intern!(py, "budget_downgraded_from"), from)?;
     }
     let headers = PyDict::new(py);
     for (k, v) in &meta.headers {
         headers.set_item(k, v)?;
     }
-    d.set_item("additional_headers", headers)?;
+    d.set_item(intern!(py, "additional_headers"), headers)?;
     Ok(d)
 }
 
@@ -191,6 +196,11 @@ pub fn from_py<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> Resul
     let value = py_to_value(obj).map_err(|(path, msg)| {
         LlmError::bad_request(format!("{what}{}: {msg}", render_path(&path)))
     })?;
+    // Plain serde first (from `&Value`, so the value survives a failure); the path of the
+    // offending field is only tracked to explain a failure.
+    if let Ok(parsed) = T::deserialize(&value) {
+        return Ok(parsed);
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." {
