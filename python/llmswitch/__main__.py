@@ -1,42 +1,103 @@
 """``python -m llmswitch``: command-line entry points.
 
 ``python -m llmswitch demo`` runs the offline quickstart: real calls through the whole
-pipeline against the built-in ``mock/`` provider, no keys and no network.
+pipeline (translation, streaming, the router with retries and fallbacks, cost, the spend
+ledger in an embedded SQLite file, budgets) against the built-in ``mock/`` provider and a
+loopback mock of the providers' HTTP APIs. No keys, no network.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 
 import llmswitch
 
 
-def demo() -> None:
-    """Offline quickstart on the built-in mock provider."""
+def _section(title: str) -> None:
+    print(f"\n== {title}")
+
+
+def demo(db_path: str | None = None) -> None:
+    """Offline quickstart on the built-in mock provider and a loopback mock server."""
+    from llmswitch.testing import MockServer
+
     messages = [{"role": "user", "content": "Say hello in five words."}]
+    db_path = db_path or os.path.join(tempfile.gettempdir(), "llmswitch-demo.sqlite")
+    llmswitch.spend.enable(path=db_path)
 
-    response = llmswitch.completion(model="mock/demo-model", messages=messages, temperature=0.2)
-    print("completion:", response.choices[0].message.content)
-    print("  usage:", dict(response.usage))
-    print("  provider:", response._hidden_params["custom_llm_provider"])
-
-    print("stream:", end=" ")
-    chunks = []
-    for chunk in llmswitch.completion(
+    _section("one call, OpenAI format in and out")
+    r = llmswitch.completion(
         model="mock/demo-model",
         messages=messages,
-        stream=True,
-        stream_options={"include_usage": True},
-        mock_response="Streaming works offline too.",
-    ):
-        chunks.append(chunk)
-        if chunk.choices and chunk.choices[0].delta.get("content"):
-            print(chunk.choices[0].delta.content, end="", flush=True)
-    print()
-    rebuilt = llmswitch.stream_chunk_builder(chunks)
-    print("  rebuilt from", len(chunks), "chunks:", rebuilt.choices[0].message.content)
+        temperature=0.2,
+        metadata={"project": "demo", "tags": ["greet"]},
+    )
+    print("content:", r.choices[0].message.content)
+    print("usage:", dict(r.usage), "| provider:", r._hidden_params["custom_llm_provider"])
+
+    with MockServer() as server:
+        _section("the same call, translated to three providers' native APIs (loopback mock)")
+        for model, base in (
+            ("openai/gpt-4o", server.base_url),
+            ("anthropic/claude-sonnet-4-20250514", server.url),
+            ("gemini/gemini-2.5-pro", server.url),
+        ):
+            r = llmswitch.completion(
+                model=model,
+                messages=messages,
+                api_base=base,
+                api_key="demo-key",
+                metadata={"project": "demo"},
+            )
+            cost = r._hidden_params["response_cost"]
+            print(f"{model:38} -> {server.requests[-1]['path']:55} cost ${cost:.6f}")
+
+        _section("streaming, rebuilt with stream_chunk_builder")
+        chunks = []
+        for chunk in llmswitch.completion(
+            model="anthropic/claude-sonnet-4-20250514",
+            messages=messages,
+            stream=True,
+            api_base=server.url,
+            api_key="demo-key",
+        ):
+            chunks.append(chunk)
+            print(chunk.choices[0].delta.content or "" if chunk.choices else "", end="", flush=True)
+        print(
+            f"\nrebuilt from {len(chunks)} chunks:",
+            llmswitch.stream_chunk_builder(chunks).choices[0].message.content,
+        )
+
+        _section("a Router: the first deployment rate-limits, the router retries on the other")
+        server.enqueue(
+            status=429, json={"error": {"message": "Rate limit reached"}}, headers={"retry-after": "0"}
+        )
+        router = llmswitch.Router(
+            model_list=[
+                {
+                    "model_name": "smart",
+                    "litellm_params": {"model": "openai/gpt-4o", "api_base": server.base_url, "api_key": "k"},
+                    "model_info": {"id": "gpt-4o-a"},
+                },
+                {
+                    "model_name": "smart",
+                    "litellm_params": {"model": "openai/gpt-4o", "api_base": server.base_url, "api_key": "k"},
+                    "model_info": {"id": "gpt-4o-b"},
+                },
+            ],
+            routing_strategy="round-robin",
+            retry_after=0,
+        )
+        r = router.completion(
+            model="smart", messages=messages, metadata={"project": "demo", "tags": ["routed"]}
+        )
+        print("answered by", r._hidden_params["model_id"], "after", r._hidden_params["attempts"])
+
+    _section("acompletion: 5 calls at once")
 
     async def many() -> list[str]:
         calls = [
@@ -45,32 +106,52 @@ def demo() -> None:
         ]
         return [r.choices[0].message.content for r in await asyncio.gather(*calls)]
 
-    print("acompletion x5:", asyncio.run(many()))
+    print(asyncio.run(many()))
 
+    _section("errors: LiteLLM's classes, raised before any network call for bad input")
     try:
         llmswitch.completion(
             model="mock/demo-model", messages=messages, mock_response="litellm.RateLimitError"
         )
     except llmswitch.RateLimitError as e:
-        print("errors map to LiteLLM's classes:", type(e).__name__, e.status_code)
-
+        print("RateLimitError", e.status_code)
     try:
         llmswitch.completion(
             model="groq/llama-3.3-70b-versatile", messages=messages, api_key="x", logit_bias={}
         )
     except llmswitch.UnsupportedParamsError as e:
-        print("bad input fails before any network call:", type(e).__name__)
+        print("UnsupportedParamsError:", str(e)[:90], "...")
+
+    _section("a budget blocks the call that would overspend")
+    llmswitch.budgets.add(0.0001, scope="project", id="capped", period="daily")
+    try:
+        llmswitch.completion(
+            model="gpt-4o",
+            messages=messages,
+            mock_response="x" * 400,
+            max_tokens=1000,
+            metadata={"project": "capped"},
+        )
+    except llmswitch.BudgetExceededError as e:
+        print("BudgetExceededError:", str(e)[:100], "...")
+    finally:
+        llmswitch.budgets.clear()
+
+    _section(f"spend report, from the ledger in {db_path}")
+    llmswitch.spend.flush()
+    print(llmswitch.spend_report(group_by=("project", "model")))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run an llmswitch command."""
     parser = argparse.ArgumentParser(prog="llmswitch", description="llmswitch command line")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("demo", help="offline quickstart on the built-in mock provider")
+    demo_cmd = sub.add_parser("demo", help="offline quickstart on the built-in mock provider")
+    demo_cmd.add_argument("--db", help="SQLite file for the spend ledger (default: in the temp directory)")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        demo()
+        demo(args.db)
     elif args.command == "version":
         print(llmswitch.__version__)
     else:
