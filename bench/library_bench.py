@@ -14,6 +14,7 @@ Workloads:
   native    one OpenAI, Anthropic and Gemini round trip each (translation overhead)
   cost      get_model_info, get_llm_provider, cost_per_token, token_counter (µs per call)
   router    the same call through a one-deployment Router and directly (router overhead)
+  ledger    completion() with the spend ledger recording to SQLite and with it off
 """
 
 from __future__ import annotations
@@ -395,6 +396,38 @@ def interleaved(fns: dict[str, Callable[[], Any]], n: int) -> dict[str, dict[str
     return {name: percentiles(s) for name, s in samples.items()}
 
 
+def bench_ledger(url: str, n: int) -> dict[str, Any]:
+    """completion() with the spend ledger recording to SQLite, and with it off, in
+    alternating blocks (the ledger is process-wide state)."""
+    if not has("llmswitch"):
+        return {}
+    import tempfile
+
+    import llmswitch
+
+    params = {"model": "openai/gpt-4o", "api_base": url + "/v1", "api_key": "k"}
+    db = os.path.join(tempfile.mkdtemp(), "bench-spend.sqlite")
+    from llmswitch._llmswitch import _spend_configure
+
+    samples: dict[str, list[float]] = {"ledger on (SQLite)": [], "ledger off": []}
+    block = max(10, n // 10)
+    for _ in range(block):  # warm-up (first call parses the catalogue)
+        llmswitch.completion(messages=MESSAGES, **params)
+    llmswitch.spend.enable(path=db)
+    for _ in range(10):
+        for label in samples:
+            # Recording on/off, the SQLite writer staying open (re-enabling a path would
+            # re-send the whole in-memory ledger to it).
+            _spend_configure(label != "ledger off", None)
+            for _ in range(block):
+                t = time.perf_counter()
+                llmswitch.completion(messages=MESSAGES, **params)
+                samples[label].append((time.perf_counter() - t) * 1e6)
+    llmswitch.spend.disable()
+    llmswitch.spend.enable()
+    return {label: percentiles(s) for label, s in samples.items()}
+
+
 def bench_router(url: str, n: int) -> dict[str, Any]:
     """Router overhead: the same call through a one-deployment router and directly,
     interleaved."""
@@ -431,7 +464,7 @@ def main() -> None:
     )
     parser.add_argument("--url", help="mock server URL (http://127.0.0.1:PORT); started here if omitted")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
-    parser.add_argument("--only", default="sync,async,stream,memory,import,native,cost,router")
+    parser.add_argument("--only", default="sync,async,stream,memory,import,native,cost,router,ledger")
     parser.add_argument(
         "--subjects",
         default="",
@@ -474,6 +507,8 @@ def main() -> None:
         results["cost"] = bench_cost_functions(200 if smoke else 20000)
     if "router" in only:
         results["router"] = bench_router(url, 30 if smoke else 2000)
+    if "ledger" in only:
+        results["ledger"] = bench_ledger(url, 100 if smoke else 3000)
 
     text = json.dumps(results, indent=2)
     print(text)

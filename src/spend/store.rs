@@ -16,6 +16,9 @@ use super::{CallMetadata, CallStatus, SpendError, SpendRecord};
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 10_000;
 
+/// How long the writer gathers records before writing them in one transaction.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(200);
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS spend (
     id TEXT PRIMARY KEY,
@@ -167,15 +170,32 @@ fn run(conn: &mut Connection, rx: &mpsc::Receiver<Msg>, errors: &Mutex<Option<St
         let Ok(first) = rx.recv() else { return };
         let mut close = false;
         let mut next = Some(first);
+        // Gather what arrives within BATCH_WINDOW into one transaction, so that a steady
+        // trickle of calls costs one commit per window rather than one per call. A flush
+        // or close request ends the window at once.
+        let window_end = std::time::Instant::now() + BATCH_WINDOW;
         while let Some(m) = next.take() {
             match m {
                 Msg::Record(r) => batch.push(r),
                 Msg::Flush(ack) => acks.push(ack),
                 Msg::Close => close = true,
             }
-            if !close && batch.len() < MAX_BATCH {
-                next = rx.try_recv().ok();
+            if close || batch.len() >= MAX_BATCH {
+                break;
             }
+            next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(mpsc::TryRecvError::Disconnected) => None,
+                Err(mpsc::TryRecvError::Empty) if !acks.is_empty() => None,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let left = window_end.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        None
+                    } else {
+                        rx.recv_timeout(left).ok()
+                    }
+                }
+            };
         }
         if !batch.is_empty() {
             if let Err(e) = write_batch(conn, &batch) {
