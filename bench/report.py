@@ -181,7 +181,7 @@ def main() -> None:
             b = cost.get(f"litellm.{fn}")
             w(
                 f"| {fn} | {fmt(a, ' µs') if a is not None else '–'} | {fmt(b, ' µs') if b is not None else '–'} "
-                f"| {ratio(b, a) + ' faster' if a and b else '–'} | {target} |"
+                f"| {ratio(b, a) if a and b else '–'} | {target} |"
             )
         w("")
 

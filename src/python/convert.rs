@@ -126,15 +126,7 @@ pub fn response_to_py<'py>(
     response: &crate::types::ChatResponse,
     meta: &ResponseMeta,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let obj = to_attr_object(py, response, Some(TopClass::Response))?;
-    obj.setattr(
-        pyo3::intern!(py, "_hidden_params"),
-        hidden_params(py, meta)?,
-    )?;
-    if meta.cost.is_none() && !meta.model.is_empty() {
-        super::cost::warn_unpriced(py, &meta.provider, &meta.model)?;
-    }
-    Ok(obj)
+    answer_to_py(py, response, TopClass::Response, meta)
 }
 
 /// An embeddings `list` as an `EmbeddingResponse`, with `_hidden_params` from `meta`.
@@ -143,7 +135,18 @@ pub fn embedding_response_to_py<'py>(
     response: &crate::types::EmbeddingResponse,
     meta: &ResponseMeta,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let obj = to_attr_object(py, response, Some(TopClass::Embedding))?;
+    answer_to_py(py, response, TopClass::Embedding, meta)
+}
+
+/// A provider's answer as an instance of `top`, with `_hidden_params`, warning once when
+/// its model has no price.
+fn answer_to_py<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    answer: &T,
+    top: TopClass,
+    meta: &ResponseMeta,
+) -> PyResult<Bound<'py, PyAny>> {
+    let obj = to_attr_object(py, answer, Some(top))?;
     obj.setattr(
         pyo3::intern!(py, "_hidden_params"),
         hidden_params(py, meta)?,
