@@ -136,9 +136,18 @@ impl Writer {
     /// Ask for everything queued so far to be written; wait on the result.
     pub fn flush_request(&self) -> FlushWaiter {
         let (ack, rx) = mpsc::sync_channel(1);
-        match self.tx.send(Msg::Flush(ack)) {
+        let sent = self.tx.send(Msg::Flush(ack));
+        self.wake();
+        match sent {
             Ok(()) => FlushWaiter(Some(rx)),
             Err(_) => FlushWaiter(None),
+        }
+    }
+
+    /// End the writer's batching window now.
+    fn wake(&self) {
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
         }
     }
 
@@ -150,6 +159,7 @@ impl Writer {
     /// Write everything queued, then stop the thread.
     pub fn close(mut self) {
         let _ = self.tx.send(Msg::Close);
+        self.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -160,6 +170,7 @@ impl Drop for Writer {
     fn drop(&mut self) {
         // Without joining: the thread writes what is queued and ends.
         let _ = self.tx.send(Msg::Close);
+        self.wake();
     }
 }
 
@@ -170,10 +181,7 @@ fn run(conn: &mut Connection, rx: &mpsc::Receiver<Msg>, errors: &Mutex<Option<St
         let Ok(first) = rx.recv() else { return };
         let mut close = false;
         let mut next = Some(first);
-        // Gather what arrives within BATCH_WINDOW into one transaction, so that a steady
-        // trickle of calls costs one commit per window rather than one per call. A flush
-        // or close request ends the window at once.
-        let window_end = std::time::Instant::now() + BATCH_WINDOW;
+        let mut slept = false;
         while let Some(m) = next.take() {
             match m {
                 Msg::Record(r) => batch.push(r),
@@ -185,16 +193,15 @@ fn run(conn: &mut Connection, rx: &mpsc::Receiver<Msg>, errors: &Mutex<Option<St
             }
             next = match rx.try_recv() {
                 Ok(m) => Some(m),
-                Err(mpsc::TryRecvError::Disconnected) => None,
-                Err(mpsc::TryRecvError::Empty) if !acks.is_empty() => None,
-                Err(mpsc::TryRecvError::Empty) => {
-                    let left = window_end.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        None
-                    } else {
-                        rx.recv_timeout(left).ok()
-                    }
+                Err(mpsc::TryRecvError::Empty) if !slept && acks.is_empty() => {
+                    // Gather a window's records into one transaction: one commit per window
+                    // rather than per call. Parked, not waiting on the channel, so callers'
+                    // sends never wake this thread; a flush or close unparks it.
+                    std::thread::park_timeout(BATCH_WINDOW);
+                    slept = true;
+                    rx.try_recv().ok()
                 }
+                Err(_) => None,
             };
         }
         if !batch.is_empty() {
