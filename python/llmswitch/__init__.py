@@ -8,6 +8,7 @@ exception classes, with a Rust core.
 
 from __future__ import annotations
 
+import os as _os
 from collections.abc import Coroutine as _Coroutine
 from collections.abc import Mapping as _Mapping
 
@@ -40,6 +41,7 @@ from ._llmswitch import (
     token_counter,
 )
 from ._llmswitch import Coroutine as _NativeCoroutine
+from ._llmswitch import _after_fork_in_child
 from ._types import AttrDict, EmbeddingResponse, ModelResponse, ModelResponseStream
 from .exceptions import (
     APIConnectionError,
@@ -75,6 +77,11 @@ _Mapping.register(ModelCostMap)
 # The async API returns these; as registered coroutines, asyncio.create_task and
 # asyncio.run accept them like LiteLLM's `async def` results.
 _Coroutine.register(_NativeCoroutine)
+
+if hasattr(_os, "register_at_fork"):
+    # A forked child must not use runtimes (epoll instance, pooled sockets) it shares with
+    # its parent: blocking calls get fresh ones there.
+    _os.register_at_fork(after_in_child=_after_fork_in_child)
 #: The model catalogue, read-only, in LiteLLM's price-file format:
 #: ``model_cost["gpt-4o"]["input_cost_per_token"]``. Change it with :func:`register_model`.
 model_cost: ModelCostMap = ModelCostMap()

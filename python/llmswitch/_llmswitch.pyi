@@ -11,6 +11,7 @@ from ._types import EmbeddingResponse, ModelResponse, ModelResponseStream
 __version__: str
 __all__ = [
     "Coroutine",
+    "_after_fork_in_child",
     "acompletion",
     "aembedding",
     "completion",
@@ -435,3 +436,5 @@ class BudgetManager:
     def reset_cost(self, user: str) -> dict[str, Any]: ...
     def reset_on_duration(self, user: str) -> None: ...
     def update_budget_all_users(self) -> None: ...
+
+def _after_fork_in_child() -> None: ...

@@ -8,7 +8,7 @@ use super::budget::deliver_alerts;
 use super::convert::{self, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::exceptions::{to_pyerr, to_pyerr_in};
-use super::runtime::{block_on_thread, shared_client, thread_runtime};
+use super::runtime::{block_on_thread, shared_client, spawn_on_shared, thread_runtime};
 use super::stream::{AsyncStream, SyncStream};
 use crate::call::{self, Completion, PreparedCall, ResponseMeta};
 use crate::error::LlmError;
@@ -148,7 +148,7 @@ pub fn acompletion<'py>(
 ) -> PyResult<Coroutine> {
     let prepared = prepare_from_py(py, model, messages, kwargs);
     Ok(Coroutine::new("acompletion", move |py| {
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        spawn_on_shared(py, async move {
             let call = match prepared {
                 Ok(c) => c,
                 Err(e) => return Ok(AsyncOutcome::Failed(e)),

@@ -9,7 +9,7 @@ use super::completion::{global_drop_params, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::exceptions::to_pyerr;
-use super::runtime::{block_on_thread, shared_client};
+use super::runtime::{block_on_thread, shared_client, spawn_on_shared};
 use crate::call::{self, CallOptions, PreparedEmbedding};
 use crate::error::{ErrorKind, LlmError};
 use crate::providers::mock::MockSpec;
@@ -214,7 +214,7 @@ pub fn aembedding<'py>(
 ) -> PyResult<Coroutine> {
     let prepared = prepare_from_py(py, model, input, kwargs);
     Ok(Coroutine::new("aembedding", move |py| {
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        spawn_on_shared(py, async move {
             let outcome = async {
                 let call = prepared?;
                 call::execute_embedding(shared_client()?, &call).await

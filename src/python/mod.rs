@@ -43,6 +43,8 @@ mod _llmswitch {
     #[pymodule_export]
     use super::router::Router;
     #[pymodule_export]
+    use super::runtime::_after_fork_in_child;
+    #[pymodule_export]
     use super::spend::{
         _set_clock, _spend_clear, _spend_configure, _spend_disable_store, _spend_enable_store,
         _spend_flush, _spend_is_recording, _spend_records, _spend_store_path, spend_report,

@@ -12,7 +12,9 @@ use super::convert::{self, from_py, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::embedding::{embedding_request, input_from_py, set_mock_vector, take_mock_vector};
 use super::exceptions::to_pyerr;
-use super::runtime::{block_on_thread, shared_client, thread_runtime, LocalRuntime};
+use super::runtime::{
+    block_on_thread, shared_client, spawn_on_shared, thread_runtime, LocalRuntime,
+};
 use super::stream::SyncStream;
 use super::testing::ManualClock;
 use crate::error::LlmError;
@@ -470,7 +472,7 @@ impl Router {
         let parsed = self.parse(py, model, messages, kwargs);
         let router = self.inner.clone();
         Ok(Coroutine::new("Router.acompletion", move |py| {
-            pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            spawn_on_shared(py, async move {
                 let outcome = async {
                     let req = parsed?;
                     router.route(shared_client()?, &req).await
@@ -550,7 +552,7 @@ impl Router {
         let parsed = self.parse_embedding(py, model, input, kwargs);
         let router = self.inner.clone();
         Ok(Coroutine::new("Router.aembedding", move |py| {
-            pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            spawn_on_shared(py, async move {
                 let outcome = async {
                     let req = parsed?;
                     router.embedding(shared_client()?, &req).await

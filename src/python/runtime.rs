@@ -9,7 +9,9 @@
 //!
 //! Every blocking wait releases the GIL and polls for signals, so Ctrl-C interrupts it.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -26,6 +28,9 @@ pub fn shared_runtime() -> &'static tokio::runtime::Runtime {
     pyo3_async_runtimes::tokio::get_runtime()
 }
 
+/// The process that started the shared runtime: its worker threads exist only there.
+static SHARED_RUNTIME_PID: OnceLock<u32> = OnceLock::new();
+
 /// The HTTP client bound to the shared runtime.
 pub fn shared_client() -> Result<&'static HttpClient, LlmError> {
     static CLIENT: OnceLock<Result<HttpClient, LlmError>> = OnceLock::new();
@@ -33,6 +38,27 @@ pub fn shared_client() -> Result<&'static HttpClient, LlmError> {
         .get_or_init(HttpClient::new)
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Run `fut` on the shared runtime, as an asyncio future of the running loop. In a process
+/// forked after the shared runtime started, its worker threads are gone and the future
+/// would never run: that raises a clear error instead.
+pub fn spawn_on_shared<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    let started_in = *SHARED_RUNTIME_PID.get_or_init(std::process::id);
+    if started_in != std::process::id() {
+        return Err(super::exceptions::to_pyerr_in(
+            py,
+            LlmError::new(
+                ErrorKind::ApiConnection,
+                "llmswitch's async runtime was started before this process was forked, and its threads do not exist in the child. Use the async API in the parent only, or start workers with multiprocessing's \"spawn\" or \"forkserver\" method (blocking calls work after fork)",
+            ),
+        ));
+    }
+    pyo3_async_runtimes::tokio::future_into_py(py, fut)
 }
 
 /// A current-thread runtime with its own HTTP client, made for one Python thread.
@@ -123,13 +149,38 @@ impl Drop for LocalRuntime {
     }
 }
 
-thread_local! {
-    static THREAD_RUNTIME: Result<Arc<LocalRuntime>, LlmError> = LocalRuntime::build().map(Arc::new);
+/// Bumped in a child after `fork()` (via `os.register_at_fork`): runtimes made before it
+/// share their epoll instance and sockets with the parent and must not be used.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Called in the child after `fork()`.
+pub fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
 }
 
-/// This thread's runtime.
+thread_local! {
+    static THREAD_RUNTIME: RefCell<Option<(u64, Arc<LocalRuntime>)>> = const { RefCell::new(None) };
+}
+
+/// This thread's runtime (a fresh one in a forked child).
 pub fn thread_runtime() -> Result<Arc<LocalRuntime>, LlmError> {
-    THREAD_RUNTIME.with(|rt| rt.clone())
+    let generation = FORK_GENERATION.load(Ordering::Relaxed);
+    THREAD_RUNTIME.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if let Some((made_in, rt)) = slot.as_ref() {
+            if *made_in == generation {
+                return Ok(rt.clone());
+            }
+        }
+        if let Some((_, inherited)) = slot.take() {
+            // Inherited from the parent: dropping it could write to sockets the parent
+            // still uses (TLS close_notify), so it is leaked.
+            std::mem::forget(inherited);
+        }
+        let rt = Arc::new(LocalRuntime::build()?);
+        *slot = Some((generation, rt.clone()));
+        Ok(rt)
+    })
 }
 
 /// Why a blocking wait ended early.
@@ -183,4 +234,11 @@ fn inside_runtime_error() -> LlmError {
         ErrorKind::Api,
         "A blocking llmswitch call was made from inside a tokio runtime thread; use the async API (acompletion) there",
     )
+}
+
+/// Mark every runtime made so far as inherited (called in a child after ``os.fork()``;
+/// registered by the package with ``os.register_at_fork``). Not for direct use.
+#[pyfunction]
+pub fn _after_fork_in_child() {
+    after_fork_in_child();
 }

@@ -14,7 +14,7 @@ use pyo3::sync::PyOnceLock;
 use super::budget::deliver_alerts;
 use super::convert::{chunk_to_py, hidden_params};
 use super::exceptions::to_pyerr_in;
-use super::runtime::LocalRuntime;
+use super::runtime::{spawn_on_shared, LocalRuntime};
 use crate::call::ResponseMeta;
 use crate::error::LlmError;
 use crate::stream::ChunkStream;
@@ -320,7 +320,7 @@ impl AsyncStream {
         }
         let stream = self.stream.clone();
         let hidden = self.hidden.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        spawn_on_shared(py, async move {
             let mut guard = stream.lock().await;
             let Some(s) = guard.as_mut() else {
                 return Ok(NextChunk::End);
@@ -343,7 +343,7 @@ impl AsyncStream {
     /// Close the stream and its connection.
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        spawn_on_shared(py, async move {
             *stream.lock().await = None;
             Ok(())
         })

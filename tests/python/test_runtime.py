@@ -317,3 +317,43 @@ def test_router_acompletion_is_a_coroutine(server, openai_kw):
     coro = router.acompletion(model="g", messages=MESSAGES)
     assert asyncio.iscoroutine(coro)
     assert asyncio.run(coro).choices[0].message.content
+
+
+FORK_SCRIPT = """
+    import asyncio, os, sys, llmswitch
+    from llmswitch.testing import MockServer
+    server = MockServer()
+    kw = dict(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}], api_base=server.base_url, api_key="k")
+    # The parent uses both runtimes (and keeps pooled connections) before forking.
+    llmswitch.completion(**kw)
+    asyncio.run(llmswitch.acompletion(**kw))
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            r = llmswitch.completion(**kw)  # fresh runtime and connections in the child
+            assert r.choices[0].message.content
+            assert len(list(llmswitch.completion(stream=True, **kw))) == 8
+            try:
+                asyncio.run(llmswitch.acompletion(**kw))
+                code = 4  # should have raised: the async runtime's threads are the parent's
+            except llmswitch.APIConnectionError as e:
+                assert "forked" in str(e), e
+        except BaseException as e:
+            print("child failed:", repr(e), file=sys.stderr, flush=True)
+            code = 3
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, status
+    # The parent is unaffected.
+    assert llmswitch.completion(**kw).choices[0].message.content
+    assert asyncio.run(llmswitch.acompletion(**kw)).choices[0].message.content
+    print("ok", flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_blocking_calls_work_after_fork():
+    proc = _run_script(FORK_SCRIPT, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok", (proc.stdout, proc.stderr[-3000:])
