@@ -18,6 +18,7 @@ from ._llmswitch import (
     ModelCostMap,
     Router,
     __version__,
+    _after_fork_in_child,
     acompletion,
     aembedding,
     completion,
@@ -41,7 +42,6 @@ from ._llmswitch import (
     token_counter,
 )
 from ._llmswitch import Coroutine as _NativeCoroutine
-from ._llmswitch import _after_fork_in_child
 from ._types import AttrDict, EmbeddingResponse, ModelResponse, ModelResponseStream
 from .exceptions import (
     APIConnectionError,
