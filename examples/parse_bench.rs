@@ -40,6 +40,13 @@ fn main() {
             );
         });
     }
+    let chunk = br#"{"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":" w17"},"finish_reason":null}]}"#;
+    time("parse ChatChunk", 200_000, || {
+        std::hint::black_box(serde_json::from_slice::<_llmswitch::types::ChatChunk>(chunk).unwrap());
+    });
+    time("parse chunk Value", 200_000, || {
+        std::hint::black_box(serde_json::from_slice::<serde_json::Value>(chunk).unwrap());
+    });
     let p = _llmswitch::providers::get("openai").unwrap();
     time("supported_params openai gpt-4o", 100_000, || {
         std::hint::black_box(p.supported_params("gpt-4o"));
