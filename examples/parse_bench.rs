@@ -20,6 +20,14 @@ fn time<F: FnMut()>(label: &str, n: u32, mut f: F) {
 }
 
 fn main() {
+    println!(
+        "sizes: ChatChunk {} ChunkChoice {} Delta {} Usage {} Map {}",
+        std::mem::size_of::<_llmswitch::types::ChatChunk>(),
+        std::mem::size_of::<_llmswitch::types::ChunkChoice>(),
+        std::mem::size_of::<_llmswitch::types::Delta>(),
+        std::mem::size_of::<_llmswitch::types::Usage>(),
+        std::mem::size_of::<serde_json::Map<String, serde_json::Value>>()
+    );
     let body = br#"{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the mock server.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":6,"total_tokens":15},"system_fingerprint":"fp_mock"}"#;
     time("parse ChatResponse", 100_000, || {
         std::hint::black_box(serde_json::from_slice::<ChatResponse>(body).unwrap());
@@ -42,7 +50,9 @@ fn main() {
     }
     let chunk = br#"{"id":"chatcmpl-mock","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":" w17"},"finish_reason":null}]}"#;
     time("parse ChatChunk", 200_000, || {
-        std::hint::black_box(serde_json::from_slice::<_llmswitch::types::ChatChunk>(chunk).unwrap());
+        std::hint::black_box(
+            serde_json::from_slice::<_llmswitch::types::ChatChunk>(chunk).unwrap(),
+        );
     });
     time("parse chunk Value", 200_000, || {
         std::hint::black_box(serde_json::from_slice::<serde_json::Value>(chunk).unwrap());

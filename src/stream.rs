@@ -69,21 +69,37 @@ impl FrameDecoder {
         }
     }
 
-    /// Feed bytes; complete frames are appended to `out`.
+    /// Feed bytes; complete frames are appended to `out`. Lines are read in place (no
+    /// copy unless a line spans reads, no allocation per line): this runs per chunk.
     fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) {
-        self.buf.extend_from_slice(bytes);
+        if self.buf.is_empty() {
+            let consumed = self.lines(bytes, out);
+            self.buf.extend_from_slice(&bytes[consumed..]);
+        } else {
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.extend_from_slice(bytes);
+            let consumed = self.lines(&buf, out);
+            buf.drain(..consumed);
+            self.buf = buf;
+        }
+    }
+
+    /// Handle every complete line of `data`; returns how many bytes they took.
+    fn lines(&mut self, data: &[u8], out: &mut Vec<OwnedFrame>) -> usize {
         let mut start = 0;
-        while let Some(nl) = self.buf[start..].iter().position(|b| *b == b'\n') {
+        while let Some(nl) = data[start..].iter().position(|b| *b == b'\n') {
             let end = start + nl;
-            let mut line = &self.buf[start..end];
+            let mut line = &data[start..end];
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
             }
-            let line = String::from_utf8_lossy(line).into_owned();
-            self.line(&line, out);
+            match std::str::from_utf8(line) {
+                Ok(text) => self.line(text, out),
+                Err(_) => self.line(&String::from_utf8_lossy(line), out),
+            }
             start = end + 1;
         }
-        self.buf.drain(..start);
+        start
     }
 
     fn line(&mut self, line: &str, out: &mut Vec<OwnedFrame>) {
@@ -159,6 +175,11 @@ enum Source {
         target: Box<Target>,
         host: String,
         read_timeout: Duration,
+        /// One timer for the whole stream, armed lazily: re-registering a timeout for each
+        /// read showed up in the per-chunk cost. It fires `read_timeout` after the last
+        /// data, re-armed from `last_data` when it fires early.
+        idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+        last_data: tokio::time::Instant,
     },
     /// Chunks known up front (the mock provider), with an optional wait before the first.
     Replay { first_delay: Option<Duration> },
@@ -242,6 +263,8 @@ impl ChunkStream {
                 target: Box::new(target.clone()),
                 host,
                 read_timeout,
+                idle_timer: None,
+                last_data: tokio::time::Instant::now(),
             },
             pending: VecDeque::new(),
             frames: Vec::new(),
@@ -306,7 +329,7 @@ impl ChunkStream {
         }
         while let Some(mut chunk) = self.pending.pop_front() {
             if let Some(u) = &chunk.usage {
-                self.usage = Some(u.clone());
+                self.usage = Some(Usage::clone(u));
                 if !self.include_usage {
                     chunk.usage = None;
                     if chunk.choices.is_empty() {
@@ -360,16 +383,36 @@ impl ChunkStream {
             target,
             host,
             read_timeout,
+            idle_timer,
+            last_data,
         } = &mut self.source
         else {
             self.finished = true;
             return Ok(());
         };
         while self.pending.is_empty() && !self.finished {
-            let first = match tokio::time::timeout(*read_timeout, body.next()).await {
-                Ok(n) => n,
-                Err(_) => return Err(target.annotate(timeout_error(*read_timeout, host))),
+            let first = match body.next().now_or_never() {
+                Some(n) => n,
+                None => {
+                    let timer = idle_timer.get_or_insert_with(|| {
+                        Box::pin(tokio::time::sleep_until(*last_data + *read_timeout))
+                    });
+                    loop {
+                        tokio::select! {
+                            biased;
+                            n = body.next() => break n,
+                            () = timer.as_mut() => {
+                                let due = *last_data + *read_timeout;
+                                if tokio::time::Instant::now() >= due {
+                                    return Err(target.annotate(timeout_error(*read_timeout, host)));
+                                }
+                                timer.as_mut().reset(due);
+                            }
+                        }
+                    }
+                }
             };
+            *last_data = tokio::time::Instant::now();
             self.frames.clear();
             // Take everything that has already arrived, not just one HTTP chunk: providers
             // send one frame per chunk, and a runtime round trip per frame would dominate.
@@ -499,7 +542,7 @@ impl StreamAccumulator {
                 .clone_from(&chunk.system_fingerprint);
         }
         if let Some(u) = &chunk.usage {
-            self.usage = Some(u.clone());
+            self.usage = Some(Usage::clone(u));
         }
         for c in &chunk.choices {
             let state = match self.choices.iter_mut().position(|s| s.index == c.index) {
@@ -726,7 +769,7 @@ mod tests {
                 .with_delta(0, tc(None, None, ":1}"), Some("tool_calls".into())),
         );
         let mut usage_chunk = base.clone();
-        usage_chunk.usage = Some(Usage::new(3, 4));
+        usage_chunk.usage = Some(Box::new(Usage::new(3, 4)));
         acc.push(&usage_chunk);
         let r = acc.finish();
         assert_eq!(r.id, "id1");

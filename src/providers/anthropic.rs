@@ -1578,7 +1578,7 @@ impl StreamParser for AnthropicStreamParser {
             }
             "message_stop" => {
                 let mut usage_chunk = ChatChunk::new(&self.id, self.created, &self.model);
-                usage_chunk.usage = Some(self.usage.to_openai());
+                usage_chunk.usage = Some(Box::new(self.usage.to_openai()));
                 out.push(usage_chunk);
                 self.stopped = true;
                 return Ok(StreamControl::Done);

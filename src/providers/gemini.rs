@@ -1499,7 +1499,7 @@ impl StreamParser for GeminiStreamParser {
     fn on_end(&mut self, out: &mut Vec<ChatChunk>) -> Result<(), LlmError> {
         if let Some(usage) = self.usage.take() {
             let mut chunk = self.chunk();
-            chunk.usage = Some(usage);
+            chunk.usage = Some(Box::new(usage));
             out.push(chunk);
         }
         Ok(())

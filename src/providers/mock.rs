@@ -273,7 +273,7 @@ pub fn chunks(req: &ChatRequest, spec: &MockSpec) -> Result<Vec<ChatChunk>, LlmE
         );
     }
     let mut usage_chunk = base;
-    usage_chunk.usage = full.usage;
+    usage_chunk.usage = full.usage.map(Box::new);
     out.push(usage_chunk);
     Ok(out)
 }

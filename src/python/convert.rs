@@ -57,7 +57,6 @@ fn classes(py: Python<'_>) -> PyResult<&ResponseClasses> {
 #[derive(Clone, Copy)]
 enum TopClass {
     Response,
-    Chunk,
     Embedding,
 }
 
@@ -76,7 +75,6 @@ impl PythonizeMappingType for AttrMapping {
         let c = classes(py)?;
         let class = match TOP_CLASS.with(Cell::take) {
             Some(TopClass::Response) => &c.model_response,
-            Some(TopClass::Chunk) => &c.model_response_stream,
             Some(TopClass::Embedding) => &c.embedding_response,
             None => &c.attr_dict,
         };
@@ -158,8 +156,96 @@ fn answer_to_py<'py, T: serde::Serialize>(
 }
 
 /// A `chat.completion.chunk` as a `ModelResponseStream`.
+///
+/// Written by hand rather than through serde (as `to_py` does), because it runs for every
+/// chunk of every stream: interned keys, no intermediate serializer. The fields and their
+/// order mirror `ChatChunk`'s serde attributes; `test_chunk_conversion_matches_serde` in
+/// tests/python/test_streaming.py holds the two together.
 pub fn chunk_to_py<'py>(py: Python<'py>, chunk: &ChatChunk) -> PyResult<Bound<'py, PyAny>> {
-    to_attr_object(py, chunk, Some(TopClass::Chunk))
+    use pyo3::intern;
+    let c = classes(py)?;
+    let obj = c
+        .model_response_stream
+        .bind(py)
+        .call0()?
+        .cast_into::<PyDict>()?;
+    obj.set_item(intern!(py, "id"), &chunk.id)?;
+    obj.set_item(intern!(py, "object"), &chunk.object)?;
+    obj.set_item(intern!(py, "created"), chunk.created)?;
+    obj.set_item(intern!(py, "model"), &chunk.model)?;
+    let choices = PyList::empty(py);
+    for choice in &chunk.choices {
+        let ch = c.attr_dict.bind(py).call0()?.cast_into::<PyDict>()?;
+        ch.set_item(intern!(py, "index"), choice.index)?;
+        ch.set_item(intern!(py, "delta"), delta_to_py(py, c, &choice.delta)?)?;
+        ch.set_item(
+            intern!(py, "finish_reason"),
+            choice.finish_reason.as_deref(),
+        )?;
+        ch.set_item(
+            intern!(py, "logprobs"),
+            opt_to_py(py, choice.logprobs.as_ref())?,
+        )?;
+        extra_to_py(&ch, &choice.extra)?;
+        choices.append(ch)?;
+    }
+    obj.set_item(intern!(py, "choices"), choices)?;
+    if let Some(usage) = &chunk.usage {
+        obj.set_item(intern!(py, "usage"), to_py(py, usage)?)?;
+    }
+    obj.set_item(
+        intern!(py, "system_fingerprint"),
+        chunk.system_fingerprint.as_deref(),
+    )?;
+    extra_to_py(&obj, &chunk.extra)?;
+    Ok(obj.into_any())
+}
+
+fn delta_to_py<'py>(
+    py: Python<'py>,
+    c: &ResponseClasses,
+    delta: &crate::types::Delta,
+) -> PyResult<Bound<'py, PyDict>> {
+    use pyo3::intern;
+    let d = c.attr_dict.bind(py).call0()?.cast_into::<PyDict>()?;
+    d.set_item(intern!(py, "role"), delta.role.as_deref())?;
+    d.set_item(intern!(py, "content"), delta.content.as_deref())?;
+    d.set_item(
+        intern!(py, "tool_calls"),
+        opt_to_py(py, delta.tool_calls.as_ref())?,
+    )?;
+    d.set_item(
+        intern!(py, "function_call"),
+        opt_to_py(py, delta.function_call.as_ref())?,
+    )?;
+    if let Some(v) = &delta.refusal {
+        d.set_item(intern!(py, "refusal"), v)?;
+    }
+    if let Some(v) = &delta.reasoning_content {
+        d.set_item(intern!(py, "reasoning_content"), v)?;
+    }
+    if let Some(v) = &delta.thinking_blocks {
+        d.set_item(intern!(py, "thinking_blocks"), to_py(py, v)?)?;
+    }
+    extra_to_py(&d, &delta.extra)?;
+    Ok(d)
+}
+
+fn opt_to_py<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    value: Option<&T>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match value {
+        Some(v) => to_py(py, v),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
+fn extra_to_py(dict: &Bound<'_, PyDict>, extra: &Map<String, Value>) -> PyResult<()> {
+    for (k, v) in extra {
+        dict.set_item(k, to_py(dict.py(), v)?)?;
+    }
+    Ok(())
 }
 
 /// `_hidden_params`: what LiteLLM keeps outside the OpenAI shape.

@@ -71,6 +71,7 @@ where
 pub struct LocalRuntime {
     runtime: Option<tokio::runtime::Runtime>,
     pub client: HttpClient,
+    signals: Arc<SignalWatch>,
 }
 
 impl LocalRuntime {
@@ -84,9 +85,28 @@ impl LocalRuntime {
                     format!("Could not start the I/O runtime: {e}"),
                 )
             })?;
+        let signals = Arc::new(SignalWatch::default());
+        // One long-lived poller per runtime instead of a timer per blocking wait: it only
+        // runs while some call drives the runtime, every SIGNAL_POLL.
+        let watch = signals.clone();
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(SIGNAL_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Some(Err(e)) = Python::try_attach(|py| py.check_signals()) {
+                    if let Ok(mut slot) = watch.raised.lock() {
+                        *slot = Some(e);
+                    }
+                    watch.notify.notify_waiters();
+                }
+            }
+        });
         Ok(LocalRuntime {
             runtime: Some(runtime),
             client: HttpClient::new()?,
+            signals,
         })
     }
 
@@ -105,13 +125,38 @@ impl LocalRuntime {
                 return Err(Interrupted::Failed(inside_runtime_error()));
             }
             runtime.block_on(async {
+                let signals = &self.signals;
+                let raised = signals.notify.notified();
+                tokio::pin!(raised);
+                // Register before checking, so a signal caught in between still wakes us.
+                raised.as_mut().enable();
+                if let Some(e) = signals.take() {
+                    return Err(Interrupted::Signal(e));
+                }
                 tokio::select! {
                     biased;
                     r = fut => r.map_err(Interrupted::Failed),
-                    e = wait_for_signal() => Err(Interrupted::Signal(e)),
+                    () = raised => Err(signals.take().map_or_else(
+                        || Interrupted::Failed(LlmError::new(ErrorKind::Api, "interrupted")),
+                        Interrupted::Signal,
+                    )),
                 }
             })
         })
+    }
+}
+
+/// Where the per-runtime signal poller leaves a raised KeyboardInterrupt (or other signal
+/// handler exception) for the blocking wait it interrupts.
+#[derive(Default)]
+struct SignalWatch {
+    raised: std::sync::Mutex<Option<PyErr>>,
+    notify: tokio::sync::Notify,
+}
+
+impl SignalWatch {
+    fn take(&self) -> Option<PyErr> {
+        self.raised.lock().ok().and_then(|mut slot| slot.take())
     }
 }
 
@@ -202,15 +247,6 @@ impl From<Interrupted> for PyErr {
         match i {
             Interrupted::Signal(e) => e,
             Interrupted::Failed(e) => super::exceptions::to_pyerr(e),
-        }
-    }
-}
-
-async fn wait_for_signal() -> PyErr {
-    loop {
-        tokio::time::sleep(SIGNAL_POLL).await;
-        if let Some(Err(e)) = Python::try_attach(|py| py.check_signals()) {
-            return e;
         }
     }
 }

@@ -19,7 +19,7 @@ pub struct ChatChunk {
     #[serde(default)]
     pub choices: Vec<ChunkChoice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
+    pub usage: Option<Box<Usage>>,
     #[serde(default)]
     pub system_fingerprint: Option<String>,
     #[serde(flatten)]

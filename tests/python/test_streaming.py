@@ -317,3 +317,44 @@ def test_chunk_attributes_exist_as_on_litellm_objects(server, openai_kw):
         for c in llmswitch.completion(model=provider, messages=MESSAGES, stream=True):
             if c.choices:
                 assert c.choices[0].delta.content is None or isinstance(c.choices[0].delta.content, str)
+
+
+def test_chunk_conversion_matches_serde(server, openai_kw):
+    """Chunks are converted by hand on the hot path; stream_chunk_builder's input side and
+    this round trip go through serde. Every field, nested extras and tool calls included,
+    must come out the same as the JSON the provider sent (with the always-present nulls)."""
+    frames = [
+        {"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m", "system_fingerprint": "fp",
+         "provider": "acme", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi",
+         "reasoning_content": "think", "custom": {"x": [1, 2]}}, "finish_reason": None, "logprobs": None,
+         "native_finish_reason": None}]},
+        {"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [{"index": 0,
+         "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+         "function": {"name": "f", "arguments": "{}"}}]}, "finish_reason": "tool_calls"}]},
+        {"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m", "choices": [],
+         "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}},
+    ]  # fmt: skip
+    server.enqueue(sse=[sse(f) for f in frames] + ["data: [DONE]"])
+    got = list(
+        llmswitch.completion(
+            model="openai/gpt-4o",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+            **openai_kw,
+        )
+    )
+    assert len(got) == 3
+    base_delta = {"role": None, "content": None, "tool_calls": None, "function_call": None}
+    expected = []
+    for f in frames:
+        e = {"system_fingerprint": None, **json.loads(json.dumps(f))}
+        for ch in e["choices"]:
+            ch.setdefault("logprobs", None)
+            ch["delta"] = {**base_delta, **ch["delta"]}
+        expected.append(e)
+    assert [json.loads(json.dumps(c)) for c in got] == expected
+    assert got[0].choices[0].delta.custom.x == [1, 2]
+    assert got[1].choices[0].delta.tool_calls[0].function.name == "f"
+    for c in got:
+        ChatCompletionChunk.model_validate(c)
