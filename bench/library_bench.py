@@ -228,6 +228,62 @@ def bench_sync(url: str, n: int) -> dict[str, Any]:
     return {name: time_calls(fn, n, warmup=max(5, n // 10)) for name, fn in sync_subjects(url).items()}
 
 
+def raw_baseline(binary: str, url: str, n: int, stream_chunks: int | None = None) -> dict[str, Any]:
+    """One run of the raw Rust client (examples/raw_baseline.rs)."""
+    args = [binary, url + "/v1/chat/completions", str(n)]
+    if stream_chunks:
+        args.append(str(stream_chunks))
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def bench_overhead(url: str, raw_bin: str, n: int, rounds: int, chunks: int) -> dict[str, Any]:
+    """llmswitch against the raw wire, in alternating rounds (raw client, then llmswitch,
+    repeated), so that drift in the machine's speed between runs cannot skew the comparison.
+    Reports per-round p50/p99 of both and the median of the per-round differences."""
+    import llmswitch
+
+    sync_fn = sync_subjects(url)["llmswitch.completion"]
+    stream_fn = stream_subjects(url, chunks)["llmswitch.completion(stream=True)"]
+    per = max(10, n // rounds)
+    per_stream = max(3, per // 10)
+    rows: dict[str, list[dict[str, float]]] = {"sync_raw": [], "sync": [], "stream_raw": [], "stream": []}
+    got = stream_fn()
+    for _ in range(rounds):
+        rows["sync_raw"].append(raw_baseline(raw_bin, url, per))
+        rows["sync"].append(time_calls(sync_fn, per, warmup=max(5, per // 10)))
+        rows["stream_raw"].append(raw_baseline(raw_bin, url, per_stream, chunks))
+        rows["stream"].append(time_calls(stream_fn, per_stream, warmup=2))
+
+    def med(key: str, field: str) -> float:
+        return round(statistics.median(r[field] for r in rows[key]), 1)
+
+    def med_diff(a: str, b: str, field: str) -> float:
+        return round(statistics.median(x[field] - y[field] for x, y in zip(rows[a], rows[b])), 1)
+
+    del llmswitch
+    return {
+        "rounds": rounds,
+        "calls_per_round": per,
+        "streams_per_round": per_stream,
+        "chunks": got,
+        "sync": {
+            "raw_p50_us": med("sync_raw", "p50_us"),
+            "raw_p99_us": med("sync_raw", "p99_us"),
+            "llmswitch_p50_us": med("sync", "p50_us"),
+            "llmswitch_p99_us": med("sync", "p99_us"),
+            "overhead_p50_us": med_diff("sync", "sync_raw", "p50_us"),
+            "overhead_p99_us": med_diff("sync", "sync_raw", "p99_us"),
+        },
+        "stream": {
+            "raw_p50_us": med("stream_raw", "p50_us"),
+            "llmswitch_p50_us": med("stream", "p50_us"),
+            "overhead_per_chunk_us": round(med_diff("stream", "stream_raw", "p50_us") / max(1, got), 2),
+        },
+        "per_round": rows,
+    }
+
+
 def bench_async(url: str, total: int, concurrency: int = 32) -> dict[str, Any]:
     results = {}
     for name, make in async_subjects(url).items():
@@ -471,6 +527,9 @@ def main() -> None:
         help="comma-separated module names to include (llmswitch,httpx,openai,litellm); default: all importable",
     )
     parser.add_argument("--out", help="write JSON here as well as to stdout")
+    parser.add_argument(
+        "--raw", help="path of the raw_baseline binary: adds the interleaved overhead workload"
+    )
     args = parser.parse_args()
 
     server = None
@@ -507,6 +566,8 @@ def main() -> None:
         results["cost"] = bench_cost_functions(200 if smoke else 20000)
     if "router" in only:
         results["router"] = bench_router(url, 30 if smoke else 2000)
+    if args.raw and has("llmswitch"):
+        results["overhead"] = bench_overhead(url, args.raw, 200 if smoke else 5000, 2 if smoke else 10, 200)
     if "ledger" in only:
         results["ledger"] = bench_ledger(url, 100 if smoke else 3000)
 

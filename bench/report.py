@@ -109,6 +109,31 @@ def main() -> None:
             )
         w("\nTarget: llmswitch ≤ 50 µs p50 and ≤ 150 µs p99 over the raw wire round trip.\n")
 
+    ov = ls.get("overhead")
+    if ov:
+        w("## llmswitch over the raw wire, interleaved\n")
+        w(
+            f"Alternating rounds ({ov['rounds']} × {ov['calls_per_round']:,} calls, "
+            f"{ov['streams_per_round']} streams of {ov['chunks']} chunks): the raw client, then llmswitch, so "
+            "drift in machine speed between runs cannot skew the difference. Medians over rounds.\n"
+        )
+        sy, st = ov["sync"], ov["stream"]
+        w("| workload | raw wire | llmswitch | llmswitch adds | target |")
+        w("| --- | --- | --- | --- | --- |")
+        w(
+            f"| blocking call, p50 | {fmt(sy['raw_p50_us'], ' µs')} | {fmt(sy['llmswitch_p50_us'], ' µs')} "
+            f"| {fmt(sy['overhead_p50_us'], ' µs')} | ≤ 50 µs |"
+        )
+        w(
+            f"| blocking call, p99 | {fmt(sy['raw_p99_us'], ' µs')} | {fmt(sy['llmswitch_p99_us'], ' µs')} "
+            f"| {fmt(sy['overhead_p99_us'], ' µs')} | ≤ 150 µs |"
+        )
+        w(
+            f"| 200-chunk stream, per chunk | {st['raw_p50_us'] / max(1, ov['chunks']):.2f} µs "
+            f"| {st['llmswitch_p50_us'] / max(1, ov['chunks']):.2f} µs | {st['overhead_per_chunk_us']:.2f} µs | ≤ 5 µs |"
+        )
+        w("")
+
     asy = {**ls.get("async", {}), **other.get("async", {})}
     if asy:
         w("## Async throughput (32 in flight, one asyncio loop)\n")

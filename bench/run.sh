@@ -35,7 +35,8 @@ target/release/examples/raw_baseline "$URL/v1/chat/completions" 5000 > "$OUT/raw
 target/release/examples/raw_baseline "$URL/v1/chat/completions" 300 200 > "$OUT/raw_stream.json"
 
 echo "== llmswitch"
-.bench-venv/bin/python bench/library_bench.py --url "$URL" --subjects llmswitch --out "$OUT/llmswitch.json" > /dev/null
+.bench-venv/bin/python bench/library_bench.py --url "$URL" --subjects llmswitch \
+    --raw target/release/examples/raw_baseline --out "$OUT/llmswitch.json" > /dev/null
 export LITELLM_LOCAL_MODEL_COST_MAP=True  # no network fetch of the price map
 echo "== httpx, openai SDK, LiteLLM"
 .bench-venv-litellm/bin/python bench/library_bench.py --url "$URL" --subjects httpx,openai,litellm \
