@@ -13,6 +13,7 @@ import asyncio
 import os
 import sys
 import tempfile
+import time
 
 import llmswitch
 
@@ -28,6 +29,7 @@ def demo(db_path: str | None = None) -> None:
     messages = [{"role": "user", "content": "Say hello in five words."}]
     db_path = db_path or os.path.join(tempfile.gettempdir(), "llmswitch-demo.sqlite")
     llmswitch.spend.enable(path=db_path)
+    started = time.time()
 
     _section("one call, OpenAI format in and out")
     r = llmswitch.completion(
@@ -139,7 +141,10 @@ def demo(db_path: str | None = None) -> None:
 
     _section(f"spend report, from the ledger in {db_path}")
     llmswitch.spend.flush()
-    print(llmswitch.spend_report(group_by=("project", "model")))
+    print(llmswitch.spend_report(group_by=("project", "model"), since=started))
+    earlier = len(llmswitch.spend.records(until=started))
+    if earlier:
+        print(f"(the file also holds {earlier} calls from earlier runs: the ledger persists)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,8 +6,7 @@ import subprocess
 import sys
 
 
-def test_offline_demo_runs(tmp_path):
-    db = tmp_path / "spend.sqlite"
+def _run_demo(db):
     proc = subprocess.run(
         [sys.executable, "-m", "llmswitch", "demo", "--db", str(db)],
         capture_output=True,
@@ -15,7 +14,12 @@ def test_offline_demo_runs(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    return proc.stdout
+
+
+def test_offline_demo_runs(tmp_path):
+    db = tmp_path / "spend.sqlite"
+    out = _run_demo(db)
     for expected in (
         "This is a mock response from llmswitch.",
         "/v1/messages",
@@ -27,3 +31,19 @@ def test_offline_demo_runs(tmp_path):
     ):
         assert expected in out, (expected, out)
     assert db.exists() and db.stat().st_size > 0
+    assert "earlier runs" not in out
+
+
+def test_demo_report_covers_this_run_and_the_file_persists(tmp_path):
+    db = tmp_path / "spend.sqlite"
+    first = _run_demo(db)
+    second = _run_demo(db)
+
+    def totals(out):  # "Spend by project, model: 15 calls, $0.000470 total, since ..."
+        [header] = [line for line in out.splitlines() if line.startswith("Spend by project, model")]
+        return header.split(", since")[0]
+
+    # The second run's report counts only its own calls; the earlier ones are still in the file.
+    assert totals(first) == totals(second)
+    calls = int(totals(first).split(": ")[1].split(" calls")[0])
+    assert f"(the file also holds {calls} calls from earlier runs: the ledger persists)" in second
