@@ -24,7 +24,7 @@ use crate::params::{NOT_FORWARDED, PROVIDER_OPTION_PREFIXES};
 use crate::providers::mock::MockSpec;
 use crate::providers::TargetOptions;
 use crate::spend::CallMetadata;
-use crate::types::{ChatChunk, ChatParams, ChatRequest, Message, ToolCall};
+use crate::types::{ChatChunk, ChatParams, ChatRequest, Message, ResponseFormat, ToolCall};
 
 // ---------------------------------------------------------------------------------------
 // Output: Rust → Python
@@ -528,6 +528,9 @@ pub fn parse_call(
                         .get_or_insert_with(Default::default)
                         .output_cost_per_token = Some(from_py(&value, "output_cost_per_token")?)
                 }
+                "response_format" => {
+                    params_map.insert(key, response_format_from_py(&value)?);
+                }
                 "metadata" | "litellm_metadata" => metadata.extend(metadata_from_py(&value)?),
                 "tags" => call_tags.extend(tags_from_py(&value)?),
                 "user" => {
@@ -592,6 +595,32 @@ pub fn parse_call(
 
 /// `metadata=`: a dict. Values that are not JSON-representable are kept as their `str()`
 /// (LiteLLM callers put all sorts of objects there).
+/// `response_format`: a dict as OpenAI defines it, or (as LiteLLM and the OpenAI SDK
+/// accept) a pydantic model class, sent as its strict JSON schema named after the class.
+fn response_format_from_py(value: &Bound<'_, PyAny>) -> Result<Value, LlmError> {
+    let Ok(class) = value.cast::<PyType>() else {
+        return from_py(value, "response_format");
+    };
+    let py = value.py();
+    if !class
+        .hasattr(pyo3::intern!(py, "model_json_schema"))
+        .map_err(py_to_llm)?
+    {
+        let name = class.name().map(|n| n.to_string()).unwrap_or_default();
+        return Err(LlmError::bad_request(format!(
+            "response_format: the class {name} is not a pydantic model; pass a pydantic \
+             BaseModel subclass or a dict such as {{\"type\": \"json_schema\", ...}}"
+        )));
+    }
+    let schema = class
+        .call_method0(pyo3::intern!(py, "model_json_schema"))
+        .map_err(py_to_llm)?;
+    let name = class.name().map_err(py_to_llm)?.to_string();
+    let format = ResponseFormat::strict_json_schema(&name, from_py(&schema, "response_format")?)
+        .map_err(|e| LlmError::bad_request(format!("response_format ({name}): {e}")))?;
+    serde_json::to_value(format).map_err(|e| LlmError::bad_request(e.to_string()))
+}
+
 fn metadata_from_py(value: &Bound<'_, PyAny>) -> Result<Map<String, Value>, LlmError> {
     let dict = value.cast::<PyDict>().map_err(|_| {
         LlmError::bad_request(

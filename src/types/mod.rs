@@ -6,6 +6,7 @@ mod chunk;
 mod embedding;
 mod request;
 mod response;
+mod strict_schema;
 
 pub use chunk::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
 pub use embedding::{

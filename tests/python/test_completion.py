@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+from typing import Literal
 
+import pydantic
 import pytest
 from openai.types.chat import ChatCompletion
 
@@ -314,6 +316,65 @@ def test_malformed_messages_fail_before_network(server, openai_kw, messages, nee
 def test_bad_param_type_is_clear(server, openai_kw):
     with pytest.raises(llmswitch.BadRequestError, match="temperature"):
         llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, temperature="hot", **openai_kw)
+    assert server.hits == 0
+
+
+class _Step(pydantic.BaseModel):
+    explanation: str
+    output: str | None = None
+
+
+class _Plan(pydantic.BaseModel):
+    """A plan: steps, a final step with its own description, and a recursive note."""
+
+    steps: list[_Step]
+    final: _Step = pydantic.Field(description="the last step")
+    kind: Literal["draft", "final"] = "draft"
+    tags: dict[str, int] = {}
+    note: _Note | None = None
+
+
+class _Note(pydantic.BaseModel):
+    text: str
+    reply: _Note | None = None
+
+
+_Plan.model_rebuild()
+
+
+def test_pydantic_model_as_response_format_is_sent_as_the_sdks_strict_schema(server, openai_kw):
+    # As in LiteLLM and the OpenAI SDK: the class becomes a strict json_schema named after it,
+    # byte-for-byte the schema the OpenAI SDK itself would send.
+    from openai.lib._pydantic import to_strict_json_schema
+
+    llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, response_format=_Plan, **openai_kw)
+    sent = server.requests[0]["body"]["response_format"]
+    assert sent == {
+        "type": "json_schema",
+        "json_schema": {"name": "_Plan", "schema": to_strict_json_schema(_Plan), "strict": True},
+    }
+    assert sent["json_schema"]["schema"]["properties"]["final"]["description"] == "the last step"
+
+
+def test_pydantic_response_format_reaches_native_providers(server):
+    kw = {"api_base": server.url, "api_key": TEST_KEY}
+    llmswitch.completion(
+        model="anthropic/claude-sonnet-4-20250514", messages=MESSAGES, response_format=_Step, **kw
+    )
+    (tool,) = server.requests[-1]["body"]["tools"]
+    assert tool["input_schema"]["required"] == ["explanation", "output"]
+    llmswitch.completion(model="gemini/gemini-2.5-pro", messages=MESSAGES, response_format=_Step, **kw)
+    config = server.requests[-1]["body"]["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseSchema"]["properties"]["output"]["nullable"] is True
+
+
+def test_a_class_that_is_not_a_pydantic_model_is_a_clear_error(server, openai_kw):
+    class NotAModel:
+        pass
+
+    with pytest.raises(llmswitch.BadRequestError, match="NotAModel is not a pydantic model"):
+        llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, response_format=NotAModel, **openai_kw)
     assert server.hits == 0
 
 
