@@ -294,6 +294,8 @@ pub fn from_py<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> Resul
         let path = e.path().to_string();
         let at = if path == "." {
             what.to_owned()
+        } else if path.starts_with('[') {
+            format!("{what}{path}")
         } else {
             format!("{what}.{path}")
         };

@@ -313,6 +313,20 @@ def test_malformed_messages_fail_before_network(server, openai_kw, messages, nee
     assert server.hits == 0
 
 
+@pytest.mark.parametrize(
+    ("messages", "needle"),
+    [
+        ([{"content": "hi"}], "messages[0]: missing field `role`"),
+        ([MESSAGES[0], {"role": "robot", "content": "hi"}], "messages[1].role: unknown variant `robot`"),
+    ],
+)
+def test_malformed_message_error_names_the_message(server, openai_kw, messages, needle):
+    with pytest.raises(llmswitch.BadRequestError) as info:
+        llmswitch.completion(model="openai/gpt-4o", messages=messages, **openai_kw)
+    assert needle in str(info.value)
+    assert server.hits == 0
+
+
 def test_bad_param_type_is_clear(server, openai_kw):
     with pytest.raises(llmswitch.BadRequestError, match="temperature"):
         llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, temperature="hot", **openai_kw)
