@@ -70,6 +70,13 @@ from .exceptions import (
 #: ``UnsupportedParamsError`` (the per-call ``drop_params=`` overrides it).
 drop_params: bool = False
 
+#: Logging callbacks, as LiteLLM's: functions ``fn(kwargs, response, start_time, end_time)``
+#: called when a call succeeds (a stream: when it ends) or fails, and
+#: ``llmswitch.integrations.custom_logger.CustomLogger`` instances (in ``callbacks``: both).
+success_callback: list[object] = []
+failure_callback: list[object] = []
+callbacks: list[object] = []
+
 #: Every provider name llmswitch knows.
 provider_list: list[str] = provider_names()
 
@@ -117,6 +124,9 @@ __all__ = [
     "budgets",
     "BudgetManager",
     "drop_params",
+    "success_callback",
+    "failure_callback",
+    "callbacks",
     "AttrDict",
     "ModelResponse",
     "ModelResponseStream",

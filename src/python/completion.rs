@@ -5,6 +5,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyModule};
 
 use super::budget::deliver_alerts;
+use super::callbacks::{self, CallLog, PendingLog};
 use super::convert::{self, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::exceptions::{to_pyerr, to_pyerr_in};
@@ -18,12 +19,18 @@ use crate::{model_id, providers};
 
 static PACKAGE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-/// `llmswitch.drop_params`, the global default of `drop_params=`.
-pub(super) fn global_drop_params(py: Python<'_>) -> bool {
+/// The `llmswitch` package, for its module-level settings.
+pub(super) fn package(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     PACKAGE
         .get_or_try_init(py, || py.import("llmswitch").map(Bound::unbind))
+        .map(|m| m.bind(py))
+}
+
+/// `llmswitch.drop_params`, the global default of `drop_params=`.
+pub(super) fn global_drop_params(py: Python<'_>) -> bool {
+    package(py)
         .ok()
-        .and_then(|m| m.bind(py).getattr(pyo3::intern!(py, "drop_params")).ok())
+        .and_then(|m| m.getattr(pyo3::intern!(py, "drop_params")).ok())
         .and_then(|v| v.is_truthy().ok())
         .unwrap_or(false)
 }
@@ -80,6 +87,16 @@ pub fn completion<'py>(
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let log = callbacks::start_blocking(py, "completion", model, messages, kwargs)?;
+    callbacks::settle(py, log, completion_unlogged(py, model, messages, kwargs))
+}
+
+fn completion_unlogged<'py>(
+    py: Python<'py>,
+    model: &str,
+    messages: Option<&Bound<'py, PyAny>>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let call = prepare_from_py(py, model, messages, kwargs).map_err(to_pyerr)?;
     if call.options.stream {
         // The stream's connection lives on this thread's runtime, which it keeps.
@@ -130,6 +147,35 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
     }
 }
 
+/// An async call's outcome, with the callback log (if any) that hears it.
+pub(super) struct Logged(AsyncOutcome, Option<CallLog>);
+
+impl<'py> IntoPyObject<'py> for Logged {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
+        callbacks::settle(py, self.1, self.0.into_pyobject(py))
+    }
+}
+
+/// The coroutine of an async call: when first awaited (inside the caller's event loop)
+/// the callback log starts, then `outcome` runs on the shared runtime.
+pub(super) fn logged_coroutine(
+    name: &'static str,
+    pending: Option<PendingLog>,
+    outcome: impl std::future::Future<Output = AsyncOutcome> + Send + 'static,
+) -> Coroutine {
+    Coroutine::new(name, move |py| {
+        let log = match pending {
+            Some(p) => p.start(py, true)?,
+            None => None,
+        };
+        spawn_on_shared(py, async move { Ok(Logged(outcome.await, log)) })
+    })
+}
+
 /// Async twin of :func:`completion`: same arguments, returns an awaitable.
 ///
 /// ``await acompletion(...)`` gives a ``ModelResponse``; with ``stream=True`` it gives an
@@ -146,31 +192,30 @@ pub fn acompletion<'py>(
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Coroutine> {
+    let pending = PendingLog::capture(py, "acompletion", model, messages, kwargs);
     let prepared = prepare_from_py(py, model, messages, kwargs);
-    Ok(Coroutine::new("acompletion", move |py| {
-        spawn_on_shared(py, async move {
-            let call = match prepared {
-                Ok(c) => c,
-                Err(e) => return Ok(AsyncOutcome::Failed(e)),
-            };
-            let client = match shared_client() {
-                Ok(c) => c,
-                Err(e) => return Ok(AsyncOutcome::Failed(e)),
-            };
-            Ok(if call.options.stream {
-                match call::execute_stream(client, &call).await {
-                    Ok((stream, meta)) => {
-                        AsyncOutcome::Stream(Box::new((stream, meta, call::prompt_estimate(&call))))
-                    }
-                    Err(e) => AsyncOutcome::Failed(e),
+    Ok(logged_coroutine("acompletion", pending, async move {
+        let call = match prepared {
+            Ok(c) => c,
+            Err(e) => return AsyncOutcome::Failed(e),
+        };
+        let client = match shared_client() {
+            Ok(c) => c,
+            Err(e) => return AsyncOutcome::Failed(e),
+        };
+        if call.options.stream {
+            match call::execute_stream(client, &call).await {
+                Ok((stream, meta)) => {
+                    AsyncOutcome::Stream(Box::new((stream, meta, call::prompt_estimate(&call))))
                 }
-            } else {
-                match call::execute(client, &call).await {
-                    Ok(done) => AsyncOutcome::Response(Box::new(done)),
-                    Err(e) => AsyncOutcome::Failed(e),
-                }
-            })
-        })
+                Err(e) => AsyncOutcome::Failed(e),
+            }
+        } else {
+            match call::execute(client, &call).await {
+                Ok(done) => AsyncOutcome::Response(Box::new(done)),
+                Err(e) => AsyncOutcome::Failed(e),
+            }
+        }
     }))
 }
 

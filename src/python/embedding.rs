@@ -5,11 +5,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::Value;
 
-use super::completion::{global_drop_params, AsyncOutcome};
+use super::callbacks::{self, PendingLog};
+use super::completion::{global_drop_params, logged_coroutine, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::exceptions::to_pyerr;
-use super::runtime::{block_on_thread, shared_client, spawn_on_shared};
+use super::runtime::{block_on_thread, shared_client};
 use crate::call::{self, CallOptions, PreparedEmbedding};
 use crate::error::{ErrorKind, LlmError};
 use crate::providers::mock::MockSpec;
@@ -183,11 +184,15 @@ pub fn embedding<'py>(
     input: &Bound<'py, PyAny>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let call = prepare_from_py(py, model, input, kwargs).map_err(to_pyerr)?;
-    let done = block_on_thread(py, move |client| async move {
-        call::execute_embedding(&client, &call).await
-    })?;
-    convert::embedding_response_to_py(py, &done.response, &done.meta)
+    let log = callbacks::start_blocking(py, "embedding", model, Some(input), kwargs)?;
+    let result = (|| {
+        let call = prepare_from_py(py, model, input, kwargs).map_err(to_pyerr)?;
+        let done = block_on_thread(py, move |client| async move {
+            call::execute_embedding(&client, &call).await
+        })?;
+        convert::embedding_response_to_py(py, &done.response, &done.meta)
+    })();
+    callbacks::settle(py, log, result)
 }
 
 /// Async twin of :func:`embedding`: same arguments, returns a coroutine (as LiteLLM's
@@ -212,18 +217,17 @@ pub fn aembedding<'py>(
     input: &Bound<'py, PyAny>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Coroutine> {
+    let pending = PendingLog::capture(py, "aembedding", model, Some(input), kwargs);
     let prepared = prepare_from_py(py, model, input, kwargs);
-    Ok(Coroutine::new("aembedding", move |py| {
-        spawn_on_shared(py, async move {
-            let outcome = async {
-                let call = prepared?;
-                call::execute_embedding(shared_client()?, &call).await
-            }
-            .await;
-            Ok(match outcome {
-                Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
-                Err(e) => AsyncOutcome::Failed(e),
-            })
-        })
+    Ok(logged_coroutine("aembedding", pending, async move {
+        let outcome = async {
+            let call = prepared?;
+            call::execute_embedding(shared_client()?, &call).await
+        }
+        .await;
+        match outcome {
+            Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
+            Err(e) => AsyncOutcome::Failed(e),
+        }
     }))
 }

@@ -3,6 +3,7 @@
 //! errors into Python objects.
 
 mod budget;
+mod callbacks;
 mod completion;
 mod convert;
 mod coroutine;

@@ -7,14 +7,13 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde_json::{Map, Value};
 
-use super::completion::{global_drop_params, AsyncOutcome};
+use super::callbacks::{self, PendingLog};
+use super::completion::{global_drop_params, logged_coroutine, AsyncOutcome};
 use super::convert::{self, from_py, parse_call, ParsedCall};
 use super::coroutine::Coroutine;
 use super::embedding::{embedding_request, input_from_py, set_mock_vector, take_mock_vector};
 use super::exceptions::to_pyerr;
-use super::runtime::{
-    block_on_thread, shared_client, spawn_on_shared, thread_runtime, LocalRuntime,
-};
+use super::runtime::{block_on_thread, shared_client, thread_runtime, LocalRuntime};
 use super::stream::SyncStream;
 use super::testing::ManualClock;
 use crate::error::LlmError;
@@ -439,13 +438,17 @@ impl Router {
         messages: Option<&Bound<'py, PyAny>>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req = self.parse(py, model, messages, kwargs).map_err(to_pyerr)?;
-        let router = self.inner.clone();
-        // Streams and calls alike run on this thread's runtime; a stream keeps it.
-        let rt = thread_runtime().map_err(to_pyerr)?;
-        let answer = rt.block_on(py, router.route(&rt.client, &req));
-        super::budget::deliver_alerts(py);
-        answer_to_py(py, answer?, rt)
+        let log = callbacks::start_blocking(py, "completion", model, messages, kwargs)?;
+        let result = (|| {
+            let req = self.parse(py, model, messages, kwargs).map_err(to_pyerr)?;
+            let router = self.inner.clone();
+            // Streams and calls alike run on this thread's runtime; a stream keeps it.
+            let rt = thread_runtime().map_err(to_pyerr)?;
+            let answer = rt.block_on(py, router.route(&rt.client, &req));
+            super::budget::deliver_alerts(py);
+            answer_to_py(py, answer?, rt)
+        })();
+        callbacks::settle(py, log, result)
     }
 
     /// Async twin of :meth:`completion`.
@@ -469,25 +472,28 @@ impl Router {
         messages: Option<&Bound<'py, PyAny>>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
+        let pending = PendingLog::capture(py, "acompletion", model, messages, kwargs);
         let parsed = self.parse(py, model, messages, kwargs);
         let router = self.inner.clone();
-        Ok(Coroutine::new("Router.acompletion", move |py| {
-            spawn_on_shared(py, async move {
+        Ok(logged_coroutine(
+            "Router.acompletion",
+            pending,
+            async move {
                 let outcome = async {
                     let req = parsed?;
                     router.route(shared_client()?, &req).await
                 }
                 .await;
-                Ok(match outcome {
+                match outcome {
                     Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
                     Ok(Answer::Embedding(done)) => AsyncOutcome::Embedding(Box::new(done)),
                     Ok(Answer::Stream(stream, meta, prompt)) => {
                         AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
                     }
                     Err(e) => AsyncOutcome::Failed(e),
-                })
-            })
-        }))
+                }
+            },
+        ))
     }
 
     /// Embeddings through the router: a deployment of the model group ``model`` answers,
@@ -518,14 +524,18 @@ impl Router {
         input: &Bound<'py, PyAny>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let req = self
-            .parse_embedding(py, model, input, kwargs)
-            .map_err(to_pyerr)?;
-        let router = self.inner.clone();
-        let done = block_on_thread(py, move |client| async move {
-            router.embedding(&client, &req).await
-        })?;
-        convert::embedding_response_to_py(py, &done.response, &done.meta)
+        let log = callbacks::start_blocking(py, "embedding", model, Some(input), kwargs)?;
+        let result = (|| {
+            let req = self
+                .parse_embedding(py, model, input, kwargs)
+                .map_err(to_pyerr)?;
+            let router = self.inner.clone();
+            let done = block_on_thread(py, move |client| async move {
+                router.embedding(&client, &req).await
+            })?;
+            convert::embedding_response_to_py(py, &done.response, &done.meta)
+        })();
+        callbacks::settle(py, log, result)
     }
 
     /// Async twin of :meth:`embedding`.
@@ -549,20 +559,19 @@ impl Router {
         input: &Bound<'py, PyAny>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
+        let pending = PendingLog::capture(py, "aembedding", model, Some(input), kwargs);
         let parsed = self.parse_embedding(py, model, input, kwargs);
         let router = self.inner.clone();
-        Ok(Coroutine::new("Router.aembedding", move |py| {
-            spawn_on_shared(py, async move {
-                let outcome = async {
-                    let req = parsed?;
-                    router.embedding(shared_client()?, &req).await
-                }
-                .await;
-                Ok(match outcome {
-                    Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
-                    Err(e) => AsyncOutcome::Failed(e),
-                })
-            })
+        Ok(logged_coroutine("Router.aembedding", pending, async move {
+            let outcome = async {
+                let req = parsed?;
+                router.embedding(shared_client()?, &req).await
+            }
+            .await;
+            match outcome {
+                Ok(done) => AsyncOutcome::Embedding(Box::new(done)),
+                Err(e) => AsyncOutcome::Failed(e),
+            }
         }))
     }
 

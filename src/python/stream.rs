@@ -3,7 +3,7 @@
 //! without touching the runtime; only an empty buffer waits, with the GIL released.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
@@ -12,6 +12,7 @@ use pyo3::types::PyDict;
 use pyo3::sync::PyOnceLock;
 
 use super::budget::deliver_alerts;
+use super::callbacks::CallLog;
 use super::convert::{chunk_to_py, hidden_params};
 use super::exceptions::to_pyerr_in;
 use super::runtime::{spawn_on_shared, LocalRuntime};
@@ -30,6 +31,8 @@ pub struct StreamHidden {
     /// For providers that report no stream usage: the prompt's counted tokens and the
     /// reply text seen so far, to estimate the cost at the end.
     estimate: Mutex<Option<(u64, String)>>,
+    /// The logging callbacks' record of this call, when callbacks are registered.
+    log: OnceLock<CallLog>,
 }
 
 impl StreamHidden {
@@ -39,7 +42,23 @@ impl StreamHidden {
             dict: PyOnceLock::new(),
             first_chunk_sent: AtomicBool::new(false),
             estimate: Mutex::new(None),
+            log: OnceLock::new(),
         }
+    }
+
+    fn set_log(&self, log: CallLog) {
+        // A stream is created once and settled once: the slot is always empty here.
+        let _ = self.log.set(log);
+    }
+
+    /// The stream failed with `err`: tell the callbacks, and hand the error on.
+    fn failed(&self, py: Python<'_>, err: LlmError) -> PyErr {
+        deliver_alerts(py);
+        let err = to_pyerr_in(py, err);
+        if let Some(log) = self.log.get() {
+            log.failure(py, &err);
+        }
+        err
     }
 
     fn set_prompt_estimate(&self, prompt_tokens: Option<u64>) {
@@ -74,11 +93,24 @@ impl StreamHidden {
         if !self.first_chunk_sent.swap(true, Ordering::Relaxed) {
             obj.setattr(pyo3::intern!(py, "_hidden_params"), self.dict(py)?)?;
         }
+        if let Some(log) = self.log.get() {
+            log.chunk(&obj);
+        }
         Ok(obj)
     }
 
-    /// The stream ended: cost its usage (warning once if the model has no price).
+    /// The stream ended: cost its usage (warning once if the model has no price), then
+    /// tell the callbacks.
     fn finish(&self, py: Python<'_>, usage: Option<&Usage>) -> PyResult<()> {
+        deliver_alerts(py);
+        let costed = self.cost(py, usage);
+        if let Some(log) = self.log.get() {
+            log.stream_end(py);
+        }
+        costed
+    }
+
+    fn cost(&self, py: Python<'_>, usage: Option<&Usage>) -> PyResult<()> {
         let estimated;
         let usage = match usage {
             Some(u) => u,
@@ -139,6 +171,11 @@ impl SyncStream {
         }
     }
 
+    /// Report this stream's chunks and end to the logging callbacks.
+    pub(super) fn set_log(&self, log: CallLog) {
+        self.hidden.set_log(log);
+    }
+
     /// For a provider that reports no stream usage: the prompt's counted tokens, so the
     /// cost can be estimated from them and the reply text when the stream ends.
     pub fn with_prompt_estimate(self, prompt_tokens: Option<u64>) -> Self {
@@ -175,13 +212,11 @@ impl SyncStream {
             Some(Ok(chunk)) => self.hidden.chunk(py, &chunk),
             Some(Err(e)) => {
                 *slot = None;
-                deliver_alerts(py);
-                Err(to_pyerr_in(py, e))
+                Err(self.hidden.failed(py, e))
             }
             None => {
                 let usage = stream.usage().cloned();
                 *slot = None;
-                deliver_alerts(py);
                 self.hidden.finish(py, usage.as_ref())?;
                 Err(PyStopIteration::new_err(()))
             }
@@ -238,6 +273,11 @@ impl AsyncStream {
         self.hidden.set_prompt_estimate(prompt_tokens);
         self
     }
+
+    /// See [`SyncStream::set_log`].
+    pub(super) fn set_log(&self, log: CallLog) {
+        self.hidden.set_log(log);
+    }
 }
 
 enum NextChunk {
@@ -246,7 +286,7 @@ enum NextChunk {
     Ended(Option<Box<Usage>>, Arc<StreamHidden>),
     /// The stream had already ended.
     End,
-    Failed(LlmError),
+    Failed(LlmError, Arc<StreamHidden>),
 }
 
 impl<'py> IntoPyObject<'py> for NextChunk {
@@ -258,15 +298,11 @@ impl<'py> IntoPyObject<'py> for NextChunk {
         match self {
             NextChunk::Chunk(c, hidden) => hidden.chunk(py, &c),
             NextChunk::Ended(usage, hidden) => {
-                deliver_alerts(py);
                 hidden.finish(py, usage.as_deref())?;
                 Err(PyStopAsyncIteration::new_err(()))
             }
             NextChunk::End => Err(PyStopAsyncIteration::new_err(())),
-            NextChunk::Failed(e) => {
-                deliver_alerts(py);
-                Err(to_pyerr_in(py, e))
-            }
+            NextChunk::Failed(e, hidden) => Err(hidden.failed(py, e)),
         }
     }
 }
@@ -329,7 +365,7 @@ impl AsyncStream {
                 Some(Ok(chunk)) => NextChunk::Chunk(Box::new(chunk), hidden),
                 Some(Err(e)) => {
                     *guard = None;
-                    NextChunk::Failed(e)
+                    NextChunk::Failed(e, hidden)
                 }
                 None => {
                     let usage = s.usage().cloned().map(Box::new);
