@@ -129,9 +129,20 @@ class CallLog:
         self.start_time = _now()
         self.first_chunk_time: datetime.datetime | None = None
         self.chunks: list[Any] = []
-        for entry in {id(e): e for e in success + failure}.values():
-            if isinstance(entry, CustomLogger):
-                self._guard(entry.log_pre_api_call, model, messages, self.call_kwargs)
+        loggers = [e for e in {id(e): e for e in success + failure}.values() if isinstance(e, CustomLogger)]
+        if loggers:
+            # What is known before the request: the call without its options or secrets.
+            pre = {
+                "model": model,
+                "messages": messages,
+                "optional_params": _optional_params(kwargs),
+                "litellm_params": {"metadata": self._metadata(), "litellm_call_id": self.call_id},
+                "litellm_call_id": self.call_id,
+                "call_type": call_type,
+                "stream": bool(kwargs.get("stream")),
+            }
+            for logger in loggers:
+                self._guard(logger.log_pre_api_call, model, messages, pre)
 
     # -- outcome, reported by the native layer (any thread, GIL held) ---------------------
 
@@ -196,6 +207,9 @@ class CallLog:
         except Exception:
             _log.exception("llmswitch callback %r raised", fn)
 
+    def _metadata(self) -> dict[str, Any]:
+        return dict(self.call_kwargs.get("metadata") or self.call_kwargs.get("litellm_metadata") or {})
+
     def _kwargs(
         self, response: Any, exception: BaseException | None, end: datetime.datetime
     ) -> dict[str, Any]:
@@ -203,7 +217,7 @@ class CallLog:
         hidden = dict(getattr(response, "_hidden_params", None) or {})
         provider = hidden.get("custom_llm_provider") or getattr(exception, "llm_provider", None)
         model = hidden.get("model") or getattr(exception, "model", None) or self.model
-        metadata = dict(self.call_kwargs.get("metadata") or self.call_kwargs.get("litellm_metadata") or {})
+        metadata = self._metadata()
         usage = (response.get("usage") if isinstance(response, dict) else None) or {}
         stream = bool(self.call_kwargs.get("stream"))
         cost = hidden.get("response_cost")

@@ -32,6 +32,7 @@ class Logger(CustomLogger):
 
     def log_pre_api_call(self, model, messages, kwargs):
         self.events.append(("pre", model))
+        self.pre_kwargs = kwargs
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time):
         self.events.append(("success", response_obj))
@@ -118,6 +119,8 @@ def test_failure_callback_gets_the_exception_and_the_call_still_raises(server, o
     assert kwargs["standard_logging_object"]["status"] == "failure"
     assert kwargs["custom_llm_provider"] == "openai"
     assert logger.events == [("pre", "openai/gpt-4o"), ("failure", info.value)]
+    assert logger.pre_kwargs["litellm_call_id"] == kwargs["litellm_call_id"]
+    assert TEST_KEY not in repr(logger.pre_kwargs)
 
 
 def test_bad_input_is_reported_as_a_failure_too(server, hooks):
