@@ -39,6 +39,14 @@ def machine() -> str:
     )
 
 
+def commit() -> str:
+    """The commit the benchmarked wheel was built from (``-dirty`` with local changes)."""
+    out = subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True, text=True
+    )
+    return out.stdout.strip() or "unknown"
+
+
 def fmt(x: float | None, unit: str = "") -> str:
     if x is None:
         return "–"
@@ -68,6 +76,7 @@ def main() -> None:
     w("reqwest client as the wire baseline). No timing is asserted in tests; `make bench-smoke`")
     w("runs the same script with tiny counts so it never rots.\n")
     w(f"Machine: {machine()}. Client and server share the 2 cores, as they do for every subject.\n")
+    w(f"Measured build: commit {commit()}.\n")
 
     imp = {**ls.get("import", {}), **other.get("import", {})}
     if imp:
