@@ -121,6 +121,8 @@ class CallLog:
         self.model = model
         self.messages = messages
         self.call_kwargs = kwargs
+        # The model parameters, filtered once; each hook gets its own copy.
+        self.optional_params = _optional_params(kwargs)
         self.success_entries = success
         self.failure_entries = failure
         # Async calls start inside the caller's loop; their hooks are delivered there.
@@ -135,7 +137,7 @@ class CallLog:
             pre = {
                 "model": model,
                 "messages": messages,
-                "optional_params": _optional_params(kwargs),
+                "optional_params": dict(self.optional_params),
                 "litellm_params": {"metadata": self._metadata(), "litellm_call_id": self.call_id},
                 "litellm_call_id": self.call_id,
                 "call_type": call_type,
@@ -226,7 +228,7 @@ class CallLog:
         kwargs: dict[str, Any] = {
             "model": model,
             "messages": self.messages,
-            "optional_params": _optional_params(self.call_kwargs),
+            "optional_params": dict(self.optional_params),
             "litellm_params": {
                 "metadata": metadata,
                 "custom_llm_provider": provider,
@@ -266,7 +268,7 @@ class CallLog:
                 "end_user": self.call_kwargs.get("user") or metadata.get("user"),
                 "messages": self.messages,
                 "response": response,
-                "model_parameters": _optional_params(self.call_kwargs),
+                "model_parameters": dict(self.optional_params),
                 "hidden_params": hidden,
                 "error_str": str(exception) if exception is not None else None,
             },
