@@ -1,0 +1,3 @@
+//! The gateway (`llmswitch proxy`).
+
+pub mod state;

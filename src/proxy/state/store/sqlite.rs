@@ -1,0 +1,1186 @@
+//! The embedded backend: one SQLite file (WAL mode) with two connections, each on its own
+//! thread: a writer (every mutation, in order) and a reader (lookups and reports), so a
+//! long report never delays a write and no SQLite call ever runs on the async runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::types::Value as Sql;
+use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, Row};
+
+use super::{
+    migrations, BudgetOwner, BudgetReset, BudgetRow, DeletedKeyRow, EndUserRow, JsonObject,
+    KeyQuery, KeyRow, SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow, SpendTotalsQuery,
+    SpendTotalsRow, Store, StoreError, StoreFuture, TeamRow,
+};
+use crate::spend::clock::Micros;
+
+/// How long a connection waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A connection on its own thread, fed jobs over a channel.
+struct DbThread {
+    tx: mpsc::Sender<Job>,
+}
+
+impl DbThread {
+    fn spawn(name: &str, mut conn: Connection) -> Result<Self, std::io::Error> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&mut conn);
+                }
+            })?;
+        Ok(DbThread { tx })
+    }
+
+    /// Run `f` on the connection's thread and wait (asynchronously) for its result.
+    fn run<T, F>(&self, location: String, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let sent = self.tx.send(Box::new(move |conn: &mut Connection| {
+            let _ = done.send(f(conn));
+        }));
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(StoreError::Closed(location));
+            }
+            match result.await {
+                Ok(r) => r.map_err(|e| backend_error(&location, e)),
+                Err(_) => Err(StoreError::Closed(location)),
+            }
+        })
+    }
+}
+
+fn backend_error(location: &str, e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.code == ErrorCode::ConstraintViolation {
+            return StoreError::Conflict(e.to_string());
+        }
+    }
+    StoreError::Backend {
+        location: location.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: DbThread,
+    reader: DbThread,
+}
+
+impl SqliteStore {
+    /// Open (creating if missing, with its directory) the file at `path` and apply any
+    /// missing migrations. Blocking: call it at startup, before serving.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let location = format!("sqlite:{}", path.display());
+        let err = |e: rusqlite::Error| backend_error(&location, e);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend {
+                location: location.clone(),
+                message: format!("cannot create the directory {}: {e}", dir.display()),
+            })?;
+        }
+        let mut writer = Connection::open(path).map_err(err)?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        writer
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        writer
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        migrations::migrate(&mut writer).map_err(err)?;
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        reader.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let spawn_err = |e: std::io::Error| StoreError::Backend {
+            location: location.clone(),
+            message: format!("cannot start its thread: {e}"),
+        };
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: DbThread::spawn("llmswitch-state-writer", writer).map_err(spawn_err)?,
+            reader: DbThread::spawn("llmswitch-state-reader", reader).map_err(spawn_err)?,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.writer.run(self.location(), f)
+    }
+
+    fn read<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.reader.run(self.location(), f)
+    }
+}
+
+// ---------------------------------------------------------------- value conversions
+
+fn text(s: &Option<String>) -> Sql {
+    s.as_ref().map_or(Sql::Null, |s| Sql::Text(s.clone()))
+}
+
+fn int(i: Option<i64>) -> Sql {
+    i.map_or(Sql::Null, Sql::Integer)
+}
+
+fn real(f: Option<f64>) -> Sql {
+    f.map_or(Sql::Null, Sql::Real)
+}
+
+fn boolean(b: Option<bool>) -> Sql {
+    b.map_or(Sql::Null, |b| Sql::Integer(i64::from(b)))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Sql {
+    Sql::Text(serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned()))
+}
+
+fn object(row: &Row<'_>, i: usize) -> rusqlite::Result<JsonObject> {
+    let s: Option<String> = row.get(i)?;
+    Ok(s.and_then(|s| serde_json::from_str::<JsonObject>(&s).ok())
+        .unwrap_or_default())
+}
+
+fn list<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<Vec<T>> {
+    let s: Option<String> = row.get(i)?;
+    Ok(s.and_then(|s| serde_json::from_str::<Vec<T>>(&s).ok())
+        .unwrap_or_default())
+}
+
+fn flag(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<bool>> {
+    Ok(row.get::<_, Option<i64>>(i)?.map(|v| v != 0))
+}
+
+/// `?1, ?2, ... ?n`.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---------------------------------------------------------------- keys
+
+const KEY_COLUMNS: &[&str] = &[
+    "token",
+    "key_name",
+    "key_alias",
+    "spend",
+    "expires",
+    "models",
+    "aliases",
+    "config",
+    "user_id",
+    "team_id",
+    "permissions",
+    "max_parallel_requests",
+    "metadata",
+    "blocked",
+    "tpm_limit",
+    "rpm_limit",
+    "max_budget",
+    "budget_duration",
+    "budget_reset_at",
+    "allowed_cache_controls",
+    "model_spend",
+    "model_max_budget",
+    "budget_id",
+    "organization_id",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "rotation_count",
+    "last_rotation_at",
+];
+
+fn key_values(k: &KeyRow) -> Vec<Sql> {
+    vec![
+        Sql::Text(k.token.clone()),
+        text(&k.key_name),
+        text(&k.key_alias),
+        Sql::Real(k.spend),
+        int(k.expires),
+        json(&k.models),
+        json(&k.aliases),
+        json(&k.config),
+        text(&k.user_id),
+        text(&k.team_id),
+        json(&k.permissions),
+        int(k.max_parallel_requests),
+        json(&k.metadata),
+        boolean(k.blocked),
+        int(k.tpm_limit),
+        int(k.rpm_limit),
+        real(k.max_budget),
+        text(&k.budget_duration),
+        int(k.budget_reset_at),
+        json(&k.allowed_cache_controls),
+        json(&k.model_spend),
+        json(&k.model_max_budget),
+        text(&k.budget_id),
+        text(&k.organization_id),
+        int(k.created_at),
+        text(&k.created_by),
+        int(k.updated_at),
+        text(&k.updated_by),
+        Sql::Integer(k.rotation_count),
+        int(k.last_rotation_at),
+    ]
+}
+
+fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok(KeyRow {
+        token: r.get(0)?,
+        key_name: r.get(1)?,
+        key_alias: r.get(2)?,
+        spend: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+        expires: r.get(4)?,
+        models: list(r, 5)?,
+        aliases: object(r, 6)?,
+        config: object(r, 7)?,
+        user_id: r.get(8)?,
+        team_id: r.get(9)?,
+        permissions: object(r, 10)?,
+        max_parallel_requests: r.get(11)?,
+        metadata: object(r, 12)?,
+        blocked: flag(r, 13)?,
+        tpm_limit: r.get(14)?,
+        rpm_limit: r.get(15)?,
+        max_budget: r.get(16)?,
+        budget_duration: r.get(17)?,
+        budget_reset_at: r.get(18)?,
+        allowed_cache_controls: list(r, 19)?,
+        model_spend: object(r, 20)?,
+        model_max_budget: object(r, 21)?,
+        budget_id: r.get(22)?,
+        organization_id: r.get(23)?,
+        created_at: r.get(24)?,
+        created_by: r.get(25)?,
+        updated_at: r.get(26)?,
+        updated_by: r.get(27)?,
+        rotation_count: r.get::<_, Option<i64>>(28)?.unwrap_or(0),
+        last_rotation_at: r.get(29)?,
+    })
+}
+
+fn select_keys(where_sql: &str) -> String {
+    format!(
+        "SELECT {} FROM \"LiteLLM_VerificationToken\" {where_sql}",
+        KEY_COLUMNS.join(", ")
+    )
+}
+
+/// `UPDATE` every key column from `?1..?30` where the token is `?32`; spend only if `?31`.
+fn update_key_sql() -> String {
+    let sets: Vec<String> = KEY_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if *c == "spend" {
+                format!("spend = CASE WHEN ?31 = 1 THEN ?{} ELSE spend END", i + 1)
+            } else {
+                format!("{c} = ?{}", i + 1)
+            }
+        })
+        .collect();
+    format!(
+        "UPDATE \"LiteLLM_VerificationToken\" SET {} WHERE token = ?32",
+        sets.join(", ")
+    )
+}
+
+fn update_key(
+    conn: &Connection,
+    row: &KeyRow,
+    where_token: &str,
+    set_spend: bool,
+) -> rusqlite::Result<bool> {
+    let mut values = key_values(row);
+    values.push(Sql::Integer(i64::from(set_spend)));
+    values.push(Sql::Text(where_token.to_owned()));
+    Ok(conn.execute(&update_key_sql(), params_from_iter(values))? > 0)
+}
+
+fn archive_keys(
+    conn: &Connection,
+    where_sql: &str,
+    param: &str,
+    deleted_by: &Option<String>,
+    now: Micros,
+) -> rusqlite::Result<Vec<String>> {
+    let cols = KEY_COLUMNS.join(", ");
+    let mut stmt = conn.prepare(&format!(
+        "SELECT token FROM \"LiteLLM_VerificationToken\" {where_sql}"
+    ))?;
+    let tokens = stmt
+        .query_map([param], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    conn.execute(
+        &format!(
+            "INSERT INTO \"LiteLLM_DeletedVerificationToken\" ({cols}, deleted_at, deleted_by)
+             SELECT {cols}, ?2, ?3 FROM \"LiteLLM_VerificationToken\" {}",
+            where_sql
+        ),
+        rusqlite::params![param, now, deleted_by],
+    )?;
+    conn.execute(
+        &format!("DELETE FROM \"LiteLLM_VerificationToken\" {where_sql}"),
+        [param],
+    )?;
+    Ok(tokens)
+}
+
+// ---------------------------------------------------------------- teams
+
+const TEAM_COLUMNS: &[&str] = &[
+    "team_id",
+    "team_alias",
+    "organization_id",
+    "admins",
+    "members",
+    "members_with_roles",
+    "metadata",
+    "max_budget",
+    "soft_budget",
+    "spend",
+    "models",
+    "max_parallel_requests",
+    "tpm_limit",
+    "rpm_limit",
+    "budget_duration",
+    "budget_reset_at",
+    "blocked",
+    "created_at",
+    "updated_at",
+    "model_spend",
+    "model_max_budget",
+];
+
+fn team_values(t: &TeamRow) -> Vec<Sql> {
+    vec![
+        Sql::Text(t.team_id.clone()),
+        text(&t.team_alias),
+        text(&t.organization_id),
+        json(&t.admins),
+        json(&t.members),
+        json(&t.members_with_roles),
+        json(&t.metadata),
+        real(t.max_budget),
+        real(t.soft_budget),
+        Sql::Real(t.spend),
+        json(&t.models),
+        int(t.max_parallel_requests),
+        int(t.tpm_limit),
+        int(t.rpm_limit),
+        text(&t.budget_duration),
+        int(t.budget_reset_at),
+        Sql::Integer(i64::from(t.blocked)),
+        int(t.created_at),
+        int(t.updated_at),
+        json(&t.model_spend),
+        json(&t.model_max_budget),
+    ]
+}
+
+fn team_from_row(r: &Row<'_>) -> rusqlite::Result<TeamRow> {
+    Ok(TeamRow {
+        team_id: r.get(0)?,
+        team_alias: r.get(1)?,
+        organization_id: r.get(2)?,
+        admins: list(r, 3)?,
+        members: list(r, 4)?,
+        members_with_roles: list(r, 5)?,
+        metadata: object(r, 6)?,
+        max_budget: r.get(7)?,
+        soft_budget: r.get(8)?,
+        spend: r.get::<_, Option<f64>>(9)?.unwrap_or(0.0),
+        models: list(r, 10)?,
+        max_parallel_requests: r.get(11)?,
+        tpm_limit: r.get(12)?,
+        rpm_limit: r.get(13)?,
+        budget_duration: r.get(14)?,
+        budget_reset_at: r.get(15)?,
+        blocked: flag(r, 16)?.unwrap_or(false),
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+        model_spend: object(r, 19)?,
+        model_max_budget: object(r, 20)?,
+    })
+}
+
+fn select_teams(where_sql: &str) -> String {
+    format!(
+        "SELECT {} FROM \"LiteLLM_TeamTable\" {where_sql}",
+        TEAM_COLUMNS.join(", ")
+    )
+}
+
+// ---------------------------------------------------------------- end users and budgets
+
+const BUDGET_COLUMNS: &[&str] = &[
+    "budget_id",
+    "max_budget",
+    "soft_budget",
+    "max_parallel_requests",
+    "tpm_limit",
+    "rpm_limit",
+    "model_max_budget",
+    "budget_duration",
+    "budget_reset_at",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+];
+
+fn budget_values(b: &BudgetRow) -> Vec<Sql> {
+    vec![
+        Sql::Text(b.budget_id.clone()),
+        real(b.max_budget),
+        real(b.soft_budget),
+        int(b.max_parallel_requests),
+        int(b.tpm_limit),
+        int(b.rpm_limit),
+        b.model_max_budget.as_ref().map_or(Sql::Null, json),
+        text(&b.budget_duration),
+        int(b.budget_reset_at),
+        Sql::Integer(b.created_at),
+        Sql::Text(b.created_by.clone()),
+        Sql::Integer(b.updated_at),
+        Sql::Text(b.updated_by.clone()),
+    ]
+}
+
+fn upsert_budget(conn: &Connection, b: &BudgetRow) -> rusqlite::Result<()> {
+    let sets: Vec<String> = BUDGET_COLUMNS
+        .iter()
+        .skip(1)
+        .filter(|c| !matches!(**c, "created_at" | "created_by"))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    conn.execute(
+        &format!(
+            "INSERT INTO \"LiteLLM_BudgetTable\" ({}) VALUES ({})
+             ON CONFLICT(budget_id) DO UPDATE SET {}",
+            BUDGET_COLUMNS.join(", "),
+            placeholders(1, BUDGET_COLUMNS.len()),
+            sets.join(", ")
+        ),
+        params_from_iter(budget_values(b)),
+    )?;
+    Ok(())
+}
+
+/// End-user columns, then the budget's (all null without one).
+fn select_end_users(where_sql: &str) -> String {
+    let budget: Vec<String> = BUDGET_COLUMNS.iter().map(|c| format!("b.{c}")).collect();
+    format!(
+        "SELECT e.user_id, e.alias, e.spend, e.allowed_model_region, e.default_model, e.models,
+                e.budget_id, e.blocked, {}
+         FROM \"LiteLLM_EndUserTable\" e
+         LEFT JOIN \"LiteLLM_BudgetTable\" b ON b.budget_id = e.budget_id {where_sql}",
+        budget.join(", ")
+    )
+}
+
+fn end_user_from_row(r: &Row<'_>) -> rusqlite::Result<EndUserRow> {
+    let budget_id: Option<String> = r.get(8)?;
+    let budget = match budget_id {
+        Some(budget_id) => Some(BudgetRow {
+            budget_id,
+            max_budget: r.get(9)?,
+            soft_budget: r.get(10)?,
+            max_parallel_requests: r.get(11)?,
+            tpm_limit: r.get(12)?,
+            rpm_limit: r.get(13)?,
+            model_max_budget: r
+                .get::<_, Option<String>>(14)?
+                .and_then(|s| serde_json::from_str(&s).ok()),
+            budget_duration: r.get(15)?,
+            budget_reset_at: r.get(16)?,
+            created_at: r.get::<_, Option<i64>>(17)?.unwrap_or(0),
+            created_by: r.get::<_, Option<String>>(18)?.unwrap_or_default(),
+            updated_at: r.get::<_, Option<i64>>(19)?.unwrap_or(0),
+            updated_by: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(EndUserRow {
+        user_id: r.get(0)?,
+        alias: r.get(1)?,
+        spend: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
+        allowed_model_region: r.get(3)?,
+        default_model: r.get(4)?,
+        models: list(r, 5)?,
+        budget_id: r.get(6)?,
+        blocked: flag(r, 7)?.unwrap_or(false),
+        budget,
+    })
+}
+
+// ---------------------------------------------------------------- spend logs
+
+const LOG_COLUMNS: &[&str] = &[
+    "request_id",
+    "call_type",
+    "api_key",
+    "spend",
+    "total_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "\"startTime\"",
+    "\"endTime\"",
+    "request_duration_ms",
+    "\"completionStartTime\"",
+    "model",
+    "model_id",
+    "model_group",
+    "custom_llm_provider",
+    "api_base",
+    "\"user\"",
+    "metadata",
+    "cache_hit",
+    "request_tags",
+    "team_id",
+    "end_user",
+    "status",
+];
+
+fn log_values(l: &SpendLogRow) -> Vec<Sql> {
+    vec![
+        Sql::Text(l.request_id.clone()),
+        Sql::Text(l.call_type.clone()),
+        Sql::Text(l.api_key.clone()),
+        Sql::Real(l.spend),
+        Sql::Integer(l.total_tokens),
+        Sql::Integer(l.prompt_tokens),
+        Sql::Integer(l.completion_tokens),
+        Sql::Integer(l.start_time),
+        Sql::Integer(l.end_time),
+        int(l.request_duration_ms),
+        int(l.completion_start_time),
+        Sql::Text(l.model.clone()),
+        text(&l.model_id),
+        text(&l.model_group),
+        text(&l.custom_llm_provider),
+        text(&l.api_base),
+        text(&l.user),
+        json(&l.metadata),
+        text(&l.cache_hit),
+        json(&l.request_tags),
+        text(&l.team_id),
+        text(&l.end_user),
+        text(&l.status),
+    ]
+}
+
+fn log_from_row(r: &Row<'_>) -> rusqlite::Result<SpendLogRow> {
+    Ok(SpendLogRow {
+        request_id: r.get(0)?,
+        call_type: r.get(1)?,
+        api_key: r.get(2)?,
+        spend: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+        total_tokens: r.get(4)?,
+        prompt_tokens: r.get(5)?,
+        completion_tokens: r.get(6)?,
+        start_time: r.get(7)?,
+        end_time: r.get(8)?,
+        request_duration_ms: r.get(9)?,
+        completion_start_time: r.get(10)?,
+        model: r.get(11)?,
+        model_id: r.get(12)?,
+        model_group: r.get(13)?,
+        custom_llm_provider: r.get(14)?,
+        api_base: r.get(15)?,
+        user: r.get(16)?,
+        metadata: object(r, 17)?,
+        cache_hit: r.get(18)?,
+        request_tags: list(r, 19)?,
+        team_id: r.get(20)?,
+        end_user: r.get(21)?,
+        status: r.get(22)?,
+    })
+}
+
+/// ` WHERE ...` for a spend query on `"LiteLLM_SpendLogs" sl`, and its parameters.
+fn spend_filter(q: &SpendLogQuery) -> (String, Vec<Sql>) {
+    let mut clauses = Vec::new();
+    let mut values = Vec::new();
+    let mut add = |clause: &str, v: Sql| {
+        values.push(v);
+        clauses.push(clause.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(v) = &q.api_key {
+        add("sl.api_key = ?", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &q.key_alias {
+        add(
+            "json_extract(sl.metadata, '$.user_api_key_alias') = ?",
+            Sql::Text(v.clone()),
+        );
+    }
+    if let Some(v) = &q.request_id {
+        add("sl.request_id = ?", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &q.user {
+        add("sl.\"user\" = ?", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &q.end_user {
+        add("sl.end_user = ?", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &q.team_id {
+        add("sl.team_id = ?", Sql::Text(v.clone()));
+    }
+    if let Some(v) = &q.model {
+        values.push(Sql::Text(v.clone()));
+        let n = values.len();
+        clauses.push(format!("(sl.model = ?{n} OR sl.model_group = ?{n})"));
+    }
+    if let Some(v) = &q.tag {
+        values.push(Sql::Text(v.clone()));
+        let n = values.len();
+        clauses.push(format!(
+            "EXISTS (SELECT 1 FROM json_each(sl.request_tags) WHERE json_each.value = ?{n})"
+        ));
+    }
+    if let Some(v) = q.start {
+        values.push(Sql::Integer(v));
+        clauses.push(format!("sl.\"startTime\" >= ?{}", values.len()));
+    }
+    if let Some(v) = q.end {
+        values.push(Sql::Integer(v));
+        clauses.push(format!("sl.\"startTime\" < ?{}", values.len()));
+    }
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    (sql, values)
+}
+
+fn dimension_sql(d: SpendDimension) -> &'static str {
+    match d {
+        SpendDimension::Day => "strftime('%Y-%m-%d', sl.\"startTime\" / 1000000, 'unixepoch')",
+        SpendDimension::ApiKey => "sl.api_key",
+        SpendDimension::KeyAlias => "json_extract(sl.metadata, '$.user_api_key_alias')",
+        SpendDimension::Model => "sl.model",
+        SpendDimension::ModelGroup => "sl.model_group",
+        SpendDimension::TeamId => "sl.team_id",
+        SpendDimension::TeamName => "COALESCE(tt.team_alias, 'Unassigned Team')",
+        SpendDimension::User => "sl.\"user\"",
+        SpendDimension::EndUser => "sl.end_user",
+        SpendDimension::Tag => "tag.value",
+    }
+}
+
+// ---------------------------------------------------------------- the trait
+
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+
+    fn insert_key(&self, row: KeyRow) -> StoreFuture<'_, ()> {
+        self.write(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO \"LiteLLM_VerificationToken\" ({}) VALUES ({})",
+                    KEY_COLUMNS.join(", "),
+                    placeholders(1, KEY_COLUMNS.len())
+                ),
+                params_from_iter(key_values(&row)),
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn get_key(&self, token: String) -> StoreFuture<'_, Option<KeyRow>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&select_keys("WHERE token = ?1"))?;
+            let mut rows = stmt.query_map([token], key_from_row)?;
+            rows.next().transpose()
+        })
+    }
+
+    fn keys_by_alias(&self, alias: String) -> StoreFuture<'_, Vec<KeyRow>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare(&select_keys("WHERE key_alias = ?1"))?;
+            let rows = stmt.query_map([alias], key_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn update_key(&self, row: KeyRow, set_spend: bool) -> StoreFuture<'_, bool> {
+        self.write(move |c| update_key(c, &row, &row.token, set_spend))
+    }
+
+    fn replace_key_token(&self, old_token: String, row: KeyRow) -> StoreFuture<'_, bool> {
+        self.write(move |c| update_key(c, &row, &old_token, false))
+    }
+
+    fn delete_keys(
+        &self,
+        tokens: Vec<String>,
+        deleted_by: Option<String>,
+    ) -> StoreFuture<'_, Vec<String>> {
+        self.write(move |c| {
+            let now = crate::spend::clock::now();
+            let tx = c.transaction()?;
+            let mut deleted = Vec::new();
+            for t in &tokens {
+                deleted.extend(archive_keys(&tx, "WHERE token = ?1", t, &deleted_by, now)?);
+            }
+            tx.commit()?;
+            Ok(deleted)
+        })
+    }
+
+    fn get_deleted_key(&self, token: String) -> StoreFuture<'_, Option<DeletedKeyRow>> {
+        self.read(move |c| {
+            let cols = KEY_COLUMNS.join(", ");
+            let mut stmt = c.prepare(&format!(
+                "SELECT {cols}, deleted_at, deleted_by FROM \"LiteLLM_DeletedVerificationToken\"
+                 WHERE token = ?1 ORDER BY deleted_at DESC LIMIT 1"
+            ))?;
+            let n = KEY_COLUMNS.len();
+            let mut rows = stmt.query_map([token], |r| {
+                Ok(DeletedKeyRow {
+                    key: key_from_row(r)?,
+                    deleted_at: r.get(n)?,
+                    deleted_by: r.get(n + 1)?,
+                })
+            })?;
+            rows.next().transpose()
+        })
+    }
+
+    fn list_keys(&self, query: KeyQuery) -> StoreFuture<'_, (Vec<KeyRow>, u64)> {
+        self.read(move |c| {
+            let mut clauses = Vec::new();
+            let mut values = Vec::new();
+            for (col, v) in [
+                ("user_id", &query.user_id),
+                ("team_id", &query.team_id),
+                ("key_alias", &query.key_alias),
+                ("token", &query.key_hash),
+                ("organization_id", &query.organization_id),
+            ] {
+                if let Some(v) = v {
+                    values.push(Sql::Text(v.clone()));
+                    clauses.push(format!("{col} = ?{}", values.len()));
+                }
+            }
+            let where_sql = if clauses.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", clauses.join(" AND "))
+            };
+            let total: i64 = c.query_row(
+                &format!("SELECT count(*) FROM \"LiteLLM_VerificationToken\" {where_sql}"),
+                params_from_iter(values.clone()),
+                |r| r.get(0),
+            )?;
+            let size = query.size.max(1);
+            let offset = query.page.max(1).saturating_sub(1).saturating_mul(size);
+            let sql = select_keys(&format!(
+                "{where_sql} ORDER BY created_at DESC, token DESC LIMIT {size} OFFSET {offset}"
+            ));
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt
+                .query_map(params_from_iter(values), key_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    fn team_keys(&self, team_id: String) -> StoreFuture<'_, Vec<KeyRow>> {
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare(&select_keys("WHERE team_id = ?1 ORDER BY created_at DESC"))?;
+            let rows = stmt.query_map([team_id], key_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn insert_team(&self, row: TeamRow) -> StoreFuture<'_, ()> {
+        self.write(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO \"LiteLLM_TeamTable\" ({}) VALUES ({})",
+                    TEAM_COLUMNS.join(", "),
+                    placeholders(1, TEAM_COLUMNS.len())
+                ),
+                params_from_iter(team_values(&row)),
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn get_team(&self, team_id: String) -> StoreFuture<'_, Option<TeamRow>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&select_teams("WHERE team_id = ?1"))?;
+            let mut rows = stmt.query_map([team_id], team_from_row)?;
+            rows.next().transpose()
+        })
+    }
+
+    fn update_team(&self, row: TeamRow, set_spend: bool) -> StoreFuture<'_, bool> {
+        self.write(move |c| {
+            let n = TEAM_COLUMNS.len();
+            let sets: Vec<String> = TEAM_COLUMNS
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(i, col)| {
+                    if *col == "spend" {
+                        format!(
+                            "spend = CASE WHEN ?{} = 1 THEN ?{} ELSE spend END",
+                            n + 1,
+                            i + 1
+                        )
+                    } else {
+                        format!("{col} = ?{}", i + 1)
+                    }
+                })
+                .collect();
+            let mut values = team_values(&row);
+            values.push(Sql::Integer(i64::from(set_spend)));
+            let changed = c.execute(
+                &format!(
+                    "UPDATE \"LiteLLM_TeamTable\" SET {} WHERE team_id = ?1",
+                    sets.join(", ")
+                ),
+                params_from_iter(values),
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn delete_teams(
+        &self,
+        team_ids: Vec<String>,
+        deleted_by: Option<String>,
+    ) -> StoreFuture<'_, (Vec<String>, Vec<String>)> {
+        self.write(move |c| {
+            let now = crate::spend::clock::now();
+            let tx = c.transaction()?;
+            let mut teams = Vec::new();
+            let mut tokens = Vec::new();
+            for id in &team_ids {
+                tokens.extend(archive_keys(
+                    &tx,
+                    "WHERE team_id = ?1",
+                    id,
+                    &deleted_by,
+                    now,
+                )?);
+                if tx.execute("DELETE FROM \"LiteLLM_TeamTable\" WHERE team_id = ?1", [id])? > 0 {
+                    teams.push(id.clone());
+                }
+            }
+            tx.commit()?;
+            Ok((teams, tokens))
+        })
+    }
+
+    fn list_teams(&self) -> StoreFuture<'_, Vec<TeamRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&select_teams("ORDER BY team_alias, team_id"))?;
+            let rows = stmt.query_map([], team_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn insert_end_user(&self, row: EndUserRow) -> StoreFuture<'_, ()> {
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            if let Some(b) = &row.budget {
+                upsert_budget(&tx, b)?;
+            }
+            tx.execute(
+                "INSERT INTO \"LiteLLM_EndUserTable\" (user_id, alias, spend,
+                    allowed_model_region, default_model, models, budget_id, blocked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params_from_iter([
+                    Sql::Text(row.user_id.clone()),
+                    text(&row.alias),
+                    Sql::Real(row.spend),
+                    text(&row.allowed_model_region),
+                    text(&row.default_model),
+                    json(&row.models),
+                    text(&row.budget_id),
+                    Sql::Integer(i64::from(row.blocked)),
+                ]),
+            )?;
+            tx.commit()
+        })
+    }
+
+    fn get_end_user(&self, user_id: String) -> StoreFuture<'_, Option<EndUserRow>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&select_end_users("WHERE e.user_id = ?1"))?;
+            let mut rows = stmt.query_map([user_id], end_user_from_row)?;
+            rows.next().transpose()
+        })
+    }
+
+    fn update_end_user(&self, row: EndUserRow) -> StoreFuture<'_, bool> {
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            if let Some(b) = &row.budget {
+                upsert_budget(&tx, b)?;
+            }
+            let changed = tx.execute(
+                "UPDATE \"LiteLLM_EndUserTable\" SET alias = ?2, allowed_model_region = ?3,
+                    default_model = ?4, models = ?5, budget_id = ?6, blocked = ?7
+                 WHERE user_id = ?1",
+                params_from_iter([
+                    Sql::Text(row.user_id.clone()),
+                    text(&row.alias),
+                    text(&row.allowed_model_region),
+                    text(&row.default_model),
+                    json(&row.models),
+                    text(&row.budget_id),
+                    Sql::Integer(i64::from(row.blocked)),
+                ]),
+            )?;
+            tx.commit()?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn delete_end_users(&self, user_ids: Vec<String>) -> StoreFuture<'_, u64> {
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let mut n = 0u64;
+            for id in &user_ids {
+                n += tx.execute(
+                    "DELETE FROM \"LiteLLM_EndUserTable\" WHERE user_id = ?1",
+                    [id],
+                )? as u64;
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+
+    fn list_end_users(&self, restricted_only: bool) -> StoreFuture<'_, Vec<EndUserRow>> {
+        self.read(move |c| {
+            let filter = if restricted_only {
+                "WHERE e.blocked = 1 OR e.models != '[]' OR e.budget_id IS NOT NULL"
+            } else {
+                ""
+            };
+            let mut stmt = c.prepare(&select_end_users(&format!("{filter} ORDER BY e.user_id")))?;
+            let rows = stmt.query_map([], end_user_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn due_resets(&self, now: Micros) -> StoreFuture<'_, Vec<BudgetReset>> {
+        self.read(move |c| {
+            let mut out = Vec::new();
+            for (owner, table, id) in [
+                (BudgetOwner::Key, "LiteLLM_VerificationToken", "token"),
+                (BudgetOwner::Team, "LiteLLM_TeamTable", "team_id"),
+                (BudgetOwner::Budget, "LiteLLM_BudgetTable", "budget_id"),
+            ] {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {id}, budget_duration, budget_reset_at FROM \"{table}\"
+                     WHERE budget_duration IS NOT NULL AND budget_reset_at IS NOT NULL
+                       AND budget_reset_at <= ?1"
+                ))?;
+                let rows = stmt.query_map([now], |r| {
+                    Ok(BudgetReset {
+                        owner,
+                        id: r.get(0)?,
+                        budget_duration: r.get(1)?,
+                        reset_at: r.get(2)?,
+                        next_reset_at: 0,
+                    })
+                })?;
+                for r in rows {
+                    out.push(r?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn apply_resets(&self, resets: Vec<BudgetReset>) -> StoreFuture<'_, u64> {
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let mut applied = 0u64;
+            for r in &resets {
+                let params = rusqlite::params![r.id, r.reset_at, r.next_reset_at];
+                let n = match r.owner {
+                    BudgetOwner::Key => tx.execute(
+                        "UPDATE \"LiteLLM_VerificationToken\" SET spend = 0, budget_reset_at = ?3
+                         WHERE token = ?1 AND budget_reset_at = ?2",
+                        params,
+                    )?,
+                    BudgetOwner::Team => tx.execute(
+                        "UPDATE \"LiteLLM_TeamTable\" SET spend = 0, budget_reset_at = ?3
+                         WHERE team_id = ?1 AND budget_reset_at = ?2",
+                        params,
+                    )?,
+                    BudgetOwner::Budget => {
+                        let n = tx.execute(
+                            "UPDATE \"LiteLLM_BudgetTable\" SET budget_reset_at = ?3
+                             WHERE budget_id = ?1 AND budget_reset_at = ?2",
+                            params,
+                        )?;
+                        if n > 0 {
+                            tx.execute(
+                                "UPDATE \"LiteLLM_EndUserTable\" SET spend = 0 WHERE budget_id = ?1",
+                                [&r.id],
+                            )?;
+                        }
+                        n
+                    }
+                };
+                applied += n as u64;
+            }
+            tx.commit()?;
+            Ok(applied)
+        })
+    }
+
+    fn write_spend(&self, batch: SpendBatch) -> StoreFuture<'_, ()> {
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT OR IGNORE INTO \"LiteLLM_SpendLogs\" ({}) VALUES ({})",
+                    LOG_COLUMNS.join(", "),
+                    placeholders(1, LOG_COLUMNS.len())
+                ))?;
+                for l in &batch.logs {
+                    insert.execute(params_from_iter(log_values(l)))?;
+                }
+                let mut key = tx.prepare_cached(
+                    "UPDATE \"LiteLLM_VerificationToken\" SET spend = spend + ?2 WHERE token = ?1",
+                )?;
+                for (token, cost) in &batch.increments.keys {
+                    key.execute(rusqlite::params![token, cost])?;
+                }
+                let mut team = tx.prepare_cached(
+                    "UPDATE \"LiteLLM_TeamTable\" SET spend = spend + ?2 WHERE team_id = ?1",
+                )?;
+                for (id, cost) in &batch.increments.teams {
+                    team.execute(rusqlite::params![id, cost])?;
+                }
+                let mut end_user = tx.prepare_cached(
+                    "INSERT INTO \"LiteLLM_EndUserTable\" (user_id, spend) VALUES (?1, ?2)
+                     ON CONFLICT(user_id) DO UPDATE SET spend = spend + excluded.spend",
+                )?;
+                for (id, cost) in &batch.increments.end_users {
+                    end_user.execute(rusqlite::params![id, cost])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn spend_logs(&self, query: SpendLogQuery) -> StoreFuture<'_, Vec<SpendLogRow>> {
+        self.read(move |c| {
+            let (where_sql, values) = spend_filter(&query);
+            let cols: Vec<String> = LOG_COLUMNS.iter().map(|c| format!("sl.{c}")).collect();
+            let limit = if query.limit == 0 {
+                -1
+            } else {
+                query.limit as i64
+            };
+            let mut stmt = c.prepare(&format!(
+                "SELECT {} FROM \"LiteLLM_SpendLogs\" sl{where_sql}
+                 ORDER BY sl.\"startTime\" DESC, sl.request_id DESC LIMIT {limit}",
+                cols.join(", ")
+            ))?;
+            let rows = stmt.query_map(params_from_iter(values), log_from_row)?;
+            rows.collect()
+        })
+    }
+
+    fn spend_totals(&self, query: SpendTotalsQuery) -> StoreFuture<'_, Vec<SpendTotalsRow>> {
+        self.read(move |c| {
+            let (where_sql, values) = spend_filter(&query.filter);
+            let dims: Vec<&str> = query.group_by.iter().map(|d| dimension_sql(*d)).collect();
+            let mut joins = String::new();
+            if query.group_by.contains(&SpendDimension::TeamName) {
+                joins.push_str(" LEFT JOIN \"LiteLLM_TeamTable\" tt ON tt.team_id = sl.team_id");
+            }
+            if query.group_by.contains(&SpendDimension::Tag) {
+                joins.push_str(" LEFT JOIN json_each(sl.request_tags) tag");
+            }
+            let select_dims: Vec<String> =
+                dims.iter().map(|d| format!("CAST({d} AS TEXT)")).collect();
+            let group = if dims.is_empty() {
+                String::new()
+            } else {
+                let n: Vec<String> = (1..=dims.len()).map(|i| i.to_string()).collect();
+                format!(" GROUP BY {0} ORDER BY {0}", n.join(", "))
+            };
+            let sql = format!(
+                "SELECT {}{}SUM(sl.spend), SUM(sl.prompt_tokens), SUM(sl.completion_tokens),
+                        SUM(sl.total_tokens), COUNT(*)
+                 FROM \"LiteLLM_SpendLogs\" sl{joins}{where_sql}{group}",
+                select_dims.join(", "),
+                if dims.is_empty() { "" } else { ", " },
+            );
+            let n = dims.len();
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(values), |r| {
+                let mut keys = Vec::with_capacity(n);
+                for i in 0..n {
+                    keys.push(r.get::<_, Option<String>>(i)?);
+                }
+                Ok(SpendTotalsRow {
+                    keys,
+                    spend: r.get::<_, Option<f64>>(n)?.unwrap_or(0.0),
+                    prompt_tokens: r.get::<_, Option<i64>>(n + 1)?.unwrap_or(0),
+                    completion_tokens: r.get::<_, Option<i64>>(n + 2)?.unwrap_or(0),
+                    total_tokens: r.get::<_, Option<i64>>(n + 3)?.unwrap_or(0),
+                    requests: r.get(n + 4)?,
+                })
+            })?;
+            let mut out: Vec<SpendTotalsRow> = rows.collect::<rusqlite::Result<_>>()?;
+            // Without any row, SUM over nothing is one all-null row: no groups.
+            if n == 0 && out.first().is_some_and(|r| r.requests == 0) {
+                out.clear();
+            }
+            Ok(out)
+        })
+    }
+}
