@@ -432,6 +432,42 @@ impl BudgetRegistry {
         Ok(())
     }
 
+    /// Change a budget's definition in place, keeping its spend and the reservations of
+    /// calls in flight (the gateway's key and team budgets change while calls run). Adds
+    /// it, with no spend, if there is none of that name. The anchor of fixed-length windows
+    /// stays where it was unless `spec.start` says otherwise.
+    pub fn update(&self, spec: BudgetSpec, now: Micros) -> Result<(), String> {
+        spec.validate()?;
+        let mut state = self.state();
+        if let Some(e) = state.entries.iter_mut().find(|e| e.spec.name == spec.name) {
+            if let Some(start) = spec.start {
+                e.anchor = start;
+            }
+            for c in e.counters.values_mut() {
+                c.fired.resize(spec.actions.len(), false);
+            }
+            e.spec = spec;
+            return Ok(());
+        }
+        drop(state);
+        self.add(spec, now, &HashMap::new())
+    }
+
+    /// Set a budget's spend in the current window (all members, or one) to `spent`.
+    /// Returns whether the budget exists.
+    pub fn set_spent(&self, name: &str, member: &str, spent: f64, now: Micros) -> bool {
+        let mut state = self.state();
+        let Some(e) = state.entries.iter_mut().find(|e| e.spec.name == name) else {
+            return false;
+        };
+        e.counter(member, now).spent = if spent.is_finite() {
+            spent.max(0.0)
+        } else {
+            0.0
+        };
+        true
+    }
+
     /// Remove a budget by name. Returns whether it existed.
     pub fn remove(&self, name: &str) -> bool {
         let mut state = self.state();

@@ -364,3 +364,38 @@ fn seeding_counts_the_current_window_only() {
     let total = BudgetSpec::new(Scope::Global, None, 1.0, Period::Total);
     assert!(seed_from_ledger(&total, NOW, &ledger).unwrap().is_empty());
 }
+
+#[test]
+fn updating_a_budget_keeps_its_spend_and_reservations() {
+    let r = registry_with(
+        BudgetSpec::new(Scope::Global, None, 1.0, Period::Daily),
+        NOW,
+    );
+    let m = CallMetadata::default();
+    let held = admit(&r, &m, 0.4, NOW).unwrap().unwrap();
+    admit(&r, &m, 0.3, NOW)
+        .unwrap()
+        .unwrap()
+        .settle_at(0.3, NOW);
+    // Lowering the limit keeps both the settled spend and the call in flight.
+    let mut lower = BudgetSpec::new(Scope::Global, None, 0.6, Period::Daily);
+    lower.name = "global:daily".to_owned();
+    r.update(lower, NOW).unwrap();
+    let s = &r.status(NOW)[0];
+    assert_eq!((s.limit, s.spent), (0.6, 0.3));
+    assert!((s.reserved - 0.4).abs() < 1e-12, "{s:?}");
+    assert!(admit(&r, &m, 0.0, NOW).is_err(), "0.3 + 0.4 > 0.6");
+    held.settle_at(0.1, NOW);
+    assert!(admit(&r, &m, 0.1, NOW).is_ok());
+    // Setting the spend (an admin's correction) replaces it.
+    assert!(r.set_spent("global:daily", "", 0.0, NOW));
+    assert_eq!(r.status(NOW)[0].spent, 0.0);
+    assert!(!r.set_spent("nope", "", 1.0, NOW));
+    // Updating a budget that does not exist adds it.
+    r.update(
+        BudgetSpec::new(Scope::User, Some("x"), 2.0, Period::Total),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(r.specs().len(), 2);
+}

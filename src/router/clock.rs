@@ -118,6 +118,17 @@ impl MinuteCounter {
             .is_ok()
     }
 
+    /// Take back `n` added in `minute` (a request refused after it was counted); a no-op
+    /// once the counter moved to another minute.
+    pub fn remove(&self, minute: u64, n: u64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+                (w >> COUNT_BITS == minute & MINUTE_MASK)
+                    .then(|| pack(minute, (w & COUNT_MASK).saturating_sub(n)))
+            });
+    }
+
     /// Set the count of `minute` to zero.
     pub fn reset(&self, minute: u64) {
         self.0.store(pack(minute, 0), Ordering::Release);
@@ -154,6 +165,19 @@ mod tests {
         assert!(c.try_add_one_below(1, 2));
         assert!(!c.try_add_one_below(1, 2));
         assert!(c.try_add_one_below(2, 2));
+    }
+
+    #[test]
+    fn minute_counter_gives_back_within_its_minute_only() {
+        let c = MinuteCounter::default();
+        c.add(4, 3);
+        c.remove(4, 1);
+        assert_eq!(c.get(4), 2);
+        c.remove(4, 5);
+        assert_eq!(c.get(4), 0);
+        c.add(5, 2);
+        c.remove(4, 1);
+        assert_eq!(c.get(5), 2);
     }
 
     #[test]
