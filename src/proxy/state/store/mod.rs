@@ -390,4 +390,4 @@ pub trait Store: Send + Sync + 'static {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,0 +1,444 @@
+//! Write-behind of the spend log: requests push their row onto a bounded queue (never
+//! waiting), and one task writes what accumulated, with the spend it adds to keys, teams
+//! and end users, in one transaction per batch.
+//!
+//! A slow or failing database never slows a request: when the queue is full the row is
+//! dropped and counted ([`SpendWriter::dropped`], for `/metrics`), and a batch that fails
+//! to write is kept (the queue stops draining meanwhile) and retried with backoff, so
+//! memory stays bounded by the queue's capacity plus one batch. [`SpendWriter::flush`]
+//! waits until everything queued before it is written (graceful shutdown).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::store::{SpendBatch, SpendIncrements, SpendLogRow, Store};
+
+/// Queue and batching settings.
+#[derive(Debug, Clone, Copy)]
+pub struct SpendWriterConfig {
+    /// Rows waiting at most; more are dropped (and counted).
+    pub capacity: usize,
+    /// Rows written per transaction at most.
+    pub max_batch: usize,
+    /// How long the writer gathers rows before writing them.
+    pub interval: Duration,
+    /// The longest wait between retries of a failing write.
+    pub max_backoff: Duration,
+}
+
+impl Default for SpendWriterConfig {
+    fn default() -> Self {
+        SpendWriterConfig {
+            capacity: 100_000,
+            max_batch: 1_000,
+            interval: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the writer has done, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct SpendWriterStats {
+    dropped: AtomicU64,
+    written: AtomicU64,
+    failed_writes: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl SpendWriterStats {
+    /// Rows dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Rows written.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Batch writes that failed (and were retried).
+    pub fn failed_writes(&self) -> u64 {
+        self.failed_writes.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        match self.last_error.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+}
+
+enum Msg {
+    Row(Box<SpendLogRow>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The handle requests record through. Dropping it lets the writer finish what is queued
+/// and stop (a writer retrying a failing database stops with the runtime).
+pub struct SpendWriter {
+    tx: mpsc::Sender<Msg>,
+    stats: Arc<SpendWriterStats>,
+    task: JoinHandle<()>,
+}
+
+impl SpendWriter {
+    /// Start the writer task on the current tokio runtime.
+    pub fn start(store: Arc<dyn Store>, config: SpendWriterConfig) -> Self {
+        let (tx, rx) = mpsc::channel(config.capacity.max(1));
+        let stats = Arc::new(SpendWriterStats::default());
+        let task = tokio::spawn(run(store, rx, config, stats.clone()));
+        SpendWriter { tx, stats, task }
+    }
+
+    /// Queue a row; never waits. Returns `false` if the queue was full (the row is dropped
+    /// and counted).
+    pub fn record(&self, row: SpendLogRow) -> bool {
+        match self.tx.try_send(Msg::Row(Box::new(row))) {
+            Ok(()) => true,
+            Err(_) => {
+                let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    super::warn(&format!(
+                        "spend log queue full: {n} request rows dropped so far (the database is slow or failing: {})",
+                        self.stats.last_error().unwrap_or_else(|| "no error reported yet".to_owned())
+                    ));
+                }
+                false
+            }
+        }
+    }
+
+    /// Wait until every row queued before this call is written, for at most `grace`.
+    /// Returns whether it all was.
+    pub async fn flush(&self, grace: Duration) -> bool {
+        let (done, wait) = oneshot::channel();
+        let work = async {
+            if self.tx.send(Msg::Flush(done)).await.is_err() {
+                return false;
+            }
+            wait.await.is_ok()
+        };
+        tokio::time::timeout(grace, work).await.unwrap_or(false)
+    }
+
+    /// Stop taking rows, write what is queued and end the writer, within `grace` (past it,
+    /// the writer is stopped and what it still held is lost). Returns whether all was
+    /// written.
+    pub async fn close(self, grace: Duration) -> bool {
+        let SpendWriter { tx, task, .. } = self;
+        drop(tx);
+        let abort = task.abort_handle();
+        match tokio::time::timeout(grace, task).await {
+            Ok(done) => done.is_ok(),
+            Err(_) => {
+                abort.abort();
+                false
+            }
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<SpendWriterStats> {
+        &self.stats
+    }
+
+    /// Rows dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.stats.dropped()
+    }
+}
+
+fn increments(rows: &[SpendLogRow]) -> SpendIncrements {
+    let mut keys: HashMap<&str, f64> = HashMap::new();
+    let mut teams: HashMap<&str, f64> = HashMap::new();
+    let mut end_users: HashMap<&str, f64> = HashMap::new();
+    for r in rows {
+        if r.spend <= 0.0 || !r.spend.is_finite() {
+            continue;
+        }
+        if !r.api_key.is_empty() {
+            *keys.entry(&r.api_key).or_default() += r.spend;
+        }
+        if let Some(t) = r.team_id.as_deref() {
+            *teams.entry(t).or_default() += r.spend;
+        }
+        if let Some(u) = r.end_user.as_deref() {
+            *end_users.entry(u).or_default() += r.spend;
+        }
+    }
+    let own = |m: HashMap<&str, f64>| {
+        let mut v: Vec<(String, f64)> = m.into_iter().map(|(k, c)| (k.to_owned(), c)).collect();
+        // A stable order: concurrent writers touch rows in the same order (no deadlocks).
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    SpendIncrements {
+        keys: own(keys),
+        teams: own(teams),
+        end_users: own(end_users),
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Msg>,
+    config: SpendWriterConfig,
+    stats: Arc<SpendWriterStats>,
+) {
+    let max_batch = config.max_batch.max(1);
+    let mut batch: Vec<SpendLogRow> = Vec::new();
+    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut closed = false;
+    let mut backoff = config.interval.max(Duration::from_millis(10));
+    let take = |m: Msg, batch: &mut Vec<SpendLogRow>, waiters: &mut Vec<_>| match m {
+        Msg::Row(r) => batch.push(*r),
+        Msg::Flush(w) => waiters.push(w),
+    };
+    loop {
+        if batch.is_empty() && waiters.is_empty() {
+            match rx.recv().await {
+                Some(m) => take(m, &mut batch, &mut waiters),
+                None => return,
+            }
+        }
+        // Gather for one interval, unless someone waits for a flush or the batch is full.
+        let deadline = Instant::now() + config.interval;
+        while batch.len() < max_batch && waiters.is_empty() && !closed {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(m)) => take(m, &mut batch, &mut waiters),
+                Ok(None) => closed = true,
+                Err(_) => break,
+            }
+        }
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(m) => take(m, &mut batch, &mut waiters),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let write = SpendBatch {
+                increments: increments(&batch),
+                logs: batch.clone(),
+            };
+            match store.write_spend(write).await {
+                Ok(()) => {
+                    stats
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch.clear();
+                    backoff = config.interval.max(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    let n = stats.failed_writes.fetch_add(1, Ordering::Relaxed) + 1;
+                    let message = e.to_string();
+                    if n.is_power_of_two() {
+                        super::warn(&format!(
+                            "spend log write failed ({n} failures so far), retrying in {backoff:?}: {message}"
+                        ));
+                    }
+                    if let Ok(mut g) = stats.last_error.lock() {
+                        *g = Some(message);
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(config.max_backoff);
+                    continue;
+                }
+            }
+        }
+        // Everything queued before these flushes is written now.
+        for w in waiters.drain(..) {
+            let _ = w.send(());
+        }
+        if closed && batch.is_empty() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::state::store::sqlite::SqliteStore;
+    use crate::proxy::state::store::tests::TempDb;
+    use crate::proxy::state::store::{KeyRow, SpendLogQuery, StoreError, StoreFuture};
+
+    fn row(i: usize, key: &str, cost: f64) -> SpendLogRow {
+        SpendLogRow {
+            request_id: format!("req-{i}"),
+            call_type: "acompletion".into(),
+            api_key: key.into(),
+            spend: cost,
+            start_time: i as i64,
+            end_time: i as i64 + 1,
+            model: "gpt-4o".into(),
+            team_id: Some("team".into()),
+            end_user: Some("cust".into()),
+            ..Default::default()
+        }
+    }
+
+    fn quick() -> SpendWriterConfig {
+        SpendWriterConfig {
+            capacity: 10_000,
+            max_batch: 100,
+            interval: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(50),
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_are_batched_and_spend_columns_raised() {
+        let db = TempDb::new("writer");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db.0).unwrap());
+        store
+            .insert_key(KeyRow {
+                token: "k1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let writer = SpendWriter::start(store.clone(), quick());
+        for i in 0..250 {
+            assert!(writer.record(row(i, "k1", 0.01)));
+        }
+        assert!(writer.flush(Duration::from_secs(30)).await);
+        let logs = store.spend_logs(SpendLogQuery::default()).await.unwrap();
+        assert_eq!(logs.len(), 250);
+        assert_eq!(writer.stats().written(), 250);
+        let key = store.get_key("k1".into()).await.unwrap().unwrap();
+        assert!((key.spend - 2.5).abs() < 1e-9, "{}", key.spend);
+        let user = store.get_end_user("cust".into()).await.unwrap().unwrap();
+        assert!((user.spend - 2.5).abs() < 1e-9);
+        assert_eq!(writer.dropped(), 0);
+    }
+
+    /// A store whose spend writes fail until told otherwise.
+    struct Flaky {
+        inner: SqliteStore,
+        failing: std::sync::atomic::AtomicBool,
+        attempts: AtomicU64,
+    }
+
+    macro_rules! delegate {
+        ($($name:ident($($arg:ident: $t:ty),*) -> $r:ty;)*) => {
+            $(fn $name(&self, $($arg: $t),*) -> StoreFuture<'_, $r> { self.inner.$name($($arg),*) })*
+        };
+    }
+
+    use crate::proxy::state::store::*;
+
+    impl Store for Flaky {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        delegate! {
+            ping() -> ();
+            insert_key(row: KeyRow) -> ();
+            get_key(token: String) -> Option<KeyRow>;
+            keys_by_alias(alias: String) -> Vec<KeyRow>;
+            update_key(row: KeyRow, set_spend: bool) -> bool;
+            replace_key_token(old: String, row: KeyRow) -> bool;
+            delete_keys(tokens: Vec<String>, by: Option<String>) -> Vec<String>;
+            get_deleted_key(token: String) -> Option<DeletedKeyRow>;
+            list_keys(q: KeyQuery) -> (Vec<KeyRow>, u64);
+            team_keys(team: String) -> Vec<KeyRow>;
+            insert_team(row: TeamRow) -> ();
+            get_team(id: String) -> Option<TeamRow>;
+            update_team(row: TeamRow, set_spend: bool) -> bool;
+            delete_teams(ids: Vec<String>, by: Option<String>) -> (Vec<String>, Vec<String>);
+            list_teams() -> Vec<TeamRow>;
+            insert_end_user(row: EndUserRow) -> ();
+            get_end_user(id: String) -> Option<EndUserRow>;
+            update_end_user(row: EndUserRow) -> bool;
+            delete_end_users(ids: Vec<String>) -> u64;
+            list_end_users(restricted: bool) -> Vec<EndUserRow>;
+            due_resets(now: i64) -> Vec<BudgetReset>;
+            apply_resets(r: Vec<BudgetReset>) -> u64;
+            spend_logs(q: SpendLogQuery) -> Vec<SpendLogRow>;
+            spend_totals(q: SpendTotalsQuery) -> Vec<SpendTotalsRow>;
+        }
+        fn write_spend(&self, batch: SpendBatch) -> StoreFuture<'_, ()> {
+            self.attempts.fetch_add(1, Ordering::Relaxed);
+            if self.failing.load(Ordering::Relaxed) {
+                return Box::pin(async {
+                    Err(StoreError::Backend {
+                        location: "flaky".into(),
+                        message: "disk on fire".into(),
+                    })
+                });
+            }
+            self.inner.write_spend(batch)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_database_drops_past_the_bound_and_loses_nothing_queued() {
+        let db = TempDb::new("flaky");
+        let flaky = Arc::new(Flaky {
+            inner: SqliteStore::open(&db.0).unwrap(),
+            failing: true.into(),
+            attempts: AtomicU64::new(0),
+        });
+        let writer = SpendWriter::start(
+            flaky.clone(),
+            SpendWriterConfig {
+                capacity: 50,
+                max_batch: 10,
+                ..quick()
+            },
+        );
+        // Recording never waits: 1000 rows against a dead database, 50 queued + up to one
+        // batch held by the writer; the rest dropped and counted.
+        let accepted = (0..1000)
+            .filter(|i| writer.record(row(*i, "", 0.0)))
+            .count();
+        assert!(accepted <= 50 + 10 + 1, "{accepted}");
+        assert_eq!(writer.dropped() as usize, 1000 - accepted);
+        assert!(
+            !writer.flush(Duration::from_millis(100)).await,
+            "cannot flush yet"
+        );
+        assert!(writer.stats().failed_writes() > 0);
+        assert!(writer
+            .stats()
+            .last_error()
+            .unwrap()
+            .contains("disk on fire"));
+        // The database comes back: everything accepted is written.
+        flaky.failing.store(false, Ordering::Relaxed);
+        assert!(writer.flush(Duration::from_secs(30)).await);
+        let logs = flaky.spend_logs(SpendLogQuery::default()).await.unwrap();
+        assert_eq!(logs.len(), accepted);
+    }
+
+    #[tokio::test]
+    async fn closing_the_writer_writes_what_is_queued() {
+        let db = TempDb::new("drop");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db.0).unwrap());
+        let writer = SpendWriter::start(store.clone(), quick());
+        for i in 0..30 {
+            writer.record(row(i, "", 0.0));
+        }
+        assert!(writer.close(Duration::from_secs(30)).await);
+        assert_eq!(
+            store
+                .spend_logs(SpendLogQuery::default())
+                .await
+                .unwrap()
+                .len(),
+            30
+        );
+    }
+}
