@@ -30,6 +30,9 @@ pub struct SpendWriterConfig {
     pub interval: Duration,
     /// The longest wait between retries of a failing write.
     pub max_backoff: Duration,
+    /// Write the log rows (`false`: only add their spend to keys, teams and end users, as
+    /// with `disable_spend_logs`).
+    pub keep_logs: bool,
 }
 
 impl Default for SpendWriterConfig {
@@ -39,6 +42,7 @@ impl Default for SpendWriterConfig {
             max_batch: 1_000,
             interval: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
+            keep_logs: true,
         }
     }
 }
@@ -230,7 +234,11 @@ async fn run(
         if !batch.is_empty() {
             let write = SpendBatch {
                 increments: increments(&batch),
-                logs: batch.clone(),
+                logs: if config.keep_logs {
+                    batch.clone()
+                } else {
+                    Vec::new()
+                },
             };
             match store.write_spend(write).await {
                 Ok(()) => {
@@ -295,6 +303,7 @@ mod tests {
             max_batch: 100,
             interval: Duration::from_millis(20),
             max_backoff: Duration::from_millis(50),
+            keep_logs: true,
         }
     }
 

@@ -334,8 +334,8 @@ pub trait Store: Send + Sync + 'static {
     /// Replace the key's row (by `row.token`); its `spend` only when `set_spend` (spend is
     /// otherwise only ever added to, by [`Store::write_spend`]). Returns whether it existed.
     fn update_key(&self, row: KeyRow, set_spend: bool) -> StoreFuture<'_, bool>;
-    /// Give the key `old_token` a new token (`/key/regenerate`): the row keeps its spend.
-    /// Returns whether `old_token` existed.
+    /// Give the key `old_token` a new token (`/key/regenerate`): the row keeps its spend;
+    /// a copy of the old row goes to the deleted keys. Returns whether `old_token` existed.
     fn replace_key_token(&self, old_token: String, row: KeyRow) -> StoreFuture<'_, bool>;
     /// Move keys to the deleted-keys table. Returns the tokens that existed.
     fn delete_keys(

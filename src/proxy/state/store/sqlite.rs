@@ -328,12 +328,15 @@ fn update_key(
     Ok(conn.execute(&update_key_sql(), params_from_iter(values))? > 0)
 }
 
+/// Copy the keys matching `where_sql` (with `?1` = `param`) to the deleted-keys table, and
+/// delete them unless `keep`.
 fn archive_keys(
     conn: &Connection,
     where_sql: &str,
     param: &str,
     deleted_by: &Option<String>,
     now: Micros,
+    keep: bool,
 ) -> rusqlite::Result<Vec<String>> {
     let cols = KEY_COLUMNS.join(", ");
     let mut stmt = conn.prepare(&format!(
@@ -350,10 +353,12 @@ fn archive_keys(
         ),
         rusqlite::params![param, now, deleted_by],
     )?;
-    conn.execute(
-        &format!("DELETE FROM \"LiteLLM_VerificationToken\" {where_sql}"),
-        [param],
-    )?;
+    if !keep {
+        conn.execute(
+            &format!("DELETE FROM \"LiteLLM_VerificationToken\" {where_sql}"),
+            [param],
+        )?;
+    }
     Ok(tokens)
 }
 
@@ -747,7 +752,15 @@ impl Store for SqliteStore {
     }
 
     fn replace_key_token(&self, old_token: String, row: KeyRow) -> StoreFuture<'_, bool> {
-        self.write(move |c| update_key(c, &row, &old_token, false))
+        self.write(move |c| {
+            let tx = c.transaction()?;
+            let now = crate::spend::clock::now();
+            let by = row.updated_by.clone();
+            archive_keys(&tx, "WHERE token = ?1", &old_token, &by, now, true)?;
+            let changed = update_key(&tx, &row, &old_token, false)?;
+            tx.commit()?;
+            Ok(changed)
+        })
     }
 
     fn delete_keys(
@@ -760,7 +773,14 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             let mut deleted = Vec::new();
             for t in &tokens {
-                deleted.extend(archive_keys(&tx, "WHERE token = ?1", t, &deleted_by, now)?);
+                deleted.extend(archive_keys(
+                    &tx,
+                    "WHERE token = ?1",
+                    t,
+                    &deleted_by,
+                    now,
+                    false,
+                )?);
             }
             tx.commit()?;
             Ok(deleted)
@@ -905,6 +925,7 @@ impl Store for SqliteStore {
                     id,
                     &deleted_by,
                     now,
+                    false,
                 )?);
                 if tx.execute("DELETE FROM \"LiteLLM_TeamTable\" WHERE team_id = ?1", [id])? > 0 {
                     teams.push(id.clone());

@@ -135,6 +135,8 @@ async fn regenerate_moves_the_row_to_a_new_token() {
     row.rotation_count = 1;
     assert!(store.replace_key_token("old".into(), row).await.unwrap());
     assert_eq!(store.get_key("old".into()).await.unwrap(), None);
+    let archived = store.get_deleted_key("old".into()).await.unwrap().unwrap();
+    assert_eq!(archived.key.key_alias.as_deref(), Some("a"));
     let new = store.get_key("new".into()).await.unwrap().unwrap();
     assert_eq!((new.spend, new.rotation_count), (1.0, 1));
 }
