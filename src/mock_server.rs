@@ -376,6 +376,21 @@ fn default_reply(
             .header("content-type", "application/json")
             .body(Body::from(anthropic_message(model).to_string()));
     }
+    if path.ends_with("/v2/chat") {
+        if stream {
+            return builder
+                .header("content-type", "text/event-stream")
+                .body(sse_body(state, cohere_stream_frames(chunks), None, None));
+        }
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(cohere_chat_reply().to_string()));
+    }
+    if path.ends_with("/v2/embed") {
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(cohere_embed_reply(request).to_string()));
+    }
     if let Some(reply) = google_default(state, path, chunks) {
         return reply(builder);
     }
@@ -615,4 +630,87 @@ pub fn anthropic_stream_frames(model: &str, chunks: usize) -> Vec<String> {
                           "usage": {"output_tokens": chunks}})));
     out.push(frame(json!({"type": "message_stop"})));
     out
+}
+
+/// Cohere's v2 Chat reply (the shape of the API reference's example).
+pub fn cohere_chat_reply() -> Value {
+    json!({
+        "id": "mock-cohere-response", "finish_reason": "COMPLETE",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": DEFAULT_REPLY}]},
+        "usage": {"billed_units": {"input_tokens": 9, "output_tokens": 6}, "tokens": {"input_tokens": 9, "output_tokens": 6}}
+    })
+}
+
+/// A Cohere v2 Chat SSE stream of `chunks` text deltas, with the events of a text reply
+/// (`message-start`, `content-start`/`-delta`/`-end`, `message-end` with usage).
+pub fn cohere_stream_frames(chunks: usize) -> Vec<String> {
+    let frame = |v: Value| {
+        let event = v["type"].as_str().unwrap_or("message").to_owned();
+        format!("event: {event}\ndata: {v}\n\n")
+    };
+    let mut out = Vec::with_capacity(chunks + 5);
+    out.push(frame(json!({"type": "message-start", "id": "mock-cohere-response",
+        "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}})));
+    out.push(frame(json!({"type": "content-start", "index": 0,
+        "delta": {"message": {"content": {"type": "text", "text": ""}}}})));
+    for i in 0..chunks {
+        let piece = if i == 0 {
+            "Hello".to_owned()
+        } else {
+            format!(" w{i}")
+        };
+        out.push(frame(json!({"type": "content-delta", "index": 0,
+            "delta": {"message": {"content": {"text": piece}}}})));
+    }
+    out.push(frame(json!({"type": "content-end", "index": 0})));
+    out.push(frame(
+        json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE",
+        "usage": {"billed_units": {"input_tokens": 9, "output_tokens": chunks},
+                  "tokens": {"input_tokens": 9, "output_tokens": chunks}}}}),
+    ));
+    out
+}
+
+/// Cohere's v2 Embed reply to `request`: the mock provider's vectors for each of `texts`
+/// (`output_dimension` long, default [`DEFAULT_EMBEDDING_DIMENSIONS`]) as `float` embeddings.
+pub fn cohere_embed_reply(request: &Value) -> Value {
+    let texts: Vec<String> = request
+        .get("texts")
+        .or_else(|| request.get("images"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    let dims = request.get("output_dimension").and_then(Value::as_u64);
+    let floats = mock_vectors(&texts, dims);
+    let tokens: usize = texts
+        .iter()
+        .map(|t| t.split_whitespace().count().max(1))
+        .sum();
+    json!({"id": "mock-cohere-embed", "embeddings": {"float": floats}, "texts": texts,
+           "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
+           "response_type": "embeddings_by_type"})
+}
+
+/// The mock provider's deterministic unit vectors for `texts`, `dims` long (default
+/// [`DEFAULT_EMBEDDING_DIMENSIONS`]).
+fn mock_vectors(texts: &[String], dims: Option<u64>) -> Vec<Vec<f64>> {
+    use crate::providers::mock::{embed, MockSpec};
+    use crate::types::{EmbeddingRequest, EmbeddingVector};
+    texts
+        .iter()
+        .map(|text| {
+            let mut one = EmbeddingRequest::new("m", text.as_str());
+            one.dimensions = dims.and_then(|d| u32::try_from(d).ok());
+            embed(&one, &MockSpec::default(), DEFAULT_EMBEDDING_DIMENSIONS)
+                .ok()
+                .and_then(|e| e.data.into_iter().next())
+                .map(|e| match e.embedding {
+                    EmbeddingVector::Float(v) => v,
+                    EmbeddingVector::Base64(_) => Vec::new(),
+                })
+                .unwrap_or_default()
+        })
+        .collect()
 }
