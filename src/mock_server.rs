@@ -330,7 +330,12 @@ fn default_reply(
                 .pointer("/stream_options/include_usage")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            let frames = openai_stream_frames(model, chunks, include_usage);
+            // Mistral sends no stream_options and puts usage on its last chunk by itself.
+            let frames = if is_mistral_model(model) && request.get("stream_options").is_none() {
+                mistral_stream_frames(model, chunks)
+            } else {
+                openai_stream_frames(model, chunks, include_usage)
+            };
             return builder
                 .header("content-type", "text/event-stream")
                 .body(sse_body(state, frames, None, None));
@@ -411,7 +416,12 @@ pub const DEFAULT_EMBEDDING_DIMENSIONS: u32 = 8;
 /// asked. A request OpenAI would reject gets (as `Err`) OpenAI's 400 error body.
 pub fn embeddings_reply(request: &Value) -> Result<Value, Value> {
     use crate::providers::mock::{embed, MockSpec};
-    let parsed = serde_json::from_value::<crate::types::EmbeddingRequest>(request.clone())
+    // Mistral names the vector size `output_dimension`.
+    let mut request = request.clone();
+    if let (Some(d), Value::Object(o)) = (request.get("output_dimension").cloned(), &mut request) {
+        o.insert("dimensions".into(), d);
+    }
+    let parsed = serde_json::from_value::<crate::types::EmbeddingRequest>(request)
         .map_err(|e| e.to_string())
         .and_then(|r| match r.input.problem() {
             Some(problem) => Err(problem),
@@ -501,6 +511,45 @@ pub fn openai_stream_frames(model: &str, chunks: usize, include_usage: bool) -> 
             Some(json!({"prompt_tokens": 9, "completion_tokens": chunks, "total_tokens": 9 + chunks})),
         ));
     }
+    out.push("data: [DONE]\n\n".to_owned());
+    out
+}
+
+/// Whether `model` is one of Mistral's (the mock answers its streams as Mistral does).
+fn is_mistral_model(model: &str) -> bool {
+    crate::model_id::infer_provider(model) == Some("mistral")
+}
+
+/// A Mistral SSE stream of `chunks` content pieces: OpenAI's chunks, with the usage on the
+/// last one (the one with the finish reason), and `[DONE]`.
+pub fn mistral_stream_frames(model: &str, chunks: usize) -> Vec<String> {
+    let frame = |delta: Value, finish: Option<&str>, usage: Option<Value>| {
+        let mut v = json!({"id": "mock-mistral-response", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                           "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if let Some(u) = usage {
+            v["usage"] = u;
+        }
+        format!("data: {v}\n\n")
+    };
+    let mut out = Vec::with_capacity(chunks + 3);
+    out.push(frame(
+        json!({"role": "assistant", "content": ""}),
+        None,
+        None,
+    ));
+    for i in 0..chunks {
+        let piece = if i == 0 {
+            "Hello".to_owned()
+        } else {
+            format!(" w{i}")
+        };
+        out.push(frame(json!({"content": piece}), None, None));
+    }
+    out.push(frame(
+        json!({"content": ""}),
+        Some("stop"),
+        Some(json!({"prompt_tokens": 9, "total_tokens": 9 + chunks, "completion_tokens": chunks})),
+    ));
     out.push("data: [DONE]\n\n".to_owned());
     out
 }

@@ -23,7 +23,13 @@ const BARE_MODEL_FAMILIES: &[(&str, &str)] = &[
     ("embed-multilingual-", "cohere"),
     ("embed-v4", "cohere"),
     ("mistral-", "mistral"),
+    ("open-mistral-", "mistral"),
+    ("open-mixtral-", "mistral"),
     ("codestral-", "mistral"),
+    ("magistral-", "mistral"),
+    ("ministral-", "mistral"),
+    ("pixtral-", "mistral"),
+    ("devstral-", "mistral"),
     ("grok-", "xai"),
     ("deepseek-", "deepseek"),
 ];

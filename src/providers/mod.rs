@@ -8,6 +8,7 @@
 pub mod anthropic;
 pub mod cohere;
 pub mod gemini;
+pub mod mistral;
 pub mod mock;
 pub mod openai;
 pub mod openai_compatible;
@@ -241,10 +242,11 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
         map.insert("gemini".to_owned(), Arc::new(gemini::Gemini));
         map.insert("vertex_ai".to_owned(), Arc::new(vertex::VertexAi::new()));
         map.insert("cohere".to_owned(), Arc::new(cohere::Cohere));
+        map.insert("mistral".to_owned(), Arc::new(mistral::Mistral::new()));
         for host in openai_compatible::hosts() {
             let provider: Arc<dyn Provider> =
                 Arc::new(openai_compatible::OpenAiCompatible::new(host.clone()));
-            map.insert(host.name.clone(), provider);
+            map.entry(host.name.clone()).or_insert(provider);
         }
         map
     })
