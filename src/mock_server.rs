@@ -276,6 +276,21 @@ fn sse_body(
     chunk_delay: Option<Duration>,
     drop_after: Option<usize>,
 ) -> Body {
+    stream_body(state, frames, chunk_delay, drop_after, "\n\n")
+}
+
+/// An NDJSON body (Ollama): each line sent as its own write, no blank lines between.
+fn ndjson_body(state: &Arc<MockState>, lines: Vec<String>) -> Body {
+    stream_body(state, lines, None, None, "\n")
+}
+
+fn stream_body(
+    state: &Arc<MockState>,
+    frames: Vec<String>,
+    chunk_delay: Option<Duration>,
+    drop_after: Option<usize>,
+    terminator: &'static str,
+) -> Body {
     let items = frames.into_iter().enumerate();
     let guard = OpenStream::new(state);
     // hyper only flushes written frames when the body stream is pending; pace a stream that
@@ -295,8 +310,8 @@ fn sse_body(
             ));
         }
         let mut text = frame;
-        if !text.ends_with("\n\n") {
-            text.push_str("\n\n");
+        if !text.ends_with(terminator) {
+            text.push_str(terminator);
         }
         Some((
             Ok::<Bytes, std::io::Error>(Bytes::from(text)),
@@ -380,6 +395,26 @@ fn default_reply(
         return builder
             .header("content-type", "application/json")
             .body(Body::from(anthropic_message(model).to_string()));
+    }
+    if path.ends_with("/api/chat") {
+        // Ollama streams unless the request says "stream": false.
+        let stream = request
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        if stream {
+            return builder
+                .header("content-type", "application/x-ndjson")
+                .body(ndjson_body(state, ollama_stream_lines(model, chunks)));
+        }
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(ollama_chat_reply(model).to_string()));
+    }
+    if path.ends_with("/api/embed") {
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(ollama_embed_reply(request).to_string()));
     }
     if path.ends_with("/v2/chat") {
         if stream {
@@ -762,4 +797,65 @@ fn mock_vectors(texts: &[String], dims: Option<u64>) -> Vec<Vec<f64>> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// Ollama's `/api/chat` reply with `"stream": false` (the shape of its API reference's
+/// example).
+pub fn ollama_chat_reply(model: &str) -> Value {
+    json!({
+        "model": model, "created_at": "2023-12-12T14:13:43.416799Z",
+        "message": {"role": "assistant", "content": DEFAULT_REPLY},
+        "done_reason": "stop", "done": true,
+        "total_duration": 5_191_566_416_u64, "load_duration": 2_154_458, "prompt_eval_count": 9,
+        "prompt_eval_duration": 383_809_000, "eval_count": 6, "eval_duration": 4_799_921_000_u64
+    })
+}
+
+/// Ollama's NDJSON stream: `chunks` content pieces, then the `done` line with the counts.
+pub fn ollama_stream_lines(model: &str, chunks: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(chunks + 1);
+    for i in 0..chunks {
+        let piece = if i == 0 {
+            "Hello".to_owned()
+        } else {
+            format!(" w{i}")
+        };
+        out.push(
+            json!({"model": model, "created_at": "2023-08-04T08:52:19.385406455-07:00",
+                   "message": {"role": "assistant", "content": piece}, "done": false})
+            .to_string(),
+        );
+    }
+    out.push(
+        json!({"model": model, "created_at": "2023-08-04T19:22:45.499127Z",
+               "message": {"role": "assistant", "content": ""}, "done_reason": "stop", "done": true,
+               "total_duration": 4_883_583_458_u64, "load_duration": 1_334_875, "prompt_eval_count": 9,
+               "prompt_eval_duration": 342_546_000, "eval_count": chunks, "eval_duration": 4_535_599_000_u64})
+        .to_string(),
+    );
+    out
+}
+
+/// Ollama's `/api/embed` reply: the mock provider's vectors for `input` (a string or a list),
+/// `dimensions` long (default [`DEFAULT_EMBEDDING_DIMENSIONS`]).
+pub fn ollama_embed_reply(request: &Value) -> Value {
+    let texts: Vec<String> = match request.get("input") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock-embed");
+    let dims = request.get("dimensions").and_then(Value::as_u64);
+    let tokens: usize = texts
+        .iter()
+        .map(|t| t.split_whitespace().count().max(1))
+        .sum();
+    json!({"model": model, "embeddings": mock_vectors(&texts, dims),
+           "total_duration": 14_143_917, "load_duration": 1_019_500, "prompt_eval_count": tokens})
 }

@@ -10,6 +10,7 @@ pub mod cohere;
 pub mod gemini;
 pub mod mistral;
 pub mod mock;
+pub mod ollama;
 pub mod openai;
 pub mod openai_compatible;
 pub mod vertex;
@@ -243,6 +244,9 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
         map.insert("vertex_ai".to_owned(), Arc::new(vertex::VertexAi::new()));
         map.insert("cohere".to_owned(), Arc::new(cohere::Cohere));
         map.insert("mistral".to_owned(), Arc::new(mistral::Mistral::new()));
+        for name in ["ollama", "ollama_chat"] {
+            map.insert(name.to_owned(), Arc::new(ollama::Ollama::new(name)));
+        }
         for host in openai_compatible::hosts() {
             let provider: Arc<dyn Provider> =
                 Arc::new(openai_compatible::OpenAiCompatible::new(host.clone()));
