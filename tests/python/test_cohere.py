@@ -7,6 +7,7 @@ sends the same bodies llmswitch sends.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -675,3 +676,20 @@ def test_sdk_parses_the_mock_replies(server, client):
     )
     assert len(e.embeddings.float_) == 2
     assert e.meta.billed_units.input_tokens == 2
+
+
+def test_timeout_and_broken_connection(server, kw):
+    server.enqueue(delay=1.0)
+    with pytest.raises(llmswitch.Timeout):
+        llmswitch.completion(model=MODEL, messages=MESSAGES, timeout=0.2, **kw)
+    server.enqueue(disconnect=True)
+    with pytest.raises(llmswitch.APIConnectionError):
+        llmswitch.completion(model=MODEL, messages=MESSAGES, **kw)
+
+
+def test_async_stream(server, kw):
+    async def run() -> str:
+        stream = await llmswitch.acompletion(model=MODEL, messages=MESSAGES, stream=True, **kw)
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    assert asyncio.run(run()) == "Hello w1 w2 w3 w4 w5"

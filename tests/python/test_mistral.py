@@ -3,6 +3,7 @@ Magistral reasoning, streaming, errors and embeddings, against the loopback mock
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -584,3 +585,23 @@ def test_embeddings(server, kw):
         llmswitch.embedding(model="mistral/mistral-embed", input="x", dimensions=4, **kw)
     with pytest.raises(llmswitch.UnsupportedParamsError):
         llmswitch.embedding(model="mistral/mistral-embed", input="x", user="u", **kw)
+
+
+def test_timeout_and_broken_connection(server, kw):
+    server.enqueue(delay=1.0)
+    with pytest.raises(llmswitch.Timeout):
+        llmswitch.completion(model=MODEL, messages=MESSAGES, timeout=0.2, **kw)
+    server.enqueue(disconnect=True)
+    with pytest.raises(llmswitch.APIConnectionError):
+        llmswitch.completion(model=MODEL, messages=MESSAGES, **kw)
+
+
+def test_async_completion_and_embedding(server, kw):
+    async def run() -> tuple[Any, Any]:
+        r = await llmswitch.acompletion(model=MODEL, messages=MESSAGES, **kw)
+        e = await llmswitch.aembedding(model="mistral/mistral-embed", input="x", **kw)
+        return r, e
+
+    r, e = asyncio.run(run())
+    assert r.choices[0].message.content == "Hello from the mock server."
+    assert len(e.data) == 1

@@ -5,6 +5,7 @@ bodies llmswitch sends."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -524,3 +525,24 @@ def test_sdk_parses_the_mock_replies(server, client):
 
     e = client.embed(model="all-minilm", input=["a", "b c"])
     assert len(e.embeddings) == 2 and e.prompt_eval_count == 3
+
+
+def test_timeout_and_broken_connection(server, kw):
+    server.enqueue(delay=1.0)
+    with pytest.raises(llmswitch.Timeout):
+        llmswitch.completion(model="ollama/llama3.2", messages=MESSAGES, timeout=0.2, **kw)
+    server.enqueue(disconnect=True)
+    with pytest.raises(llmswitch.APIConnectionError):
+        llmswitch.completion(model="ollama/llama3.2", messages=MESSAGES, **kw)
+
+
+def test_async_stream(server, kw):
+    async def run() -> list[Any]:
+        stream = await llmswitch.acompletion(
+            model="ollama_chat/llama3.2", messages=MESSAGES, stream=True, **kw
+        )
+        return [c async for c in stream]
+
+    chunks = asyncio.run(run())
+    assert len({c.id for c in chunks}) == 1
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello w1 w2 w3 w4 w5"
