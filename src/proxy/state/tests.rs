@@ -380,7 +380,10 @@ async fn teams_give_their_keys_budgets_limits_and_model_lists() {
     ));
     let lease = h.admit(&key, "gpt-4o", None, 0.1).await.unwrap();
     lease.settle(30, 0.6, clock::now());
-    assert!(h.admit(&key, "gpt-4o", None, 0.4).await.is_ok(), "0.6 + 0.4 fits");
+    assert!(
+        h.admit(&key, "gpt-4o", None, 0.4).await.is_ok(),
+        "0.6 + 0.4 fits"
+    );
     let err = h.admit(&key, "gpt-4o", None, 0.5).await.err().unwrap();
     assert_eq!(
         (err.status, err.error_type.as_ref()),
