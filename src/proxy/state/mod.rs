@@ -11,6 +11,7 @@ pub mod customers;
 pub mod error;
 pub mod keys;
 pub mod plane;
+pub mod pricing;
 pub mod reports;
 pub mod requests;
 pub mod routes;
