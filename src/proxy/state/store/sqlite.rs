@@ -24,19 +24,23 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// A connection on its own thread, fed jobs over a channel.
 struct DbThread {
     tx: mpsc::Sender<Job>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl DbThread {
     fn spawn(name: &str, mut conn: Connection) -> Result<Self, std::io::Error> {
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
                     job(&mut conn);
                 }
             })?;
-        Ok(DbThread { tx })
+        Ok(DbThread {
+            tx,
+            thread: Some(thread),
+        })
     }
 
     /// Run `f` on the connection's thread and wait (asynchronously) for its result.
@@ -78,6 +82,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: DbThread,
     reader: DbThread,
+    /// A directory to remove when the store is dropped ([`SqliteStore::open_temporary`]).
+    temporary: Option<PathBuf>,
 }
 
 impl SqliteStore {
@@ -115,7 +121,21 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: DbThread::spawn("llmswitch-state-writer", writer).map_err(spawn_err)?,
             reader: DbThread::spawn("llmswitch-state-reader", reader).map_err(spawn_err)?,
+            temporary: None,
         })
+    }
+
+    /// A store in a new file of the temporary directory, removed when the store is dropped
+    /// (a gateway configured without a config file, in tests and notebooks).
+    pub fn open_temporary() -> Result<Self, StoreError> {
+        let dir = std::env::temp_dir().join(format!(
+            "llmswitch-state-{}-{:016x}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        let mut store = Self::open(&dir.join("state.sqlite"))?;
+        store.temporary = Some(dir);
+        Ok(store)
     }
 
     pub fn path(&self) -> &Path {
@@ -136,6 +156,24 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.reader.run(self.location(), f)
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let Some(dir) = self.temporary.take() else {
+            return;
+        };
+        // Close both connections (their threads end once their queues are empty), then
+        // remove the files.
+        for t in [&mut self.writer, &mut self.reader] {
+            let (tx, _) = mpsc::channel();
+            drop(std::mem::replace(&mut t.tx, tx));
+            if let Some(h) = t.thread.take() {
+                let _ = h.join();
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

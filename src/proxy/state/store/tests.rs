@@ -489,3 +489,14 @@ async fn the_store_is_usable_as_a_trait_object_from_many_tasks() {
     store.ping().await.unwrap();
     assert!(store.location().starts_with("sqlite:"));
 }
+
+#[tokio::test]
+async fn a_temporary_store_removes_its_files() {
+    let store = SqliteStore::open_temporary().unwrap();
+    let dir = store.path().parent().unwrap().to_path_buf();
+    store.insert_key(key("k", None, None, 1)).await.unwrap();
+    assert!(store.get_key("k".into()).await.unwrap().is_some());
+    assert!(dir.exists());
+    drop(store);
+    assert!(!dir.exists());
+}
