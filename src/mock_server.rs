@@ -49,6 +49,19 @@ pub enum ScriptedBody {
     Disconnect,
 }
 
+pub mod azure;
+
+/// The request a default reply answers, as received.
+struct MockRequest<'a> {
+    #[allow(dead_code)]
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    #[allow(dead_code)]
+    body: &'a Bytes,
+    json: &'a Value,
+}
+
 /// A request the server received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -241,7 +254,17 @@ async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(6);
-            default_reply(&state, builder, uri.path(), &body_json, chunks)
+            let request = MockRequest {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+                body: &body,
+                json: &body_json,
+            };
+            match azure::default_reply(&state, &request, chunks) {
+                Some(reply) => reply(builder),
+                None => default_reply(&state, builder, uri.path(), &body_json, chunks),
+            }
         }
         ScriptedBody::Json(v) => builder
             .header("content-type", "application/json")
