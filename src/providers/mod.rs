@@ -6,6 +6,7 @@
 //! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
 
 pub mod anthropic;
+pub mod aws;
 pub mod azure;
 pub mod cached;
 pub mod gemini;
