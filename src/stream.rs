@@ -167,6 +167,17 @@ impl FrameDecoder {
         self.has_data = false;
     }
 
+    /// Decode `bytes` into (event, data) pairs (for providers' tests).
+    #[cfg(test)]
+    pub fn decode_for_test(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Vec<(Option<String>, String)>, String> {
+        let mut out = Vec::new();
+        self.push(bytes, &mut out)?;
+        Ok(out.into_iter().map(|f| (f.event, f.data)).collect())
+    }
+
     /// End of input: flush a final frame that was not terminated by a blank line. A binary
     /// stream that ends inside a message is an error.
     fn finish(&mut self, out: &mut Vec<OwnedFrame>) -> Result<(), String> {

@@ -8,6 +8,7 @@
 pub mod anthropic;
 pub mod aws;
 pub mod azure;
+pub mod bedrock;
 pub mod cached;
 pub mod gemini;
 pub mod mock;
@@ -266,6 +267,7 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
             "azure_ai".to_owned(),
             Arc::new(azure::Azure::new(azure::Flavor::AiFoundry)),
         );
+        map.insert("bedrock".to_owned(), Arc::new(bedrock::Bedrock::new()));
         for host in openai_compatible::hosts() {
             let provider: Arc<dyn Provider> =
                 Arc::new(openai_compatible::OpenAiCompatible::new(host.clone()));
