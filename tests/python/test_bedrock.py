@@ -631,6 +631,32 @@ def test_web_identity_token_file(server, monkeypatch, tmp_path):
     assert len(calls) == 2 and all("Credential=ASIAMOCK" in auth_header(c) for c in calls)
 
 
+def test_web_identity_token_parameter(server):
+    params = {
+        "aws_web_identity_token": "eyJhbGciOiJSUzI1NiJ9.github-oidc.sig",
+        "aws_role_name": "arn:aws:iam::123456789012:role/ci",
+        "aws_session_name": "ci-run",
+        "aws_sts_endpoint": server.url,
+    }
+    for _ in range(2):
+        llmswitch.completion(model=f"bedrock/{HAIKU}", messages=MESSAGES, api_base=server.url, **params)
+    sts, *calls = server.requests
+    form = dict(urllib.parse.parse_qsl(sts["body"]))
+    assert (form["Action"], form["WebIdentityToken"], form["RoleSessionName"]) == (
+        "AssumeRoleWithWebIdentity",
+        "eyJhbGciOiJSUzI1NiJ9.github-oidc.sig",
+        "ci-run",
+    )
+    assert len(calls) == 2
+    with pytest.raises(llmswitch.AuthenticationError, match="ExpiredTokenException"):
+        llmswitch.completion(
+            model=f"bedrock/{HAIKU}",
+            messages=MESSAGES,
+            api_base=server.url,
+            **{**params, "aws_web_identity_token": "expired-token"},
+        )
+
+
 def test_bedrock_api_keys(server, monkeypatch):
     llmswitch.completion(
         model=f"bedrock/{HAIKU}", messages=MESSAGES, api_base=server.url, api_key="bedrock-api-key-1"
