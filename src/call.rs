@@ -589,11 +589,12 @@ async fn open_stream(
     let host = http::host_of(&http.url);
     exchange(client, target, http, timeout, host, |response| async move {
         let parser = target.provider.stream_parser(target, call.include_usage);
+        let scope = target.clone();
         Ok(ChunkStream::from_http(
             response,
             target.provider.stream_format(),
             parser,
-            target,
+            Box::new(move |e| scope.annotate(e)),
             call.include_usage,
             timeout,
         ))

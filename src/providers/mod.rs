@@ -15,15 +15,18 @@ pub mod vertex;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use crate::error::LlmError;
-use crate::stream::{Frame, FrameFormat, StreamControl};
-use crate::types::{ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
+// The seam types live with the transport that uses them; providers name them from here.
+pub use crate::http::HttpRequest;
+pub use crate::stream::StreamParser;
+
+use crate::stream::FrameFormat;
+use crate::types::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
 
 /// Per-call settings that pick where and how a request goes: the caller's `api_key`,
 /// `api_base`, `api_version`, `extra_headers`, and provider-specific settings such as
@@ -104,30 +107,6 @@ impl std::fmt::Debug for Target {
                 &self.api_key.as_ref().map(|_| crate::redact::MASK),
             )
             .finish_non_exhaustive()
-    }
-}
-
-/// An HTTP request ready to send.
-#[derive(Debug, Clone)]
-pub struct HttpRequest {
-    pub url: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-/// Turns a provider's stream frames into OpenAI chunks. One instance per stream, so it may
-/// keep state (message id, tool-call indexes, usage seen so far).
-pub trait StreamParser: Send {
-    /// Handle one frame; push the chunks it yields onto `out`.
-    fn on_frame(
-        &mut self,
-        frame: Frame<'_>,
-        out: &mut Vec<ChatChunk>,
-    ) -> Result<StreamControl, LlmError>;
-
-    /// The byte stream ended. Providers without an explicit terminator may flush here.
-    fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), LlmError> {
-        Ok(())
     }
 }
 
