@@ -26,7 +26,7 @@ pub use crate::http::HttpRequest;
 pub use crate::stream::StreamParser;
 
 use crate::stream::FrameFormat;
-use crate::types::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
+use crate::types::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Message};
 
 /// Per-call settings that pick where and how a request goes: the caller's `api_key`,
 /// `api_base`, `api_version`, `extra_headers`, and provider-specific settings such as
@@ -126,6 +126,13 @@ pub trait Provider: Send + Sync + 'static {
         model: &str,
         opts: &TargetOptions,
     ) -> Result<Target, LlmError>;
+
+    /// Prepare a conversation that may have begun on another API for this one. By
+    /// default, cut Gemini's thought signatures off tool-call ids, which other APIs
+    /// reject; APIs that take them back (Gemini) keep them.
+    fn adapt_history(&self, messages: &mut [Message], _model: &str) {
+        gemini::strip_thought_signatures(messages);
+    }
 
     /// Model-specific rewrites after the supported-params check (e.g. `max_tokens` →
     /// `max_completion_tokens` for OpenAI reasoning models).

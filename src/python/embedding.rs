@@ -139,7 +139,7 @@ fn prepare_from_py(
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> Result<PreparedEmbedding, LlmError> {
     let (parsed, request) = parse_embedding(py, model, input, kwargs)?;
-    call::prepare_embedding(
+    call::prepare(
         &parsed.model,
         parsed.custom_llm_provider.as_deref(),
         request,
@@ -188,7 +188,7 @@ pub fn embedding<'py>(
     let result = (|| {
         let call = prepare_from_py(py, model, input, kwargs).map_err(to_pyerr)?;
         let done = block_on_thread(py, move |client| async move {
-            call::execute_embedding(&client, &call).await
+            call::execute(&client, &call).await
         })?;
         convert::embedding_response_to_py(py, &done.response, &done.meta)
     })();
@@ -222,7 +222,7 @@ pub fn aembedding<'py>(
     Ok(logged_coroutine("aembedding", pending, async move {
         let outcome = async {
             let call = prepared?;
-            call::execute_embedding(shared_client()?, &call).await
+            call::execute(shared_client()?, &call).await
         }
         .await;
         match outcome {

@@ -1024,14 +1024,14 @@ impl Router {
         let request = match &req.payload {
             Payload::Chat(r) => r,
             Payload::Embedding(r) => {
-                let prepared = call::prepare_embedding(
+                let prepared = call::prepare(
                     &dep.model,
                     dep.custom_llm_provider.as_deref(),
                     dep.embedding_request(r),
                     &dep.target_options(&req.target),
                     dep.call_options(&req.options, self.settings.timeout()),
                 )?;
-                let mut done = call::execute_embedding(client, &prepared).await?;
+                let mut done = call::execute(client, &prepared).await?;
                 drop(lease);
                 done.meta.model_id = Some(dep.id.clone());
                 done.meta.model_group = Some(dep.model_group.clone());
