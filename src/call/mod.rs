@@ -12,6 +12,7 @@
 //!
 //! What differs between chat and embeddings is the [`Request`] trait (`request.rs`).
 
+pub mod args;
 mod prepare;
 mod request;
 mod send;
@@ -30,6 +31,7 @@ use crate::providers::{mock, TargetOptions};
 use crate::spend::CallMetadata;
 use crate::types::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Usage};
 
+pub use args::{ArgError, ArgKind, Call, CallArgs, FromArgs, RoutingArgs};
 pub use prepare::{prepare, PreparedCall, PreparedEmbedding};
 pub use request::{Request, Translated};
 pub use send::{backoff, execute, execute_stream, prompt_estimate};
