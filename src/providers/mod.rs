@@ -18,6 +18,7 @@ pub mod vertex;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
