@@ -128,7 +128,8 @@ def demo(db_path: str | None = None) -> None:
     except llmswitch.UnsupportedParamsError as e:
         print("UnsupportedParamsError:", e)
     try:
-        llmswitch.completion(model="mock/demo-model", messages=messages, temperature="hot")
+        wrong: dict = {"temperature": "hot"}  # a value of the wrong type, on purpose
+        llmswitch.completion(model="mock/demo-model", messages=messages, **wrong)
     except llmswitch.BadRequestError as e:
         print("BadRequestError:", e)
 
