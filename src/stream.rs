@@ -12,10 +12,11 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, LlmError};
 use crate::http::{timeout_error, transport_error};
-use crate::providers::{StreamParser, Target};
 use crate::types::{
     ChatChunk, ChatResponse, Choice, FunctionCall, ResponseMessage, ToolCall, Usage,
 };
+
+pub mod aws_event_stream;
 
 /// How a provider frames its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,11 @@ pub enum FrameFormat {
     Sse,
     /// One JSON document per line.
     Ndjson,
+    /// AWS's binary `application/vnd.amazon.eventstream` (Bedrock's ConverseStream and
+    /// InvokeModelWithResponseStream), CRC-checked. A frame's `event` is the
+    /// `:event-type`, or `exception:<:exception-type>` / `error:<:error-code>` for the
+    /// messages that report a failure; `data` is the payload (JSON), or the error message.
+    AwsEventStream,
 }
 
 /// One frame: an SSE event (name and joined data lines) or one NDJSON line.
@@ -41,6 +47,27 @@ pub enum StreamControl {
     Done,
 }
 
+/// Turns a provider's stream frames into OpenAI chunks. One instance per stream, so it may
+/// keep state (message id, tool-call indexes, usage seen so far). Providers implement it;
+/// the stream drives it.
+pub trait StreamParser: Send {
+    /// Handle one frame; push the chunks it yields onto `out`.
+    fn on_frame(
+        &mut self,
+        frame: Frame<'_>,
+        out: &mut Vec<ChatChunk>,
+    ) -> Result<StreamControl, LlmError>;
+
+    /// The byte stream ended. Providers without an explicit terminator may flush here.
+    fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), LlmError> {
+        Ok(())
+    }
+}
+
+/// Adds the call's provider and model to an error of its stream and redacts the call's
+/// keys (the pipeline passes `Target::annotate`).
+pub type Annotate = Box<dyn Fn(LlmError) -> LlmError + Send + Sync>;
+
 #[derive(Debug, Default, Clone, PartialEq)]
 struct OwnedFrame {
     event: Option<String>,
@@ -48,7 +75,7 @@ struct OwnedFrame {
 }
 
 /// Incremental decoder from bytes to frames. Handles `\n`, `\r\n` line ends, comments,
-/// multi-line data and frames split across reads.
+/// multi-line data and frames split across reads; and AWS event-stream messages.
 #[derive(Debug)]
 pub struct FrameDecoder {
     format: FrameFormat,
@@ -56,6 +83,7 @@ pub struct FrameDecoder {
     event: Option<String>,
     data: String,
     has_data: bool,
+    event_stream: aws_event_stream::Decoder,
 }
 
 impl FrameDecoder {
@@ -66,12 +94,17 @@ impl FrameDecoder {
             event: None,
             data: String::new(),
             has_data: false,
+            event_stream: aws_event_stream::Decoder::default(),
         }
     }
 
     /// Feed bytes; complete frames are appended to `out`. Lines are read in place (no
-    /// copy unless a line spans reads, no allocation per line): this runs per chunk.
-    fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) {
+    /// copy unless a line spans reads, no allocation per line): this runs per chunk. Only
+    /// a binary format can fail (a corrupt message); the error says why.
+    fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) -> Result<(), String> {
+        if self.format == FrameFormat::AwsEventStream {
+            return self.event_stream.push(bytes, out);
+        }
         if self.buf.is_empty() {
             let consumed = self.lines(bytes, out);
             self.buf.extend_from_slice(&bytes[consumed..]);
@@ -82,6 +115,7 @@ impl FrameDecoder {
             buf.drain(..consumed);
             self.buf = buf;
         }
+        Ok(())
     }
 
     /// Handle every complete line of `data`; returns how many bytes they took.
@@ -112,6 +146,7 @@ impl FrameDecoder {
                     });
                 }
             }
+            FrameFormat::AwsEventStream => {}
             FrameFormat::Sse => {
                 if line.is_empty() {
                     self.dispatch(out);
@@ -152,8 +187,23 @@ impl FrameDecoder {
         self.has_data = false;
     }
 
-    /// End of input: flush a final frame that was not terminated by a blank line.
-    fn finish(&mut self, out: &mut Vec<OwnedFrame>) {
+    /// Decode `bytes` into (event, data) pairs (for providers' tests).
+    #[cfg(test)]
+    pub fn decode_for_test(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Vec<(Option<String>, String)>, String> {
+        let mut out = Vec::new();
+        self.push(bytes, &mut out)?;
+        Ok(out.into_iter().map(|f| (f.event, f.data)).collect())
+    }
+
+    /// End of input: flush a final frame that was not terminated by a blank line. A binary
+    /// stream that ends inside a message is an error.
+    fn finish(&mut self, out: &mut Vec<OwnedFrame>) -> Result<(), String> {
+        if self.format == FrameFormat::AwsEventStream {
+            return self.event_stream.finish();
+        }
         if !self.buf.is_empty() {
             let rest = String::from_utf8_lossy(&self.buf).into_owned();
             self.buf.clear();
@@ -162,6 +212,7 @@ impl FrameDecoder {
         if self.format == FrameFormat::Sse {
             self.dispatch(out);
         }
+        Ok(())
     }
 }
 
@@ -172,7 +223,8 @@ enum Source {
         body: ByteStream,
         decoder: FrameDecoder,
         parser: Box<dyn StreamParser>,
-        target: Box<Target>,
+        /// Adds provider and model to the stream's errors and redacts its keys.
+        annotate: Annotate,
         host: String,
         read_timeout: Duration,
         /// One timer for the whole stream, armed lazily: re-registering a timeout for each
@@ -250,7 +302,7 @@ impl ChunkStream {
         response: reqwest::Response,
         format: FrameFormat,
         parser: Box<dyn StreamParser>,
-        target: &Target,
+        annotate: Annotate,
         include_usage: bool,
         read_timeout: Duration,
     ) -> Self {
@@ -260,7 +312,7 @@ impl ChunkStream {
                 body: Box::pin(response.bytes_stream()),
                 decoder: FrameDecoder::new(format),
                 parser,
-                target: Box::new(target.clone()),
+                annotate,
                 host,
                 read_timeout,
                 idle_timer: None,
@@ -380,7 +432,7 @@ impl ChunkStream {
             body,
             decoder,
             parser,
-            target,
+            annotate,
             host,
             read_timeout,
             idle_timer,
@@ -404,7 +456,7 @@ impl ChunkStream {
                             () = timer.as_mut() => {
                                 let due = *last_data + *read_timeout;
                                 if tokio::time::Instant::now() >= due {
-                                    return Err(target.annotate(timeout_error(*read_timeout, host)));
+                                    return Err(annotate(timeout_error(*read_timeout, host)));
                                 }
                                 timer.as_mut().reset(due);
                             }
@@ -418,9 +470,20 @@ impl ChunkStream {
             // send one frame per chunk, and a runtime round trip per frame would dominate.
             let mut next = first;
             let mut broke = None;
+            let corrupt = |why: String| {
+                annotate(LlmError::new(
+                    ErrorKind::ApiConnection,
+                    format!("The stream from {host} is corrupt: {why}"),
+                ))
+            };
             loop {
                 match next {
-                    Some(Ok(bytes)) => decoder.push(&bytes, &mut self.frames),
+                    Some(Ok(bytes)) => {
+                        if let Err(why) = decoder.push(&bytes, &mut self.frames) {
+                            broke = Some(corrupt(why));
+                            break;
+                        }
+                    }
                     Some(Err(e)) => {
                         let mut err = transport_error(&e, host);
                         if err.kind == ErrorKind::ApiConnection {
@@ -429,11 +492,13 @@ impl ChunkStream {
                                 err.message
                             );
                         }
-                        broke = Some(target.annotate(err));
+                        broke = Some(annotate(err));
                         break;
                     }
                     None => {
-                        decoder.finish(&mut self.frames);
+                        if let Err(why) = decoder.finish(&mut self.frames) {
+                            broke = Some(corrupt(why));
+                        }
                         self.finished = true;
                         break;
                     }
@@ -459,14 +524,14 @@ impl ChunkStream {
                         break;
                     }
                     Err(e) => {
-                        broke = Some(target.annotate(e));
+                        broke = Some(annotate(e));
                         break;
                     }
                 }
             }
             if self.finished && broke.is_none() {
                 if let Err(e) = parser.on_end(&mut self.scratch) {
-                    broke = Some(target.annotate(e));
+                    broke = Some(annotate(e));
                 }
                 self.pending.extend(self.scratch.drain(..));
             }
@@ -687,9 +752,9 @@ mod tests {
         let mut d = FrameDecoder::new(format);
         let mut out = Vec::new();
         for p in pieces {
-            d.push(p.as_bytes(), &mut out);
+            d.push(p.as_bytes(), &mut out).unwrap();
         }
-        d.finish(&mut out);
+        d.finish(&mut out).unwrap();
         out
     }
 

@@ -6,6 +6,10 @@
 //! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
 
 pub mod anthropic;
+pub mod aws;
+pub mod azure;
+pub mod bedrock;
+pub mod cached;
 pub mod cohere;
 pub mod gemini;
 pub mod mistral;
@@ -25,8 +29,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use crate::error::LlmError;
-use crate::stream::{Frame, FrameFormat, StreamControl};
-use crate::types::{ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
+// The seam types live with the transport that uses them; providers name them from here.
+pub use crate::http::HttpRequest;
+pub use crate::stream::StreamParser;
+
+use crate::stream::FrameFormat;
+use crate::types::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Message};
 
 /// Per-call settings that pick where and how a request goes: the caller's `api_key`,
 /// `api_base`, `api_version`, `extra_headers`, and provider-specific settings such as
@@ -38,6 +46,16 @@ pub struct TargetOptions {
     pub api_version: Option<String>,
     pub extra_headers: Vec<(String, String)>,
     pub provider_options: Map<String, Value>,
+    /// A caller-supplied source of bearer tokens (Azure's `azure_ad_token_provider`).
+    pub token_provider: Option<Arc<dyn TokenProvider>>,
+}
+
+/// Something that hands out bearer tokens on demand, asked once per request (LiteLLM's
+/// `azure_ad_token_provider`: a callable returning an Entra ID token). It caches as it
+/// sees fit; the provider does not.
+pub trait TokenProvider: Send + Sync {
+    /// The token (without `Bearer `).
+    fn token(&self) -> BoxFuture<'_, Result<SecretString, LlmError>>;
 }
 
 impl std::fmt::Debug for TargetOptions {
@@ -57,6 +75,7 @@ impl std::fmt::Debug for TargetOptions {
                     .map(|(k, _)| k)
                     .collect::<Vec<_>>(),
             )
+            .field("token_provider", &self.token_provider.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -110,30 +129,6 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// An HTTP request ready to send.
-#[derive(Debug, Clone)]
-pub struct HttpRequest {
-    pub url: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-/// Turns a provider's stream frames into OpenAI chunks. One instance per stream, so it may
-/// keep state (message id, tool-call indexes, usage seen so far).
-pub trait StreamParser: Send {
-    /// Handle one frame; push the chunks it yields onto `out`.
-    fn on_frame(
-        &mut self,
-        frame: Frame<'_>,
-        out: &mut Vec<ChatChunk>,
-    ) -> Result<StreamControl, LlmError>;
-
-    /// The byte stream ended. Providers without an explicit terminator may flush here.
-    fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), LlmError> {
-        Ok(())
-    }
-}
-
 /// One LLM API family. Implementations are stateless translators (plus caches such as
 /// OAuth tokens) shared by every call.
 pub trait Provider: Send + Sync + 'static {
@@ -150,6 +145,13 @@ pub trait Provider: Send + Sync + 'static {
         model: &str,
         opts: &TargetOptions,
     ) -> Result<Target, LlmError>;
+
+    /// Prepare a conversation that may have begun on another API for this one. By
+    /// default, cut Gemini's thought signatures off tool-call ids, which other APIs
+    /// reject; APIs that take them back (Gemini) keep them.
+    fn adapt_history(&self, messages: &mut [Message], _model: &str) {
+        gemini::strip_thought_signatures(messages);
+    }
 
     /// Model-specific rewrites after the supported-params check (e.g. `max_tokens` →
     /// `max_completion_tokens` for OpenAI reasoning models).
@@ -176,8 +178,13 @@ pub trait Provider: Send + Sync + 'static {
         stream: bool,
     ) -> Result<HttpRequest, LlmError>;
 
-    /// Headers that need I/O to produce (OAuth tokens). Called right before sending.
-    fn authorize<'a>(&'a self, _target: &'a Target) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
+    /// Headers that need I/O or the final request to produce (OAuth tokens, AWS SigV4
+    /// signatures over the URL and body). Called right before each send, retries included.
+    fn authorize<'a>(
+        &'a self,
+        _target: &'a Target,
+        _request: &'a HttpRequest,
+    ) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
         Box::pin(async { Ok(HeaderMap::new()) })
     }
 
@@ -242,6 +249,15 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
         map.insert("anthropic".to_owned(), Arc::new(anthropic::Anthropic));
         map.insert("gemini".to_owned(), Arc::new(gemini::Gemini));
         map.insert("vertex_ai".to_owned(), Arc::new(vertex::VertexAi::new()));
+        map.insert(
+            "azure".to_owned(),
+            Arc::new(azure::Azure::new(azure::Flavor::OpenAi)),
+        );
+        map.insert(
+            "azure_ai".to_owned(),
+            Arc::new(azure::Azure::new(azure::Flavor::AiFoundry)),
+        );
+        map.insert("bedrock".to_owned(), Arc::new(bedrock::Bedrock::new()));
         map.insert("cohere".to_owned(), Arc::new(cohere::Cohere));
         map.insert("mistral".to_owned(), Arc::new(mistral::Mistral::new()));
         for name in ["ollama", "ollama_chat"] {
