@@ -87,15 +87,16 @@ impl Caller {
 }
 
 /// A model call asking to run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct CallRequest<'a> {
     /// The model group asked for.
     pub model_group: &'a str,
     /// The request's `user` field.
     pub end_user: Option<&'a str>,
     /// USD the call may cost (prompt + its output allowance at the group's prices); 0 when
-    /// unknown, in which case budgets refuse only once spend has reached them.
-    pub projected_cost: f64,
+    /// unknown, in which case budgets refuse only once spend has reached them. Called only
+    /// when a budget applies (counting the prompt's tokens costs microseconds).
+    pub projected_cost: &'a (dyn Fn() -> f64 + Send + Sync),
     pub now: Micros,
 }
 
@@ -504,11 +505,12 @@ impl StatePlane {
         if entities.iter().all(EntityLimits::is_unlimited) {
             return Ok(Admitted { lease: None });
         }
-        match self
-            .counters
-            .admit(&entities, call.projected_cost.max(0.0), call.now)
-            .await
-        {
+        let projected = if entities.iter().any(|e| e.budget.is_some()) {
+            (call.projected_cost)().max(0.0)
+        } else {
+            0.0
+        };
+        match self.counters.admit(&entities, projected, call.now).await {
             Ok(lease) => Ok(Admitted { lease: Some(lease) }),
             Err(refusal) => Err(self.refusal_error(caller, refusal)),
         }

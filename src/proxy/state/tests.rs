@@ -105,7 +105,7 @@ impl Harness {
                 &CallRequest {
                     model_group: model,
                     end_user,
-                    projected_cost: cost,
+                    projected_cost: &move || cost,
                     now: clock::now(),
                 },
             )
@@ -492,7 +492,7 @@ async fn customers_have_budgets_limits_models_and_blocks() {
             &CallRequest {
                 model_group: "gpt-4o",
                 end_user: Some("acme"),
-                projected_cost: 0.0,
+                projected_cost: &|| 0.0,
                 now: clock::now(),
             },
         )
@@ -562,7 +562,7 @@ async fn two_hundred_concurrent_requests_never_overshoot_a_key_budget() {
             let call = CallRequest {
                 model_group: "gpt-4o",
                 end_user: None,
-                projected_cost: 0.05,
+                projected_cost: &|| 0.05,
                 now: clock::now(),
             };
             let admitted = plane.admit(&caller, &call).await;
