@@ -47,13 +47,11 @@ impl ApiError {
         ApiError::new(401, "auth_error", message)
     }
 
-    /// 403 for a route that needs the master key.
+    /// A virtual key on a route that needs the master key: 401, as LiteLLM answers.
     pub fn admin_only(route: &str) -> Self {
-        ApiError::new(
-            403,
-            "auth_error",
-            format!("Only the master key may call {route}."),
-        )
+        ApiError::auth(format!(
+            "Authentication Error: only the master key may call {route}."
+        ))
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

@@ -199,7 +199,7 @@ async fn key_lifecycle_through_the_admin_routes() {
     let (status, _) = h
         .call(Method::POST, "/key/generate", Some(&other), Some(json!({})))
         .await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 401);
 
     // Update: set, and clear with null.
     let (status, upd) = h
