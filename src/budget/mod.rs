@@ -440,11 +440,15 @@ impl BudgetRegistry {
         spec.validate()?;
         let mut state = self.state();
         if let Some(e) = state.entries.iter_mut().find(|e| e.spec.name == spec.name) {
-            if let Some(start) = spec.start {
-                e.anchor = start;
-            }
+            let anchor = spec.start.unwrap_or(e.anchor);
+            let moved = anchor != e.anchor || spec.period != e.spec.period;
+            e.anchor = anchor;
             for c in e.counters.values_mut() {
                 c.fired.resize(spec.actions.len(), false);
+                if moved {
+                    // The spend so far counts in the new window that contains now.
+                    c.window = spec.period.window(anchor, now);
+                }
             }
             e.spec = spec;
             return Ok(());

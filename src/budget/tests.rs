@@ -399,3 +399,25 @@ fn updating_a_budget_keeps_its_spend_and_reservations() {
     .unwrap();
     assert_eq!(r.specs().len(), 2);
 }
+
+#[test]
+fn updating_a_budget_to_another_period_moves_its_windows() {
+    let r = registry_with(
+        BudgetSpec::new(Scope::Global, None, 1.0, Period::Total),
+        NOW,
+    );
+    let m = CallMetadata::default();
+    admit(&r, &m, 0.0, NOW)
+        .unwrap()
+        .unwrap()
+        .settle_at(1.0, NOW);
+    assert!(admit(&r, &m, 0.0, NOW).is_err());
+    let mut daily = BudgetSpec::new(Scope::Global, None, 1.0, Period::Daily);
+    daily.name = "global:total".to_owned();
+    r.update(daily, NOW).unwrap();
+    assert!(admit(&r, &m, 0.0, NOW).is_err(), "today's spend is kept");
+    assert!(
+        admit(&r, &m, 0.0, NOW + MICROS_PER_DAY).unwrap().is_some(),
+        "tomorrow starts again"
+    );
+}
