@@ -7,6 +7,7 @@
 //! plane (virtual keys, limits, budgets, spend logs, admin routes) plugs in through
 //! [`hooks::Hooks`].
 
+pub mod anthropic_api;
 pub mod auth;
 pub mod config;
 pub mod error;
