@@ -115,6 +115,17 @@ impl ProxyState {
     }
 }
 
+/// `general_settings` keys the state plane reads (kept out of the ignored-keys warning).
+pub const STATE_SETTINGS: &[&str] = &[];
+
+/// The gateway for `config`: its environment exported, the state plane's hooks (today:
+/// the master key only) and the shared state. Nothing is bound yet.
+pub fn build(config: &ProxyConfig) -> Result<AppState, ProxyError> {
+    config.export_environment();
+    let hooks = Hooks::master_key_only(config.master_key.clone());
+    ProxyState::new(config, hooks)
+}
+
 /// The gateway's axum application.
 pub fn app(state: AppState) -> axum::Router {
     let auth = state.hooks.authenticator.clone();

@@ -105,6 +105,22 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Resolves on SIGTERM only (where something else, such as Python, handles SIGINT).
+pub async fn shutdown_signal_terminate() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
+}
+
 /// A gateway running on a tokio runtime, stopped by [`RunningServer::stop`] (or when dropped).
 pub struct RunningServer {
     pub addr: SocketAddr,

@@ -10,6 +10,7 @@ mod coroutine;
 mod cost;
 mod embedding;
 mod exceptions;
+mod proxy;
 mod router;
 mod runtime;
 mod spend;
@@ -41,6 +42,8 @@ mod _llmswitch {
     };
     #[pymodule_export]
     use super::embedding::{aembedding, embedding};
+    #[pymodule_export]
+    use super::proxy::{_proxy_serve, _proxy_start, ProxyServer};
     #[pymodule_export]
     use super::router::Router;
     #[pymodule_export]
