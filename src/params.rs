@@ -17,42 +17,6 @@ const PART_TYPES: &[&str] = &[
     "redacted_thinking",
 ];
 
-/// Keys LiteLLM accepts that configure its own machinery rather than the provider request.
-/// They are accepted and not forwarded.
-pub const NOT_FORWARDED: &[&str] = &[
-    "metadata",
-    "litellm_metadata",
-    "litellm_call_id",
-    "litellm_logging_obj",
-    "logger_fn",
-    "caching",
-    "cache",
-    "no-log",
-    "proxy_server_request",
-    "preset_cache_key",
-    "model_info",
-    "input_cost_per_second",
-    "output_cost_per_second",
-    "base_model",
-    "acompletion",
-    "client",
-    "fallbacks",
-    "context_window_fallback_dict",
-    "model_list",
-    "max_parallel_requests",
-    "hf_model_name",
-    "supports_system_message",
-    "mock_timeout",
-    "litellm_trace_id",
-    "litellm_session_id",
-    "tags",
-    "deployment_id",
-    "max_retries",
-];
-
-/// Prefixes of provider settings (credentials, project, region) kept out of the body.
-pub const PROVIDER_OPTION_PREFIXES: &[&str] = &["vertex_", "aws_", "azure_", "watsonx_"];
-
 /// Remove (with `drop`) or reject the parameters in `params` that are not in `supported`.
 /// Returns the names dropped.
 pub fn enforce_supported(

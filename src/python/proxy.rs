@@ -9,7 +9,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::convert::from_py;
+use super::values::from_py;
 use super::runtime::shared_runtime;
 use crate::proxy::config::ProxyConfig;
 use crate::proxy::serve::{self, RunningServer};
