@@ -155,8 +155,9 @@ pub async fn authorize(
     let key = presented_key(headers)?;
     let principal = auth.authenticate(key, route).await?;
     if access == Access::Admin && !principal.is_admin() {
-        return Err(ProxyError::Forbidden(format!(
-            "Only the master key may call the {} routes.",
+        // 401, as LiteLLM answers a non-admin key on an admin route.
+        return Err(ProxyError::Unauthorized(format!(
+            "Authentication Error: only the master key may call the {} routes.",
             route.as_str()
         )));
     }
@@ -252,7 +253,7 @@ mod tests {
         }
         let h = headers(&[("authorization", "Bearer sk-virtual")]);
         let r = authorize(&Virtual, &h, RouteKind::Admin).await;
-        assert!(matches!(r, Err(ProxyError::Forbidden(_))));
+        assert!(matches!(r, Err(ProxyError::Unauthorized(_))));
         let r = authorize(&Virtual, &h, RouteKind::ChatCompletions).await;
         assert!(matches!(r, Ok(Some(_))));
     }

@@ -20,7 +20,7 @@ use super::principal::{Principal, RouteKind};
 use crate::spend::clock::Micros;
 
 /// What a model call asks for, as admission sees it (before it is sent).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CallInfo<'a> {
     pub route: RouteKind,
     /// The gateway's id of the request (`x-litellm-call-id`).
@@ -32,10 +32,48 @@ pub struct CallInfo<'a> {
     /// The request's tags (`metadata.tags`, `tags`), not yet merged with the key's.
     pub tags: &'a [String],
     pub stream: bool,
-    /// The prompt's tokens as counted locally (for tpm limits before the call).
-    pub prompt_tokens: u64,
+    /// The prompt's tokens as counted locally (for tpm limits before the call); counted
+    /// on the first [`LazyTokens::get`], since counting costs microseconds.
+    pub prompt_tokens: LazyTokens<'a>,
     /// The most the call may output (`max_tokens`), when it says.
     pub max_output_tokens: Option<u64>,
+}
+
+/// A token count computed on first use.
+pub struct LazyTokens<'a> {
+    count: Box<dyn Fn() -> u64 + Send + Sync + 'a>,
+    value: std::sync::OnceLock<u64>,
+}
+
+impl<'a> LazyTokens<'a> {
+    pub fn new(count: impl Fn() -> u64 + Send + Sync + 'a) -> Self {
+        LazyTokens {
+            count: Box::new(count),
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A count known already.
+    pub fn known(n: u64) -> Self {
+        let value = std::sync::OnceLock::new();
+        let _ = value.set(n);
+        LazyTokens {
+            count: Box::new(move || n),
+            value,
+        }
+    }
+
+    pub fn get(&self) -> u64 {
+        *self.value.get_or_init(|| (self.count)())
+    }
+}
+
+impl std::fmt::Debug for LazyTokens<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LazyTokens")
+            .field(&self.value.get())
+            .finish()
+    }
 }
 
 /// Decides whether a call may run now, and holds what it took (a parallel-request slot,

@@ -9,6 +9,7 @@
 
 pub mod anthropic_api;
 pub mod auth;
+mod calls;
 pub mod config;
 pub mod error;
 pub mod hooks;
@@ -209,3 +210,6 @@ pub fn new_request_id() -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod call_tests;

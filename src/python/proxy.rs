@@ -9,8 +9,8 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::values::from_py;
 use super::runtime::shared_runtime;
+use super::values::from_py;
 use crate::proxy::config::ProxyConfig;
 use crate::proxy::serve::{self, RunningServer};
 use crate::proxy::{self as gateway, AppState};
