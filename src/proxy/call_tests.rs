@@ -623,3 +623,184 @@ async fn count_tokens_counts_locally_or_asks_anthropic() {
     assert_eq!(mock.requests()[0].path, "/v1/messages/count_tokens");
     assert!(sink.records().is_empty(), "counting is not a model call");
 }
+
+/// A spend sink that counts flushes.
+#[derive(Default)]
+struct Flushing {
+    records: Mutex<Vec<RequestRecord>>,
+    flushed_with: Mutex<Option<usize>>,
+}
+
+impl SpendSink for Flushing {
+    fn record(&self, record: RequestRecord) {
+        if let Ok(mut v) = self.records.lock() {
+            v.push(record);
+        }
+    }
+    fn flush(&self, _grace: Duration) -> BoxFuture<'_, ()> {
+        let n = self.records.lock().map(|v| v.len()).unwrap_or(0);
+        if let Ok(mut f) = self.flushed_with.lock() {
+            *f = Some(n);
+        }
+        Box::pin(async {})
+    }
+}
+
+async fn served(mock: &MockServer, extra_general: &str) -> (serve::RunningServer, Arc<Flushing>) {
+    let y = yaml(mock).replace(
+        "general_settings:\n",
+        &format!("general_settings:\n{extra_general}"),
+    );
+    let c = config(&y);
+    let sink = Arc::new(Flushing::default());
+    let mut hooks = Hooks::master_key_only(c.master_key.clone());
+    hooks.spend = sink.clone();
+    let state = ProxyState::new(&c, hooks).unwrap_or_else(|e| panic!("{e}"));
+    let server = serve::RunningServer::start("127.0.0.1", 0, state)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (server, sink)
+}
+
+async fn stream_text(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let r = client
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(MASTER)
+        .body(chat_body("gpt", true))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = r.text().await.map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_under_load_loses_nothing() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let n = 40;
+    for _ in 0..n {
+        mock.enqueue(Scripted {
+            status: 200,
+            body: ScriptedBody::Sse {
+                frames: crate::mock_server::openai_stream_frames("gpt-4o", 10, false),
+                chunk_delay: Some(Duration::from_millis(15)),
+                drop_after: None,
+            },
+            ..Default::default()
+        });
+    }
+    let (server, sink) = served(&mock, "").await;
+    let url = server.url();
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move { stream_text(&client, &url).await })
+        })
+        .collect();
+    // Let every request reach the gateway, then shut down while they stream.
+    while mock.hits() < n as u64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report = server.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.drained);
+    for t in tasks {
+        let text = t
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    }
+    let records = sink.records.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(records.len(), n);
+    assert!(records.iter().all(|r| r.status == RequestStatus::Success));
+    // The flush came after the last record.
+    assert_eq!(
+        sink.flushed_with.lock().map(|f| *f).unwrap_or(None),
+        Some(n)
+    );
+    // Stopped: no new connections.
+    assert!(client
+        .get(format!("{url}/health/liveliness"))
+        .send()
+        .await
+        .is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_still_open_after_the_grace_period_are_cut_and_recorded() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    mock.enqueue(Scripted {
+        status: 200,
+        body: ScriptedBody::Sse {
+            frames: crate::mock_server::openai_stream_frames("gpt-4o", 200, false),
+            chunk_delay: Some(Duration::from_millis(20)),
+            drop_after: None,
+        },
+        ..Default::default()
+    });
+    let (server, sink) = served(&mock, "  shutdown_grace_seconds: 0.2\n").await;
+    let url = server.url();
+    let client = reqwest::Client::new();
+    let task = tokio::spawn(async move { stream_text(&client, &url).await });
+    while mock.hits() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let report = server.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report.drained);
+    let _ = task.await;
+    let records = sink.records.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, RequestStatus::Cancelled);
+    assert!(records[0].completion_tokens > 0);
+    assert_eq!(
+        sink.flushed_with.lock().map(|f| *f).unwrap_or(None),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn health_calls_deployments_only_when_asked_and_minimally() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let (app, _state, sink) = gateway(&mock);
+    let (status, body) = call(&app, "GET", "/health", &[AUTH], None).await;
+    assert_eq!(
+        (status, body["healthy_count"].as_u64()),
+        (StatusCode::OK, Some(4))
+    );
+    assert_eq!(mock.hits(), 0, "no call without ?probe=true");
+    let (status, body) = call(&app, "GET", "/health?probe=true", &[AUTH], None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["healthy_count"], 4, "{body}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 4);
+    for r in &requests {
+        if r.path.ends_with("/embeddings") {
+            assert_eq!(r.body["input"], json!("ping"));
+        } else {
+            assert_eq!(r.body["max_tokens"], 1, "{:?}", r.body);
+            assert!(r.body.get("tools").is_none());
+        }
+    }
+    mock.enqueue(Scripted {
+        status: 401,
+        body: ScriptedBody::Json(json!({"error": {"message": "bad key"}})),
+        ..Default::default()
+    });
+    let (status, body) = call(
+        &app,
+        "GET",
+        "/health?probe=true&model_id=gpt-1",
+        &[AUTH],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["unhealthy_count"], 1);
+    assert!(body["unhealthy_endpoints"][0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("AuthenticationError"));
+    assert!(sink.records().is_empty(), "probes are not client requests");
+}
