@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: test dev lint rust-test py-test stubtest bench bench-smoke demo clean
+.PHONY: test dev lint rust-test py-test stubtest bench bench-gateway bench-smoke demo clean
 
 test: lint rust-test py-test bench-smoke
 
@@ -40,8 +40,13 @@ py-test: dev
 bench: $(VENV)/.installed
 	bench/run.sh
 
+# The gateway against LiteLLM's proxy under load (needs oha: built into bench/.tools).
+bench-gateway:
+	bench/gateway.sh
+
 bench-smoke: dev
 	$(PY) bench/library_bench.py --smoke --subjects llmswitch > /dev/null
+	$(PY) bench/gateway_bench.py --smoke > /dev/null
 
 demo: dev
 	$(PY) -m llmswitch demo

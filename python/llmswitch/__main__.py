@@ -12,10 +12,8 @@ gateway (see :mod:`llmswitch.proxy`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-import tempfile
 import time
 
 import llmswitch
@@ -27,6 +25,10 @@ def _section(title: str) -> None:
 
 def demo(db_path: str | None = None) -> None:
     """Offline quickstart on the built-in mock provider and a loopback mock server."""
+    # Imported here: `llmswitch proxy` starts without them (cold start).
+    import asyncio
+    import tempfile
+
     from llmswitch.testing import MockServer
 
     messages = [{"role": "user", "content": "Say hello in five words."}]
