@@ -49,7 +49,11 @@ def config(mock_url: str) -> dict[str, Any]:
         "model_list": [
             {
                 "model_name": "gpt",
-                "litellm_params": {"model": "openai/gpt-4o", "api_key": "sk-mock", "api_base": mock_url + "/v1"},
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": "sk-mock",
+                    "api_base": mock_url + "/v1",
+                },
             }
         ],
         "general_settings": {"master_key": MASTER},
@@ -110,10 +114,32 @@ class Gateway:
             self.proc.wait()
 
 
-def oha(bin_: str, url: str, body: str, *, rate: int | None = None, seconds: float | None = None,
-        requests: int | None = None, conns: int = 64) -> dict[str, Any]:
-    cmd = [bin_, "--no-tui", "--output-format", "json", "-m", "POST", "-d", body,
-           "-H", "content-type: application/json", "-H", f"authorization: Bearer {MASTER}", "-c", str(conns)]
+def oha(
+    bin_: str,
+    url: str,
+    body: str,
+    *,
+    rate: int | None = None,
+    seconds: float | None = None,
+    requests: int | None = None,
+    conns: int = 64,
+) -> dict[str, Any]:
+    cmd = [
+        bin_,
+        "--no-tui",
+        "--output-format",
+        "json",
+        "-m",
+        "POST",
+        "-d",
+        body,
+        "-H",
+        "content-type: application/json",
+        "-H",
+        f"authorization: Bearer {MASTER}",
+        "-c",
+        str(conns),
+    ]
     if rate:
         cmd += ["-q", str(rate), "--latency-correction"]
     if seconds:
@@ -144,8 +170,12 @@ def python_load(port: int, n: int, threads: int, stream: bool) -> dict[str, Any]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for _ in range(count):
             t = time.perf_counter()
-            conn.request("POST", "/v1/chat/completions", body=body,
-                         headers={"Authorization": f"Bearer {MASTER}", "content-type": "application/json"})
+            conn.request(
+                "POST",
+                "/v1/chat/completions",
+                body=body,
+                headers={"Authorization": f"Bearer {MASTER}", "content-type": "application/json"},
+            )
             r = conn.getresponse()
             data = r.read()
             ok = r.status == 200 and (not stream or data.endswith(b"data: [DONE]\n\n"))
@@ -162,12 +192,19 @@ def python_load(port: int, n: int, threads: int, stream: bool) -> dict[str, Any]
         t.join()
     took = time.perf_counter() - started
     s = sorted(samples)
-    return {"rps": round(len(s) / took, 1), "p50_us": round(s[len(s) // 2], 1),
-            "p99_us": round(s[int(len(s) * 0.99)], 1), "ok": len(s) - errors[0], "errors": errors[0]}
+    return {
+        "rps": round(len(s) / took, 1),
+        "p50_us": round(s[len(s) // 2], 1),
+        "p99_us": round(s[int(len(s) * 0.99)], 1),
+        "ok": len(s) - errors[0],
+        "errors": errors[0],
+    }
 
 
 def start_mock(python: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([python, "-m", "llmswitch.testing", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [python, "-m", "llmswitch.testing", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     return proc, url
@@ -238,8 +275,13 @@ def full(python: str, litellm_python: str | None, oha_bin: str, seconds: float) 
                 ("llmswitch", lambda p: llmswitch_cmd(python, cfg, p), {}),
             ]
             if litellm_python:
-                subjects.append(("litellm", lambda p: litellm_cmd(litellm_python, cfg, p),
-                                 {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}))
+                subjects.append(
+                    (
+                        "litellm",
+                        lambda p: litellm_cmd(litellm_python, cfg, p),
+                        {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"},
+                    )
+                )
             for name, cmd, env in subjects:
                 r: dict[str, Any] = {"cold_start_ms": cold_starts(cmd, 5 if name == "llmswitch" else 2, env)}
                 port = free_port()
@@ -294,35 +336,80 @@ def markdown(r: dict[str, Any]) -> str:
         return "n/a" if v is None else f"{v:,}{unit}"
 
     rows = [
-        ("p50 at 1,000 req/s, non-streaming (µs)", cell(d, "latency", "p50_us"), cell(ls, "latency", "p50_us"), cell(lt, "latency", "p50_us")),
-        ("p99 at 1,000 req/s, non-streaming (µs)", cell(d, "latency", "p99_us"), cell(ls, "latency", "p99_us"), cell(lt, "latency", "p99_us")),
-        ("added p50 / p99, non-streaming (µs)", "", f"{ls['added_p50_us']:,} / {ls['added_p99_us']:,}",
-         f"{lt['added_p50_us']:,} / {lt['added_p99_us']:,}" if lt else "n/a"),
-        ("p50 / p99 at 1,000 req/s, streaming (µs)", f"{d['latency_stream']['p50_us']:,} / {d['latency_stream']['p99_us']:,}",
-         f"{ls['latency_stream']['p50_us']:,} / {ls['latency_stream']['p99_us']:,}",
-         f"{lt['latency_stream']['p50_us']:,} / {lt['latency_stream']['p99_us']:,}" if lt else "n/a"),
-        ("added p50 / p99, streaming (µs)", "", f"{ls['added_stream_p50_us']:,} / {ls['added_stream_p99_us']:,}",
-         f"{lt['added_stream_p50_us']:,} / {lt['added_stream_p99_us']:,}" if lt else "n/a"),
-        ("saturation, 64 connections (req/s)", cell(d, "saturation", "rps"), cell(ls, "saturation", "rps"), cell(lt, "saturation", "rps")),
-        ("share of the mock's direct throughput", "1", cell(ls, "share_of_direct_throughput"), cell(lt, "share_of_direct_throughput")),
-        ("errors under load", cell(d, "saturation", "errors"), cell(ls, "saturation", "errors"), cell(lt, "saturation", "errors")),
-        ("RSS after 10k / 100k requests (MiB)", "", f"{ls['rss_after_10k_mib']} / {ls['rss_after_100k_mib']}",
-         cell(lt, "rss_after_load_mib") + " (after the runs above)" if lt else "n/a"),
-        ("cold start to 200 from /health/readiness (ms)", "", cell(ls, "cold_start_ms"), cell(lt, "cold_start_ms")),
+        (
+            "p50 at 1,000 req/s, non-streaming (µs)",
+            cell(d, "latency", "p50_us"),
+            cell(ls, "latency", "p50_us"),
+            cell(lt, "latency", "p50_us"),
+        ),
+        (
+            "p99 at 1,000 req/s, non-streaming (µs)",
+            cell(d, "latency", "p99_us"),
+            cell(ls, "latency", "p99_us"),
+            cell(lt, "latency", "p99_us"),
+        ),
+        (
+            "added p50 / p99, non-streaming (µs)",
+            "",
+            f"{ls['added_p50_us']:,} / {ls['added_p99_us']:,}",
+            f"{lt['added_p50_us']:,} / {lt['added_p99_us']:,}" if lt else "n/a",
+        ),
+        (
+            "p50 / p99 at 1,000 req/s, streaming (µs)",
+            f"{d['latency_stream']['p50_us']:,} / {d['latency_stream']['p99_us']:,}",
+            f"{ls['latency_stream']['p50_us']:,} / {ls['latency_stream']['p99_us']:,}",
+            f"{lt['latency_stream']['p50_us']:,} / {lt['latency_stream']['p99_us']:,}" if lt else "n/a",
+        ),
+        (
+            "added p50 / p99, streaming (µs)",
+            "",
+            f"{ls['added_stream_p50_us']:,} / {ls['added_stream_p99_us']:,}",
+            f"{lt['added_stream_p50_us']:,} / {lt['added_stream_p99_us']:,}" if lt else "n/a",
+        ),
+        (
+            "saturation, 64 connections (req/s)",
+            cell(d, "saturation", "rps"),
+            cell(ls, "saturation", "rps"),
+            cell(lt, "saturation", "rps"),
+        ),
+        (
+            "share of the mock's direct throughput",
+            "1",
+            cell(ls, "share_of_direct_throughput"),
+            cell(lt, "share_of_direct_throughput"),
+        ),
+        (
+            "errors under load",
+            cell(d, "saturation", "errors"),
+            cell(ls, "saturation", "errors"),
+            cell(lt, "saturation", "errors"),
+        ),
+        (
+            "RSS after 10k / 100k requests (MiB)",
+            "",
+            f"{ls['rss_after_10k_mib']} / {ls['rss_after_100k_mib']}",
+            cell(lt, "rss_after_load_mib") + " (after the runs above)" if lt else "n/a",
+        ),
+        (
+            "cold start to 200 from /health/readiness (ms)",
+            "",
+            cell(ls, "cold_start_ms"),
+            cell(lt, "cold_start_ms"),
+        ),
     ]
     out = ["| | mock directly | llmswitch gateway | LiteLLM proxy |", "| --- | ---: | ---: | ---: |"]
     out += [f"| {a} | {b} | {c} | {e} |" for a, b, c, e in rows]
     if "throughput_vs_litellm" in r:
         out.append(f"\nThroughput, llmswitch / LiteLLM: **{r['throughput_vs_litellm']}×**.")
-    out.append(
-        f"\n{r['cpus']} CPUs; load average before {r['loadavg_before']}, after {r['loadavg_after']}."
-    )
+    out.append(f"\n{r['cpus']} CPUs; load average before {r['loadavg_before']}, after {r['loadavg_after']}.")
     return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke", action="store_true", help="tiny run with the current build, no oha, no LiteLLM")
+    ap.add_argument(
+        "--smoke", action="store_true", help="tiny run with the current build, no oha, no LiteLLM"
+    )
     ap.add_argument("--litellm-python", help="python of a venv with litellm[proxy] installed")
     ap.add_argument("--oha", default=shutil.which("oha") or "bench/.tools/bin/oha")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each timed load")
@@ -332,7 +419,11 @@ def main() -> None:
     if args.markdown:
         print(markdown(json.loads(Path(args.markdown).read_text())))
         return
-    result = smoke(sys.executable) if args.smoke else full(sys.executable, args.litellm_python, args.oha, args.seconds)
+    result = (
+        smoke(sys.executable)
+        if args.smoke
+        else full(sys.executable, args.litellm_python, args.oha, args.seconds)
+    )
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).write_text(text)
