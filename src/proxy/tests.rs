@@ -29,6 +29,8 @@ model_list:
     model_info: {id: gpt-2}
   - model_name: claude
     litellm_params: {model: anthropic/claude-sonnet-4-20250514, api_key: sk-ant}
+  - model_name: openai/gpt-4o-mini
+    litellm_params: {model: openai/gpt-4o-mini, api_key: sk-provider}
 general_settings:
   master_key: sk-test-master-key
 "#;
@@ -126,7 +128,12 @@ async fn models_list_the_model_groups() {
         .as_array()
         .map(|a| a.iter().filter_map(|m| m["id"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(ids, ["gpt", "claude"]);
+    assert_eq!(ids, ["gpt", "claude", "openai/gpt-4o-mini"]);
+    let (status, body) = call(&app, "GET", "/v1/models/openai/gpt-4o-mini", &[AUTH], None).await;
+    assert_eq!(
+        (status, &body["id"]),
+        (StatusCode::OK, &Value::from("openai/gpt-4o-mini"))
+    );
     let (status, body) = call(&app, "GET", "/models/claude", &[AUTH], None).await;
     assert_eq!(
         (status, &body["id"]),
@@ -143,7 +150,7 @@ async fn model_info_shows_deployments_without_secrets() {
     let (status, body) = call(&app, "GET", "/model/info", &[AUTH], None).await;
     assert_eq!(status, StatusCode::OK);
     let data = body["data"].as_array().cloned().unwrap_or_default();
-    assert_eq!(data.len(), 3);
+    assert_eq!(data.len(), 4);
     assert_eq!(data[0]["model_name"], "gpt");
     assert_eq!(data[0]["model_info"]["id"], "gpt-1");
     assert_eq!(data[0]["litellm_params"]["model"], "openai/gpt-4o");
@@ -166,14 +173,14 @@ async fn health_reports_every_deployment_without_calling_it() {
     let app = app(state_for(YAML));
     let (status, body) = call(&app, "GET", "/health", &[AUTH], None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["healthy_count"], 3);
+    assert_eq!(body["healthy_count"], 4);
     assert_eq!(body["unhealthy_count"], 0);
     let (_, one) = call(&app, "GET", "/health?model=claude", &[AUTH], None).await;
     assert_eq!(one["healthy_count"], 1);
 }
 
 #[tokio::test]
-async fn path_tricks_match_no_route() {
+async fn path_tricks_reach_no_other_route() {
     let app = app(state_for(YAML));
     for path in [
         "//v1/models",
@@ -185,7 +192,15 @@ async fn path_tricks_match_no_route() {
         "/health/liveliness/..%2F..%2Fmetrics",
         "/METRICS",
     ] {
+        // No key: nothing but a 404 (no route) or the 401 of the route the path really
+        // matched (`/v1/models/{*id}` takes `../../metrics` as a model id).
         let (status, body) = call(&app, "GET", path, &[], None).await;
+        assert!(
+            matches!(status, StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED),
+            "{path}: {status} {body}"
+        );
+        // With the key: no metrics text, no model list.
+        let (status, body) = call(&app, "GET", path, &[AUTH], None).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
         assert_eq!(body["error"]["code"], "404", "{path}");
     }

@@ -54,7 +54,7 @@ pub(super) fn routes(auth: &Arc<dyn Authenticator>) -> Routes {
         ))
         .merge(group(
             RouteKind::Models,
-            &["/models/{id}", "/v1/models/{id}"],
+            &["/models/{*id}", "/v1/models/{*id}"],
             get(models::retrieve),
         ))
         .merge(group(
