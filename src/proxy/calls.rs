@@ -221,9 +221,9 @@ impl CallContext {
             ticket.settle(&record);
         }
         self.state.metrics.observe(&record);
-        if !self.state.settings.disable_spend_logs {
-            self.state.hooks.spend.record(record);
-        }
+        // Always handed over: with `disable_spend_logs` the sink writes no log row but
+        // still books the spend against keys, teams and end users.
+        self.state.hooks.spend.record(record);
     }
 
     /// Not a model call after all (`count_tokens`): write no record.

@@ -174,7 +174,9 @@ pub struct RequestRecord {
 }
 
 /// Where finished requests go (the spend log). `record` must not block or wait on I/O:
-/// queue and write behind, bounded, counting what had to be dropped.
+/// queue and write behind, bounded, counting what had to be dropped. Every model request
+/// is handed over, also with `general_settings.disable_spend_logs` (then write no log
+/// row, but still book the spend).
 pub trait SpendSink: Send + Sync + 'static {
     fn record(&self, record: RequestRecord);
     /// Write out everything queued, within `grace` (graceful shutdown).
@@ -185,7 +187,7 @@ pub trait SpendSink: Send + Sync + 'static {
     }
 }
 
-/// Records nothing: the gateway without a state plane (or with `disable_spend_logs`).
+/// Records nothing: the gateway without a state plane.
 pub struct NoSpendLog;
 
 impl SpendSink for NoSpendLog {

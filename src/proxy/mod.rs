@@ -42,7 +42,6 @@ pub struct GatewaySettings {
     pub drop_params: bool,
     pub max_request_bytes: usize,
     pub shutdown_grace: Duration,
-    pub disable_spend_logs: bool,
 }
 
 impl From<&ProxyConfig> for GatewaySettings {
@@ -51,7 +50,6 @@ impl From<&ProxyConfig> for GatewaySettings {
             drop_params: c.drop_params,
             max_request_bytes: c.max_request_bytes,
             shutdown_grace: c.shutdown_grace,
-            disable_spend_logs: c.disable_spend_logs,
         }
     }
 }
