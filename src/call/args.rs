@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use crate::cost::CustomPricing;
 use crate::error::{ErrorKind, LlmError};
 use crate::providers::mock::MockSpec;
-use crate::providers::TargetOptions;
+use crate::providers::{TargetOptions, TokenProvider};
 use crate::spend::CallMetadata;
 use crate::types::{
     ChatParams, ChatRequest, EmbeddingInput, EmbeddingRequest, EncodingFormat, Message,
@@ -71,9 +71,7 @@ macro_rules! arg_table {
             match key {
                 $( $($key)|* => ArgKind::$kind, )*
                 k if NOT_FORWARDED.contains(&k) => ArgKind::Ignored,
-                k if PROVIDER_OPTION_PREFIXES.iter().any(|p| k.starts_with(p)) => {
-                    ArgKind::ProviderOption
-                }
+                k if is_provider_option(k) => ArgKind::ProviderOption,
                 k if OPENAI_PARAMS.contains(&k) => ArgKind::OpenAi,
                 _ => ArgKind::PassThrough,
             }
@@ -91,7 +89,7 @@ arg_table! {
         "stream", "timeout", "request_timeout", "num_retries", "drop_params",
         "mock_response", "mock_tool_calls", "mock_delay",
         "custom_cost_per_token", "input_cost_per_token", "output_cost_per_token",
-        "metadata", "litellm_metadata", "tags",
+        "metadata", "litellm_metadata", "tags", "model_info",
     ],
     Credential: [
         "api_key", "api_base", "base_url", "api_version", "extra_headers", "headers",
@@ -111,10 +109,8 @@ pub const NOT_FORWARDED: &[&str] = &[
     "no-log",
     "proxy_server_request",
     "preset_cache_key",
-    "model_info",
     "input_cost_per_second",
     "output_cost_per_second",
-    "base_model",
     "acompletion",
     "client",
     "context_window_fallback_dict",
@@ -131,6 +127,32 @@ pub const NOT_FORWARDED: &[&str] = &[
 
 /// Prefixes of provider settings (credentials, project, region) kept out of the body.
 pub const PROVIDER_OPTION_PREFIXES: &[&str] = &["vertex_", "aws_", "azure_", "watsonx_"];
+
+/// Provider settings LiteLLM names without a prefix: Azure's service principal
+/// (`tenant_id`, `client_id`, `client_secret`), the model a deployment serves (`base_model`,
+/// for pricing and model rules) and Bedrock's `model_id`.
+pub const PROVIDER_OPTION_NAMES: &[&str] = &[
+    "base_model",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "model_id",
+];
+
+/// Whether a call argument is a provider setting (kept in `provider_options`, out of the
+/// request body).
+pub fn is_provider_option(key: &str) -> bool {
+    PROVIDER_OPTION_PREFIXES.iter().any(|p| key.starts_with(p))
+        || PROVIDER_OPTION_NAMES.contains(&key)
+}
+
+/// `model_info={"base_model": ...}`: the base model, if the map names one.
+pub fn base_model_of(model_info: &Value) -> Option<&str> {
+    model_info
+        .get("base_model")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+}
 
 /// Provider-specific parameters that are one edit away from a keyword above and are not
 /// typos of it (`top_k` is not a mistyped `top_p`).
@@ -616,6 +638,12 @@ impl CallArgs {
         }
     }
 
+    /// `azure_ad_token_provider=`: a caller's source of bearer tokens (a Python callable has
+    /// no JSON form, so front ends hand it over already wrapped).
+    pub fn set_token_provider(&mut self, provider: Arc<dyn TokenProvider>) {
+        self.target.token_provider = Some(provider);
+    }
+
     /// An argument whose value is an exception (Python's `mock_response=RateLimitError(...)`).
     pub fn set_exception(&mut self, key: &str, error: LlmError) -> Result<(), ArgError> {
         if key == "mock_response" {
@@ -742,6 +770,17 @@ impl CallArgs {
                     ))
                 })?;
                 self.metadata.extend(map.unwrap_or_default());
+            }
+            "model_info" => {
+                // Only `base_model` matters to a call (LiteLLM's way to name the model behind
+                // an Azure deployment); the rest of the map is LiteLLM's bookkeeping.
+                let info = self.read::<Value, _>(key, value).ok().flatten();
+                if let Some(base) = info.as_ref().and_then(base_model_of) {
+                    self.target
+                        .provider_options
+                        .entry("base_model")
+                        .or_insert_with(|| Value::from(base));
+                }
             }
             _tags => match self.read::<Tags, _>(key, value)? {
                 Some(Tags::One(t)) => self.tags.push(t),

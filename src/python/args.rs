@@ -17,6 +17,10 @@ use crate::error::LlmError;
 
 /// Set `key` from a Python value.
 fn set(args: &mut CallArgs, key: &str, value: &Bound<'_, PyAny>) -> Result<(), LlmError> {
+    if key == "azure_ad_token_provider" && !value.is_none() {
+        args.set_token_provider(super::token_provider::wrap(value)?);
+        return Ok(());
+    }
     let shape = value_shape(key);
     if shape == ValueShape::Skip {
         return Ok(());

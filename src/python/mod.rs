@@ -19,6 +19,7 @@ mod runtime;
 mod spend;
 mod stream;
 mod testing;
+mod token_provider;
 mod values;
 
 use pyo3::prelude::*;
