@@ -61,6 +61,10 @@ pub fn _proxy_serve(
     on_ready: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let state = build(py, config, on_warning)?;
+    // This process is the gateway: its spend log is the state plane's, so the library's
+    // in-memory ledger (a ring of up to 100,000 records, ~40 MB) would only grow the RSS
+    // and add a locked push per request.
+    crate::spend::ledger().set_recording(false);
     let runtime = shared_runtime();
     let listener = py
         .detach(|| runtime.block_on(serve::bind(host, port)))
