@@ -324,6 +324,17 @@ def full(python: str, litellm_python: str | None, oha_bin: str, seconds: float) 
     return results
 
 
+GATEWAY_NOTE = (
+    "Produced by `bench/gateway.sh` (`make bench-gateway`): a release build of llmswitch, `oha` as the load\n"
+    "generator, LiteLLM's proxy 1.106.2 (one worker) in a throwaway venv, one mock provider process\n"
+    "(`python -m llmswitch.testing`) shared by all, everything on loopback on the same 2 cores. Latency is\n"
+    "oha's, at a fixed 1,000 requests/s with latency correction; the mock sends a stream's chunks at once,\n"
+    "so a stream's full time bounds its time to first byte. Targets: added latency ≤ 150 µs p50 and\n"
+    "≤ 500 µs p99; saturation ≥ half the mock's direct throughput and ≥ 30× LiteLLM's; RSS ≤ 30 MB after\n"
+    "100k requests and < 2 MB growth from 10k to 100k; cold start < 150 ms."
+)
+
+
 def markdown(r: dict[str, Any]) -> str:
     """The BENCHMARKS.md section for a full run's JSON."""
     d, ls = r["direct"], r["llmswitch"]

@@ -238,6 +238,14 @@ def main() -> None:
             w(f"| {label} | {fmt(r['p50_us'], ' µs')} | {fmt(r['p99_us'], ' µs')} |")
         w("\nTarget: recording adds no measurable time (SQLite writes are batched on a background thread).\n")
 
+    gw = load(d, "gateway.json")
+    if gw:
+        from gateway_bench import GATEWAY_NOTE, markdown
+
+        w("## The gateway (`llmswitch proxy`) beside LiteLLM's proxy\n")
+        w(GATEWAY_NOTE + "\n")
+        w(markdown(gw) + "\n")
+
     print("\n".join(out))
 
 
