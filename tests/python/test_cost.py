@@ -636,7 +636,11 @@ def test_token_counter_values():
     assert llmswitch.token_counter(model="gpt-4o", messages=MESSAGES) == 8
     assert llmswitch.token_counter(model="gpt-4o", text="tiktoken is great!", count_response_tokens=True) == 6
     assert llmswitch.token_counter(model="gpt-4", text="tiktoken is great!", count_response_tokens=True) == 6
-    assert llmswitch.token_counter(model="gpt-4o", text="hello world") == 2 + 3  # prompt text: reply priming
+    # Text alone has no chat overhead (LiteLLM 1.106.2: 2); messages have it.
+    assert llmswitch.token_counter(model="gpt-4o", text="hello world") == 2
+    assert llmswitch.token_counter(model="gpt-4o", text=["hello world", "foo bar"]) == 4
+    hello = [{"role": "user", "content": "hello world"}]
+    assert llmswitch.token_counter(model="gpt-4o", messages=hello) == 9
     assert llmswitch.token_counter(text=["hello world", "hello world"], count_response_tokens=True) == 4
     named = [{"role": "user", "content": "hi", "name": "bob"}]
     assert llmswitch.token_counter(model="gpt-4o", messages=named) == 10
