@@ -27,7 +27,7 @@ lint: dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy python/llmswitch
-	$(PY) -m mypy.stubtest llmswitch._llmswitch
+	$(PY) -m mypy.stubtest llmswitch._llmswitch llmswitch._types --allowlist stubtest-allowlist.txt
 
 rust-test:
 	cargo test

@@ -101,7 +101,7 @@ def demo(db_path: str | None = None) -> None:
 
     _section("acompletion: 5 calls at once")
 
-    async def many() -> list[str]:
+    async def many() -> list[str | None]:
         calls = [
             llmswitch.acompletion(model="mock/demo-model", messages=messages, mock_response=f"answer {i}")
             for i in range(5)

@@ -63,14 +63,40 @@ def test_anthropic_stream_reports_counted_reasoning_tokens(server):
     server.enqueue(
         sse=[
             event({"type": "message_start", "message": start}),
-            event({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}),
-            event({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": THINKING}}),
-            event({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "s"}}),
+            event(
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "thinking", "thinking": ""},
+                }
+            ),
+            event(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "thinking_delta", "thinking": THINKING},
+                }
+            ),
+            event(
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "signature_delta", "signature": "s"},
+                }
+            ),
             event({"type": "content_block_stop", "index": 0}),
             event({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}}),
-            event({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hello"}}),
+            event(
+                {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hello"}}
+            ),
             event({"type": "content_block_stop", "index": 1}),
-            event({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 30}}),
+            event(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": 30},
+                }
+            ),
             event({"type": "message_stop"}),
         ]
     )
