@@ -15,6 +15,8 @@ Workloads:
   cost      get_model_info, get_llm_provider, cost_per_token, token_counter (µs per call)
   router    the same call through a one-deployment Router and directly (router overhead)
   ledger    completion() with the spend ledger recording to SQLite and with it off
+  ledgermem bytes per in-memory ledger record: RSS growth over 100,000 recorded calls, in
+            a fresh interpreter, next to the ledger's own count of its bytes
 """
 
 from __future__ import annotations
@@ -380,6 +382,51 @@ def bench_import(runs: int) -> dict[str, Any]:
     return results
 
 
+LEDGER_MEMORY_PROBE = """
+import json, llmswitch
+from llmswitch._llmswitch import _spend_configure, _spend_footprint
+N = {n}
+MESSAGES = [{{"role": "user", "content": "hi"}}]
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+def calls():
+    for i in range(N):
+        llmswitch.completion(
+            model="mock/bench-model", messages=MESSAGES,
+            metadata={{"user": f"user-{{i % 50}}", "project": "search", "tags": ["summarize"]}},
+        )
+
+_spend_configure(False, N)
+calls()  # the same calls unrecorded first: the allocator reaches its steady state
+before = rss_kib()
+_spend_configure(True, N)
+calls()
+after = rss_kib()
+records, accounted = _spend_footprint()
+print(json.dumps({{"records": records, "rss_growth_bytes": (after - before) * 1024,
+                  "accounted_bytes": accounted}}))
+"""
+
+
+def bench_ledger_memory(n: int) -> dict[str, Any]:
+    """Bytes per in-memory ledger record (a fresh interpreter, mock provider, 50 users)."""
+    if not has("llmswitch"):
+        return {}
+    out = subprocess.run(
+        [sys.executable, "-c", LEDGER_MEMORY_PROBE.format(n=n)], capture_output=True, text=True, check=True
+    ).stdout
+    m = json.loads(out)
+    records = max(1, m["records"])
+    return {
+        "records": m["records"],
+        "rss_bytes_per_record": round(m["rss_growth_bytes"] / records, 1),
+        "accounted_bytes_per_record": round(m["accounted_bytes"] / records, 1),
+    }
+
+
 def bench_native_providers(url: str, n: int) -> dict[str, Any]:
     """One Anthropic and one Gemini round trip through llmswitch, next to the OpenAI path."""
     if not has("llmswitch"):
@@ -520,7 +567,7 @@ def main() -> None:
     )
     parser.add_argument("--url", help="mock server URL (http://127.0.0.1:PORT); started here if omitted")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
-    parser.add_argument("--only", default="sync,async,stream,memory,import,native,cost,router,ledger")
+    parser.add_argument("--only", default="sync,async,stream,memory,import,native,cost,router,ledger,ledgermem")
     parser.add_argument(
         "--subjects",
         default="",
@@ -570,6 +617,8 @@ def main() -> None:
         results["overhead"] = bench_overhead(url, args.raw, 200 if smoke else 5000, 2 if smoke else 10, 200)
     if "ledger" in only:
         results["ledger"] = bench_ledger(url, 100 if smoke else 3000)
+    if "ledgermem" in only:
+        results["ledger_memory"] = bench_ledger_memory(2000 if smoke else 100_000)
 
     text = json.dumps(results, indent=2)
     print(text)

@@ -272,6 +272,12 @@ pub fn _spend_clear() {
     spend::ledger().clear_memory();
 }
 
+/// The in-memory ledger's size: ``(records, bytes)`` (ring slots and interned values).
+#[pyfunction]
+pub fn _spend_footprint() -> (usize, usize) {
+    spend::ledger().memory_footprint()
+}
+
 fn record_to_py<'py>(py: Python<'py>, r: &SpendRecord) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("id", format!("{:032x}", r.id))?;

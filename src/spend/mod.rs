@@ -9,11 +9,11 @@
 //! SQLite file when persistence is on (so they cover earlier runs), else the ring.
 
 pub mod clock;
+pub mod compact;
 pub mod report;
 pub mod store;
 pub mod track;
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -30,7 +30,7 @@ pub const DEFAULT_MAX_RECORDS: usize = 100_000;
 
 /// Who a call is for, from its `metadata=` (and LiteLLM's `user=`): recorded with the call
 /// and matched by budgets.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CallMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -200,7 +200,7 @@ pub enum SpendError {
 }
 
 struct LedgerState {
-    records: VecDeque<Arc<SpendRecord>>,
+    records: compact::RecordRing,
     max_records: usize,
     store: Option<store::Writer>,
 }
@@ -228,7 +228,7 @@ impl Ledger {
         Ledger {
             recording: AtomicBool::new(true),
             state: Mutex::new(LedgerState {
-                records: VecDeque::new(),
+                records: compact::RecordRing::default(),
                 max_records: DEFAULT_MAX_RECORDS,
                 store: None,
             }),
@@ -252,32 +252,25 @@ impl Ledger {
         self.recording.store(on, Ordering::Relaxed);
     }
 
-    /// Add a call. Cheap: a push under a short lock, plus a channel send when persisting.
+    /// Add a call. Cheap: a packed push under a short lock (strings and metadata are
+    /// interned), plus a channel send when persisting.
     pub fn record(&self, record: SpendRecord) {
         if !self.is_recording() {
             return;
         }
-        let record = Arc::new(record);
         let mut state = self.state();
+        let max = state.max_records;
+        state.records.push(&record, max);
         if let Some(store) = &state.store {
-            store.send(record.clone());
+            store.send(Arc::new(record));
         }
-        if state.max_records == 0 {
-            return;
-        }
-        while state.records.len() >= state.max_records {
-            state.records.pop_front();
-        }
-        state.records.push_back(record);
     }
 
     /// How many records the in-memory ring keeps (the oldest are dropped first).
     pub fn set_max_records(&self, max: usize) {
         let mut state = self.state();
         state.max_records = max;
-        while state.records.len() > max {
-            state.records.pop_front();
-        }
+        state.records.truncate_to(max);
     }
 
     /// Forget the in-memory records (the SQLite file, if any, keeps its rows).
@@ -286,8 +279,15 @@ impl Ledger {
     }
 
     /// The in-memory records, oldest first.
-    pub fn memory_records(&self) -> Vec<Arc<SpendRecord>> {
-        self.state().records.iter().cloned().collect()
+    pub fn memory_records(&self) -> Vec<SpendRecord> {
+        let snapshot = self.state().records.snapshot(None, None);
+        snapshot.records().collect()
+    }
+
+    /// Records held in memory, and the bytes they take (ring slots and interned values).
+    pub fn memory_footprint(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.records.len(), state.records.footprint())
     }
 
     /// Persist every record to the SQLite file at `path` (created if missing), starting
@@ -296,8 +296,8 @@ impl Ledger {
         let writer = store::Writer::open(path)?;
         let old = {
             let mut state = self.state();
-            for r in &state.records {
-                writer.send(r.clone());
+            for r in state.records.snapshot(None, None).records() {
+                writer.send(Arc::new(r));
             }
             state.store.replace(writer)
         };
@@ -344,11 +344,10 @@ impl Ledger {
             self.flush();
             return store::read_range(&path, since, until, visit);
         }
-        let in_range = |t: Micros| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u);
-        for r in self.memory_records() {
-            if in_range(r.started_at) {
-                visit(&r);
-            }
+        // Copied under the lock (a memcpy of fixed-size records), unpacked outside it.
+        let snapshot = self.state().records.snapshot(since, until);
+        for r in snapshot.records() {
+            visit(&r);
         }
         Ok(())
     }
