@@ -567,7 +567,9 @@ def main() -> None:
     )
     parser.add_argument("--url", help="mock server URL (http://127.0.0.1:PORT); started here if omitted")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
-    parser.add_argument("--only", default="sync,async,stream,memory,import,native,cost,router,ledger,ledgermem")
+    parser.add_argument(
+        "--only", default="sync,async,stream,memory,import,native,cost,router,ledger,ledgermem"
+    )
     parser.add_argument(
         "--subjects",
         default="",
