@@ -8,6 +8,7 @@
 //! that batches whatever accumulated into one transaction. Reports ([`report`]) read the
 //! SQLite file when persistence is on (so they cover earlier runs), else the ring.
 
+pub mod chart;
 pub mod clock;
 pub mod compact;
 pub mod report;
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use clock::Micros;
-pub use report::{GroupKey, Report, ReportQuery, ReportRow};
+pub use report::{GroupKey, Interval, Report, ReportQuery, ReportRow};
 
 /// Records kept in memory by default (the oldest are dropped past this; persistence keeps
 /// them all).
@@ -195,8 +196,10 @@ pub enum SpendError {
     },
     #[error("spend ledger database {path}: {message}")]
     Store { path: String, message: String },
-    #[error("unknown group_by key {0:?}: use model, provider, deployment, user, project, key, tag, status, day, error or metadata.<field>")]
+    #[error("unknown group_by key {0:?}: use model, provider, deployment, user, project, key, tag, status, error, day, hour or metadata.<field>")]
     GroupKey(String),
+    #[error("unknown interval {0:?}: use \"hour\" or \"day\"")]
+    Interval(String),
 }
 
 struct LedgerState {
