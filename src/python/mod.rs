@@ -2,6 +2,8 @@
 //! core's types, runs the core's futures with the GIL released, and turns results and
 //! errors into Python objects.
 
+#[cfg(unix)]
+mod aio;
 mod budget;
 mod callbacks;
 mod completion;
