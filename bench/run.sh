@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Full side-by-side benchmark run (minutes): a `dist`-profile build of llmswitch (fat LTO,
-# one codegen unit: what release wheels ship) in .bench-venv,
+# one codegen unit: what release wheels ship) and aiohttp in .bench-venv,
 # LiteLLM (plus httpx and the openai SDK it pins) in a throwaway .bench-venv-litellm, one
 # mock provider server process, and a raw Rust HTTP client baseline. Writes
 # bench/results/*.json and BENCHMARKS.md. LiteLLM is never a dependency of llmswitch.
@@ -13,7 +13,8 @@ mkdir -p "$OUT"
 
 echo "== dist-profile build of llmswitch (fat LTO; the slow build)"
 [ -x .bench-venv/bin/python ] || "$PYTHON" -m venv .bench-venv
-.bench-venv/bin/pip install -q "maturin>=1.9.4,<2"
+# aiohttp: the bare asyncio client acompletion is compared with (bench only).
+.bench-venv/bin/pip install -q "maturin>=1.9.4,<2" aiohttp
 rm -rf dist
 .bench-venv/bin/maturin build --profile dist -q -o dist
 .bench-venv/bin/pip install -q --force-reinstall --no-deps dist/llmswitch-*.whl
@@ -36,7 +37,7 @@ target/dist/examples/raw_baseline "$URL/v1/chat/completions" 5000 > "$OUT/raw_sy
 target/dist/examples/raw_baseline "$URL/v1/chat/completions" 300 200 > "$OUT/raw_stream.json"
 
 echo "== llmswitch"
-.bench-venv/bin/python bench/library_bench.py --url "$URL" --subjects llmswitch \
+.bench-venv/bin/python bench/library_bench.py --url "$URL" --subjects llmswitch,aiohttp \
     --raw target/dist/examples/raw_baseline --out "$OUT/llmswitch.json" > /dev/null
 export LITELLM_LOCAL_MODEL_COST_MAP=True  # no network fetch of the price map
 echo "== httpx, openai SDK, LiteLLM"
