@@ -5,7 +5,7 @@
 //! Claude (Vertex AI's `rawPredict`, which takes the same body without `model` and with
 //! `anthropic_version`) reuse it with their own URL and auth.
 //!
-//! Choices documented here and in the README:
+//! Choices documented here and in docs/providers/anthropic.md:
 //! - `max_tokens` is required by Anthropic. Without `max_tokens`/`max_completion_tokens` we
 //!   send [`DEFAULT_MAX_TOKENS`] (4096, LiteLLM's default) plus the thinking budget when
 //!   thinking is on, not the model's output limit: Anthropic counts output-token rate
