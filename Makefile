@@ -11,10 +11,11 @@ export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
 test: lint rust-test py-test bench-smoke
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "pytest-timeout>=2.3" "openai>=1.40" "ruff>=0.6" "mypy>=1.11"
+	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "pytest-timeout>=2.3" "openai>=1.40" "ruff>=0.6" "mypy>=1.11" \
+		"cohere>=5.15,<6" "ollama>=0.5,<1" "boto3>=1.35,<2"
 	touch $@
 
 # Build the extension (debug profile) into .venv, editable.

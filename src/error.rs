@@ -133,6 +133,19 @@ impl ErrorKind {
         }
     }
 
+    /// LiteLLM's last-resort mapping of a status, for providers whose errors it maps by
+    /// status alone (`_map_exception_by_status`): as [`ErrorKind::from_status`], except that
+    /// 504 is a `Timeout` and any other 4xx a `BadRequestError` (LiteLLM's
+    /// `PaymentRequiredError` for 402 is one too).
+    pub fn from_status_generic(status: u16) -> ErrorKind {
+        match status {
+            401 | 403 | 404 | 408 | 429 => ErrorKind::from_status(status),
+            504 => ErrorKind::Timeout,
+            400..=499 => ErrorKind::BadRequest,
+            _ => ErrorKind::from_status(status),
+        }
+    }
+
     /// Whether trying the same request again (here or on another deployment) can succeed.
     pub fn is_retryable(self) -> bool {
         matches!(

@@ -49,6 +49,18 @@ pub enum ScriptedBody {
     Disconnect,
 }
 
+pub mod azure;
+pub mod bedrock;
+
+/// The request a default reply answers, as received.
+struct MockRequest<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    json: &'a Value,
+}
+
 /// A request the server received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -221,6 +233,19 @@ async fn handle(
             r.push(rec);
         }
     }
+    let request = MockRequest {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        json: &body_json,
+    };
+    // AWS refuses what it cannot authenticate before anything else happens.
+    if bedrock::handles(&request) {
+        if let Some(refusal) = bedrock::refuse(&request) {
+            return refusal(Response::builder()).unwrap_or_else(|_| Response::new(Body::empty()));
+        }
+    }
     let scripted = state.script.lock().ok().and_then(|mut q| q.pop_front());
     let reply = scripted.unwrap_or(Scripted {
         status: 200,
@@ -241,12 +266,22 @@ async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(6);
-            default_reply(&state, builder, uri.path(), &body_json, chunks)
+            match azure::default_reply(&state, &request, chunks)
+                .or_else(|| bedrock::default_reply(&state, &request, chunks))
+            {
+                Some(reply) => reply(builder),
+                None => default_reply(&state, builder, uri.path(), &body_json, chunks),
+            }
         }
         ScriptedBody::Json(v) => builder
             .header("content-type", "application/json")
             .body(Body::from(v.to_string())),
         ScriptedBody::Raw(s) => builder.body(Body::from(s)),
+        ScriptedBody::Sse {
+            frames, drop_after, ..
+        } if bedrock::is_stream_path(uri.path()) => builder
+            .header("content-type", "application/vnd.amazon.eventstream")
+            .body(bedrock::scripted_stream(&state, frames, drop_after)),
         ScriptedBody::Sse {
             frames,
             chunk_delay,
@@ -276,6 +311,21 @@ fn sse_body(
     chunk_delay: Option<Duration>,
     drop_after: Option<usize>,
 ) -> Body {
+    stream_body(state, frames, chunk_delay, drop_after, "\n\n")
+}
+
+/// An NDJSON body (Ollama): each line sent as its own write, no blank lines between.
+fn ndjson_body(state: &Arc<MockState>, lines: Vec<String>) -> Body {
+    stream_body(state, lines, None, None, "\n")
+}
+
+fn stream_body(
+    state: &Arc<MockState>,
+    frames: Vec<String>,
+    chunk_delay: Option<Duration>,
+    drop_after: Option<usize>,
+    terminator: &'static str,
+) -> Body {
     let items = frames.into_iter().enumerate();
     let guard = OpenStream::new(state);
     // hyper only flushes written frames when the body stream is pending; pace a stream that
@@ -295,8 +345,8 @@ fn sse_body(
             ));
         }
         let mut text = frame;
-        if !text.ends_with("\n\n") {
-            text.push_str("\n\n");
+        if !text.ends_with(terminator) {
+            text.push_str(terminator);
         }
         Some((
             Ok::<Bytes, std::io::Error>(Bytes::from(text)),
@@ -330,7 +380,12 @@ fn default_reply(
                 .pointer("/stream_options/include_usage")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            let frames = openai_stream_frames(model, chunks, include_usage);
+            // Mistral sends no stream_options and puts usage on its last chunk by itself.
+            let frames = if is_mistral_model(model) && request.get("stream_options").is_none() {
+                mistral_stream_frames(model, chunks)
+            } else {
+                openai_stream_frames(model, chunks, include_usage)
+            };
             return builder
                 .header("content-type", "text/event-stream")
                 .body(sse_body(state, frames, None, None));
@@ -376,6 +431,41 @@ fn default_reply(
             .header("content-type", "application/json")
             .body(Body::from(anthropic_message(model).to_string()));
     }
+    if path.ends_with("/api/chat") {
+        // Ollama streams unless the request says "stream": false.
+        let stream = request
+            .get("stream")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        if stream {
+            return builder
+                .header("content-type", "application/x-ndjson")
+                .body(ndjson_body(state, ollama_stream_lines(model, chunks)));
+        }
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(ollama_chat_reply(model).to_string()));
+    }
+    if path.ends_with("/api/embed") {
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(ollama_embed_reply(request).to_string()));
+    }
+    if path.ends_with("/v2/chat") {
+        if stream {
+            return builder
+                .header("content-type", "text/event-stream")
+                .body(sse_body(state, cohere_stream_frames(chunks), None, None));
+        }
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(cohere_chat_reply().to_string()));
+    }
+    if path.ends_with("/v2/embed") {
+        return builder
+            .header("content-type", "application/json")
+            .body(Body::from(cohere_embed_reply(request).to_string()));
+    }
     if let Some(reply) = google_default(state, path, chunks) {
         return reply(builder);
     }
@@ -396,7 +486,12 @@ pub const DEFAULT_EMBEDDING_DIMENSIONS: u32 = 8;
 /// asked. A request OpenAI would reject gets (as `Err`) OpenAI's 400 error body.
 pub fn embeddings_reply(request: &Value) -> Result<Value, Value> {
     use crate::providers::mock::{embed, MockSpec};
-    let parsed = serde_json::from_value::<crate::types::EmbeddingRequest>(request.clone())
+    // Mistral names the vector size `output_dimension`.
+    let mut request = request.clone();
+    if let (Some(d), Value::Object(o)) = (request.get("output_dimension").cloned(), &mut request) {
+        o.insert("dimensions".into(), d);
+    }
+    let parsed = serde_json::from_value::<crate::types::EmbeddingRequest>(request)
         .map_err(|e| e.to_string())
         .and_then(|r| match r.input.problem() {
             Some(problem) => Err(problem),
@@ -486,6 +581,45 @@ pub fn openai_stream_frames(model: &str, chunks: usize, include_usage: bool) -> 
             Some(json!({"prompt_tokens": 9, "completion_tokens": chunks, "total_tokens": 9 + chunks})),
         ));
     }
+    out.push("data: [DONE]\n\n".to_owned());
+    out
+}
+
+/// Whether `model` is one of Mistral's (the mock answers its streams as Mistral does).
+fn is_mistral_model(model: &str) -> bool {
+    crate::model_id::infer_provider(model) == Some("mistral")
+}
+
+/// A Mistral SSE stream of `chunks` content pieces: OpenAI's chunks, with the usage on the
+/// last one (the one with the finish reason), and `[DONE]`.
+pub fn mistral_stream_frames(model: &str, chunks: usize) -> Vec<String> {
+    let frame = |delta: Value, finish: Option<&str>, usage: Option<Value>| {
+        let mut v = json!({"id": "mock-mistral-response", "object": "chat.completion.chunk", "created": 1_700_000_000,
+                           "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if let Some(u) = usage {
+            v["usage"] = u;
+        }
+        format!("data: {v}\n\n")
+    };
+    let mut out = Vec::with_capacity(chunks + 3);
+    out.push(frame(
+        json!({"role": "assistant", "content": ""}),
+        None,
+        None,
+    ));
+    for i in 0..chunks {
+        let piece = if i == 0 {
+            "Hello".to_owned()
+        } else {
+            format!(" w{i}")
+        };
+        out.push(frame(json!({"content": piece}), None, None));
+    }
+    out.push(frame(
+        json!({"content": ""}),
+        Some("stop"),
+        Some(json!({"prompt_tokens": 9, "total_tokens": 9 + chunks, "completion_tokens": chunks})),
+    ));
     out.push("data: [DONE]\n\n".to_owned());
     out
 }
@@ -615,4 +749,148 @@ pub fn anthropic_stream_frames(model: &str, chunks: usize) -> Vec<String> {
                           "usage": {"output_tokens": chunks}})));
     out.push(frame(json!({"type": "message_stop"})));
     out
+}
+
+/// Cohere's v2 Chat reply (the shape of the API reference's example).
+pub fn cohere_chat_reply() -> Value {
+    json!({
+        "id": "mock-cohere-response", "finish_reason": "COMPLETE",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": DEFAULT_REPLY}]},
+        "usage": {"billed_units": {"input_tokens": 9, "output_tokens": 6}, "tokens": {"input_tokens": 9, "output_tokens": 6}}
+    })
+}
+
+/// A Cohere v2 Chat SSE stream of `chunks` text deltas, with the events of a text reply
+/// (`message-start`, `content-start`/`-delta`/`-end`, `message-end` with usage).
+pub fn cohere_stream_frames(chunks: usize) -> Vec<String> {
+    let frame = |v: Value| {
+        let event = v["type"].as_str().unwrap_or("message").to_owned();
+        format!("event: {event}\ndata: {v}\n\n")
+    };
+    let mut out = Vec::with_capacity(chunks + 5);
+    out.push(frame(json!({"type": "message-start", "id": "mock-cohere-response",
+        "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}})));
+    out.push(frame(json!({"type": "content-start", "index": 0,
+        "delta": {"message": {"content": {"type": "text", "text": ""}}}})));
+    for i in 0..chunks {
+        let piece = if i == 0 {
+            "Hello".to_owned()
+        } else {
+            format!(" w{i}")
+        };
+        out.push(frame(json!({"type": "content-delta", "index": 0,
+            "delta": {"message": {"content": {"text": piece}}}})));
+    }
+    out.push(frame(json!({"type": "content-end", "index": 0})));
+    out.push(frame(
+        json!({"type": "message-end", "delta": {"finish_reason": "COMPLETE",
+        "usage": {"billed_units": {"input_tokens": 9, "output_tokens": chunks},
+                  "tokens": {"input_tokens": 9, "output_tokens": chunks}}}}),
+    ));
+    out
+}
+
+/// Cohere's v2 Embed reply to `request`: the mock provider's vectors for each of `texts`
+/// (`output_dimension` long, default [`DEFAULT_EMBEDDING_DIMENSIONS`]) as `float` embeddings.
+pub fn cohere_embed_reply(request: &Value) -> Value {
+    let texts: Vec<String> = request
+        .get("texts")
+        .or_else(|| request.get("images"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    let dims = request.get("output_dimension").and_then(Value::as_u64);
+    let floats = mock_vectors(&texts, dims);
+    let tokens: usize = texts
+        .iter()
+        .map(|t| t.split_whitespace().count().max(1))
+        .sum();
+    json!({"id": "mock-cohere-embed", "embeddings": {"float": floats}, "texts": texts,
+           "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}},
+           "response_type": "embeddings_by_type"})
+}
+
+/// The mock provider's deterministic unit vectors for `texts`, `dims` long (default
+/// [`DEFAULT_EMBEDDING_DIMENSIONS`]).
+fn mock_vectors(texts: &[String], dims: Option<u64>) -> Vec<Vec<f64>> {
+    use crate::providers::mock::{embed, MockSpec};
+    use crate::types::{EmbeddingRequest, EmbeddingVector};
+    texts
+        .iter()
+        .map(|text| {
+            let mut one = EmbeddingRequest::new("m", text.as_str());
+            one.dimensions = dims.and_then(|d| u32::try_from(d).ok());
+            embed(&one, &MockSpec::default(), DEFAULT_EMBEDDING_DIMENSIONS)
+                .ok()
+                .and_then(|e| e.data.into_iter().next())
+                .map(|e| match e.embedding {
+                    EmbeddingVector::Float(v) => v,
+                    EmbeddingVector::Base64(_) => Vec::new(),
+                })
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Ollama's `/api/chat` reply with `"stream": false` (the shape of its API reference's
+/// example).
+pub fn ollama_chat_reply(model: &str) -> Value {
+    json!({
+        "model": model, "created_at": "2023-12-12T14:13:43.416799Z",
+        "message": {"role": "assistant", "content": DEFAULT_REPLY},
+        "done_reason": "stop", "done": true,
+        "total_duration": 5_191_566_416_u64, "load_duration": 2_154_458, "prompt_eval_count": 9,
+        "prompt_eval_duration": 383_809_000, "eval_count": 6, "eval_duration": 4_799_921_000_u64
+    })
+}
+
+/// Ollama's NDJSON stream: `chunks` content pieces, then the `done` line with the counts.
+pub fn ollama_stream_lines(model: &str, chunks: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(chunks + 1);
+    for i in 0..chunks {
+        let piece = if i == 0 {
+            "Hello".to_owned()
+        } else {
+            format!(" w{i}")
+        };
+        out.push(
+            json!({"model": model, "created_at": "2023-08-04T08:52:19.385406455-07:00",
+                   "message": {"role": "assistant", "content": piece}, "done": false})
+            .to_string(),
+        );
+    }
+    out.push(
+        json!({"model": model, "created_at": "2023-08-04T19:22:45.499127Z",
+               "message": {"role": "assistant", "content": ""}, "done_reason": "stop", "done": true,
+               "total_duration": 4_883_583_458_u64, "load_duration": 1_334_875, "prompt_eval_count": 9,
+               "prompt_eval_duration": 342_546_000, "eval_count": chunks, "eval_duration": 4_535_599_000_u64})
+        .to_string(),
+    );
+    out
+}
+
+/// Ollama's `/api/embed` reply: the mock provider's vectors for `input` (a string or a list),
+/// `dimensions` long (default [`DEFAULT_EMBEDDING_DIMENSIONS`]).
+pub fn ollama_embed_reply(request: &Value) -> Value {
+    let texts: Vec<String> = match request.get("input") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock-embed");
+    let dims = request.get("dimensions").and_then(Value::as_u64);
+    let tokens: usize = texts
+        .iter()
+        .map(|t| t.split_whitespace().count().max(1))
+        .sum();
+    json!({"model": model, "embeddings": mock_vectors(&texts, dims),
+           "total_duration": 14_143_917, "load_duration": 1_019_500, "prompt_eval_count": tokens})
 }

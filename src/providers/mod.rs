@@ -6,8 +6,15 @@
 //! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
 
 pub mod anthropic;
+pub mod aws;
+pub mod azure;
+pub mod bedrock;
+pub mod cached;
+pub mod cohere;
 pub mod gemini;
+pub mod mistral;
 pub mod mock;
+pub mod ollama;
 pub mod openai;
 pub mod openai_compatible;
 pub mod vertex;
@@ -35,6 +42,16 @@ pub struct TargetOptions {
     pub api_version: Option<String>,
     pub extra_headers: Vec<(String, String)>,
     pub provider_options: Map<String, Value>,
+    /// A caller-supplied source of bearer tokens (Azure's `azure_ad_token_provider`).
+    pub token_provider: Option<Arc<dyn TokenProvider>>,
+}
+
+/// Something that hands out bearer tokens on demand, asked once per request (LiteLLM's
+/// `azure_ad_token_provider`: a callable returning an Entra ID token). It caches as it
+/// sees fit; the provider does not.
+pub trait TokenProvider: Send + Sync {
+    /// The token (without `Bearer `).
+    fn token(&self) -> BoxFuture<'_, Result<SecretString, LlmError>>;
 }
 
 impl std::fmt::Debug for TargetOptions {
@@ -54,6 +71,7 @@ impl std::fmt::Debug for TargetOptions {
                     .map(|(k, _)| k)
                     .collect::<Vec<_>>(),
             )
+            .field("token_provider", &self.token_provider.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -173,8 +191,13 @@ pub trait Provider: Send + Sync + 'static {
         stream: bool,
     ) -> Result<HttpRequest, LlmError>;
 
-    /// Headers that need I/O to produce (OAuth tokens). Called right before sending.
-    fn authorize<'a>(&'a self, _target: &'a Target) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
+    /// Headers that need I/O or the final request to produce (OAuth tokens, AWS SigV4
+    /// signatures over the URL and body). Called right before each send, retries included.
+    fn authorize<'a>(
+        &'a self,
+        _target: &'a Target,
+        _request: &'a HttpRequest,
+    ) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
         Box::pin(async { Ok(HeaderMap::new()) })
     }
 
@@ -239,10 +262,24 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
         map.insert("anthropic".to_owned(), Arc::new(anthropic::Anthropic));
         map.insert("gemini".to_owned(), Arc::new(gemini::Gemini));
         map.insert("vertex_ai".to_owned(), Arc::new(vertex::VertexAi::new()));
+        map.insert(
+            "azure".to_owned(),
+            Arc::new(azure::Azure::new(azure::Flavor::OpenAi)),
+        );
+        map.insert(
+            "azure_ai".to_owned(),
+            Arc::new(azure::Azure::new(azure::Flavor::AiFoundry)),
+        );
+        map.insert("bedrock".to_owned(), Arc::new(bedrock::Bedrock::new()));
+        map.insert("cohere".to_owned(), Arc::new(cohere::Cohere));
+        map.insert("mistral".to_owned(), Arc::new(mistral::Mistral::new()));
+        for name in ["ollama", "ollama_chat"] {
+            map.insert(name.to_owned(), Arc::new(ollama::Ollama::new(name)));
+        }
         for host in openai_compatible::hosts() {
             let provider: Arc<dyn Provider> =
                 Arc::new(openai_compatible::OpenAiCompatible::new(host.clone()));
-            map.insert(host.name.clone(), provider);
+            map.entry(host.name.clone()).or_insert(provider);
         }
         map
     })
@@ -307,4 +344,38 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Re
             format!("Could not parse the {what}: {e}. Body starts with: {snippet}"),
         )
     })
+}
+
+/// Serialize a request body, with an error a person can act on.
+pub fn encode_json<T: serde::Serialize>(body: &T) -> Result<Bytes, LlmError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| LlmError::bad_request(format!("Could not encode the request: {e}")))
+}
+
+/// The message of a provider's error body: the first of `keys` that holds a string (looked
+/// up at the top level and under `error`), else the body's text (or a note that it was
+/// empty).
+pub fn error_message(parsed: Option<&Value>, body: &[u8], status: u16, keys: &[&str]) -> String {
+    let lookup = |v: &Value| -> Option<String> {
+        keys.iter().find_map(|k| match v.get(*k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Object(o)) if *k == "error" => {
+                o.get("message").and_then(Value::as_str).map(str::to_owned)
+            }
+            Some(other @ (Value::Object(_) | Value::Array(_))) if *k != "error" => {
+                Some(other.to_string())
+            }
+            _ => None,
+        })
+    };
+    if let Some(m) = parsed.and_then(lookup) {
+        return m;
+    }
+    let text = String::from_utf8_lossy(body);
+    if text.trim().is_empty() {
+        format!("HTTP {status} with an empty body")
+    } else {
+        text.chars().take(1000).collect()
+    }
 }

@@ -150,6 +150,21 @@ impl OpenAiCompatible {
             .iter()
             .filter(move |r| r.applies_to(model))
     }
+
+    /// Apply this host's parameter renames for `model` (e.g. `max_tokens` →
+    /// `max_completion_tokens` for OpenAI's reasoning models). Azure applies OpenAI's rules
+    /// to deployments of those models through this.
+    pub fn adapt_for_model(&self, req: &mut ChatRequest, model: &str) {
+        for rule in self.rules_for(model) {
+            for (from, to) in &rule.rename {
+                if from == "max_tokens" && to == "max_completion_tokens" {
+                    if let Some(v) = req.params.max_tokens.take() {
+                        req.params.max_completion_tokens.get_or_insert(v);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Provider for OpenAiCompatible {
@@ -220,15 +235,7 @@ impl Provider for OpenAiCompatible {
     }
 
     fn adapt_request(&self, req: &mut ChatRequest, target: &Target) {
-        for rule in self.rules_for(&target.model) {
-            for (from, to) in &rule.rename {
-                if from == "max_tokens" && to == "max_completion_tokens" {
-                    if let Some(v) = req.params.max_tokens.take() {
-                        req.params.max_completion_tokens.get_or_insert(v);
-                    }
-                }
-            }
-        }
+        self.adapt_for_model(req, &target.model);
     }
 
     fn build_request(

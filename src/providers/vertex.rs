@@ -234,7 +234,11 @@ impl Provider for VertexAi {
         })
     }
 
-    fn authorize<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
+    fn authorize<'a>(
+        &'a self,
+        target: &'a Target,
+        _request: &'a HttpRequest,
+    ) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
         Box::pin(async move {
             let mut headers = HeaderMap::new();
             let Some(index) = target
@@ -690,6 +694,14 @@ mod tests {
     const SERVICE_ACCOUNT: &str = include_str!("../../tests/data/vertex_test_service_account.json");
     const PUBLIC_KEY: &str = include_str!("../../tests/data/vertex_test_public_key.pem");
 
+    fn dummy_request() -> HttpRequest {
+        HttpRequest {
+            url: "https://example.invalid/".into(),
+            headers: HeaderMap::new(),
+            body: bytes::Bytes::new(),
+        }
+    }
+
     fn credentials_with_token_uri(uri: &str) -> Value {
         let mut sa: Value = serde_json::from_str(SERVICE_ACCOUNT).unwrap();
         sa["token_uri"] = json!(uri);
@@ -828,7 +840,7 @@ mod tests {
             )
             .unwrap();
         for _ in 0..3 {
-            let h = provider.authorize(&t).await.unwrap();
+            let h = provider.authorize(&t, &dummy_request()).await.unwrap();
             assert_eq!(h[AUTHORIZATION], "Bearer ya29.first");
         }
         let requests = server.requests();
@@ -859,7 +871,7 @@ mod tests {
                 &options(credentials_with_token_uri(&token_uri)),
             )
             .unwrap();
-        provider.authorize(&t2).await.unwrap();
+        provider.authorize(&t2, &dummy_request()).await.unwrap();
         assert_eq!(server.hits(), 1);
     }
 
@@ -887,9 +899,9 @@ mod tests {
             )
             .unwrap();
         let tokens: Vec<HeaderValue> = [
-            provider.authorize(&t).await.unwrap(),
-            provider.authorize(&t).await.unwrap(),
-            provider.authorize(&t).await.unwrap(),
+            provider.authorize(&t, &dummy_request()).await.unwrap(),
+            provider.authorize(&t, &dummy_request()).await.unwrap(),
+            provider.authorize(&t, &dummy_request()).await.unwrap(),
         ]
         .into_iter()
         .map(|h| h[AUTHORIZATION].clone())
@@ -912,7 +924,7 @@ mod tests {
             ),
             ..Default::default()
         });
-        let e = provider.authorize(&t).await.unwrap_err();
+        let e = provider.authorize(&t, &dummy_request()).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Authentication);
         assert!(
             e.message.contains("invalid_grant: Invalid JWT Signature."),
@@ -924,7 +936,7 @@ mod tests {
             body: ScriptedBody::Raw("busy".into()),
             ..Default::default()
         });
-        let e = provider.authorize(&t).await.unwrap_err();
+        let e = provider.authorize(&t, &dummy_request()).await.unwrap_err();
         assert!(e.is_retryable());
     }
 }

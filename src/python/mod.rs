@@ -17,6 +17,7 @@ mod runtime;
 mod spend;
 mod stream;
 mod testing;
+mod token_provider;
 
 use pyo3::prelude::*;
 
