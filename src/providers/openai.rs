@@ -147,27 +147,31 @@ struct EmbeddingBody<'a> {
     extra: &'a Map<String, Value>,
 }
 
-/// Build the POST `{api_base}/embeddings` request.
-pub fn build_embedding_request(
-    req: &EmbeddingRequest,
-    target: &Target,
-    auth: AuthStyle,
-) -> Result<HttpRequest, LlmError> {
+/// Serialize `req` as an OpenAI embeddings body for `model`.
+pub fn encode_embedding_body(req: &EmbeddingRequest, model: &str) -> Result<Bytes, LlmError> {
     let body = EmbeddingBody {
-        model: &target.model,
+        model,
         input: &req.input,
         dimensions: req.dimensions,
         encoding_format: req.encoding_format,
         user: req.user.as_deref(),
         extra: &req.extra,
     };
-    let body = serde_json::to_vec(&body)
+    serde_json::to_vec(&body)
         .map(Bytes::from)
-        .map_err(|e| LlmError::bad_request(format!("Could not encode the request: {e}")))?;
+        .map_err(|e| LlmError::bad_request(format!("Could not encode the request: {e}")))
+}
+
+/// Build the POST `{api_base}/embeddings` request.
+pub fn build_embedding_request(
+    req: &EmbeddingRequest,
+    target: &Target,
+    auth: AuthStyle,
+) -> Result<HttpRequest, LlmError> {
     Ok(HttpRequest {
         url: endpoint(&target.api_base, "/embeddings"),
         headers: json_headers(target, auth)?,
-        body,
+        body: encode_embedding_body(req, &target.model)?,
     })
 }
 
