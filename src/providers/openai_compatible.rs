@@ -327,6 +327,20 @@ impl OpenAiCompatible {
             .filter(move |r| r.applies_to(model))
     }
 
+    /// Apply this host's parameter renames for `model`: the host's own (`max_completion_tokens`
+    /// → `max_tokens` where only that is known) and its model rules' (`max_tokens` →
+    /// `max_completion_tokens` for OpenAI's reasoning models).
+    pub fn adapt_for_model(&self, req: &mut ChatRequest, model: &str) {
+        for (from, to) in &self.host.rename {
+            rename_param(&mut req.params, from, to);
+        }
+        for rule in self.rules_for(model) {
+            for (from, to) in &rule.rename {
+                rename_param(&mut req.params, from, to);
+            }
+        }
+    }
+
     /// [`Provider::resolve_target`] with the environment given as `lookup` (tests pass a map).
     pub fn resolve_with(
         self: Arc<Self>,
@@ -506,14 +520,7 @@ impl Provider for OpenAiCompatible {
     }
 
     fn adapt_request(&self, req: &mut ChatRequest, target: &Target) {
-        for (from, to) in &self.host.rename {
-            rename_param(&mut req.params, from, to);
-        }
-        for rule in self.rules_for(&target.model) {
-            for (from, to) in &rule.rename {
-                rename_param(&mut req.params, from, to);
-            }
-        }
+        self.adapt_for_model(req, &target.model);
     }
 
     fn build_request(
