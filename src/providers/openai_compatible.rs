@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
@@ -73,14 +73,9 @@ pub struct HostEntry {
     /// Path of embeddings under the base URL.
     #[serde(default = "default_embeddings_path")]
     pub embeddings_path: String,
-    /// The header that carries the key, and the scheme before it (`""`: the bare key).
-    #[serde(default = "default_auth_header")]
-    pub auth_header: String,
+    /// The scheme before the key in `Authorization` (`""`: the bare key, as AssemblyAI's).
     #[serde(default = "default_auth_scheme")]
     pub auth_scheme: String,
-    /// Fixed headers the host asks for on every request.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
 }
 
 /// A model id assembled from the parts of the model name: `template` with `{0}`, `{1}`, ...
@@ -117,10 +112,6 @@ fn default_chat_path() -> String {
 
 fn default_embeddings_path() -> String {
     "/embeddings".to_owned()
-}
-
-fn default_auth_header() -> String {
-    "authorization".to_owned()
 }
 
 fn default_auth_scheme() -> String {
@@ -420,24 +411,13 @@ impl OpenAiCompatible {
         })
     }
 
-    /// JSON content type, the key in the host's auth header, the host's fixed headers,
-    /// then the caller's extra headers (which win).
+    /// JSON content type, the key in `Authorization` with the host's scheme, then the
+    /// caller's extra headers (which win).
     fn headers(&self, target: &Target) -> Result<HeaderMap, LlmError> {
         let host = &self.host;
-        let mut headers =
-            HeaderMap::with_capacity(2 + host.headers.len() + target.extra_headers.len());
+        let mut headers = HeaderMap::with_capacity(2 + target.extra_headers.len());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &target.api_key {
-            let name = if host.auth_header.eq_ignore_ascii_case("authorization") {
-                AUTHORIZATION
-            } else {
-                HeaderName::from_bytes(host.auth_header.as_bytes()).map_err(|_| {
-                    LlmError::bad_request(format!(
-                        "invalid auth header name {:?}",
-                        host.auth_header
-                    ))
-                })?
-            };
             let value = if host.auth_scheme.is_empty() {
                 key.expose_secret().to_owned()
             } else {
@@ -450,14 +430,7 @@ impl OpenAiCompatible {
                 )
             })?;
             value.set_sensitive(true);
-            headers.insert(name, value);
-        }
-        for (name, value) in &host.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| LlmError::bad_request(format!("invalid header name {name:?}")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| LlmError::bad_request(format!("invalid value for header {name}")))?;
-            headers.insert(name, value);
+            headers.insert(AUTHORIZATION, value);
         }
         openai::add_extra_headers(&mut headers, &target.extra_headers)?;
         Ok(headers)
