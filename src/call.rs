@@ -489,7 +489,7 @@ async fn authorized_request(target: &Target, http: &HttpRequest) -> Result<HttpR
     let mut req = http.clone();
     let auth = target
         .provider
-        .authorize(target)
+        .authorize(target, http)
         .await
         .map_err(|e| target.annotate(e))?;
     req.headers.extend(auth);

@@ -49,6 +49,18 @@ pub enum ScriptedBody {
     Disconnect,
 }
 
+pub mod azure;
+pub mod bedrock;
+
+/// The request a default reply answers, as received.
+struct MockRequest<'a> {
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    json: &'a Value,
+}
+
 /// A request the server received.
 #[derive(Debug, Clone)]
 pub struct RecordedRequest {
@@ -221,6 +233,19 @@ async fn handle(
             r.push(rec);
         }
     }
+    let request = MockRequest {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        json: &body_json,
+    };
+    // AWS refuses what it cannot authenticate before anything else happens.
+    if bedrock::handles(&request) {
+        if let Some(refusal) = bedrock::refuse(&request) {
+            return refusal(Response::builder()).unwrap_or_else(|_| Response::new(Body::empty()));
+        }
+    }
     let scripted = state.script.lock().ok().and_then(|mut q| q.pop_front());
     let reply = scripted.unwrap_or(Scripted {
         status: 200,
@@ -241,12 +266,22 @@ async fn handle(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(6);
-            default_reply(&state, builder, uri.path(), &body_json, chunks)
+            match azure::default_reply(&state, &request, chunks)
+                .or_else(|| bedrock::default_reply(&state, &request, chunks))
+            {
+                Some(reply) => reply(builder),
+                None => default_reply(&state, builder, uri.path(), &body_json, chunks),
+            }
         }
         ScriptedBody::Json(v) => builder
             .header("content-type", "application/json")
             .body(Body::from(v.to_string())),
         ScriptedBody::Raw(s) => builder.body(Body::from(s)),
+        ScriptedBody::Sse {
+            frames, drop_after, ..
+        } if bedrock::is_stream_path(uri.path()) => builder
+            .header("content-type", "application/vnd.amazon.eventstream")
+            .body(bedrock::scripted_stream(&state, frames, drop_after)),
         ScriptedBody::Sse {
             frames,
             chunk_delay,

@@ -17,6 +17,8 @@ use crate::types::{
     ChatChunk, ChatResponse, Choice, FunctionCall, ResponseMessage, ToolCall, Usage,
 };
 
+pub mod aws_event_stream;
+
 /// How a provider frames its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameFormat {
@@ -24,6 +26,11 @@ pub enum FrameFormat {
     Sse,
     /// One JSON document per line.
     Ndjson,
+    /// AWS's binary `application/vnd.amazon.eventstream` (Bedrock's ConverseStream and
+    /// InvokeModelWithResponseStream), CRC-checked. A frame's `event` is the
+    /// `:event-type`, or `exception:<:exception-type>` / `error:<:error-code>` for the
+    /// messages that report a failure; `data` is the payload (JSON), or the error message.
+    AwsEventStream,
 }
 
 /// One frame: an SSE event (name and joined data lines) or one NDJSON line.
@@ -48,7 +55,7 @@ struct OwnedFrame {
 }
 
 /// Incremental decoder from bytes to frames. Handles `\n`, `\r\n` line ends, comments,
-/// multi-line data and frames split across reads.
+/// multi-line data and frames split across reads; and AWS event-stream messages.
 #[derive(Debug)]
 pub struct FrameDecoder {
     format: FrameFormat,
@@ -56,6 +63,7 @@ pub struct FrameDecoder {
     event: Option<String>,
     data: String,
     has_data: bool,
+    event_stream: aws_event_stream::Decoder,
 }
 
 impl FrameDecoder {
@@ -66,12 +74,17 @@ impl FrameDecoder {
             event: None,
             data: String::new(),
             has_data: false,
+            event_stream: aws_event_stream::Decoder::default(),
         }
     }
 
     /// Feed bytes; complete frames are appended to `out`. Lines are read in place (no
-    /// copy unless a line spans reads, no allocation per line): this runs per chunk.
-    fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) {
+    /// copy unless a line spans reads, no allocation per line): this runs per chunk. Only
+    /// a binary format can fail (a corrupt message); the error says why.
+    fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) -> Result<(), String> {
+        if self.format == FrameFormat::AwsEventStream {
+            return self.event_stream.push(bytes, out);
+        }
         if self.buf.is_empty() {
             let consumed = self.lines(bytes, out);
             self.buf.extend_from_slice(&bytes[consumed..]);
@@ -82,6 +95,7 @@ impl FrameDecoder {
             buf.drain(..consumed);
             self.buf = buf;
         }
+        Ok(())
     }
 
     /// Handle every complete line of `data`; returns how many bytes they took.
@@ -112,6 +126,7 @@ impl FrameDecoder {
                     });
                 }
             }
+            FrameFormat::AwsEventStream => {}
             FrameFormat::Sse => {
                 if line.is_empty() {
                     self.dispatch(out);
@@ -152,8 +167,23 @@ impl FrameDecoder {
         self.has_data = false;
     }
 
-    /// End of input: flush a final frame that was not terminated by a blank line.
-    fn finish(&mut self, out: &mut Vec<OwnedFrame>) {
+    /// Decode `bytes` into (event, data) pairs (for providers' tests).
+    #[cfg(test)]
+    pub fn decode_for_test(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<Vec<(Option<String>, String)>, String> {
+        let mut out = Vec::new();
+        self.push(bytes, &mut out)?;
+        Ok(out.into_iter().map(|f| (f.event, f.data)).collect())
+    }
+
+    /// End of input: flush a final frame that was not terminated by a blank line. A binary
+    /// stream that ends inside a message is an error.
+    fn finish(&mut self, out: &mut Vec<OwnedFrame>) -> Result<(), String> {
+        if self.format == FrameFormat::AwsEventStream {
+            return self.event_stream.finish();
+        }
         if !self.buf.is_empty() {
             let rest = String::from_utf8_lossy(&self.buf).into_owned();
             self.buf.clear();
@@ -162,6 +192,7 @@ impl FrameDecoder {
         if self.format == FrameFormat::Sse {
             self.dispatch(out);
         }
+        Ok(())
     }
 }
 
@@ -418,9 +449,20 @@ impl ChunkStream {
             // send one frame per chunk, and a runtime round trip per frame would dominate.
             let mut next = first;
             let mut broke = None;
+            let corrupt = |why: String| {
+                target.annotate(LlmError::new(
+                    ErrorKind::ApiConnection,
+                    format!("The stream from {host} is corrupt: {why}"),
+                ))
+            };
             loop {
                 match next {
-                    Some(Ok(bytes)) => decoder.push(&bytes, &mut self.frames),
+                    Some(Ok(bytes)) => {
+                        if let Err(why) = decoder.push(&bytes, &mut self.frames) {
+                            broke = Some(corrupt(why));
+                            break;
+                        }
+                    }
                     Some(Err(e)) => {
                         let mut err = transport_error(&e, host);
                         if err.kind == ErrorKind::ApiConnection {
@@ -433,7 +475,9 @@ impl ChunkStream {
                         break;
                     }
                     None => {
-                        decoder.finish(&mut self.frames);
+                        if let Err(why) = decoder.finish(&mut self.frames) {
+                            broke = Some(corrupt(why));
+                        }
                         self.finished = true;
                         break;
                     }
@@ -687,9 +731,9 @@ mod tests {
         let mut d = FrameDecoder::new(format);
         let mut out = Vec::new();
         for p in pieces {
-            d.push(p.as_bytes(), &mut out);
+            d.push(p.as_bytes(), &mut out).unwrap();
         }
-        d.finish(&mut out);
+        d.finish(&mut out).unwrap();
         out
     }
 

@@ -159,7 +159,39 @@ class ContextWindowExceededError(BadRequestError):
 
 
 class ContentPolicyViolationError(BadRequestError):
-    """400: the provider's safety system refused the content."""
+    """400: the provider's safety system refused the content.
+
+    ``provider_specific_fields`` carries the provider's verdict as LiteLLM exposes it: for
+    Azure, ``innererror`` / ``inner_error`` (with ``content_filter_result``, the category
+    results) and ``azure_error`` (the whole error object); otherwise None.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        llm_provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        *,
+        provider_specific_fields: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, llm_provider, model, status_code, **kwargs)
+        if provider_specific_fields is None:
+            provider_specific_fields = _azure_filter_fields(self.body)
+        self.provider_specific_fields = provider_specific_fields
+
+
+def _azure_filter_fields(body: Any) -> dict[str, Any] | None:
+    """Azure's content-filter details from an error body, in LiteLLM's shape."""
+    if not isinstance(body, dict):
+        return None
+    nested = body.get("error")
+    error: dict[str, Any] = nested if isinstance(nested, dict) else body
+    inner = error.get("innererror") or error.get("inner_error") or body.get("innererror")
+    if not isinstance(inner, dict):
+        return None
+    return {"innererror": inner, "inner_error": inner, "azure_error": error}
 
 
 class UnsupportedParamsError(BadRequestError):

@@ -6,6 +6,10 @@
 //! [`crate::call`], [`crate::http`] and [`crate::stream`], shared by all providers.
 
 pub mod anthropic;
+pub mod aws;
+pub mod azure;
+pub mod bedrock;
+pub mod cached;
 pub mod cohere;
 pub mod gemini;
 pub mod mistral;
@@ -38,6 +42,16 @@ pub struct TargetOptions {
     pub api_version: Option<String>,
     pub extra_headers: Vec<(String, String)>,
     pub provider_options: Map<String, Value>,
+    /// A caller-supplied source of bearer tokens (Azure's `azure_ad_token_provider`).
+    pub token_provider: Option<Arc<dyn TokenProvider>>,
+}
+
+/// Something that hands out bearer tokens on demand, asked once per request (LiteLLM's
+/// `azure_ad_token_provider`: a callable returning an Entra ID token). It caches as it
+/// sees fit; the provider does not.
+pub trait TokenProvider: Send + Sync {
+    /// The token (without `Bearer `).
+    fn token(&self) -> BoxFuture<'_, Result<SecretString, LlmError>>;
 }
 
 impl std::fmt::Debug for TargetOptions {
@@ -57,6 +71,7 @@ impl std::fmt::Debug for TargetOptions {
                     .map(|(k, _)| k)
                     .collect::<Vec<_>>(),
             )
+            .field("token_provider", &self.token_provider.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -176,8 +191,13 @@ pub trait Provider: Send + Sync + 'static {
         stream: bool,
     ) -> Result<HttpRequest, LlmError>;
 
-    /// Headers that need I/O to produce (OAuth tokens). Called right before sending.
-    fn authorize<'a>(&'a self, _target: &'a Target) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
+    /// Headers that need I/O or the final request to produce (OAuth tokens, AWS SigV4
+    /// signatures over the URL and body). Called right before each send, retries included.
+    fn authorize<'a>(
+        &'a self,
+        _target: &'a Target,
+        _request: &'a HttpRequest,
+    ) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
         Box::pin(async { Ok(HeaderMap::new()) })
     }
 
@@ -242,6 +262,15 @@ fn registry() -> &'static HashMap<String, Arc<dyn Provider>> {
         map.insert("anthropic".to_owned(), Arc::new(anthropic::Anthropic));
         map.insert("gemini".to_owned(), Arc::new(gemini::Gemini));
         map.insert("vertex_ai".to_owned(), Arc::new(vertex::VertexAi::new()));
+        map.insert(
+            "azure".to_owned(),
+            Arc::new(azure::Azure::new(azure::Flavor::OpenAi)),
+        );
+        map.insert(
+            "azure_ai".to_owned(),
+            Arc::new(azure::Azure::new(azure::Flavor::AiFoundry)),
+        );
+        map.insert("bedrock".to_owned(), Arc::new(bedrock::Bedrock::new()));
         map.insert("cohere".to_owned(), Arc::new(cohere::Cohere));
         map.insert("mistral".to_owned(), Arc::new(mistral::Mistral::new()));
         for name in ["ollama", "ollama_chat"] {

@@ -320,7 +320,8 @@ impl OpenAiCompatible {
 
     /// Apply this host's parameter renames for `model`: the host's own (`max_completion_tokens`
     /// → `max_tokens` where only that is known) and its model rules' (`max_tokens` →
-    /// `max_completion_tokens` for OpenAI's reasoning models).
+    /// `max_completion_tokens` for OpenAI's reasoning models). Azure applies OpenAI's rules
+    /// to deployments of those models through this.
     pub fn adapt_for_model(&self, req: &mut ChatRequest, model: &str) {
         for (from, to) in &self.host.rename {
             rename_param(&mut req.params, from, to);

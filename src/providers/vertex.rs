@@ -235,7 +235,11 @@ impl Provider for VertexAi {
         })
     }
 
-    fn authorize<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
+    fn authorize<'a>(
+        &'a self,
+        target: &'a Target,
+        _request: &'a HttpRequest,
+    ) -> BoxFuture<'a, Result<HeaderMap, LlmError>> {
         Box::pin(async move {
             let mut headers = HeaderMap::new();
             let Some(index) = target
@@ -700,6 +704,14 @@ mod tests {
     const SERVICE_ACCOUNT: &str = include_str!("../../tests/data/vertex_test_service_account.json");
     const PUBLIC_KEY: &str = include_str!("../../tests/data/vertex_test_public_key.pem");
 
+    fn dummy_request() -> HttpRequest {
+        HttpRequest {
+            url: "https://example.invalid/".into(),
+            headers: HeaderMap::new(),
+            body: bytes::Bytes::new(),
+        }
+    }
+
     fn credentials_with_token_uri(uri: &str) -> Value {
         let mut sa: Value = serde_json::from_str(SERVICE_ACCOUNT).unwrap();
         sa["token_uri"] = json!(uri);
@@ -838,7 +850,7 @@ mod tests {
             )
             .unwrap();
         for _ in 0..3 {
-            let h = provider.authorize(&t).await.unwrap();
+            let h = provider.authorize(&t, &dummy_request()).await.unwrap();
             assert_eq!(h[AUTHORIZATION], "Bearer ya29.first");
         }
         let requests = server.requests();
@@ -869,7 +881,7 @@ mod tests {
                 &options(credentials_with_token_uri(&token_uri)),
             )
             .unwrap();
-        provider.authorize(&t2).await.unwrap();
+        provider.authorize(&t2, &dummy_request()).await.unwrap();
         assert_eq!(server.hits(), 1);
     }
 
@@ -897,9 +909,9 @@ mod tests {
             )
             .unwrap();
         let tokens: Vec<HeaderValue> = [
-            provider.authorize(&t).await.unwrap(),
-            provider.authorize(&t).await.unwrap(),
-            provider.authorize(&t).await.unwrap(),
+            provider.authorize(&t, &dummy_request()).await.unwrap(),
+            provider.authorize(&t, &dummy_request()).await.unwrap(),
+            provider.authorize(&t, &dummy_request()).await.unwrap(),
         ]
         .into_iter()
         .map(|h| h[AUTHORIZATION].clone())
@@ -922,7 +934,7 @@ mod tests {
             ),
             ..Default::default()
         });
-        let e = provider.authorize(&t).await.unwrap_err();
+        let e = provider.authorize(&t, &dummy_request()).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Authentication);
         assert!(
             e.message.contains("invalid_grant: Invalid JWT Signature."),
@@ -934,7 +946,7 @@ mod tests {
             body: ScriptedBody::Raw("busy".into()),
             ..Default::default()
         });
-        let e = provider.authorize(&t).await.unwrap_err();
+        let e = provider.authorize(&t, &dummy_request()).await.unwrap_err();
         assert!(e.is_retryable());
     }
 }

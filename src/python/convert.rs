@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::call::{CallOptions, ResponseMeta};
 use crate::error::LlmError;
-use crate::params::{NOT_FORWARDED, PROVIDER_OPTION_PREFIXES};
+use crate::params::{base_model_of, is_provider_option, NOT_FORWARDED};
 use crate::providers::mock::MockSpec;
 use crate::providers::TargetOptions;
 use crate::spend::CallMetadata;
@@ -540,8 +540,21 @@ pub fn parse_call(
                     user_param = v.as_str().map(str::to_owned);
                     params_map.insert(key, v);
                 }
+                "azure_ad_token_provider" => {
+                    target.token_provider = Some(super::token_provider::wrap(&value)?)
+                }
+                "model_info" => {
+                    // Only base_model matters here; anything else in it is LiteLLM's.
+                    let info: Value = from_py(&value, "model_info").unwrap_or(Value::Null);
+                    if let Some(base) = base_model_of(&info) {
+                        target
+                            .provider_options
+                            .entry("base_model")
+                            .or_insert_with(|| Value::from(base));
+                    }
+                }
                 k if NOT_FORWARDED.contains(&k) => {}
-                k if PROVIDER_OPTION_PREFIXES.iter().any(|p| k.starts_with(p)) => {
+                k if is_provider_option(k) => {
                     let v: Value = from_py(&value, k)?;
                     target.provider_options.insert(key, v);
                 }

@@ -15,6 +15,7 @@ mod runtime;
 mod spend;
 mod stream;
 mod testing;
+mod token_provider;
 
 use pyo3::prelude::*;
 

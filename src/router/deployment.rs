@@ -14,7 +14,7 @@ use crate::call::CallOptions;
 use crate::cost::CustomPricing;
 use crate::error::LlmError;
 use crate::model_id;
-use crate::params::{NOT_FORWARDED, PROVIDER_OPTION_PREFIXES};
+use crate::params::{is_provider_option, NOT_FORWARDED};
 use crate::providers::mock::MockSpec;
 use crate::providers::TargetOptions;
 use crate::types::{
@@ -273,7 +273,7 @@ impl Deployment {
                 | "tags"
                 | "region_name" => {}
                 _ if NOT_FORWARDED.contains(&k) => {}
-                _ if PROVIDER_OPTION_PREFIXES.iter().any(|p| k.starts_with(p)) => {
+                _ if is_provider_option(k) => {
                     dep.target
                         .provider_options
                         .insert(key.clone(), value.clone());
@@ -311,7 +311,26 @@ impl Deployment {
                 output_cost_per_token: facts.output_cost_per_token,
             });
         }
-        facts.fill_from(&catalogue(&id_parts.provider, &id_parts.model));
+        // An Azure deployment's model_info.base_model names the model it serves.
+        let base_model = config
+            .model_info
+            .get("base_model")
+            .and_then(Value::as_str)
+            .filter(|b| !b.trim().is_empty());
+        if let Some(base) = base_model {
+            dep.target
+                .provider_options
+                .entry("base_model")
+                .or_insert_with(|| Value::from(base));
+        }
+        let catalogue_model = dep
+            .target
+            .provider_options
+            .get("base_model")
+            .and_then(Value::as_str)
+            .map(|b| b.rsplit_once('/').map_or(b, |(_, m)| m).to_owned())
+            .unwrap_or_else(|| id_parts.model.clone());
+        facts.fill_from(&catalogue(&id_parts.provider, &catalogue_model));
         dep.facts = facts;
         dep.id = match config.model_info.get("id") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -367,6 +386,9 @@ impl Deployment {
             t.api_version.clone_from(&call.api_version);
         }
         t.extra_headers.extend(call.extra_headers.iter().cloned());
+        if call.token_provider.is_some() {
+            t.token_provider.clone_from(&call.token_provider);
+        }
         for (k, v) in &call.provider_options {
             t.provider_options.insert(k.clone(), v.clone());
         }
