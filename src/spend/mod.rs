@@ -11,7 +11,6 @@
 pub mod clock;
 pub mod report;
 pub mod store;
-pub mod track;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
