@@ -7,11 +7,18 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use crate::error::{ErrorKind, LlmError};
-use crate::providers::HttpRequest;
 
 /// Default total timeout of a non-streaming call, and of the wait for a stream's first
 /// byte and each later chunk, when the caller gives none (the openai SDK's default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// An HTTP request ready to send: what a provider builds and the pipeline posts.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: bytes::Bytes,
+}
 
 /// A pooled HTTP client. Cheap to clone (an `Arc` inside). Its connections live on the
 /// tokio runtime that opened them, so each runtime gets its own client.

@@ -18,6 +18,7 @@ pub mod redact;
 pub mod router;
 pub mod spend;
 pub mod stream;
+pub mod suggest;
 pub mod tokens;
 pub mod types;
 

@@ -106,9 +106,15 @@ pub fn infer_provider(model: &str) -> Option<&'static str> {
 }
 
 fn unknown_provider(provider: &str, model: &str) -> LlmError {
+    let names = providers::names();
+    // Short names are all a couple of edits apart: suggest only a near miss for them.
+    let reach = if provider.chars().count() <= 4 { 1 } else { 2 };
+    let hint = crate::suggest::closest(provider, names.iter().copied(), reach)
+        .map(|name| format!(" Did you mean '{name}'?"))
+        .unwrap_or_default();
     LlmError::bad_request(format!(
-        "Unknown provider '{provider}' in model {model:?}. Known providers: {}. For another OpenAI-compatible server use \"openai_compatible/<model>\" with api_base=...",
-        providers::names().join(", ")
+        "Unknown provider '{provider}' in model {model:?}.{hint} Known providers: {}. For another OpenAI-compatible server use \"openai_compatible/<model>\" with api_base=...",
+        names.join(", ")
     ))
     .with_model(model)
 }
@@ -162,5 +168,28 @@ mod tests {
         assert!(e.message.contains("groq"), "{}", e.message);
         let e = resolve("mystery-model", None).unwrap_err();
         assert!(e.message.contains("Known providers"));
+        assert!(!e.message.contains("Did you mean"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_mistyped_provider_gets_the_closest_name() {
+        for (typo, meant) in [
+            ("opneai/gpt-4o", "openai"),
+            ("antropic/claude-x", "anthropic"),
+            ("gemni/gemini-2.5-flash", "gemini"),
+        ] {
+            let e = resolve(typo, None).unwrap_err();
+            assert!(
+                e.message.contains(&format!("Did you mean '{meant}'?")),
+                "{}",
+                e.message
+            );
+        }
+        let e = resolve("x", Some("opneai")).unwrap_err();
+        assert!(
+            e.message.contains("Did you mean 'openai'?"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -17,63 +17,6 @@ const PART_TYPES: &[&str] = &[
     "redacted_thinking",
 ];
 
-/// Keys LiteLLM accepts that configure its own machinery rather than the provider request.
-/// They are accepted and not forwarded.
-pub const NOT_FORWARDED: &[&str] = &[
-    "metadata",
-    "litellm_metadata",
-    "litellm_call_id",
-    "litellm_logging_obj",
-    "logger_fn",
-    "caching",
-    "cache",
-    "no-log",
-    "proxy_server_request",
-    "preset_cache_key",
-    "model_info",
-    "input_cost_per_second",
-    "output_cost_per_second",
-    "acompletion",
-    "client",
-    "fallbacks",
-    "context_window_fallback_dict",
-    "model_list",
-    "max_parallel_requests",
-    "hf_model_name",
-    "supports_system_message",
-    "mock_timeout",
-    "litellm_trace_id",
-    "litellm_session_id",
-    "tags",
-    "deployment_id",
-    "max_retries",
-];
-
-/// Prefixes of provider settings (credentials, project, region) kept out of the body.
-pub const PROVIDER_OPTION_PREFIXES: &[&str] = &["vertex_", "aws_", "azure_", "watsonx_"];
-
-/// Provider settings LiteLLM names without a prefix: Azure's service principal
-/// (`tenant_id`, `client_id`, `client_secret`) and the model a deployment serves
-/// (`base_model`, for pricing and model rules).
-pub const PROVIDER_OPTION_NAMES: &[&str] =
-    &["base_model", "tenant_id", "client_id", "client_secret"];
-
-/// Whether a keyword argument is a provider setting (kept in `provider_options`, out of
-/// the request body).
-pub fn is_provider_option(key: &str) -> bool {
-    PROVIDER_OPTION_PREFIXES.iter().any(|p| key.starts_with(p))
-        || PROVIDER_OPTION_NAMES.contains(&key)
-}
-
-/// `model_info={"base_model": ...}` (LiteLLM's way to name the model behind an Azure
-/// deployment): the base model, if the map has one.
-pub fn base_model_of(model_info: &serde_json::Value) -> Option<&str> {
-    model_info
-        .get("base_model")
-        .and_then(serde_json::Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-}
-
 /// Remove (with `drop`) or reject the parameters in `params` that are not in `supported`.
 /// Returns the names dropped.
 pub fn enforce_supported(

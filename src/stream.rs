@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::error::{ErrorKind, LlmError};
 use crate::http::{timeout_error, transport_error};
-use crate::providers::{StreamParser, Target};
 use crate::types::{
     ChatChunk, ChatResponse, Choice, FunctionCall, ResponseMessage, ToolCall, Usage,
 };
@@ -47,6 +46,27 @@ pub enum StreamControl {
     /// The provider signalled the end (`[DONE]`, `message_stop`).
     Done,
 }
+
+/// Turns a provider's stream frames into OpenAI chunks. One instance per stream, so it may
+/// keep state (message id, tool-call indexes, usage seen so far). Providers implement it;
+/// the stream drives it.
+pub trait StreamParser: Send {
+    /// Handle one frame; push the chunks it yields onto `out`.
+    fn on_frame(
+        &mut self,
+        frame: Frame<'_>,
+        out: &mut Vec<ChatChunk>,
+    ) -> Result<StreamControl, LlmError>;
+
+    /// The byte stream ended. Providers without an explicit terminator may flush here.
+    fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), LlmError> {
+        Ok(())
+    }
+}
+
+/// Adds the call's provider and model to an error of its stream and redacts the call's
+/// keys (the pipeline passes `Target::annotate`).
+pub type Annotate = Box<dyn Fn(LlmError) -> LlmError + Send + Sync>;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 struct OwnedFrame {
@@ -203,7 +223,8 @@ enum Source {
         body: ByteStream,
         decoder: FrameDecoder,
         parser: Box<dyn StreamParser>,
-        target: Box<Target>,
+        /// Adds provider and model to the stream's errors and redacts its keys.
+        annotate: Annotate,
         host: String,
         read_timeout: Duration,
         /// One timer for the whole stream, armed lazily: re-registering a timeout for each
@@ -281,7 +302,7 @@ impl ChunkStream {
         response: reqwest::Response,
         format: FrameFormat,
         parser: Box<dyn StreamParser>,
-        target: &Target,
+        annotate: Annotate,
         include_usage: bool,
         read_timeout: Duration,
     ) -> Self {
@@ -291,7 +312,7 @@ impl ChunkStream {
                 body: Box::pin(response.bytes_stream()),
                 decoder: FrameDecoder::new(format),
                 parser,
-                target: Box::new(target.clone()),
+                annotate,
                 host,
                 read_timeout,
                 idle_timer: None,
@@ -411,7 +432,7 @@ impl ChunkStream {
             body,
             decoder,
             parser,
-            target,
+            annotate,
             host,
             read_timeout,
             idle_timer,
@@ -435,7 +456,7 @@ impl ChunkStream {
                             () = timer.as_mut() => {
                                 let due = *last_data + *read_timeout;
                                 if tokio::time::Instant::now() >= due {
-                                    return Err(target.annotate(timeout_error(*read_timeout, host)));
+                                    return Err(annotate(timeout_error(*read_timeout, host)));
                                 }
                                 timer.as_mut().reset(due);
                             }
@@ -450,7 +471,7 @@ impl ChunkStream {
             let mut next = first;
             let mut broke = None;
             let corrupt = |why: String| {
-                target.annotate(LlmError::new(
+                annotate(LlmError::new(
                     ErrorKind::ApiConnection,
                     format!("The stream from {host} is corrupt: {why}"),
                 ))
@@ -471,7 +492,7 @@ impl ChunkStream {
                                 err.message
                             );
                         }
-                        broke = Some(target.annotate(err));
+                        broke = Some(annotate(err));
                         break;
                     }
                     None => {
@@ -503,14 +524,14 @@ impl ChunkStream {
                         break;
                     }
                     Err(e) => {
-                        broke = Some(target.annotate(e));
+                        broke = Some(annotate(e));
                         break;
                     }
                 }
             }
             if self.finished && broke.is_none() {
                 if let Err(e) = parser.on_end(&mut self.scratch) {
-                    broke = Some(target.annotate(e));
+                    broke = Some(annotate(e));
                 }
                 self.pending.extend(self.scratch.drain(..));
             }

@@ -122,7 +122,16 @@ def demo(db_path: str | None = None) -> None:
             model="groq/llama-3.3-70b-versatile", messages=messages, api_key="x", logit_bias={}
         )
     except llmswitch.UnsupportedParamsError as e:
-        print("UnsupportedParamsError:", str(e)[:90], "...")
+        print("UnsupportedParamsError:", e)
+    try:
+        llmswitch.completion(model="mock/demo-model", messages=messages, temprature=0.2)
+    except llmswitch.UnsupportedParamsError as e:
+        print("UnsupportedParamsError:", e)
+    try:
+        wrong: dict = {"temperature": "hot"}  # a value of the wrong type, on purpose
+        llmswitch.completion(model="mock/demo-model", messages=messages, **wrong)
+    except llmswitch.BadRequestError as e:
+        print("BadRequestError:", e)
 
     _section("a budget blocks the call that would overspend")
     llmswitch.budgets.add(0.0001, scope="project", id="capped", period="daily")
@@ -135,7 +144,7 @@ def demo(db_path: str | None = None) -> None:
             metadata={"project": "capped"},
         )
     except llmswitch.BudgetExceededError as e:
-        print("BudgetExceededError:", str(e)[:100], "...")
+        print("BudgetExceededError:", e)
     finally:
         llmswitch.budgets.clear()
 

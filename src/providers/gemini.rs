@@ -130,16 +130,6 @@ fn env_any(vars: &[&str]) -> Option<String> {
         .find(|v| !v.trim().is_empty())
 }
 
-/// Whether `provider` serves `model` with Gemini's API, which takes thought signatures back
-/// from tool-call ids.
-pub fn takes_thought_signatures(provider: &str, model: &str) -> bool {
-    match provider {
-        "gemini" => true,
-        "vertex_ai" => !model.to_ascii_lowercase().starts_with("claude-"),
-        _ => false,
-    }
-}
-
 /// Cut `__thought__<signature>` off tool-call ids (assistant `tool_calls[].id` and tool
 /// `tool_call_id`) so a conversation begun on Gemini continues on any other API, which
 /// would reject such ids (OpenAI caps ids at 40 characters; Anthropic's allow no `+/=`).
@@ -182,6 +172,9 @@ impl Provider for Gemini {
     fn name(&self) -> &str {
         "gemini"
     }
+
+    /// Gemini takes its thought signatures back in tool-call ids: keep them.
+    fn adapt_history(&self, _messages: &mut [Message], _model: &str) {}
 
     fn supported_params(&self, model: &str) -> Vec<&'static str> {
         supported_params(model)

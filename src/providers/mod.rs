@@ -29,8 +29,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use crate::error::LlmError;
-use crate::stream::{Frame, FrameFormat, StreamControl};
-use crate::types::{ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
+// The seam types live with the transport that uses them; providers name them from here.
+pub use crate::http::HttpRequest;
+pub use crate::stream::StreamParser;
+
+use crate::stream::FrameFormat;
+use crate::types::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Message};
 
 /// Per-call settings that pick where and how a request goes: the caller's `api_key`,
 /// `api_base`, `api_version`, `extra_headers`, and provider-specific settings such as
@@ -125,30 +129,6 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// An HTTP request ready to send.
-#[derive(Debug, Clone)]
-pub struct HttpRequest {
-    pub url: String,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-/// Turns a provider's stream frames into OpenAI chunks. One instance per stream, so it may
-/// keep state (message id, tool-call indexes, usage seen so far).
-pub trait StreamParser: Send {
-    /// Handle one frame; push the chunks it yields onto `out`.
-    fn on_frame(
-        &mut self,
-        frame: Frame<'_>,
-        out: &mut Vec<ChatChunk>,
-    ) -> Result<StreamControl, LlmError>;
-
-    /// The byte stream ended. Providers without an explicit terminator may flush here.
-    fn on_end(&mut self, _out: &mut Vec<ChatChunk>) -> Result<(), LlmError> {
-        Ok(())
-    }
-}
-
 /// One LLM API family. Implementations are stateless translators (plus caches such as
 /// OAuth tokens) shared by every call.
 pub trait Provider: Send + Sync + 'static {
@@ -165,6 +145,13 @@ pub trait Provider: Send + Sync + 'static {
         model: &str,
         opts: &TargetOptions,
     ) -> Result<Target, LlmError>;
+
+    /// Prepare a conversation that may have begun on another API for this one. By
+    /// default, cut Gemini's thought signatures off tool-call ids, which other APIs
+    /// reject; APIs that take them back (Gemini) keep them.
+    fn adapt_history(&self, messages: &mut [Message], _model: &str) {
+        gemini::strip_thought_signatures(messages);
+    }
 
     /// Model-specific rewrites after the supported-params check (e.g. `max_tokens` →
     /// `max_completion_tokens` for OpenAI reasoning models).

@@ -34,7 +34,7 @@ use crate::providers::anthropic::{self, AnthropicStreamParser, BodyOptions};
 use crate::providers::gemini::{self, GeminiStreamParser};
 use crate::providers::openai::{self, AuthStyle};
 use crate::providers::{HttpRequest, Provider, StreamParser, Target, TargetOptions};
-use crate::types::{ChatRequest, ChatResponse};
+use crate::types::{ChatRequest, ChatResponse, Message};
 
 const PROJECT_ENV: &[&str] = &["VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT"];
 const LOCATION_ENV: &[&str] = &["VERTEXAI_LOCATION", "VERTEX_LOCATION"];
@@ -104,6 +104,14 @@ impl VertexAi {
 impl Provider for VertexAi {
     fn name(&self) -> &str {
         "vertex_ai"
+    }
+
+    /// Gemini models take their thought signatures back in tool-call ids; Claude's API
+    /// would reject them.
+    fn adapt_history(&self, messages: &mut [Message], model: &str) {
+        if Publisher::of(model) == Publisher::Anthropic {
+            gemini::strip_thought_signatures(messages);
+        }
     }
 
     fn supported_params(&self, model: &str) -> Vec<&'static str> {

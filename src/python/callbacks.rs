@@ -6,8 +6,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::completion::package;
-use super::stream::{AsyncStream, SyncStream};
+use super::package::package;
 
 /// A call about to begin, captured while callbacks are registered; becomes a [`CallLog`]
 /// where the call starts (for async calls: inside the event loop, when first awaited).
@@ -112,6 +111,15 @@ impl CallLog {
         self.call(py, pyo3::intern!(py, "stream_end"), None);
     }
 
+    /// The call answered `response`.
+    pub fn success(&self, response: &Bound<'_, PyAny>) {
+        self.call(
+            response.py(),
+            pyo3::intern!(response.py(), "success"),
+            Some(response),
+        );
+    }
+
     /// The call (or its stream) raised `err`.
     pub fn failure(&self, py: Python<'_>, err: &PyErr) {
         self.call(
@@ -120,33 +128,4 @@ impl CallLog {
             Some(err.value(py).as_any()),
         );
     }
-
-    /// The call's outcome: a response is reported now; a stream gets the log, to report
-    /// its chunks and its end; an error is reported as a failure.
-    pub fn settle(self, py: Python<'_>, result: &PyResult<Bound<'_, PyAny>>) {
-        match result {
-            Ok(obj) => {
-                if let Ok(stream) = obj.cast::<SyncStream>() {
-                    stream.borrow().set_log(self);
-                } else if let Ok(stream) = obj.cast::<AsyncStream>() {
-                    stream.borrow().set_log(self);
-                } else {
-                    self.call(py, pyo3::intern!(py, "success"), Some(obj));
-                }
-            }
-            Err(e) => self.failure(py, e),
-        }
-    }
-}
-
-/// Report `result` to `log`, if there is one, and hand the result on.
-pub(super) fn settle<'py>(
-    py: Python<'py>,
-    log: Option<CallLog>,
-    result: PyResult<Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    if let Some(log) = log {
-        log.settle(py, &result);
-    }
-    result
 }

@@ -1,62 +1,31 @@
 //! `completion`, `acompletion`, `stream_chunk_builder` and the parameter helpers.
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyModule};
+use pyo3::types::{PyDict, PyList};
 
+use super::args::{call_args, model_text};
 use super::budget::deliver_alerts;
 use super::callbacks::{self, CallLog, PendingLog};
-use super::convert::{self, parse_call, ParsedCall};
+use super::convert;
 use super::coroutine::Coroutine;
-use super::exceptions::{to_pyerr, to_pyerr_in};
+use super::exceptions::to_pyerr_in;
 use super::runtime::{block_on_thread, shared_client, spawn_for_coroutine, thread_runtime};
 use super::stream::{AsyncStream, SyncStream};
+use super::values::from_py;
 use crate::call::{self, Completion, PreparedCall, ResponseMeta};
 use crate::error::LlmError;
 use crate::stream::{ChunkStream, StreamAccumulator};
-use crate::types::ChatChunk;
+use crate::types::{ChatChunk, ChatRequest};
 use crate::{model_id, providers};
 
-static PACKAGE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-
-/// The `llmswitch` package, for its module-level settings.
-pub(super) fn package(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
-    PACKAGE
-        .get_or_try_init(py, || py.import("llmswitch").map(Bound::unbind))
-        .map(|m| m.bind(py))
-}
-
-/// `llmswitch.drop_params`, the global default of `drop_params=`.
-pub(super) fn global_drop_params(py: Python<'_>) -> bool {
-    package(py)
-        .ok()
-        .and_then(|m| m.getattr(pyo3::intern!(py, "drop_params")).ok())
-        .and_then(|v| v.is_truthy().ok())
-        .unwrap_or(false)
-}
-
-/// Read and check a call from its Python arguments.
-pub fn prepare_from_py(
+/// Read and check a call from its Python arguments, through the core's front door.
+fn prepare_from_py(
     py: Python<'_>,
-    model: &str,
+    model: &Bound<'_, PyAny>,
     messages: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> Result<PreparedCall, LlmError> {
-    let ParsedCall {
-        model,
-        custom_llm_provider,
-        request,
-        target,
-        options,
-        ..
-    } = parse_call(py, model, messages, kwargs, global_drop_params(py))?;
-    call::prepare(
-        &model,
-        custom_llm_provider.as_deref(),
-        request,
-        &target,
-        options,
-    )
+    call_args(py, model, "messages", messages, kwargs)?.prepare::<ChatRequest>()
 }
 
 /// Send a chat completion request to any provider, in OpenAI format.
@@ -83,24 +52,24 @@ pub fn prepare_from_py(
 #[pyo3(signature = (model, messages=None, **kwargs))]
 pub fn completion<'py>(
     py: Python<'py>,
-    model: &str,
+    model: &Bound<'py, PyAny>,
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let log = callbacks::start_blocking(py, "completion", model, messages, kwargs)?;
-    callbacks::settle(py, log, completion_unlogged(py, model, messages, kwargs))
+    let log = callbacks::start_blocking(py, "completion", &model_text(model), messages, kwargs)?;
+    settle(py, log, completion_unlogged(py, model, messages, kwargs))
 }
 
 fn completion_unlogged<'py>(
     py: Python<'py>,
-    model: &str,
+    model: &Bound<'py, PyAny>,
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let call = prepare_from_py(py, model, messages, kwargs).map_err(to_pyerr)?;
+    let call = prepare_from_py(py, model, messages, kwargs)?;
     if call.options.stream {
         // The stream's connection lives on this thread's runtime, which it keeps.
-        let rt = thread_runtime().map_err(to_pyerr)?;
+        let rt = thread_runtime()?;
         let opened = rt.block_on(py, call::execute_stream(&rt.client, &call));
         deliver_alerts(py);
         let (stream, meta) = opened?;
@@ -114,6 +83,32 @@ fn completion_unlogged<'py>(
     deliver_alerts(py);
     let done = done?;
     convert::response_to_py(py, &done.response, &done.meta)
+}
+
+/// Report `result` to `log`, if there is one, and hand the result on: a response is
+/// reported now; a stream gets the log, to report its chunks and its end; an error is
+/// reported as a failure.
+pub(super) fn settle<'py>(
+    py: Python<'py>,
+    log: Option<CallLog>,
+    result: PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let Some(log) = log else {
+        return result;
+    };
+    match &result {
+        Ok(obj) => {
+            if let Ok(stream) = obj.cast::<SyncStream>() {
+                stream.borrow().set_log(log);
+            } else if let Ok(stream) = obj.cast::<AsyncStream>() {
+                stream.borrow().set_log(log);
+            } else {
+                log.success(obj);
+            }
+        }
+        Err(e) => log.failure(py, e),
+    }
+    result
 }
 
 /// The outcome of an async call, turned into a Python object (or exception) under the GIL
@@ -156,7 +151,7 @@ impl<'py> IntoPyObject<'py> for Logged {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
-        callbacks::settle(py, self.1, self.0.into_pyobject(py))
+        settle(py, self.1, self.0.into_pyobject(py))
     }
 }
 
@@ -188,11 +183,11 @@ pub(super) fn logged_coroutine(
 #[pyo3(signature = (model, messages=None, **kwargs))]
 pub fn acompletion<'py>(
     py: Python<'py>,
-    model: &str,
+    model: &Bound<'py, PyAny>,
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Coroutine> {
-    let pending = PendingLog::capture(py, "acompletion", model, messages, kwargs);
+    let pending = PendingLog::capture(py, "acompletion", &model_text(model), messages, kwargs);
     let prepared = prepare_from_py(py, model, messages, kwargs);
     Ok(logged_coroutine("acompletion", pending, async move {
         let call = match prepared {
@@ -235,7 +230,7 @@ pub fn stream_chunk_builder<'py>(
     messages: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let stream_meta = stream_meta_of(chunks)?;
-    let chunks: Vec<ChatChunk> = convert::from_py(chunks, "chunks").map_err(to_pyerr)?;
+    let chunks: Vec<ChatChunk> = from_py(chunks, "chunks")?;
     let mut acc = StreamAccumulator::new();
     for c in &chunks {
         acc.push(c);
@@ -306,8 +301,7 @@ fn estimate_usage(
     let enc = crate::tokens::encoding_for(provider, model);
     let prompt = match messages.filter(|m| !m.is_none()) {
         Some(m) => {
-            let msgs: Vec<crate::types::Message> =
-                convert::from_py(m, "messages").map_err(to_pyerr)?;
+            let msgs: Vec<crate::types::Message> = from_py(m, "messages")?;
             crate::tokens::count_messages(enc, &msgs)
         }
         None => 0,
@@ -342,13 +336,9 @@ pub fn get_supported_openai_params(
     model: &str,
     custom_llm_provider: Option<&str>,
 ) -> PyResult<Vec<&'static str>> {
-    let id = model_id::resolve(model, custom_llm_provider).map_err(to_pyerr)?;
-    let provider = providers::get(&id.provider).ok_or_else(|| {
-        to_pyerr(LlmError::bad_request(format!(
-            "Unknown provider '{}'",
-            id.provider
-        )))
-    })?;
+    let id = model_id::resolve(model, custom_llm_provider)?;
+    let provider = providers::get(&id.provider)
+        .ok_or_else(|| LlmError::bad_request(format!("Unknown provider '{}'", id.provider)))?;
     Ok(provider.supported_params(&id.model))
 }
 
@@ -366,7 +356,7 @@ pub fn get_llm_provider(
     model: &str,
     custom_llm_provider: Option<&str>,
 ) -> PyResult<(String, String)> {
-    let id = model_id::resolve(model, custom_llm_provider).map_err(to_pyerr)?;
+    let id = model_id::resolve(model, custom_llm_provider)?;
     Ok((id.model, id.provider))
 }
 

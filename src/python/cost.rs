@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde_json::{Map, Value};
 
-use super::convert::from_py;
-use super::exceptions::to_pyerr;
+use super::values::from_py;
+
 use crate::catalog::{self, ModelInfo};
 use crate::cost::{self, CustomPricing, TokenCounts};
 use crate::error::{ErrorKind, LlmError};
@@ -67,7 +67,7 @@ fn not_mapped(model: &str, provider: Option<&str>) -> PyErr {
     if let Some(p) = provider {
         err = err.with_provider(p);
     }
-    to_pyerr(err)
+    PyErr::from(err)
 }
 
 /// Warn once per model that its cost is unknown.
@@ -555,7 +555,7 @@ pub fn completion_cost(
         None => {
             let prompt_tokens = match messages.filter(|m| !m.is_none()) {
                 Some(m) => {
-                    let msgs: Vec<Message> = from_py(m, "messages").map_err(to_pyerr)?;
+                    let msgs: Vec<Message> = from_py(m, "messages")?;
                     tokens::count_messages(tokens::encoding_for(&r.provider, &r.model), &msgs)
                 }
                 None => tokens::count_text_tokens(&r.provider, &r.model, prompt),
@@ -602,18 +602,18 @@ pub fn token_counter(
     let enc = tokens::encoding_for("", model);
     let mut total = 0;
     if let Some(m) = messages.filter(|m| !m.is_none()) {
-        let msgs: Vec<Message> = from_py(m, "messages").map_err(to_pyerr)?;
+        let msgs: Vec<Message> = from_py(m, "messages")?;
         total += tokens::count_messages(enc, &msgs);
     }
     if let Some(t) = tools.filter(|t| !t.is_none()) {
-        let tools: Vec<Tool> = from_py(t, "tools").map_err(to_pyerr)?;
+        let tools: Vec<Tool> = from_py(t, "tools")?;
         total += tokens::count_tools(enc, &tools);
     }
     if let Some(t) = text.filter(|t| !t.is_none()) {
         if let Ok(s) = t.cast::<PyString>() {
             total += enc.count(&s.to_cow()?);
         } else {
-            let parts: Vec<String> = from_py(t, "text").map_err(to_pyerr)?;
+            let parts: Vec<String> = from_py(t, "text")?;
             total += parts.iter().map(|p| enc.count(p)).sum::<u64>();
         }
         // Text is counted as it is (LiteLLM 1.106.2: "hello world" is 2 tokens): the chat

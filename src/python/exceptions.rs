@@ -24,9 +24,12 @@ pub fn unknown_model_cost_warning(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> 
     exceptions_module(py)?.getattr("UnknownModelCostWarning")
 }
 
-/// The Python exception for `err`.
-pub fn to_pyerr(err: LlmError) -> PyErr {
-    Python::attach(|py| to_pyerr_in(py, err))
+/// The Python exception for `err`: `?` turns an `LlmError` into the right
+/// `llmswitch.exceptions` class wherever a `PyResult` is returned.
+impl From<LlmError> for PyErr {
+    fn from(err: LlmError) -> PyErr {
+        Python::attach(|py| to_pyerr_in(py, err))
+    }
 }
 
 /// The Python exception for `err`, when the GIL is already held.

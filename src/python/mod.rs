@@ -1,9 +1,11 @@
-//! The pyo3 layer: the only place that knows about Python. It reads arguments into the
-//! core's types, runs the core's futures with the GIL released, and turns results and
-//! errors into Python objects.
+//! The pyo3 layer: the only place that knows about Python. It converts arguments into
+//! values for the core's front door (`crate::call::args`, which decides what each one
+//! means), runs the core's futures with the GIL released, and turns results and errors
+//! into Python objects.
 
 #[cfg(unix)]
 mod aio;
+mod args;
 mod budget;
 mod callbacks;
 mod completion;
@@ -12,12 +14,14 @@ mod coroutine;
 mod cost;
 mod embedding;
 mod exceptions;
+mod package;
 mod router;
 mod runtime;
 mod spend;
 mod stream;
 mod testing;
 mod token_provider;
+mod values;
 
 use pyo3::prelude::*;
 

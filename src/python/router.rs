@@ -7,20 +7,21 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde_json::{Map, Value};
 
+use super::args::{call_args, model_text};
 use super::callbacks::{self, PendingLog};
-use super::completion::{global_drop_params, logged_coroutine, AsyncOutcome};
-use super::convert::{self, from_py, parse_call, ParsedCall};
+use super::completion::{logged_coroutine, settle, AsyncOutcome};
+use super::convert;
 use super::coroutine::Coroutine;
-use super::embedding::{embedding_request, input_from_py, set_mock_vector, take_mock_vector};
-use super::exceptions::to_pyerr;
 use super::runtime::{block_on_thread, shared_client, thread_runtime, LocalRuntime};
 use super::stream::SyncStream;
 use super::testing::ManualClock;
+use super::values::from_py;
+use crate::call::FromArgs;
 use crate::error::LlmError;
 use crate::router::{
-    self as core, Answer, Capabilities, Clock, HedgeChoice, HedgePolicy, Payload, RouterConfig,
-    RouterRequest, RouterSettings, SystemClock,
+    self as core, Answer, Clock, Payload, RouterConfig, RouterRequest, RouterSettings, SystemClock,
 };
+use crate::types::{ChatRequest, EmbeddingRequest};
 
 /// LiteLLM `Router` parameters that configure machinery llmswitch does not have (caches,
 /// Redis, logging, alerting). They do not change which deployment answers, so they are
@@ -146,115 +147,20 @@ fn answer_to_py<'py>(
 }
 
 impl Router {
-    /// Read a call's arguments: the router's own (`hedge`, `min_capabilities`,
-    /// `fallbacks`, `num_retries`) and then everything `completion()` takes.
-    fn parse<'py>(
-        &self,
-        py: Python<'py>,
-        model: &str,
-        messages: Option<&Bound<'py, PyAny>>,
-        kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> Result<RouterRequest, LlmError> {
-        let mut hedge = HedgeChoice::RouterDefault;
-        let mut min_capabilities = None;
-        let mut fallbacks = None;
-        let mut num_retries = None;
-        let mut owned: Option<Bound<'py, PyDict>> = None;
-        if let Some(kw) = kwargs {
-            let get =
-                |k: &Bound<'py, PyString>| kw.get_item(k).ok().flatten().filter(|v| !v.is_none());
-            if let Some(v) = get(pyo3::intern!(py, "num_retries")) {
-                num_retries = Some(from_py(&v, "num_retries")?);
-            }
-            if let Some(v) = get(pyo3::intern!(py, "fallbacks")) {
-                let chain: Vec<Value> = from_py(&v, "fallbacks")?;
-                // LiteLLM also takes per-call fallbacks as model names or as
-                // {"model": name} dicts; only group names route here.
-                fallbacks = Some(
-                    chain
-                        .into_iter()
-                        .map(|x| match x {
-                            Value::String(s) => Ok(s),
-                            Value::Object(m) => m
-                                .get("model")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned)
-                                .ok_or_else(|| {
-                                    LlmError::bad_request(
-                                        "fallbacks: each entry must be a model group name",
-                                    )
-                                }),
-                            _ => Err(LlmError::bad_request(
-                                "fallbacks: each entry must be a model group name",
-                            )),
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                );
-            }
-            let h = kw.get_item(pyo3::intern!(py, "hedge")).ok().flatten();
-            let caps = kw
-                .get_item(pyo3::intern!(py, "min_capabilities"))
-                .ok()
-                .flatten();
-            if h.is_some() || caps.is_some() {
-                let copy = kw
-                    .copy()
-                    .map_err(|e| LlmError::bad_request(e.to_string()))?;
-                let _ = copy.del_item("hedge");
-                let _ = copy.del_item("min_capabilities");
-                owned = Some(copy);
-            }
-            if let Some(h) = h.filter(|v| !v.is_none()) {
-                hedge = if h.is_truthy().unwrap_or(false) {
-                    HedgeChoice::Policy(from_py::<HedgePolicy>(&h, "hedge")?)
-                } else {
-                    HedgeChoice::Off
-                };
-            }
-            if let Some(c) = caps.filter(|v| !v.is_none()) {
-                min_capabilities = Some(from_py::<Capabilities>(&c, "min_capabilities")?);
-            }
-        }
-        let kwargs = owned.as_ref().or(kwargs);
-        let ParsedCall {
-            model,
-            request,
-            target,
-            options,
-            ..
-        } = parse_call(py, model, messages, kwargs, global_drop_params(py))?;
-        Ok(RouterRequest {
-            model,
-            payload: Payload::Chat(request),
-            target,
-            options,
-            num_retries,
-            fallbacks,
-            hedge,
-            min_capabilities,
-        })
-    }
-}
-
-impl Router {
-    /// Read an embeddings call: the router's own keywords, then everything
-    /// `llmswitch.embedding()` takes.
-    fn parse_embedding<'py>(
-        &self,
-        py: Python<'py>,
-        model: &str,
-        input: &Bound<'py, PyAny>,
-        kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> Result<RouterRequest, LlmError> {
-        let input = input_from_py(input)?;
-        let (vector, owned) = take_mock_vector(py, kwargs)?;
-        let mut req = self.parse(py, model, None, owned.as_ref().or(kwargs))?;
-        set_mock_vector(&mut req.options, vector);
-        if let Payload::Chat(chat) = &mut req.payload {
-            let request = embedding_request(chat, input, req.options.drop_params)?;
-            req.payload = Payload::Embedding(request);
-        }
-        Ok(req)
+    /// Read a routed call's arguments through the core's front door (the router's own,
+    /// `hedge`, `min_capabilities`, `fallbacks` and `num_retries`, included).
+    fn parse<R>(
+        py: Python<'_>,
+        model: &Bound<'_, PyAny>,
+        first_name: &str,
+        first: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> Result<RouterRequest, LlmError>
+    where
+        R: FromArgs,
+        Payload: From<R>,
+    {
+        RouterRequest::from_args::<R>(call_args(py, model, first_name, first, kwargs)?)
     }
 }
 
@@ -364,8 +270,8 @@ impl Router {
             };
             RouterConfig::new(list, settings)
         })();
-        let config = result.map_err(to_pyerr)?;
-        let inner = build(config, clock_of(clock)?).map_err(to_pyerr)?;
+        let config = result?;
+        let inner = build(config, clock_of(clock)?)?;
         Ok(Router {
             inner: Arc::new(inner),
         })
@@ -391,7 +297,7 @@ impl Router {
         clock: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Router> {
         let parsed = if config.is_instance_of::<PyDict>() {
-            let value: Value = value_of(config, "config").map_err(to_pyerr)?;
+            let value: Value = value_of(config, "config")?;
             RouterConfig::from_proxy_config(value)
         } else {
             let os = py.import("os")?;
@@ -403,7 +309,7 @@ impl Router {
                 })?;
             py.detach(|| RouterConfig::from_yaml_file(std::path::Path::new(&path)))
         };
-        let inner = build(parsed.map_err(to_pyerr)?, clock_of(clock)?).map_err(to_pyerr)?;
+        let inner = build(parsed?, clock_of(clock)?)?;
         Ok(Router {
             inner: Arc::new(inner),
         })
@@ -434,21 +340,22 @@ impl Router {
     fn completion<'py>(
         &self,
         py: Python<'py>,
-        model: &str,
+        model: &Bound<'py, PyAny>,
         messages: Option<&Bound<'py, PyAny>>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let log = callbacks::start_blocking(py, "completion", model, messages, kwargs)?;
+        let log =
+            callbacks::start_blocking(py, "completion", &model_text(model), messages, kwargs)?;
         let result = (|| {
-            let req = self.parse(py, model, messages, kwargs).map_err(to_pyerr)?;
+            let req = Self::parse::<ChatRequest>(py, model, "messages", messages, kwargs)?;
             let router = self.inner.clone();
             // Streams and calls alike run on this thread's runtime; a stream keeps it.
-            let rt = thread_runtime().map_err(to_pyerr)?;
+            let rt = thread_runtime()?;
             let answer = rt.block_on(py, router.route(&rt.client, &req));
             super::budget::deliver_alerts(py);
             answer_to_py(py, answer?, rt)
         })();
-        callbacks::settle(py, log, result)
+        settle(py, log, result)
     }
 
     /// Async twin of :meth:`completion`.
@@ -468,12 +375,12 @@ impl Router {
     fn acompletion<'py>(
         &self,
         py: Python<'py>,
-        model: &str,
+        model: &Bound<'py, PyAny>,
         messages: Option<&Bound<'py, PyAny>>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
-        let pending = PendingLog::capture(py, "acompletion", model, messages, kwargs);
-        let parsed = self.parse(py, model, messages, kwargs);
+        let pending = PendingLog::capture(py, "acompletion", &model_text(model), messages, kwargs);
+        let parsed = Self::parse::<ChatRequest>(py, model, "messages", messages, kwargs);
         let router = self.inner.clone();
         Ok(logged_coroutine(
             "Router.acompletion",
@@ -520,22 +427,21 @@ impl Router {
     fn embedding<'py>(
         &self,
         py: Python<'py>,
-        model: &str,
+        model: &Bound<'py, PyAny>,
         input: &Bound<'py, PyAny>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let log = callbacks::start_blocking(py, "embedding", model, Some(input), kwargs)?;
+        let log =
+            callbacks::start_blocking(py, "embedding", &model_text(model), Some(input), kwargs)?;
         let result = (|| {
-            let req = self
-                .parse_embedding(py, model, input, kwargs)
-                .map_err(to_pyerr)?;
+            let req = Self::parse::<EmbeddingRequest>(py, model, "input", Some(input), kwargs)?;
             let router = self.inner.clone();
             let done = block_on_thread(py, move |client| async move {
                 router.embedding(&client, &req).await
             })?;
             convert::embedding_response_to_py(py, &done.response, &done.meta)
         })();
-        callbacks::settle(py, log, result)
+        settle(py, log, result)
     }
 
     /// Async twin of :meth:`embedding`.
@@ -555,12 +461,13 @@ impl Router {
     fn aembedding<'py>(
         &self,
         py: Python<'py>,
-        model: &str,
+        model: &Bound<'py, PyAny>,
         input: &Bound<'py, PyAny>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
-        let pending = PendingLog::capture(py, "aembedding", model, Some(input), kwargs);
-        let parsed = self.parse_embedding(py, model, input, kwargs);
+        let pending =
+            PendingLog::capture(py, "aembedding", &model_text(model), Some(input), kwargs);
+        let parsed = Self::parse::<EmbeddingRequest>(py, model, "input", Some(input), kwargs);
         let router = self.inner.clone();
         Ok(logged_coroutine("Router.aembedding", pending, async move {
             let outcome = async {

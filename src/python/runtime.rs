@@ -283,7 +283,7 @@ impl From<Interrupted> for PyErr {
     fn from(i: Interrupted) -> PyErr {
         match i {
             Interrupted::Signal(e) => e,
-            Interrupted::Failed(e) => super::exceptions::to_pyerr(e),
+            Interrupted::Failed(e) => PyErr::from(e),
         }
     }
 }

@@ -6,8 +6,9 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::convert::{from_py, to_py};
+use super::convert::to_py;
 use super::runtime::shared_runtime;
+use super::values::from_py;
 use crate::mock_server::{MockServer as CoreMockServer, Scripted, ScriptedBody};
 
 /// A mock LLM provider server on ``127.0.0.1`` that speaks the providers' wire formats.

@@ -9,24 +9,11 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+pub use super::deployment::DeploymentConfig;
 use super::hedge::HedgePolicy;
 use super::retry::RetryPolicy;
 use super::strategy::{Capabilities, Strategy};
 use crate::error::LlmError;
-
-/// One entry of `model_list`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DeploymentConfig {
-    /// The model group this deployment serves (what callers pass as `model`).
-    pub model_name: String,
-    /// `model`, credentials, `rpm`/`tpm`/`weight`/`order`, call defaults, and parameters
-    /// sent with every request. `llmswitch_params` is accepted as an alias.
-    #[serde(alias = "llmswitch_params")]
-    pub litellm_params: Map<String, Value>,
-    /// `id`, costs and capabilities (overriding the catalogue).
-    #[serde(default)]
-    pub model_info: Map<String, Value>,
-}
 
 /// Fallback chains by model group: `[{"smart": ["fast", "cheap"]}]` (LiteLLM's list of
 /// one-key dicts) or `{"smart": ["fast", "cheap"]}`. `"*"` applies to every group.
@@ -245,17 +232,10 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Deserialize `value` with the path of the offending field in the error.
-pub(crate) fn from_value<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, LlmError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            what.to_owned()
-        } else {
-            format!("{what}.{path}")
-        };
-        LlmError::bad_request(format!("{at}: {}", e.into_inner()))
-    })
+/// Deserialize `value`, explaining a bad value in words with its path (the front door's
+/// policy for argument errors).
+fn from_value<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, LlmError> {
+    Ok(crate::call::args::from_value(&value, what)?)
 }
 
 /// A whole router configuration.

@@ -5,21 +5,32 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::clock::{micros, MinuteCounter};
-use super::config::{from_value, DeploymentConfig};
+use crate::call::CallArgs;
 use crate::call::CallOptions;
 use crate::cost::CustomPricing;
 use crate::error::LlmError;
 use crate::model_id;
-use crate::params::{is_provider_option, NOT_FORWARDED};
 use crate::providers::mock::MockSpec;
 use crate::providers::TargetOptions;
-use crate::types::{
-    ChatParams, ChatRequest, EmbeddingRequest, EncodingFormat, ToolCall, OPENAI_PARAMS,
-};
+use crate::types::{ChatParams, ChatRequest, EmbeddingRequest, EncodingFormat};
+
+/// One entry of `model_list`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeploymentConfig {
+    /// The model group this deployment serves (what callers pass as `model`).
+    pub model_name: String,
+    /// `model`, credentials, `rpm`/`tpm`/`weight`/`order`, call defaults, and parameters
+    /// sent with every request. `llmswitch_params` is accepted as an alias.
+    #[serde(alias = "llmswitch_params")]
+    pub litellm_params: Map<String, Value>,
+    /// `id`, costs and capabilities (overriding the catalogue).
+    #[serde(default)]
+    pub model_info: Map<String, Value>,
+}
 
 /// What the router knows about a deployment's model: prices and limits for cost-based
 /// routing and pre-call checks. `None` is unknown.
@@ -208,45 +219,16 @@ impl Deployment {
             pricing: None,
             state: DeploymentState::default(),
         };
-        let mut request_params = Map::new();
-        let mut extra = Map::new();
-        let mut mock_delay = None;
-        let mut mock_tool_calls: Option<Vec<ToolCall>> = None;
+        // The deployment's own keys; everything else is a call argument, read by the
+        // front door as a call's would be, and sent with every call on this deployment.
+        let mut args = CallArgs::new();
+        let mut stream_timeout = None;
         for (key, value) in &params {
             if value.is_null() {
                 continue;
             }
             let k = key.as_str();
             match k {
-                "model" | "custom_llm_provider" => {}
-                "api_key" => {
-                    let s = value.as_str().ok_or_else(|| {
-                        LlmError::bad_request(format!("{} must be a string", at(k)))
-                    })?;
-                    dep.target.api_key = Some(SecretString::from(s.to_owned()));
-                }
-                "api_base" | "base_url" => {
-                    dep.target.api_base = Some(from_value(value.clone(), &at(k))?)
-                }
-                "api_version" => dep.target.api_version = Some(from_value(value.clone(), &at(k))?),
-                "extra_headers" | "headers" => {
-                    let h: std::collections::BTreeMap<String, String> =
-                        from_value(value.clone(), &at(k))?;
-                    dep.target.extra_headers.extend(h);
-                }
-                "timeout" | "request_timeout" | "stream_timeout" => {
-                    // stream_timeout is LiteLLM's timeout for streams; one timeout here.
-                    if k != "stream_timeout" || dep.timeout.is_none() {
-                        dep.timeout = Some(as_secs(value, &at(k))?);
-                    }
-                }
-                "drop_params" => dep.drop_params = from_value(value.clone(), &at(k))?,
-                "mock_response" => {
-                    let text: String = from_value(value.clone(), &at(k))?;
-                    dep.mock = Some(MockSpec::from_text(&text));
-                }
-                "mock_delay" => mock_delay = Some(as_secs(value, &at(k))?),
-                "mock_tool_calls" => mock_tool_calls = Some(from_value(value.clone(), &at(k))?),
                 "rpm" => dep.rpm = Some(as_u64(value, &at(k))?),
                 "tpm" => dep.tpm = Some(as_u64(value, &at(k))?),
                 "weight" => {
@@ -261,9 +243,11 @@ impl Deployment {
                     dep.max_parallel_requests =
                         Some(u32::try_from(as_u64(value, &at(k))?).unwrap_or(u32::MAX))
                 }
+                // LiteLLM's timeout for streams; one timeout here.
+                "stream_timeout" => stream_timeout = Some(as_secs(value, &at(k))?),
                 // Retries are the router's; the deployment's own count is not used.
-                "num_retries" | "max_retries" => {}
-                "input_cost_per_token"
+                "num_retries"
+                | "input_cost_per_token"
                 | "output_cost_per_token"
                 | "max_input_tokens"
                 | "max_output_tokens"
@@ -272,34 +256,26 @@ impl Deployment {
                 | "supports_response_schema"
                 | "tags"
                 | "region_name" => {}
-                _ if NOT_FORWARDED.contains(&k) => {}
-                _ if is_provider_option(k) => {
-                    dep.target
-                        .provider_options
-                        .insert(key.clone(), value.clone());
-                }
-                _ if OPENAI_PARAMS.contains(&k) => {
-                    request_params.insert(key.clone(), value.clone());
-                }
-                _ => {
-                    extra.insert(key.clone(), value.clone());
-                }
+                _ => args.set(k, value).map_err(|e| {
+                    let mut e = LlmError::from(e);
+                    e.message = format!("model_list[{index}].litellm_params.{}", e.message);
+                    e
+                })?,
             }
         }
-        if mock_delay.is_some() || mock_tool_calls.is_some() {
-            let spec = dep.mock.get_or_insert_with(MockSpec::default);
-            spec.delay = mock_delay;
-            if mock_tool_calls.is_some() {
-                spec.tool_calls = mock_tool_calls;
-            }
-        }
-        if !request_params.is_empty() || !extra.is_empty() {
+        let call = args.into_call::<ChatRequest>().map_err(|mut e| {
+            e.message = format!("model_list[{index}].litellm_params: {}", e.message);
+            e
+        })?;
+        dep.target = call.target;
+        dep.timeout = call.options.timeout.or(stream_timeout);
+        dep.drop_params = call.options.drop_params;
+        dep.mock = call.options.mock;
+        let request = call.request;
+        if request.params != ChatParams::default() || !request.extra.is_empty() {
             dep.defaults = Some(RequestDefaults {
-                params: from_value(
-                    Value::Object(request_params),
-                    &format!("model_list[{index}].litellm_params"),
-                )?,
-                extra,
+                params: request.params,
+                extra: request.extra,
             });
         }
         // Explicit facts: model_info first, then litellm_params, then the catalogue.

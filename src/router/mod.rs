@@ -40,7 +40,9 @@ use hedge::LatencyHistogram;
 use retry::{counts_against_deployment, retries_allowed, retry_wait};
 use strategy::{choose, ChoiceContext, GroupCursor, Rng};
 
-use crate::call::{self, CallOptions, Completion, EmbeddingCompletion, ResponseMeta};
+use crate::call::{
+    self, CallArgs, CallOptions, Completion, EmbeddingCompletion, FromArgs, ResponseMeta,
+};
 use crate::error::{ErrorKind, LlmError};
 use crate::http::HttpClient;
 use crate::params::validate_messages;
@@ -177,6 +179,54 @@ impl RouterRequest {
             hedge: HedgeChoice::RouterDefault,
             min_capabilities: None,
         }
+    }
+}
+
+impl RouterRequest {
+    /// A routed call from the front door's arguments (Python keywords or gateway JSON):
+    /// `model` is the model group; `hedge`, `min_capabilities`, `fallbacks` and
+    /// `num_retries` are this call's routing settings; the rest is read as for any call.
+    /// `R` is [`ChatRequest`] or [`EmbeddingRequest`].
+    pub fn from_args<R>(mut args: CallArgs) -> Result<RouterRequest, LlmError>
+    where
+        R: FromArgs,
+        Payload: From<R>,
+    {
+        let routing = args.take_routing()?;
+        let hedge = match routing.hedge {
+            None => HedgeChoice::RouterDefault,
+            // `hedge=False` (or any false value) turns the router's hedging off.
+            Some(v) if is_false(&v) => HedgeChoice::Off,
+            Some(v) => HedgeChoice::Policy(call::args::from_value(&v, "hedge")?),
+        };
+        let min_capabilities = routing
+            .min_capabilities
+            .map(|v| call::args::from_value::<Capabilities>(&v, "min_capabilities"))
+            .transpose()?;
+        let call = args.into_call::<R>()?;
+        Ok(RouterRequest {
+            model: call.model,
+            payload: call.request.into(),
+            target: call.target,
+            options: call.options,
+            num_retries: routing.num_retries,
+            fallbacks: routing.fallbacks,
+            hedge,
+            min_capabilities,
+        })
+    }
+}
+
+/// Whether a JSON value is false as Python sees it (`False`, `0`, `""`, `{}`, `[]`).
+fn is_false(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
     }
 }
 
@@ -1024,14 +1074,14 @@ impl Router {
         let request = match &req.payload {
             Payload::Chat(r) => r,
             Payload::Embedding(r) => {
-                let prepared = call::prepare_embedding(
+                let prepared = call::prepare(
                     &dep.model,
                     dep.custom_llm_provider.as_deref(),
                     dep.embedding_request(r),
                     &dep.target_options(&req.target),
                     dep.call_options(&req.options, self.settings.timeout()),
                 )?;
-                let mut done = call::execute_embedding(client, &prepared).await?;
+                let mut done = call::execute(client, &prepared).await?;
                 drop(lease);
                 done.meta.model_id = Some(dep.id.clone());
                 done.meta.model_group = Some(dep.model_group.clone());

@@ -53,6 +53,45 @@ async fn answers_and_names_the_deployment() {
 }
 
 #[tokio::test]
+async fn a_json_body_routes_through_the_front_door() {
+    let r = router(
+        json!([
+            mock("g", "d1", "hello"),
+            mock("backup", "d2", "from backup")
+        ]),
+        json!({}),
+    );
+    let body = json!({"model": "g", "messages": [{"role": "user", "content": "hi"}],
+                      "temperature": 0.3, "hedge": false, "fallbacks": ["backup"],
+                      "num_retries": 1, "min_capabilities": ["vision"]});
+    let args = CallArgs::from_json_map(body.as_object().unwrap()).unwrap();
+    let req = RouterRequest::from_args::<ChatRequest>(args).unwrap();
+    assert_eq!(req.model, "g");
+    assert!(matches!(req.hedge, HedgeChoice::Off));
+    assert_eq!(req.fallbacks, Some(vec!["backup".to_owned()]));
+    assert_eq!(req.num_retries, Some(1));
+    assert!(req.min_capabilities.is_some_and(|c| c.vision));
+    let Payload::Chat(chat) = &req.payload else {
+        panic!("a chat payload")
+    };
+    assert_eq!(chat.params.temperature, Some(0.3));
+    let mut req = req;
+    req.min_capabilities = None;
+    let done = r.completion(&client(), &req).await.unwrap();
+    assert_eq!(done.response.text(), Some("hello"));
+
+    let bad = json!({"model": "g", "hedge": {"after_ms": "soon"}});
+    let e = RouterRequest::from_args::<ChatRequest>(
+        CallArgs::from_json_map(bad.as_object().unwrap()).unwrap(),
+    )
+    .unwrap_err();
+    assert!(e.message.starts_with("hedge"), "{}", e.message);
+    let typo = json!({"model": "g", "fallback": ["x"]});
+    let e = CallArgs::from_json_map(typo.as_object().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("did you mean 'fallbacks'"), "{e}");
+}
+
+#[tokio::test]
 async fn unknown_group_and_bad_messages_fail_before_any_attempt() {
     let r = router(json!([mock("g", "d1", "hello")]), json!({}));
     let e = r.completion(&client(), &call("nope")).await.unwrap_err();

@@ -13,7 +13,6 @@ pub mod clock;
 pub mod compact;
 pub mod report;
 pub mod store;
-pub mod track;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,8 +15,8 @@ pub use embedding::{
 };
 pub use request::{
     ChatParams, ChatRequest, ContentPart, FunctionCall, FunctionDef, ImageUrl, JsonSchemaFormat,
-    Message, MessageContent, ResponseFormat, Role, StopSequences, StreamOptions, Tool, ToolCall,
-    ToolChoice, OPENAI_PARAMS,
+    Message, MessageContent, ParamReader, ResponseFormat, Role, StopSequences, StreamOptions, Tool,
+    ToolCall, ToolChoice, OPENAI_PARAMS,
 };
 pub use response::{
     openai_service_tier, ChatResponse, Choice, CompletionTokensDetails, PromptTokensDetails,

@@ -4,14 +4,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// Who wrote a message.
+// Declared in the order an error message lists them (`function` is deprecated: last).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
-    Developer,
     User,
     Assistant,
     Tool,
+    Developer,
     Function,
 }
 
@@ -30,7 +31,7 @@ impl Role {
 
 /// A message's content: a plain string or a list of typed parts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string or a list of content parts")]
 pub enum MessageContent {
     Text(String),
     Parts(Vec<ContentPart>),
@@ -90,7 +91,7 @@ impl<'de> Deserialize<'de> for ImageUrl {
             extra: Map<String, Value>,
         }
         #[derive(Deserialize)]
-        #[serde(untagged)]
+        #[serde(untagged, expecting = "a URL string or {\"url\": ...}")]
         enum Either {
             Url(String),
             Object(Object),
@@ -143,6 +144,7 @@ fn arguments_as_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Err
 /// A chat message in OpenAI format. Unknown fields (`cache_control`, `reasoning_content`,
 /// `thinking_blocks`, ...) are kept in `extra` and passed to providers that understand them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a message like {\"role\": \"user\", \"content\": \"hi\"}")]
 pub struct Message {
     pub role: Role,
     #[serde(default)]
@@ -190,6 +192,7 @@ impl Message {
 
 /// A function the model may call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a tool like {\"type\": \"function\", \"function\": {\"name\": ...}}")]
 pub struct Tool {
     #[serde(rename = "type", default = "function_kind")]
     pub kind: String,
@@ -230,6 +233,7 @@ impl ToolChoice {
 
 /// `response_format`: `text`, `json_object` or `json_schema`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(expecting = "a response format like {\"type\": \"json_object\"}")]
 pub struct ResponseFormat {
     #[serde(rename = "type")]
     pub kind: String,
@@ -259,7 +263,7 @@ pub struct StopSequences(pub Vec<String>);
 impl<'de> Deserialize<'de> for StopSequences {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
-        #[serde(untagged)]
+        #[serde(untagged, expecting = "a string or a list of strings")]
         enum Either {
             One(String),
             Many(Vec<String>),
@@ -278,6 +282,14 @@ pub struct StreamOptions {
     pub include_usage: Option<bool>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// Reads one parameter's value into its type: the front door's reader
+/// ([`crate::call::args`]), which explains a bad value in words.
+pub trait ParamReader {
+    type Error;
+    /// The value as `T`; `None` for null.
+    fn read<T: serde::de::DeserializeOwned>(self) -> Result<Option<T>, Self::Error>;
 }
 
 /// Declares [`ChatParams`] once, and derives from the same list the names of the
@@ -305,6 +317,19 @@ macro_rules! chat_params {
             /// Set every parameter that is unset here to its value in `defaults`.
             pub fn fill_from(&mut self, defaults: &ChatParams) {
                 $( if self.$field.is_none() { self.$field.clone_from(&defaults.$field); } )*
+            }
+
+            /// Set the parameter `name` from `reader`, typed. `None` when `name` is not a
+            /// parameter.
+            pub fn set_with<R: ParamReader>(
+                &mut self,
+                name: &str,
+                reader: R,
+            ) -> Option<Result<(), R::Error>> {
+                match name {
+                    $( stringify!($field) => Some(reader.read::<$ty>().map(|v| self.$field = v)), )*
+                    _ => None,
+                }
             }
 
             /// Unset a parameter by name. Returns whether the name is a known parameter.

@@ -316,8 +316,11 @@ def test_malformed_messages_fail_before_network(server, openai_kw, messages, nee
 @pytest.mark.parametrize(
     ("messages", "needle"),
     [
-        ([{"content": "hi"}], "messages[0]: missing field `role`"),
-        ([MESSAGES[0], {"role": "robot", "content": "hi"}], "messages[1].role: unknown variant `robot`"),
+        ([{"content": "hi"}], "messages[0] is missing the required field 'role'"),
+        (
+            [MESSAGES[0], {"role": "robot", "content": "hi"}],
+            "messages[1].role 'robot' is not one of system, user, assistant, tool, developer",
+        ),
     ],
 )
 def test_malformed_message_error_names_the_message(server, openai_kw, messages, needle):

@@ -30,6 +30,10 @@ def test_offline_demo_runs(tmp_path):
         "after ['first smart/gpt-4o-a: RateLimitError', 'retry smart/gpt-4o-b: ok']",
         "BudgetExceededError",
         "Spend by project, model",
+        # Errors are printed whole, in words.
+        "did you mean 'temperature'?",
+        "temperature must be a number, got the string 'hot'",
+        "To drop these, pass drop_params=True",
     ):
         assert expected in out, (expected, out)
     assert db.exists() and db.stat().st_size > 0

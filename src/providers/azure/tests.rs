@@ -475,9 +475,8 @@ async fn chat_stream_and_embeddings_against_the_mock() {
     assert!(stream.usage().is_some());
 
     let emb = crate::types::EmbeddingRequest::new("azure/emb", "hello");
-    let prepared =
-        call::prepare_embedding("azure/emb", None, emb, &opts, CallOptions::default()).unwrap();
-    let done = call::execute_embedding(&client, &prepared).await.unwrap();
+    let prepared = call::prepare("azure/emb", None, emb, &opts, CallOptions::default()).unwrap();
+    let done = call::execute(&client, &prepared).await.unwrap();
     assert_eq!(done.response.data.len(), 1);
     assert!(server
         .requests()

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::clock::{self, Micros};
-use super::{ledger, CallMetadata, CallStatus, SpendRecord};
+use super::{PreparedCall, ResponseMeta};
 use crate::budget::Reservation;
-use crate::call::{PreparedCall, PreparedEmbedding, ResponseMeta};
 use crate::error::{ErrorKind, LlmError};
+use crate::spend::clock::{self, Micros};
+use crate::spend::{ledger, CallMetadata, CallStatus, SpendRecord};
 use crate::stream::{ChunkStream, StreamOutcome};
 use crate::types::Usage;
 
@@ -67,7 +67,7 @@ pub struct CallTracker(Option<Pending>);
 impl CallTracker {
     /// Start tracking `call`. Inert (no allocation) when the ledger is off and no budget
     /// holds a reservation for the call.
-    pub fn start(call: &PreparedCall) -> Self {
+    pub fn start<R>(call: &PreparedCall<R>) -> Self {
         let recording = ledger().is_recording();
         if !recording && call.reservation.is_none() {
             return CallTracker(None);
@@ -81,26 +81,6 @@ impl CallTracker {
             stream: call.options.stream,
             metadata: call.options.metadata.clone(),
             downgraded_from: call.downgraded_from.clone(),
-            reservation: call.reservation.clone(),
-            recording,
-        }))
-    }
-
-    /// Start tracking an embeddings call (as [`CallTracker::start`]).
-    pub fn start_embedding(call: &PreparedEmbedding) -> Self {
-        let recording = ledger().is_recording();
-        if !recording && call.reservation.is_none() {
-            return CallTracker(None);
-        }
-        CallTracker(Some(Pending {
-            started: Instant::now(),
-            started_at: clock::now(),
-            model: call.target.model.clone(),
-            provider: call.provider().to_owned(),
-            deployment: call.options.deployment.clone(),
-            stream: false,
-            metadata: call.options.metadata.clone(),
-            downgraded_from: None,
             reservation: call.reservation.clone(),
             recording,
         }))
@@ -194,6 +174,7 @@ mod tests {
     use crate::http::HttpClient;
     use crate::providers::mock::MockSpec;
     use crate::providers::TargetOptions;
+    use crate::spend::CallStatus;
     use crate::types::{ChatRequest, Message};
 
     fn prepared(user: &str, delay: Option<Duration>, stream: bool) -> PreparedCall {
