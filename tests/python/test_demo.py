@@ -70,3 +70,5 @@ def test_package_metadata_names_homepage_and_authors():
     meta = metadata("llmswitch")
     assert meta["Author"] or meta["Author-email"]
     assert any(url.startswith("Homepage, https://") for url in meta.get_all("Project-URL") or [])
+    # `pip show` (pip < 24 reads only this field) prints it as the home page.
+    assert (meta["Home-page"] or "").startswith("https://")
