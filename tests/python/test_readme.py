@@ -69,3 +69,10 @@ def test_links_in_readme_and_docs_resolve():
             elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert broken == []
+
+
+def test_readme_names_the_crates_rust_version():
+    cargo = (ROOT / "Cargo.toml").read_text()
+    version = re.search(r'^rust-version = "([\d.]+)"', cargo, re.M)
+    assert version is not None
+    assert f"**Rust ≥ {version.group(1)}**" in README.read_text()
