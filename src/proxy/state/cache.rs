@@ -81,7 +81,7 @@ impl KeyCache {
                 let mut n = 0usize;
                 slots.retain(|_, _| {
                     n += 1;
-                    n % 2 == 0
+                    n.is_multiple_of(2)
                 });
             }
         }

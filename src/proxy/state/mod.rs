@@ -9,6 +9,7 @@ pub mod cache;
 pub mod counters;
 pub mod customers;
 pub mod error;
+pub mod hooks;
 pub mod keys;
 pub mod plane;
 pub mod pricing;

@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use super::customers::{CustomerIdsRequest, NewCustomerRequest, UpdateCustomerRequest};
 use super::error::ApiError;
+use super::hooks::caller_of;
 use super::keys::{
     BlockKeyRequest, DeleteKeysRequest, GenerateKeyRequest, ListKeysQuery, RegenerateKeyRequest,
     UpdateKeyRequest,
@@ -30,6 +31,8 @@ use super::plane::{Caller, StatePlane};
 use super::reports::{SpendLogsQuery, SpendReportQuery};
 use super::requests::parse_body;
 use super::teams::{BlockTeamRequest, DeleteTeamRequest, NewTeamRequest, UpdateTeamRequest};
+use crate::proxy::auth::presented_key;
+use crate::proxy::principal::Principal;
 
 type Plane = State<Arc<StatePlane>>;
 type Answer = Result<Json<Value>, ApiError>;
@@ -50,10 +53,13 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthedCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(AuthedCaller(c.clone()));
+        }
         parts
             .extensions
-            .get::<Caller>()
-            .cloned()
+            .get::<Arc<Principal>>()
+            .and_then(|p| caller_of(p))
             .map(AuthedCaller)
             .ok_or_else(|| ApiError::auth("Authentication Error, No api key passed in."))
     }
@@ -105,30 +111,16 @@ pub fn routes(plane: Arc<StatePlane>) -> Vec<(RouteClass, axum::Router)> {
     ]
 }
 
-/// The key a request presents (`Authorization: Bearer`, `x-api-key`, `api-key`,
-/// `x-goog-api-key`), for [`with_auth`].
-fn presented_key(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        if let Some((scheme, token)) = v.split_once(' ') {
-            if scheme.eq_ignore_ascii_case("bearer") {
-                return Some(token.trim().to_owned());
-            }
-        }
-    }
-    ["x-api-key", "api-key", "x-goog-api-key"]
-        .iter()
-        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
-        .map(|v| v.trim().to_owned())
-}
-
 /// Authenticate every request of `router` with the plane and put its [`Caller`] into the
 /// request's extensions; [`RouteClass::Admin`] routes refuse virtual keys.
 pub fn with_auth(router: axum::Router, class: RouteClass, plane: Arc<StatePlane>) -> axum::Router {
     router.route_layer(middleware::from_fn(move |mut req: Request, next: Next| {
         let plane = plane.clone();
         async move {
-            let key = presented_key(req.headers());
+            let key = match presented_key(req.headers()) {
+                Ok(k) => k.map(str::to_owned),
+                Err(e) => return e.into_response(),
+            };
             let caller = match plane.authenticate(key.as_deref()).await {
                 Ok(c) => c,
                 Err(e) => return e.into_response(),

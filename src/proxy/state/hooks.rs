@@ -1,0 +1,376 @@
+//! The state plane plugged into the gateway's seams ([`crate::proxy::hooks::Hooks`]):
+//! authentication ([`Authenticator`]), admission ([`Admission`] / [`Ticket`]), the spend
+//! log ([`SpendSink`]), readiness, and the admin routes.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::plane::{Admitted, CallRequest, Caller, StateConfig, StatePlane};
+use super::pricing::GroupPrices;
+use super::routes::{routes, RouteClass};
+use super::store::sqlite::SqliteStore;
+use super::store::{SpendLogRow, Store};
+use super::token::hash_token;
+use crate::proxy::auth::Authenticator;
+use crate::proxy::config::ProxyConfig;
+use crate::proxy::error::ProxyError;
+use crate::proxy::hooks::{
+    Admission, CallInfo, Hooks, Readiness, RequestRecord, SpendSink, Ticket,
+};
+use crate::proxy::principal::{Principal, Role, RouteKind};
+use crate::router::Router;
+use crate::spend::clock::{self, Micros};
+
+impl From<ApiError> for ProxyError {
+    fn from(e: ApiError) -> Self {
+        match e.status {
+            401 => ProxyError::Unauthorized(e.message),
+            429 => ProxyError::RateLimited {
+                message: e.message,
+                retry_after: e.retry_after.map(|s| s as f64),
+            },
+            status => ProxyError::Other {
+                status,
+                error_type: e.error_type,
+                message: e.message,
+                param: e.param,
+            },
+        }
+    }
+}
+
+/// The state plane behind the gateway's hooks.
+pub struct StateHooks {
+    plane: Arc<StatePlane>,
+    /// Set once the gateway's router exists ([`StateHooks::set_prices`]).
+    prices: OnceLock<GroupPrices>,
+    /// The master key's hash, the `api_key` of its requests in the spend log.
+    master_hash: String,
+}
+
+/// Where the state lives for `config`: `database_url` as an SQLite path (`sqlite:///x`,
+/// `sqlite://x` or a plain path), else next to the config file.
+pub fn state_path(config: &ProxyConfig) -> Result<PathBuf, ProxyError> {
+    match config.database_url.as_deref() {
+        None => Ok(config.default_state_path()),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Err(ProxyError::Internal(
+                "general_settings.database_url: PostgreSQL storage is not available in this version; leave database_url out to keep the state in an SQLite file next to the config".to_owned(),
+            ))
+        }
+        Some(url) => {
+            let path = url
+                .strip_prefix("sqlite:///")
+                .map(|p| format!("/{p}"))
+                .or_else(|| url.strip_prefix("sqlite://").map(str::to_owned))
+                .or_else(|| url.strip_prefix("file:").map(str::to_owned))
+                .unwrap_or_else(|| url.to_owned());
+            if path.contains("://") {
+                return Err(ProxyError::Internal(
+                    "general_settings.database_url: expected an SQLite file (sqlite:///path/state.db) or a path, got a URL with another scheme".to_owned(),
+                ));
+            }
+            Ok(PathBuf::from(path))
+        }
+    }
+}
+
+fn seconds(settings: &Map<String, Value>, key: &str) -> Option<Duration> {
+    settings
+        .get(key)
+        .and_then(Value::as_f64)
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// `general_settings` keys the state plane reads: the key cache's TTL and the spend
+/// writer's interval (seconds), LiteLLM's names.
+pub const GENERAL_SETTINGS: &[&str] = &["user_api_key_cache_ttl", "proxy_batch_write_at"];
+
+/// The state plane's settings from the config.
+pub fn state_config(config: &ProxyConfig) -> StateConfig {
+    let g = &config.general_settings;
+    let mut c = StateConfig {
+        master_key: config.master_key.clone(),
+        spend_logs: !config.disable_spend_logs,
+        ..Default::default()
+    };
+    if let Some(ttl) = seconds(g, "user_api_key_cache_ttl") {
+        c.cache_ttl = ttl;
+    }
+    if let Some(interval) = seconds(g, "proxy_batch_write_at") {
+        c.spend_writer.interval = interval;
+    }
+    c
+}
+
+/// Open the state for `config` (a temporary file for a config given as a value, unless
+/// `database_url` says where) and start its plane: the hooks to build the gateway with,
+/// and the plane's handle (give it the router's prices with [`StateHooks::set_prices`]).
+pub async fn build_hooks(config: &ProxyConfig) -> Result<(Hooks, Arc<StateHooks>), ProxyError> {
+    let path = if config.path.is_none() && config.database_url.is_none() {
+        None
+    } else {
+        Some(state_path(config)?)
+    };
+    let store = tokio::task::spawn_blocking(move || match path {
+        Some(p) => SqliteStore::open(&p),
+        None => SqliteStore::open_temporary(),
+    })
+    .await
+    .map_err(|e| ProxyError::Internal(format!("opening the state database: {e}")))?
+    .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let plane = StatePlane::start(store, state_config(config))
+        .await
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    Ok(hooks_for(plane, config.master_key.as_ref()))
+}
+
+/// The hooks over a started plane.
+pub fn hooks_for(
+    plane: Arc<StatePlane>,
+    master_key: Option<&secrecy::SecretString>,
+) -> (Hooks, Arc<StateHooks>) {
+    use secrecy::ExposeSecret;
+    let state = Arc::new(StateHooks {
+        master_hash: master_key
+            .map(|k| hash_token(k.expose_secret()))
+            .unwrap_or_default(),
+        plane: plane.clone(),
+        prices: OnceLock::new(),
+    });
+    let admin_routes = routes(plane)
+        .into_iter()
+        .map(|(class, r)| {
+            let kind = match class {
+                RouteClass::Admin => RouteKind::Admin,
+                RouteClass::SelfService => RouteKind::SelfService,
+            };
+            (kind, r)
+        })
+        .collect();
+    let hooks = Hooks {
+        authenticator: state.clone(),
+        admission: state.clone(),
+        spend: state.clone(),
+        readiness: Some(state.clone()),
+        admin_routes,
+    };
+    (hooks, state)
+}
+
+impl StateHooks {
+    pub fn plane(&self) -> &Arc<StatePlane> {
+        &self.plane
+    }
+
+    /// The model groups' prices, for projecting a request's cost against budgets.
+    pub fn set_prices(&self, router: &Router) {
+        let _ = self.prices.set(GroupPrices::from_router(router));
+    }
+}
+
+/// The principal of a caller; `state` keeps the [`Caller`] for admission and the routes.
+pub fn principal(caller: Caller) -> Principal {
+    let mut p = match &caller {
+        Caller::Admin => Principal::admin(),
+        Caller::Key(k) => {
+            let key = &k.key;
+            let special =
+                |m: &String| matches!(m.as_str(), "*" | "all-proxy-models" | "all-team-models");
+            let team_models = k
+                .team
+                .as_ref()
+                .map(|t| t.models.clone())
+                .unwrap_or_default();
+            let models = if !key.models.is_empty() && !key.models.iter().any(special) {
+                Some(key.models.clone())
+            } else if !team_models.is_empty() && !team_models.iter().any(special) {
+                Some(team_models)
+            } else {
+                None
+            };
+            Principal {
+                role: Role::Key,
+                key_hash: Some(Arc::from(key.token.as_str())),
+                key_alias: key.key_alias.as_deref().map(Arc::from),
+                team_id: key.team_id.as_deref().map(Arc::from),
+                user_id: key.user_id.as_deref().map(Arc::from),
+                models: models.map(Arc::from),
+                tags: Arc::from(key.tags()),
+                metadata: Some(Arc::new(key.metadata.clone())),
+                state: None,
+            }
+        }
+    };
+    p.state = Some(Arc::new(caller));
+    p
+}
+
+/// The caller behind a principal: the one the state plane authenticated, or the master
+/// key's for an admin principal made elsewhere; `None` for a virtual key it did not see.
+pub fn caller_of(principal: &Principal) -> Option<Caller> {
+    match principal
+        .state
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<Caller>())
+    {
+        Some(c) => Some(c.clone()),
+        None => principal.is_admin().then_some(Caller::Admin),
+    }
+}
+
+impl Authenticator for StateHooks {
+    fn authenticate<'a>(
+        &'a self,
+        key: Option<&'a str>,
+        _route: RouteKind,
+    ) -> BoxFuture<'a, Result<Principal, ProxyError>> {
+        Box::pin(async move {
+            let caller = self.plane.authenticate(key).await?;
+            Ok(principal(caller))
+        })
+    }
+}
+
+struct StateTicket(Admitted);
+
+impl Ticket for StateTicket {
+    fn settle(self: Box<Self>, record: &RequestRecord) {
+        let tokens = record.prompt_tokens + record.completion_tokens;
+        self.0
+            .settle(tokens, record.cost.unwrap_or(0.0), clock::now());
+    }
+}
+
+impl Admission for StateHooks {
+    fn admit<'a>(
+        &'a self,
+        principal: &'a Principal,
+        call: &'a CallInfo<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn Ticket>, ProxyError>> {
+        Box::pin(async move {
+            let Some(caller) = caller_of(principal) else {
+                return Err(ProxyError::Unauthorized(
+                    "Authentication Error, the request's key was not checked by the state plane."
+                        .to_owned(),
+                ));
+            };
+            let prices = self.prices.get();
+            let project = || {
+                prices.map_or(0.0, |p| {
+                    p.projected_cost(
+                        call.model_group,
+                        call.prompt_tokens.get(),
+                        call.max_output_tokens,
+                    )
+                })
+            };
+            let request = CallRequest {
+                model_group: call.model_group,
+                end_user: call.end_user,
+                projected_cost: &project,
+                now: clock::now(),
+            };
+            let admitted = self.plane.admit(&caller, &request).await?;
+            Ok(Box::new(StateTicket(admitted)) as Box<dyn Ticket>)
+        })
+    }
+}
+
+fn call_type(route: RouteKind) -> &'static str {
+    match route {
+        RouteKind::Embeddings => "aembedding",
+        RouteKind::Messages => "anthropic_messages",
+        _ => "acompletion",
+    }
+}
+
+fn micros(d: Duration) -> Micros {
+    i64::try_from(d.as_micros()).unwrap_or(Micros::MAX)
+}
+
+/// A finished request as a `LiteLLM_SpendLogs` row.
+pub fn spend_row(r: &RequestRecord, master_hash: &str) -> SpendLogRow {
+    let p = &r.principal;
+    let api_key = match &p.key_hash {
+        Some(h) => h.to_string(),
+        None => master_hash.to_owned(),
+    };
+    let mut metadata = Map::new();
+    metadata.insert("user_api_key".into(), json!(api_key));
+    metadata.insert("user_api_key_alias".into(), json!(p.key_alias.as_deref()));
+    metadata.insert("user_api_key_team_id".into(), json!(p.team_id.as_deref()));
+    metadata.insert("user_api_key_user_id".into(), json!(p.user_id.as_deref()));
+    metadata.insert("status_code".into(), json!(r.http_status));
+    metadata.insert("stream".into(), json!(r.stream));
+    if r.attempts > 1 {
+        metadata.insert("attempts".into(), json!(r.attempts));
+    }
+    if let Some(e) = r.error {
+        metadata.insert("error_class".into(), json!(e));
+    }
+    SpendLogRow {
+        request_id: r.request_id.clone(),
+        call_type: call_type(r.route).to_owned(),
+        api_key,
+        spend: r.cost.filter(|c| c.is_finite()).unwrap_or(0.0),
+        prompt_tokens: i64::try_from(r.prompt_tokens).unwrap_or(i64::MAX),
+        completion_tokens: i64::try_from(r.completion_tokens).unwrap_or(i64::MAX),
+        total_tokens: i64::try_from(r.prompt_tokens + r.completion_tokens).unwrap_or(i64::MAX),
+        start_time: r.started_at,
+        end_time: r.started_at.saturating_add(micros(r.latency)),
+        request_duration_ms: Some(i64::try_from(r.latency.as_millis()).unwrap_or(i64::MAX)),
+        completion_start_time: r
+            .time_to_first_token
+            .map(|t| r.started_at.saturating_add(micros(t))),
+        model: r.model.clone().unwrap_or_else(|| r.model_group.clone()),
+        model_id: r.deployment.clone(),
+        model_group: Some(r.model_group.clone()),
+        custom_llm_provider: r.provider.clone(),
+        api_base: None,
+        user: p.user_id.as_deref().map(str::to_owned),
+        metadata,
+        cache_hit: None,
+        request_tags: r.tags.clone(),
+        team_id: p.team_id.as_deref().map(str::to_owned),
+        end_user: r.end_user.clone(),
+        status: Some(r.status.as_str().to_owned()),
+    }
+}
+
+impl SpendSink for StateHooks {
+    fn record(&self, record: RequestRecord) {
+        self.plane.record(spend_row(&record, &self.master_hash));
+    }
+
+    fn flush(&self, grace: Duration) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if !self.plane.shutdown(grace).await {
+                super::warn(&format!(
+                    "the spend log could not be written within {grace:?}: {}",
+                    self.plane
+                        .spend_stats()
+                        .last_error()
+                        .unwrap_or_else(|| "timed out".to_owned())
+                ));
+            }
+        })
+    }
+
+    fn dropped(&self) -> u64 {
+        self.plane.spend_dropped()
+    }
+}
+
+impl Readiness for StateHooks {
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.plane.ready().await })
+    }
+}
