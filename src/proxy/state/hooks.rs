@@ -182,20 +182,8 @@ pub fn principal(caller: Caller) -> Principal {
         Caller::Admin => Principal::admin(),
         Caller::Key(k) => {
             let key = &k.key;
-            let special =
-                |m: &String| matches!(m.as_str(), "*" | "all-proxy-models" | "all-team-models");
-            let team_models = k
-                .team
-                .as_ref()
-                .map(|t| t.models.clone())
-                .unwrap_or_default();
-            let models = if !key.models.is_empty() && !key.models.iter().any(special) {
-                Some(key.models.clone())
-            } else if !team_models.is_empty() && !team_models.iter().any(special) {
-                Some(team_models)
-            } else {
-                None
-            };
+            let team_models = k.team.as_ref().map_or(&[][..], |t| t.models.as_slice());
+            let models = effective_models(&key.models, team_models);
             Principal {
                 role: Role::Key,
                 key_hash: Some(Arc::from(key.token.as_str())),
@@ -211,6 +199,40 @@ pub fn principal(caller: Caller) -> Principal {
     };
     p.state = Some(Arc::new(caller));
     p
+}
+
+/// A model list as the gateway's `Principal::allows_model` reads it: `None` for no
+/// restriction (empty, `*`, `all-proxy-models`; `all-team-models` defers to the team).
+fn plain(models: &[String]) -> Option<&[String]> {
+    let open = models.is_empty()
+        || models
+            .iter()
+            .any(|m| matches!(m.as_str(), "*" | "all-proxy-models" | "all-team-models"));
+    (!open).then_some(models)
+}
+
+fn allowed_by(list: &[String], model: &str) -> bool {
+    list.iter()
+        .any(|m| m == model || m.strip_suffix('*').is_some_and(|p| model.starts_with(p)))
+}
+
+/// The models a key of a team may use: the entries of each list the other one allows
+/// (so `GET /models` lists them and other groups are refused with a 403 up front).
+pub fn effective_models(key: &[String], team: &[String]) -> Option<Vec<String>> {
+    match (plain(key), plain(team)) {
+        (None, None) => None,
+        (Some(k), None) => Some(k.to_vec()),
+        (None, Some(t)) => Some(t.to_vec()),
+        (Some(k), Some(t)) => {
+            let mut out: Vec<String> = k.iter().filter(|m| allowed_by(t, m)).cloned().collect();
+            for m in t {
+                if allowed_by(k, m) && !out.contains(m) {
+                    out.push(m.clone());
+                }
+            }
+            Some(out)
+        }
+    }
 }
 
 /// The caller behind a principal: the one the state plane authenticated, or the master
@@ -372,5 +394,122 @@ impl SpendSink for StateHooks {
 impl Readiness for StateHooks {
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move { self.plane.ready().await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_team_key_may_use_what_both_lists_allow() {
+        assert_eq!(effective_models(&[], &[]), None);
+        assert_eq!(effective_models(&v(&["a"]), &[]), Some(v(&["a"])));
+        assert_eq!(effective_models(&[], &v(&["b"])), Some(v(&["b"])));
+        assert_eq!(
+            effective_models(&v(&["all-team-models"]), &v(&["b"])),
+            Some(v(&["b"]))
+        );
+        assert_eq!(
+            effective_models(&v(&["a", "b"]), &v(&["b", "c"])),
+            Some(v(&["b"]))
+        );
+        assert_eq!(
+            effective_models(&v(&["openai/*"]), &v(&["openai/gpt-4o", "claude"])),
+            Some(v(&["openai/gpt-4o"]))
+        );
+        assert_eq!(effective_models(&v(&["a"]), &v(&["*"])), Some(v(&["a"])));
+        assert_eq!(effective_models(&v(&["a"]), &v(&["b"])), Some(vec![]));
+    }
+
+    #[test]
+    fn database_urls_name_sqlite_files() {
+        let mut c = ProxyConfig::from_value(
+            json!({"model_list": [], "general_settings": {"master_key": "sk-a-real-master-key-123"}}),
+            "<config>",
+        )
+        .unwrap();
+        for (url, path) in [
+            (
+                "sqlite:///var/lib/llmswitch/state.db",
+                "/var/lib/llmswitch/state.db",
+            ),
+            ("sqlite://state.db", "state.db"),
+            ("/tmp/x.sqlite", "/tmp/x.sqlite"),
+        ] {
+            c.database_url = Some(url.to_owned());
+            assert_eq!(state_path(&c).unwrap(), PathBuf::from(path), "{url}");
+        }
+        for url in ["postgresql://u@h/db", "mysql://x"] {
+            c.database_url = Some(url.to_owned());
+            assert!(state_path(&c).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn requests_become_litellm_spend_log_rows() {
+        let key = super::super::store::KeyRow {
+            token: "hash".into(),
+            key_alias: Some("ci".into()),
+            team_id: Some("t".into()),
+            user_id: Some("u".into()),
+            ..Default::default()
+        };
+        let caller = Caller::Key(Arc::new(super::super::KeyAuth {
+            key: Arc::new(key),
+            team: None,
+        }));
+        let record = RequestRecord {
+            request_id: "req-1".into(),
+            route: RouteKind::ChatCompletions,
+            started_at: 1_000_000,
+            principal: Arc::new(principal(caller)),
+            end_user: Some("cust".into()),
+            model_group: "gpt".into(),
+            deployment: Some("gpt-1".into()),
+            model: Some("gpt-4o".into()),
+            provider: Some("openai".into()),
+            prompt_tokens: 9,
+            completion_tokens: 6,
+            cost: Some(0.021),
+            latency: Duration::from_millis(250),
+            time_to_first_token: Some(Duration::from_millis(40)),
+            status: crate::proxy::hooks::RequestStatus::Success,
+            error: None,
+            http_status: 200,
+            tags: vec!["x".into()],
+            stream: true,
+            attempts: 2,
+        };
+        let row = spend_row(&record, "master-hash");
+        assert_eq!(row.api_key, "hash");
+        assert_eq!(
+            (row.call_type.as_str(), row.spend, row.total_tokens),
+            ("acompletion", 0.021, 15)
+        );
+        assert_eq!(row.end_time - row.start_time, 250_000);
+        assert_eq!(row.completion_start_time, Some(1_040_000));
+        assert_eq!(row.request_duration_ms, Some(250));
+        assert_eq!(
+            (row.model.as_str(), row.model_id.as_deref()),
+            ("gpt-4o", Some("gpt-1"))
+        );
+        assert_eq!(
+            (row.team_id.as_deref(), row.user.as_deref()),
+            (Some("t"), Some("u"))
+        );
+        assert_eq!(row.end_user.as_deref(), Some("cust"));
+        assert_eq!(row.metadata["user_api_key_alias"], json!("ci"));
+        assert_eq!(row.metadata["attempts"], json!(2));
+        assert_eq!(row.status.as_deref(), Some("success"));
+        let admin = RequestRecord {
+            principal: Arc::new(principal(Caller::Admin)),
+            ..record
+        };
+        assert_eq!(spend_row(&admin, "master-hash").api_key, "master-hash");
     }
 }
