@@ -40,7 +40,11 @@ def config(server: MockServer, **general: Any) -> dict[str, Any]:
             },
             {
                 "model_name": "mini",
-                "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "sk-up", "api_base": server.base_url},
+                "litellm_params": {
+                    "model": "openai/gpt-4o-mini",
+                    "api_key": "sk-up",
+                    "api_base": server.base_url,
+                },
                 "model_info": {"id": "mini-1", **priced},
             },
         ],
@@ -237,7 +241,9 @@ def test_a_key_budget_holds_under_200_concurrent_requests(
         chat(gateway, made["key"], max_tokens=6)
 
 
-def test_rate_limits_under_200_concurrent_requests(gateway: llmswitch.proxy.ProxyServer, admin: Admin) -> None:
+def test_rate_limits_under_200_concurrent_requests(
+    gateway: llmswitch.proxy.ProxyServer, admin: Admin
+) -> None:
     key = admin.post("/key/generate", {"rpm_limit": 5})["key"]
     results = asyncio.run(_burst(gateway, key, 200))
     ok = [r for r in results if not isinstance(r, Exception)]
@@ -271,7 +277,9 @@ def test_customer_budgets_and_blocks(gateway: llmswitch.proxy.ProxyServer, admin
     assert admin.get("/customer/info?end_user_id=acme")["user_id"] == "acme"
 
 
-def test_spend_logs_are_complete_after_a_graceful_shutdown_under_load(server: MockServer, tmp_path: Path) -> None:
+def test_spend_logs_are_complete_after_a_graceful_shutdown_under_load(
+    server: MockServer, tmp_path: Path
+) -> None:
     path = write_config(tmp_path / "proxy.yaml", server, proxy_batch_write_at=1.0)
     answered: list[str] = []
     with llmswitch.proxy.start(path) as gw:
