@@ -5,6 +5,7 @@
 
 mod args;
 mod budget;
+mod cache;
 mod callbacks;
 mod completion;
 mod convert;
@@ -31,6 +32,8 @@ mod _llmswitch {
         _budget_add, _budget_clear, _budget_deliver_alerts, _budget_remove, _budget_reset,
         _budget_status, PyBudgetManager,
     };
+    #[pymodule_export]
+    use super::cache::Cache;
     #[pymodule_export]
     use super::completion::{
         acompletion, completion, get_llm_provider, get_supported_openai_params, provider_names,

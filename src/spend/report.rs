@@ -194,7 +194,10 @@ impl Aggregator {
         for key in keys {
             let acc = self.groups.entry(key).or_default();
             acc.calls += 1;
-            if r.status != super::CallStatus::Success {
+            if !matches!(
+                r.status,
+                super::CallStatus::Success | super::CallStatus::CacheHit
+            ) {
                 acc.failures += 1;
             } else {
                 acc.latency_sum += r.latency;
