@@ -648,3 +648,28 @@ def test_a_redis_that_never_was_fails_no_call(caplog):
     q = uid()
     assert ask(q).choices[0].message.content == f"answer to {q}"
     assert not hit(ask(q))
+
+
+def test_logging_callbacks_see_cache_hits(server, openai_kw):
+    seen: list[tuple[bool, bool, float | None]] = []
+
+    def log(kwargs, response, start, end):
+        slo = kwargs["standard_logging_object"]
+        seen.append((kwargs["cache_hit"], slo["cache_hit"], kwargs["response_cost"]))
+
+    llmswitch.cache = llmswitch.Cache()
+    llmswitch.success_callback.append(log)
+    try:
+        q = uid()
+        ask(q)
+        ask(q)
+        server.enqueue(sse=reasoning_tool_stream())
+        kw = dict(
+            model="openai/gpt-4o", messages=[{"role": "user", "content": uid()}], stream=True, **openai_kw
+        )
+        list(llmswitch.completion(**kw))
+        list(llmswitch.completion(**kw))
+    finally:
+        llmswitch.success_callback.remove(log)
+    assert [s[:2] for s in seen] == [(False, False), (True, True), (False, False), (True, True)]
+    assert seen[1][2] == 0.0 and seen[3][2] == 0.0
