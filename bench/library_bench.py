@@ -8,6 +8,8 @@ in a venv with a release build of llmswitch and once in a throwaway venv with Li
 Workloads:
   sync      sequential non-streaming calls: p50/p99 latency (µs)
   async     N calls with 32 in flight in one asyncio loop: calls/s
+  asynccmp  llmswitch.acompletion against a bare aiohttp client (POST, JSON in and out, no
+            translation), 64 in flight, in alternating rounds: calls/s and the ratio
   stream    sequential 200-chunk streams: time per stream and per chunk (µs)
   memory    RSS after 1,000 and after 10,000 calls (MiB)
   import    import time and RSS of the package, in a fresh interpreter
@@ -15,6 +17,8 @@ Workloads:
   cost      get_model_info, get_llm_provider, cost_per_token, token_counter (µs per call)
   router    the same call through a one-deployment Router and directly (router overhead)
   ledger    completion() with the spend ledger recording to SQLite and with it off
+  ledgermem bytes per in-memory ledger record: RSS growth over 100,000 recorded calls, in
+            a fresh interpreter, next to the ledger's own count of its bytes
 """
 
 from __future__ import annotations
@@ -158,7 +162,35 @@ def async_subjects(url: str) -> dict[str, Callable[[], Any]]:
         out["litellm.acompletion"] = lambda: litellm.acompletion(
             model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k"
         )
+    if has("aiohttp"):
+        out["aiohttp (bare)"] = aiohttp_subject(url)
     return out
+
+
+def aiohttp_subject(url: str) -> Callable[[], Any]:
+    """A bare aiohttp client: POST the chat body, parse the JSON answer. No translation,
+    no checks, no cost: the floor for an asyncio HTTP client in Python."""
+    import aiohttp
+
+    holder: dict[str, Any] = {}
+    endpoint = url + "/v1/chat/completions"
+    headers = {"authorization": "Bearer k"}
+
+    async def call() -> Any:
+        loop = asyncio.get_running_loop()
+        if holder.get("loop") is not loop:
+            holder["s"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=128))
+            holder["loop"] = loop
+        async with holder["s"].post(endpoint, json=BODY, headers=headers) as r:
+            return await r.json()
+
+    async def close() -> None:
+        holder.pop("loop", None)
+        if "s" in holder:
+            await holder.pop("s").close()
+
+    call.close = close  # type: ignore[attr-defined]
+    return call
 
 
 def stream_subjects(url: str, chunks: int) -> dict[str, Callable[[], int]]:
@@ -305,6 +337,66 @@ def bench_async(url: str, total: int, concurrency: int = 32) -> dict[str, Any]:
     return results
 
 
+def calls_per_second(make: Callable[[], Any], total: int, concurrency: int) -> tuple[float, float]:
+    """`total` calls with `concurrency` in flight in a fresh asyncio loop, after a warm-up:
+    calls per second, and CPU time per call (µs, every thread of this process: the measure
+    that a busy machine disturbs least)."""
+
+    async def run() -> tuple[float, float]:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with sem:
+                await make()
+
+        await asyncio.gather(*[one() for _ in range(min(2 * concurrency, total))])  # warm-up
+        t, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*[one() for _ in range(total)])
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
+        close = getattr(make, "close", None)
+        if close is not None:
+            await close()
+        return elapsed, cpu
+
+    elapsed, cpu = asyncio.run(run())
+    return total / elapsed, cpu / total * 1e6
+
+
+def bench_async_vs_aiohttp(url: str, total: int, rounds: int, concurrency: int = 64) -> dict[str, Any]:
+    """llmswitch.acompletion and a bare aiohttp client in alternating rounds (aiohttp, then
+    llmswitch, repeated), so drift in the machine's load hits both alike."""
+    if not (has("llmswitch") and has("aiohttp")):
+        return {}
+    import llmswitch
+
+    subjects = {
+        "aiohttp (bare)": aiohttp_subject(url),
+        "llmswitch.acompletion": lambda: llmswitch.acompletion(
+            model="openai/gpt-4o", messages=MESSAGES, api_base=url + "/v1", api_key="k"
+        ),
+    }
+    per_round: dict[str, list[float]] = {k: [] for k in subjects}
+    cpu: dict[str, list[float]] = {k: [] for k in subjects}
+    for _ in range(rounds):
+        for name, make in subjects.items():
+            rate, cpu_us = calls_per_second(make, total, concurrency)
+            per_round[name].append(rate)
+            cpu[name].append(cpu_us)
+    ratios = [ls / ah for ls, ah in zip(per_round["llmswitch.acompletion"], per_round["aiohttp (bare)"])]
+    return {
+        "concurrency": concurrency,
+        "calls_per_round": total,
+        "rounds": rounds,
+        "aiohttp_calls_per_s": round(statistics.median(per_round["aiohttp (bare)"]), 1),
+        "llmswitch_calls_per_s": round(statistics.median(per_round["llmswitch.acompletion"]), 1),
+        "aiohttp_cpu_us_per_call": round(statistics.median(cpu["aiohttp (bare)"]), 1),
+        "llmswitch_cpu_us_per_call": round(statistics.median(cpu["llmswitch.acompletion"]), 1),
+        "ratio_median": round(statistics.median(ratios), 3),
+        "ratio_min": round(min(ratios), 3),
+        "per_round": per_round,
+    }
+
+
 def bench_stream(url: str, n: int, chunks: int) -> dict[str, Any]:
     results = {}
     for name, fn in stream_subjects(url, chunks).items():
@@ -378,6 +470,51 @@ def bench_import(runs: int) -> dict[str, Any]:
             "runs": runs,
         }
     return results
+
+
+LEDGER_MEMORY_PROBE = """
+import json, llmswitch
+from llmswitch._llmswitch import _spend_configure, _spend_footprint
+N = {n}
+MESSAGES = [{{"role": "user", "content": "hi"}}]
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+def calls():
+    for i in range(N):
+        llmswitch.completion(
+            model="mock/bench-model", messages=MESSAGES,
+            metadata={{"user": f"user-{{i % 50}}", "project": "search", "tags": ["summarize"]}},
+        )
+
+_spend_configure(False, N)
+calls()  # the same calls unrecorded first: the allocator reaches its steady state
+before = rss_kib()
+_spend_configure(True, N)
+calls()
+after = rss_kib()
+records, accounted = _spend_footprint()
+print(json.dumps({{"records": records, "rss_growth_bytes": (after - before) * 1024,
+                  "accounted_bytes": accounted}}))
+"""
+
+
+def bench_ledger_memory(n: int) -> dict[str, Any]:
+    """Bytes per in-memory ledger record (a fresh interpreter, mock provider, 50 users)."""
+    if not has("llmswitch"):
+        return {}
+    out = subprocess.run(
+        [sys.executable, "-c", LEDGER_MEMORY_PROBE.format(n=n)], capture_output=True, text=True, check=True
+    ).stdout
+    m = json.loads(out)
+    records = max(1, m["records"])
+    return {
+        "records": m["records"],
+        "rss_bytes_per_record": round(m["rss_growth_bytes"] / records, 1),
+        "accounted_bytes_per_record": round(m["accounted_bytes"] / records, 1),
+    }
 
 
 def bench_native_providers(url: str, n: int) -> dict[str, Any]:
@@ -520,11 +657,13 @@ def main() -> None:
     )
     parser.add_argument("--url", help="mock server URL (http://127.0.0.1:PORT); started here if omitted")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, to check the benchmark runs")
-    parser.add_argument("--only", default="sync,async,stream,memory,import,native,cost,router,ledger")
+    parser.add_argument(
+        "--only", default="sync,async,asynccmp,stream,memory,import,native,cost,router,ledger,ledgermem"
+    )
     parser.add_argument(
         "--subjects",
         default="",
-        help="comma-separated module names to include (llmswitch,httpx,openai,litellm); default: all importable",
+        help="comma-separated module names to include (llmswitch,aiohttp,httpx,openai,litellm); default: all importable",
     )
     parser.add_argument("--out", help="write JSON here as well as to stdout")
     parser.add_argument(
@@ -554,6 +693,8 @@ def main() -> None:
         results["sync"] = bench_sync(url, 30 if smoke else 3000)
     if "async" in only:
         results["async"] = bench_async(url, 100 if smoke else 20000)
+    if "asynccmp" in only:
+        results["async_vs_aiohttp"] = bench_async_vs_aiohttp(url, 200 if smoke else 5000, 2 if smoke else 10)
     if "stream" in only:
         results["stream"] = bench_stream(url, 3 if smoke else 300, 200)
     if "memory" in only:
@@ -570,6 +711,8 @@ def main() -> None:
         results["overhead"] = bench_overhead(url, args.raw, 200 if smoke else 5000, 2 if smoke else 10, 200)
     if "ledger" in only:
         results["ledger"] = bench_ledger(url, 100 if smoke else 3000)
+    if "ledgermem" in only:
+        results["ledger_memory"] = bench_ledger_memory(2000 if smoke else 100_000)
 
     text = json.dumps(results, indent=2)
     print(text)

@@ -71,10 +71,12 @@ def main() -> None:
     w = out.append
 
     w("# Benchmarks\n")
-    w("Produced by `bench/run.sh` (release build; LiteLLM in a throwaway virtualenv; one local mock")
-    w("provider server process, `python -m llmswitch.testing`, shared by every subject; a raw Rust")
-    w("reqwest client as the wire baseline). No timing is asserted in tests; `make bench-smoke`")
-    w("runs the same script with tiny counts so it never rots.\n")
+    w("Produced by `bench/run.sh`: llmswitch and the raw Rust reqwest baseline built with the `dist`")
+    w("profile (fat LTO, one codegen unit: what release wheels ship; `pip install .` builds the")
+    w("faster-to-compile `release` profile), LiteLLM in a throwaway virtualenv, aiohttp next to")
+    w("llmswitch for the async comparison, and one local mock provider server process,")
+    w("`python -m llmswitch.testing`, shared by every subject. No timing is asserted in tests;")
+    w("`make bench-smoke` runs the same script with tiny counts so it never rots.\n")
     w(f"Machine: {machine()}. Client and server share the 2 cores, as they do for every subject.\n")
     w(f"Measured build: commit {commit()}.\n")
 
@@ -152,6 +154,31 @@ def main() -> None:
         for name, r in asy.items():
             w(f"| {name} | {r['calls']:,} | {fmt(r['calls_per_s'])} | {ratio(ref, r['calls_per_s'])} |")
         w("\nTarget: llmswitch ≥ 5,000 calls/s.\n")
+
+    cmp = ls.get("async_vs_aiohttp")
+    if cmp:
+        w(
+            f"## acompletion against a bare aiohttp client ({cmp['concurrency']} in flight, alternating rounds)\n"
+        )
+        w(
+            f"{cmp['rounds']} rounds of {cmp['calls_per_round']:,} calls each: aiohttp (POST the body, parse the JSON "
+            "answer, no translation, no checks, no cost), then `llmswitch.acompletion`, in one asyncio loop each. "
+            "CPU per call counts every thread of the client process (the tokio threads too): it is "
+            "what a busy machine disturbs least.\n"
+        )
+        w("| client | calls/s (median) | CPU per call (median) |")
+        w("| --- | --- | --- |")
+        w(
+            f"| aiohttp (bare) | {fmt(cmp['aiohttp_calls_per_s'])} | {fmt(cmp.get('aiohttp_cpu_us_per_call'), ' µs')} |"
+        )
+        w(
+            f"| llmswitch.acompletion | {fmt(cmp['llmswitch_calls_per_s'])} "
+            f"| {fmt(cmp.get('llmswitch_cpu_us_per_call'), ' µs')} |"
+        )
+        w(
+            f"\nllmswitch ÷ aiohttp throughput, per round: median {cmp['ratio_median']:.2f}×, "
+            f"lowest {cmp['ratio_min']:.2f}×. Target: ≥ 1.0×.\n"
+        )
 
     st = {**ls.get("stream", {}), **other.get("stream", {})}
     if st:
@@ -237,6 +264,20 @@ def main() -> None:
         for label, r in led.items():
             w(f"| {label} | {fmt(r['p50_us'], ' µs')} | {fmt(r['p99_us'], ' µs')} |")
         w("\nTarget: recording adds no measurable time (SQLite writes are batched on a background thread).\n")
+
+    lm = ls.get("ledger_memory")
+    if lm:
+        w("## In-memory spend ledger, bytes per recorded call\n")
+        w(
+            f"{lm['records']:,} calls recorded in a fresh interpreter (mock provider, `metadata` with 50 users, "
+            "a project and a tag), after the same calls unrecorded: RSS growth per record, and the "
+            "ledger's own count of its ring slots and interned strings.\n"
+        )
+        w("| measure | bytes per record | target |")
+        w("| --- | --- | --- |")
+        w(f"| RSS growth | {lm['rss_bytes_per_record']:.0f} | ≤ 100 |")
+        w(f"| ledger's count | {lm['accounted_bytes_per_record']:.0f} | ≤ 100 |")
+        w("")
 
     print("\n".join(out))
 

@@ -101,7 +101,7 @@ def demo(db_path: str | None = None) -> None:
 
     _section("acompletion: 5 calls at once")
 
-    async def many() -> list[str]:
+    async def many() -> list[str | None]:
         calls = [
             llmswitch.acompletion(model="mock/demo-model", messages=messages, mock_response=f"answer {i}")
             for i in range(5)
@@ -159,6 +159,7 @@ def demo(db_path: str | None = None) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run an llmswitch command."""
     parser = argparse.ArgumentParser(prog="llmswitch", description="llmswitch command line")
+    parser.add_argument("--version", action="version", version=f"llmswitch {llmswitch.__version__}")
     sub = parser.add_subparsers(dest="command")
     demo_cmd = sub.add_parser("demo", help="offline quickstart on the built-in mock provider")
     demo_cmd.add_argument("--db", help="SQLite file for the spend ledger (default: in the temp directory)")

@@ -1,12 +1,16 @@
 """Type stubs for the native core. Checked against the runtime by ``mypy.stubtest``."""
 
 import os
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Coroutine as _AbcCoroutine
+from typing import Any, Literal, TypeVar, overload
 
-from typing_extensions import final
+from typing_extensions import Self, final
 
 from ._types import EmbeddingResponse, ModelResponse, ModelResponseStream
+from .types import BudgetPeriod, BudgetScope, RoutingStrategy, SpendGroupKey
+
+_T = TypeVar("_T")
 
 __version__: str
 __all__ = [
@@ -50,6 +54,7 @@ __all__ = [
     "_spend_configure",
     "_spend_is_recording",
     "_spend_clear",
+    "_spend_footprint",
     "_spend_records",
     "_set_clock",
     "_budget_add",
@@ -61,10 +66,12 @@ __all__ = [
     "__version__",
 ]
 
+@overload
 def completion(
     model: str,
     messages: Sequence[Mapping[str, Any]] | None = None,
     *,
+    stream: Literal[True],
     temperature: float | None = ...,
     top_p: float | None = ...,
     n: int | None = ...,
@@ -83,7 +90,6 @@ def completion(
     parallel_tool_calls: bool | None = ...,
     response_format: Mapping[str, Any] | type[Any] | None = ...,
     reasoning_effort: str | None = ...,
-    stream: bool | None = ...,
     stream_options: Mapping[str, Any] | None = ...,
     timeout: float | Any | None = ...,
     api_key: str | None = ...,
@@ -99,11 +105,93 @@ def completion(
     mock_delay: float | None = ...,
     metadata: Mapping[str, Any] | None = ...,
     **kwargs: Any,
-) -> Any: ...
+) -> SyncStream: ...
+@overload
+def completion(
+    model: str,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    stream: Literal[False] | None = ...,
+    temperature: float | None = ...,
+    top_p: float | None = ...,
+    n: int | None = ...,
+    stop: str | Sequence[str] | None = ...,
+    max_tokens: int | None = ...,
+    max_completion_tokens: int | None = ...,
+    presence_penalty: float | None = ...,
+    frequency_penalty: float | None = ...,
+    logit_bias: Mapping[str, float] | None = ...,
+    logprobs: bool | None = ...,
+    top_logprobs: int | None = ...,
+    user: str | None = ...,
+    seed: int | None = ...,
+    tools: Sequence[Mapping[str, Any]] | None = ...,
+    tool_choice: str | Mapping[str, Any] | None = ...,
+    parallel_tool_calls: bool | None = ...,
+    response_format: Mapping[str, Any] | type[Any] | None = ...,
+    reasoning_effort: str | None = ...,
+    stream_options: Mapping[str, Any] | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | BaseException | None = ...,
+    mock_tool_calls: Sequence[Mapping[str, Any]] | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> ModelResponse: ...
+@overload
+def completion(
+    model: str,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    stream: bool | None = ...,
+    temperature: float | None = ...,
+    top_p: float | None = ...,
+    n: int | None = ...,
+    stop: str | Sequence[str] | None = ...,
+    max_tokens: int | None = ...,
+    max_completion_tokens: int | None = ...,
+    presence_penalty: float | None = ...,
+    frequency_penalty: float | None = ...,
+    logit_bias: Mapping[str, float] | None = ...,
+    logprobs: bool | None = ...,
+    top_logprobs: int | None = ...,
+    user: str | None = ...,
+    seed: int | None = ...,
+    tools: Sequence[Mapping[str, Any]] | None = ...,
+    tool_choice: str | Mapping[str, Any] | None = ...,
+    parallel_tool_calls: bool | None = ...,
+    response_format: Mapping[str, Any] | type[Any] | None = ...,
+    reasoning_effort: str | None = ...,
+    stream_options: Mapping[str, Any] | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | BaseException | None = ...,
+    mock_tool_calls: Sequence[Mapping[str, Any]] | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> ModelResponse | SyncStream: ...
+@overload
 def acompletion(
     model: str,
     messages: Sequence[Mapping[str, Any]] | None = None,
     *,
+    stream: Literal[True],
     temperature: float | None = ...,
     top_p: float | None = ...,
     n: int | None = ...,
@@ -122,7 +210,6 @@ def acompletion(
     parallel_tool_calls: bool | None = ...,
     response_format: Mapping[str, Any] | type[Any] | None = ...,
     reasoning_effort: str | None = ...,
-    stream: bool | None = ...,
     stream_options: Mapping[str, Any] | None = ...,
     timeout: float | Any | None = ...,
     api_key: str | None = ...,
@@ -138,7 +225,87 @@ def acompletion(
     mock_delay: float | None = ...,
     metadata: Mapping[str, Any] | None = ...,
     **kwargs: Any,
-) -> Coroutine: ...
+) -> Coroutine[AsyncStream]: ...
+@overload
+def acompletion(
+    model: str,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    stream: Literal[False] | None = ...,
+    temperature: float | None = ...,
+    top_p: float | None = ...,
+    n: int | None = ...,
+    stop: str | Sequence[str] | None = ...,
+    max_tokens: int | None = ...,
+    max_completion_tokens: int | None = ...,
+    presence_penalty: float | None = ...,
+    frequency_penalty: float | None = ...,
+    logit_bias: Mapping[str, float] | None = ...,
+    logprobs: bool | None = ...,
+    top_logprobs: int | None = ...,
+    user: str | None = ...,
+    seed: int | None = ...,
+    tools: Sequence[Mapping[str, Any]] | None = ...,
+    tool_choice: str | Mapping[str, Any] | None = ...,
+    parallel_tool_calls: bool | None = ...,
+    response_format: Mapping[str, Any] | type[Any] | None = ...,
+    reasoning_effort: str | None = ...,
+    stream_options: Mapping[str, Any] | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | BaseException | None = ...,
+    mock_tool_calls: Sequence[Mapping[str, Any]] | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> Coroutine[ModelResponse]: ...
+@overload
+def acompletion(
+    model: str,
+    messages: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    stream: bool | None = ...,
+    temperature: float | None = ...,
+    top_p: float | None = ...,
+    n: int | None = ...,
+    stop: str | Sequence[str] | None = ...,
+    max_tokens: int | None = ...,
+    max_completion_tokens: int | None = ...,
+    presence_penalty: float | None = ...,
+    frequency_penalty: float | None = ...,
+    logit_bias: Mapping[str, float] | None = ...,
+    logprobs: bool | None = ...,
+    top_logprobs: int | None = ...,
+    user: str | None = ...,
+    seed: int | None = ...,
+    tools: Sequence[Mapping[str, Any]] | None = ...,
+    tool_choice: str | Mapping[str, Any] | None = ...,
+    parallel_tool_calls: bool | None = ...,
+    response_format: Mapping[str, Any] | type[Any] | None = ...,
+    reasoning_effort: str | None = ...,
+    stream_options: Mapping[str, Any] | None = ...,
+    timeout: float | Any | None = ...,
+    api_key: str | None = ...,
+    api_base: str | None = ...,
+    base_url: str | None = ...,
+    api_version: str | None = ...,
+    custom_llm_provider: str | None = ...,
+    extra_headers: Mapping[str, str] | None = ...,
+    drop_params: bool | None = ...,
+    num_retries: int | None = ...,
+    mock_response: str | BaseException | None = ...,
+    mock_tool_calls: Sequence[Mapping[str, Any]] | None = ...,
+    mock_delay: float | None = ...,
+    metadata: Mapping[str, Any] | None = ...,
+    **kwargs: Any,
+) -> Coroutine[ModelResponse | AsyncStream]: ...
 def embedding(
     model: str,
     input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]],
@@ -180,7 +347,7 @@ def aembedding(
     mock_delay: float | None = ...,
     metadata: Mapping[str, Any] | None = ...,
     **kwargs: Any,
-) -> Coroutine: ...
+) -> Coroutine[EmbeddingResponse]: ...
 def stream_chunk_builder(
     chunks: Sequence[Mapping[str, Any]], messages: Sequence[Mapping[str, Any]] | None = None
 ) -> ModelResponse: ...
@@ -237,6 +404,8 @@ class ModelCostMap:
 
 @final
 class SyncStream(Iterator[ModelResponseStream]):
+    """``completion(..., stream=True)``: ``with ... as stream:`` closes the connection on exit."""
+
     def __iter__(self) -> SyncStream: ...
     def __next__(self) -> ModelResponseStream: ...
     def close(self) -> None: ...
@@ -247,9 +416,14 @@ class SyncStream(Iterator[ModelResponseStream]):
 
 @final
 class AsyncStream(AsyncIterator[ModelResponseStream]):
+    """``await acompletion(..., stream=True)``: ``async with ... as stream:`` closes the
+    connection on exit."""
+
     def __aiter__(self) -> AsyncStream: ...
-    def __anext__(self) -> Any: ...
-    def aclose(self) -> Any: ...
+    def __anext__(self) -> Awaitable[ModelResponseStream]: ...
+    def aclose(self) -> Awaitable[None]: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(self, *_args: object) -> Awaitable[None]: ...
     @property
     def _hidden_params(self) -> dict[str, Any]: ...
 
@@ -338,7 +512,7 @@ class Router:
         cls,
         model_list: Sequence[Mapping[str, Any]] | None = None,
         *,
-        routing_strategy: str | None = None,
+        routing_strategy: RoutingStrategy | None = None,
         routing_strategy_args: Mapping[str, Any] | None = None,
         num_retries: int | None = None,
         retry_after: float | None = None,
@@ -366,29 +540,78 @@ class Router:
     def from_config(
         config: str | os.PathLike[str] | Mapping[str, Any], *, clock: ManualClock | None = None
     ) -> Router: ...
+    @overload
     def completion(
-        self, model: str, messages: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any
-    ) -> Any: ...
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: Literal[True],
+        **kwargs: Any,
+    ) -> SyncStream: ...
+    @overload
+    def completion(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: Literal[False] | None = ...,
+        **kwargs: Any,
+    ) -> ModelResponse: ...
+    @overload
+    def completion(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: bool | None = ...,
+        **kwargs: Any,
+    ) -> ModelResponse | SyncStream: ...
+    @overload
     def acompletion(
-        self, model: str, messages: Sequence[Mapping[str, Any]] | None = None, **kwargs: Any
-    ) -> Coroutine: ...
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: Literal[True],
+        **kwargs: Any,
+    ) -> Coroutine[AsyncStream]: ...
+    @overload
+    def acompletion(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: Literal[False] | None = ...,
+        **kwargs: Any,
+    ) -> Coroutine[ModelResponse]: ...
+    @overload
+    def acompletion(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        stream: bool | None = ...,
+        **kwargs: Any,
+    ) -> Coroutine[ModelResponse | AsyncStream]: ...
     def embedding(
         self, model: str, input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]], **kwargs: Any
     ) -> EmbeddingResponse: ...
     def aembedding(
         self, model: str, input: str | Sequence[str] | Sequence[int] | Sequence[Sequence[int]], **kwargs: Any
-    ) -> Coroutine: ...
+    ) -> Coroutine[EmbeddingResponse]: ...
     def stats(self) -> dict[str, dict[str, Any]]: ...
     def get_model_names(self) -> list[str]: ...
     @property
     def routing_strategy(self) -> str: ...
 
 @final
-class Coroutine:
-    """A coroutine over a Rust future (registered as ``collections.abc.Coroutine``)."""
+class Coroutine(_AbcCoroutine[Any, Any, _T]):
+    """A coroutine over a Rust future (registered as ``collections.abc.Coroutine``):
+    ``await`` it, or pass it to ``asyncio.run`` / ``asyncio.create_task``."""
 
-    def __await__(self) -> Generator[Any, None, Any]: ...
-    def __iter__(self) -> Generator[Any, None, Any]: ...
+    def __await__(self) -> Generator[Any, None, _T]: ...
+    def __iter__(self) -> Generator[Any, None, _T]: ...
     def __next__(self) -> Any: ...
     def send(self, value: Any) -> Any: ...
     def throw(self, typ: Any, val: Any | None = None, tb: Any | None = None) -> Any: ...
@@ -403,12 +626,20 @@ class SpendReport:
     def total_cost(self) -> float: ...
     @property
     def total_calls(self) -> int: ...
+    @property
+    def interval(self) -> Literal["hour", "day"]: ...
     def _repr_html_(self) -> str: ...
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str: ...
+    def to_svg(self, path: str | os.PathLike[str] | None = None) -> str: ...
+    def timeline(self) -> list[tuple[float, dict[str, float]]]: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
 
 def spend_report(
-    group_by: str | Sequence[str] | None = None, since: Any | None = None, until: Any | None = None
+    group_by: SpendGroupKey | str | Sequence[SpendGroupKey | str] | None = None,
+    since: Any | None = None,
+    until: Any | None = None,
+    interval: Literal["hour", "day"] | None = None,
 ) -> SpendReport: ...
 def _spend_enable_store(path: str | os.PathLike[str]) -> None: ...
 def _spend_disable_store() -> None: ...
@@ -417,13 +648,14 @@ def _spend_flush() -> None: ...
 def _spend_configure(recording: bool, max_records: int | None = None) -> None: ...
 def _spend_is_recording() -> bool: ...
 def _spend_clear() -> None: ...
+def _spend_footprint() -> tuple[int, int]: ...
 def _spend_records(since: Any | None = None, until: Any | None = None) -> list[dict[str, Any]]: ...
 def _set_clock(at: Any | None) -> None: ...
 def _budget_add(
     limit: float,
-    scope: str = "global",
+    scope: BudgetScope = "global",
     id: str | None = None,
-    period: str | None = None,
+    period: BudgetPeriod | str | None = None,
     actions: Sequence[Mapping[str, Any]] | None = None,
     name: str | None = None,
     start: Any | None = None,

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, Union
 
+    from .types import BudgetPeriod, BudgetScope
+
     #: One action of a budget: ``{"type": "block" | "downgrade" | "alert", ...}``.
     Action = dict[str, Any]
     Actions = Sequence[Union[Action, Sequence[Action]]]
@@ -82,9 +84,9 @@ def alert(callback: Callable[[dict[str, Any]], Any], at: float | Sequence[float]
 def add(
     limit: float,
     *,
-    scope: str = "global",
+    scope: BudgetScope = "global",
     id: str | None = None,
-    period: str | None = None,
+    period: BudgetPeriod | str | None = None,
     actions: Actions | None = None,
     name: str | None = None,
     start: Any = None,

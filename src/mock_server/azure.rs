@@ -38,7 +38,10 @@ pub(super) fn default_reply(
         return Some(entra_token(req));
     }
     let deployments = path.contains("/openai/deployments/");
-    if !deployments && !path.contains("/openai/v1/") {
+    // Groq (and other hosts) serve OpenAI's API under `/openai/v1/` too: that path is Azure's
+    // only with Azure's `api-key` header.
+    let v1 = path.contains("/openai/v1/") && req.headers.contains_key("api-key");
+    if !deployments && !v1 {
         return None;
     }
     let has_key = req.headers.contains_key("api-key")

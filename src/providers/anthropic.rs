@@ -5,10 +5,13 @@
 //! Claude (Vertex AI's `rawPredict`, which takes the same body without `model` and with
 //! `anthropic_version`) reuse it with their own URL and auth.
 //!
-//! Choices documented here and in the README:
+//! Choices documented here and in docs/providers/anthropic.md:
 //! - `max_tokens` is required by Anthropic. Without `max_tokens`/`max_completion_tokens` we
-//!   send the model's known output limit ([`default_max_tokens`]), else
-//!   [`DEFAULT_MAX_TOKENS`] (plus the thinking budget when thinking is on).
+//!   send [`DEFAULT_MAX_TOKENS`] (4096, LiteLLM's default) plus the thinking budget when
+//!   thinking is on, not the model's output limit: Anthropic counts output-token rate
+//!   limits from `max_tokens` as the request arrives (64,000 per request would spend a
+//!   tier-1 organisation's 8,000 a minute at once), and its own SDK refuses non-streaming
+//!   requests whose `max_tokens` implies more than ten minutes.
 //! - `reasoning_effort` maps to extended thinking with the budgets in [`THINKING_BUDGETS`];
 //!   a native `thinking={...}` argument is sent as given and wins over `reasoning_effort`.
 //! - With thinking on, Anthropic accepts only `temperature` 1, `top_p` in [0.95, 1], no
@@ -48,8 +51,8 @@ use crate::types::{
 pub const DEFAULT_API_BASE: &str = "https://api.anthropic.com";
 /// The `anthropic-version` header sent unless the caller passes `api_version=` or the header.
 pub const API_VERSION: &str = "2023-06-01";
-/// `max_tokens` sent when the caller gives none and the model's output limit is unknown
-/// (Anthropic requires the field; LiteLLM's fallback is the same).
+/// `max_tokens` sent when the caller gives none (Anthropic requires the field), plus the
+/// thinking budget when thinking is on; LiteLLM 1.106.2 sends the same.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// The forced tool that carries `response_format` output.
 pub const JSON_TOOL_NAME: &str = "json_tool_call";
@@ -157,7 +160,6 @@ impl Provider for Anthropic {
                 &BodyOptions {
                     model: Some(&target.model),
                     anthropic_version: None,
-                    default_max_tokens: default_max_tokens(&target.model),
                     stream,
                 },
             )?,
@@ -329,19 +331,7 @@ pub struct BodyOptions<'a> {
     pub model: Option<&'a str>,
     /// An `anthropic_version` body field (Vertex AI: `vertex-2023-10-16`).
     pub anthropic_version: Option<&'a str>,
-    /// `max_tokens` when the caller gives none: the model's output limit if known
-    /// ([`default_max_tokens`]); `None` falls back to [`DEFAULT_MAX_TOKENS`].
-    pub default_max_tokens: Option<u32>,
     pub stream: bool,
-}
-
-/// The output limit of a Claude model from the model catalogue, sent as `max_tokens` when
-/// the caller gives none. `None` for models the catalogue does not know; then
-/// [`DEFAULT_MAX_TOKENS`] applies.
-pub fn default_max_tokens(model: &str) -> Option<u32> {
-    crate::catalog::model_info("anthropic", model)
-        .and_then(|info| info.output_limit())
-        .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX))
 }
 
 #[derive(Serialize)]
@@ -482,12 +472,7 @@ fn build_body<'a>(req: &'a ChatRequest, opts: &BodyOptions<'a>) -> Result<Body<'
     // Thinking tokens count against max_tokens, which must exceed the budget.
     let max_tokens = req
         .max_output_tokens()
-        .unwrap_or(match (opts.default_max_tokens, budget) {
-            (Some(limit), Some(b)) if limit > b => limit,
-            (Some(limit), None) => limit,
-            (_, Some(b)) => b.saturating_add(DEFAULT_MAX_TOKENS),
-            (None, None) => DEFAULT_MAX_TOKENS,
-        });
+        .unwrap_or(budget.map_or(DEFAULT_MAX_TOKENS, |b| b.saturating_add(DEFAULT_MAX_TOKENS)));
 
     let mut tools: Vec<ToolDef<'a>> = Vec::new();
     for tool in p.tools.iter().flatten() {
@@ -1183,8 +1168,26 @@ pub fn parse_response(body: &[u8], target: &Target) -> Result<ChatResponse, LlmE
         logprobs: None,
         extra: Map::new(),
     });
-    response.usage = Some(message.usage.to_openai());
+    let mut usage = message.usage.to_openai();
+    if let Some(thinking) = &response.choices[0].message.reasoning_content {
+        let counted = crate::tokens::count_text_tokens("anthropic", &target.model, thinking);
+        set_reasoning_tokens(&mut usage, counted);
+    }
+    response.usage = Some(usage);
     Ok(response)
+}
+
+/// `completion_tokens_details.reasoning_tokens` from the thinking text's counted tokens
+/// (at most the completion tokens), as LiteLLM does: Anthropic bills thinking as output
+/// but does not report it separately. A count the API did report is kept.
+fn set_reasoning_tokens(usage: &mut Usage, counted: u64) {
+    if counted == 0 || usage.reasoning_tokens() > 0 {
+        return;
+    }
+    let details = usage
+        .completion_tokens_details
+        .get_or_insert_with(Default::default);
+    details.reasoning_tokens = Some(counted.min(usage.completion_tokens));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1323,6 +1326,8 @@ pub struct AnthropicStreamParser {
     tool_calls: u32,
     json_output: bool,
     usage: AnthropicUsage,
+    /// Tokens of the thinking blocks seen so far (counted: Anthropic reports none).
+    thinking_tokens: u64,
     stopped: bool,
 }
 
@@ -1337,6 +1342,7 @@ impl AnthropicStreamParser {
             tool_calls: 0,
             json_output: false,
             usage: AnthropicUsage::default(),
+            thinking_tokens: 0,
             stopped: false,
         }
     }
@@ -1487,6 +1493,8 @@ impl AnthropicStreamParser {
             signature,
         } = std::mem::replace(state, BlockState::Other)
         {
+            self.thinking_tokens +=
+                crate::tokens::count_text_tokens("anthropic", &self.target.model, &thinking);
             let block = json!({"type": "thinking", "thinking": thinking, "signature": signature});
             out.push(self.chunk(
                 Delta {
@@ -1578,7 +1586,9 @@ impl StreamParser for AnthropicStreamParser {
             }
             "message_stop" => {
                 let mut usage_chunk = ChatChunk::new(&self.id, self.created, &self.model);
-                usage_chunk.usage = Some(Box::new(self.usage.to_openai()));
+                let mut usage = self.usage.to_openai();
+                set_reasoning_tokens(&mut usage, self.thinking_tokens);
+                usage_chunk.usage = Some(Box::new(usage));
                 out.push(usage_chunk);
                 self.stopped = true;
                 return Ok(StreamControl::Done);
@@ -1631,7 +1641,6 @@ mod tests {
             &BodyOptions {
                 model: Some("claude-sonnet-4-20250514"),
                 anthropic_version: None,
-                default_max_tokens: None,
                 stream: false,
             },
         )
@@ -1973,7 +1982,6 @@ mod tests {
             &BodyOptions {
                 model: None,
                 anthropic_version: Some("vertex-2023-10-16"),
-                default_max_tokens: None,
                 stream: true,
             },
         )
@@ -1985,22 +1993,45 @@ mod tests {
     }
 
     #[test]
-    fn default_max_tokens_prefers_the_model_limit_above_the_budget() {
-        let max_tokens = |limit: Option<u32>, effort: Option<&str>| {
+    fn reasoning_tokens_are_counted_from_the_thinking_text() {
+        let reply = |thinking: &str, output_tokens: u64| {
+            let body = json!({"id": "msg_1", "type": "message", "role": "assistant",
+                "model": "claude-sonnet-4-20250514", "stop_reason": "end_turn",
+                "content": [{"type": "thinking", "thinking": thinking, "signature": "s"},
+                            {"type": "text", "text": "Hello there"}],
+                "usage": {"input_tokens": 10, "output_tokens": output_tokens}});
+            parse_response(body.to_string().as_bytes(), &target())
+                .unwrap()
+                .usage
+                .unwrap()
+        };
+        // 12 tokens (cl100k), as LiteLLM 1.106.2 counts this reply.
+        let text = "Let me think about this carefully. The user says hi.";
+        assert_eq!(reply(text, 30).reasoning_tokens(), 12);
+        // Never more than the completion tokens.
+        assert_eq!(reply(text, 5).reasoning_tokens(), 5);
+        // No thinking, no details.
+        let plain = json!({"id": "m", "type": "message", "role": "assistant", "model": "claude",
+            "content": [{"type": "text", "text": "x"}], "usage": {"input_tokens": 1, "output_tokens": 1}});
+        let u = parse_response(plain.to_string().as_bytes(), &target())
+            .unwrap()
+            .usage
+            .unwrap();
+        assert!(u.completion_tokens_details.is_none());
+    }
+
+    #[test]
+    fn default_max_tokens_is_4096_plus_the_thinking_budget() {
+        let max_tokens = |effort: Option<&str>| {
             let mut req = request(json!([{"role": "user", "content": "x"}]), json!({}));
             req.params.reasoning_effort = effort.map(str::to_owned);
-            let opts = BodyOptions {
-                default_max_tokens: limit,
-                ..Default::default()
-            };
+            let opts = BodyOptions::default();
             let b: Value = serde_json::from_slice(&encode_body(&req, &opts).unwrap()).unwrap();
             b["max_tokens"].as_u64().unwrap()
         };
-        assert_eq!(max_tokens(None, None), 4096);
-        assert_eq!(max_tokens(Some(64000), None), 64000);
-        assert_eq!(max_tokens(Some(64000), Some("high")), 64000);
-        assert_eq!(max_tokens(None, Some("high")), 4096 + 4096);
-        assert_eq!(max_tokens(Some(2048), Some("medium")), 2048 + 4096);
+        assert_eq!(max_tokens(None), 4096);
+        assert_eq!(max_tokens(Some("high")), 4096 + 4096);
+        assert_eq!(max_tokens(Some("medium")), 2048 + 4096);
     }
 
     #[test]
@@ -2204,6 +2235,8 @@ mod tests {
         assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"));
         let u = r.usage.unwrap();
         assert_eq!((u.prompt_tokens, u.completion_tokens), (29, 42));
+        // Anthropic reports no thinking tokens: counted from the thinking text ("Hmm").
+        assert_eq!(u.reasoning_tokens(), 1);
         // The last chunk carries only usage.
         let last = chunks.last().unwrap();
         assert!(last.choices.is_empty() && last.usage.is_some());

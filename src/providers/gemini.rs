@@ -1537,7 +1537,7 @@ pub fn error_from_body(status: u16, headers: &HeaderMap, body: &[u8], target: &T
     };
     let kind = match google_status {
         "INVALID_ARGUMENT" | "FAILED_PRECONDITION" | "OUT_OF_RANGE" => {
-            if reason_is("API_KEY_INVALID") {
+            if reason_is("API_KEY_INVALID") || message.contains("API key not valid") {
                 ErrorKind::Authentication
             } else if is_context_window_message(&message) {
                 ErrorKind::ContextWindowExceeded
@@ -1572,6 +1572,12 @@ pub fn error_from_body(status: u16, headers: &HeaderMap, body: &[u8], target: &T
     });
     let body_value =
         parsed.unwrap_or_else(|| Value::String(String::from_utf8_lossy(body).into_owned()));
+    // Google answers a bad key with 400 INVALID_ARGUMENT; the class says 401 (as LiteLLM's).
+    let status = if kind == ErrorKind::Authentication {
+        401
+    } else {
+        status
+    };
     target.annotate(
         LlmError::new(kind, message)
             .with_status(status)
@@ -2101,7 +2107,10 @@ mod tests {
         let key = json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
             "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}});
         let e = error_from_body(400, &HeaderMap::new(), key.to_string().as_bytes(), &t);
-        assert_eq!((e.kind, e.status_code), (ErrorKind::Authentication, 400));
+        assert_eq!((e.kind, e.status_code), (ErrorKind::Authentication, 401));
+        let bare = json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT"}});
+        let e = error_from_body(400, &HeaderMap::new(), bare.to_string().as_bytes(), &t);
+        assert_eq!((e.kind, e.status_code), (ErrorKind::Authentication, 401));
         let quota = json!([{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED",
             "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}]);
         let e = error_from_body(429, &HeaderMap::new(), quota.to_string().as_bytes(), &t);

@@ -13,8 +13,8 @@ use crate::http::retry_after_seconds;
 use crate::providers::{parse_json, HttpRequest, StreamParser, Target};
 use crate::stream::{Frame, StreamControl};
 use crate::types::{
-    ChatChunk, ChatParams, ChatRequest, ChatResponse, EmbeddingInput, EmbeddingRequest,
-    EmbeddingResponse, EncodingFormat, Message,
+    openai_service_tier, ChatChunk, ChatParams, ChatRequest, ChatResponse, EmbeddingInput,
+    EmbeddingRequest, EmbeddingResponse, EncodingFormat, Message,
 };
 
 #[derive(Serialize)]
@@ -123,7 +123,10 @@ pub fn build_request(
 /// `{"error": ...}` body; those become errors here.
 pub fn parse_response(body: &[u8], target: &Target) -> Result<ChatResponse, LlmError> {
     match parse_json::<ChatResponse>(body, "chat.completion response") {
-        Ok(r) => Ok(r),
+        Ok(mut r) => {
+            r.normalize_service_tier();
+            Ok(r)
+        }
         Err(parse_err) => match serde_json::from_slice::<Value>(body) {
             Ok(v) if v.get("error").is_some() => {
                 Err(error_from_body(500, &HeaderMap::new(), body, target))
@@ -306,9 +309,14 @@ impl StreamParser for OpenAiStreamParser {
             return Ok(StreamControl::Done);
         }
         match serde_json::from_str::<ChatChunk>(data) {
-            Ok(chunk) => match chunk.extra.get("error") {
+            Ok(mut chunk) => match chunk.extra.get("error") {
                 Some(err) if !err.is_null() => Err(self.stream_error(err, data)),
                 _ => {
+                    if let Some(Value::String(tier)) = chunk.extra.get_mut("service_tier") {
+                        if let Some(openai) = openai_service_tier(tier) {
+                            *tier = openai.to_owned();
+                        }
+                    }
                     out.push(chunk);
                     Ok(StreamControl::Continue)
                 }

@@ -1,19 +1,21 @@
 //! Every OpenAI-compatible host, driven by the data table `src/data/openai_compatible.toml`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use reqwest::header::HeaderMap;
-use secrecy::SecretString;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::error::LlmError;
-use crate::providers::openai::{self, AuthStyle, OpenAiStreamParser};
+use crate::providers::openai::{self, OpenAiStreamParser};
 use crate::providers::{
-    env_first, missing_key_error, HttpRequest, Provider, StreamParser, Target, TargetOptions,
+    missing_key_error, HttpRequest, Provider, StreamParser, Target, TargetOptions,
 };
 use crate::types::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, EMBEDDING_PARAMS, OPENAI_PARAMS,
+    ChatParams, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, EMBEDDING_PARAMS,
+    OPENAI_PARAMS,
 };
 
 const HOST_TABLE: &str = include_str!("../data/openai_compatible.toml");
@@ -22,6 +24,15 @@ const HOST_TABLE: &str = include_str!("../data/openai_compatible.toml");
 #[derive(Debug, Clone, Deserialize)]
 pub struct HostEntry {
     pub name: String,
+    /// Other provider names LiteLLM gives the same host (`ai21_chat` for `ai21`).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// The host's own API documentation this row was checked against.
+    #[serde(default)]
+    pub docs: String,
+    /// The default base URL. May hold `{VAR}` placeholders filled from the environment
+    /// (`{VAR|OTHER}` takes the first set, `{VAR:-default}` has a fallback), for hosts
+    /// whose URL names the account or region.
     #[serde(default)]
     pub api_base: Option<String>,
     #[serde(default)]
@@ -36,14 +47,75 @@ pub struct HostEntry {
     pub stream_usage: bool,
     #[serde(default)]
     pub model_prefix: Option<String>,
+    /// Model ids the host builds from parts (Clarifai's model URLs from `user.app.model`).
+    #[serde(default)]
+    pub model_format: Option<ModelFormat>,
     #[serde(default)]
     pub model_rules: Vec<ModelRule>,
+    /// Parameters the host names differently, for every model (see [`rename_param`]).
+    #[serde(default)]
+    pub rename: BTreeMap<String, String>,
     /// Whether the host serves `POST /embeddings`.
     #[serde(default)]
     pub embeddings: bool,
     /// Embedding params the host does not accept.
     #[serde(default)]
     pub embedding_rejects: Vec<String>,
+    /// Embedding params the host names differently (`dimensions` → `output_dimension`).
+    #[serde(default)]
+    pub embedding_rename: BTreeMap<String, String>,
+    /// Whether the host serves chat completions (false for embedding-only servers).
+    #[serde(default = "yes")]
+    pub chat: bool,
+    /// Path of chat completions under the base URL.
+    #[serde(default = "default_chat_path")]
+    pub chat_path: String,
+    /// Path of embeddings under the base URL.
+    #[serde(default = "default_embeddings_path")]
+    pub embeddings_path: String,
+    /// The scheme before the key in `Authorization` (`""`: the bare key, as AssemblyAI's).
+    #[serde(default = "default_auth_scheme")]
+    pub auth_scheme: String,
+}
+
+/// A model id assembled from the parts of the model name: `template` with `{0}`, `{1}`, ...
+/// filled by the model split on `split`, when the number of parts matches.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelFormat {
+    pub split: String,
+    pub template: String,
+}
+
+impl ModelFormat {
+    /// The host's id for `model`, or `model` itself when it does not have the parts (an id
+    /// already in the host's form passes through).
+    pub fn apply(&self, model: &str) -> String {
+        let slots = (0..)
+            .take_while(|i| self.template.contains(&format!("{{{i}}}")))
+            .count();
+        let parts: Vec<&str> = model.split(self.split.as_str()).collect();
+        if model.contains("://") || slots == 0 || parts.len() != slots {
+            return model.to_owned();
+        }
+        parts
+            .iter()
+            .enumerate()
+            .fold(self.template.clone(), |acc, (i, part)| {
+                acc.replace(&format!("{{{i}}}"), part)
+            })
+    }
+}
+
+fn default_chat_path() -> String {
+    "/chat/completions".to_owned()
+}
+
+fn default_embeddings_path() -> String {
+    "/embeddings".to_owned()
+}
+
+fn default_auth_scheme() -> String {
+    "Bearer".to_owned()
 }
 
 fn yes() -> bool {
@@ -124,14 +196,109 @@ struct Table {
     host: Vec<HostEntry>,
 }
 
-/// The parsed host table. The table is part of the crate and checked by the tests, so a
-/// parse failure here is a build defect; it degrades to no hosts rather than a panic.
+/// The rows of the host table as written (aliases not expanded).
+pub fn table_rows() -> Result<Vec<HostEntry>, toml::de::Error> {
+    toml::from_str::<Table>(HOST_TABLE).map(|t| t.host)
+}
+
+/// Every provider the host table defines: one entry per row and per alias of a row. The
+/// table is part of the crate and checked by the tests, so a parse failure here is a build
+/// defect; it degrades to no hosts rather than a panic.
 pub fn hosts() -> &'static [HostEntry] {
     static HOSTS: OnceLock<Vec<HostEntry>> = OnceLock::new();
-    HOSTS.get_or_init(|| match toml::from_str::<Table>(HOST_TABLE) {
-        Ok(t) => t.host,
-        Err(_) => Vec::new(),
+    HOSTS.get_or_init(|| {
+        let rows = table_rows().unwrap_or_default();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            for alias in &row.aliases {
+                let mut entry = row.clone();
+                entry.name.clone_from(alias);
+                entry.aliases.clear();
+                out.push(entry);
+            }
+            out.push(row);
+        }
+        out
     })
+}
+
+/// Move a parameter to the name the host uses. Only renames between parameters the
+/// request type knows are possible; the table test checks that every rename is one.
+pub fn rename_param(params: &mut ChatParams, from: &str, to: &str) -> bool {
+    match (from, to) {
+        ("max_tokens", "max_completion_tokens") => {
+            if let Some(v) = params.max_tokens.take() {
+                params.max_completion_tokens.get_or_insert(v);
+            }
+            true
+        }
+        ("max_completion_tokens", "max_tokens") => {
+            if let Some(v) = params.max_completion_tokens.take() {
+                params.max_tokens.get_or_insert(v);
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Fill the `{VAR}` placeholders of a base-URL template from `lookup`. `{A|B}` takes the
+/// first of A and B that is set; `{A:-text}` falls back to `text`. Err lists the variables
+/// of the first placeholder that could not be filled.
+pub fn expand_template(
+    template: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(len) = rest[open..].find('}') else {
+            return Err(format!("an unclosed '{{' in {template:?}"));
+        };
+        let inner = &rest[open + 1..open + len];
+        let (names, fallback) = match inner.split_once(":-") {
+            Some((names, fallback)) => (names, Some(fallback)),
+            None => (inner, None),
+        };
+        let value = names
+            .split('|')
+            .find_map(|name| lookup(name.trim()).filter(|v| !v.trim().is_empty()))
+            .or_else(|| fallback.map(str::to_owned));
+        match value {
+            Some(v) => out.push_str(v.trim()),
+            None => return Err(names.split('|').collect::<Vec<_>>().join(" or ")),
+        }
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Join a base URL and an endpoint path the way LiteLLM does for these hosts: a base that
+/// already ends with the path (or with its last two or more segments) is the whole URL; a
+/// base that ends with the path's first segments (`…/v1` and `/v1/chat/completions`) is
+/// not given them twice.
+pub fn join_url(api_base: &str, path: &str) -> String {
+    let base = api_base.trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    for k in (2..=segments.len()).rev() {
+        let tail = segments[segments.len() - k..].join("/");
+        if base.ends_with(&format!("/{tail}")) {
+            return base.to_owned();
+        }
+    }
+    for k in (1..segments.len()).rev() {
+        let head = segments[..k].join("/");
+        if base.ends_with(&format!("/{head}")) {
+            return format!("{base}/{}", segments[k..].join("/"));
+        }
+    }
+    format!("{base}/{}", segments.join("/"))
+}
+
+fn env_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// A provider for one OpenAI-compatible host.
@@ -151,20 +318,148 @@ impl OpenAiCompatible {
             .filter(move |r| r.applies_to(model))
     }
 
-    /// Apply this host's parameter renames for `model` (e.g. `max_tokens` →
+    /// Apply this host's parameter renames for `model`: the host's own (`max_completion_tokens`
+    /// → `max_tokens` where only that is known) and its model rules' (`max_tokens` →
     /// `max_completion_tokens` for OpenAI's reasoning models). Azure applies OpenAI's rules
     /// to deployments of those models through this.
     pub fn adapt_for_model(&self, req: &mut ChatRequest, model: &str) {
+        for (from, to) in &self.host.rename {
+            rename_param(&mut req.params, from, to);
+        }
         for rule in self.rules_for(model) {
             for (from, to) in &rule.rename {
-                if from == "max_tokens" && to == "max_completion_tokens" {
-                    if let Some(v) = req.params.max_tokens.take() {
-                        req.params.max_completion_tokens.get_or_insert(v);
-                    }
-                }
+                rename_param(&mut req.params, from, to);
             }
         }
     }
+
+    /// [`Provider::resolve_target`] with the environment given as `lookup` (tests pass a map).
+    pub fn resolve_with(
+        self: Arc<Self>,
+        model: &str,
+        opts: &TargetOptions,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Target, LlmError> {
+        let host = &self.host;
+        let first_set = |vars: &[String]| {
+            vars.iter()
+                .filter_map(|v| lookup(v))
+                .find(|v| !v.trim().is_empty())
+        };
+        let api_base = match opts
+            .api_base
+            .clone()
+            .or_else(|| first_set(&host.api_base_env))
+        {
+            Some(base) => base,
+            None => self.default_base(model, lookup)?,
+        };
+        let api_key = match &opts.api_key {
+            Some(k) => Some(k.clone()),
+            None => first_set(&host.api_key_env).map(SecretString::from),
+        };
+        if api_key.is_none() && host.key_required {
+            return Err(missing_key_error(&host.name, model, &host.api_key_env));
+        }
+        let model = match &host.model_prefix {
+            Some(prefix) if !model.starts_with(prefix.as_str()) && !model.contains('/') => {
+                format!("{prefix}{model}")
+            }
+            _ => model.to_owned(),
+        };
+        let model = match &host.model_format {
+            Some(format) => format.apply(&model),
+            None => model,
+        };
+        Ok(Target {
+            provider: self.clone(),
+            model,
+            api_base,
+            api_key,
+            api_version: opts.api_version.clone(),
+            extra_headers: opts.extra_headers.clone(),
+            provider_options: opts.provider_options.clone(),
+        })
+    }
+
+    /// The table's base URL with its placeholders filled, or the error that says what to set.
+    fn default_base(
+        &self,
+        model: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, LlmError> {
+        let host = &self.host;
+        let Some(template) = &host.api_base else {
+            let or_env = if host.api_base_env.is_empty() {
+                String::new()
+            } else {
+                format!(" or set {}", host.api_base_env.join(" or "))
+            };
+            return Err(LlmError::bad_request(format!(
+                "Provider '{}' has no default api_base: pass api_base=\"http://host:port/v1\"{or_env}",
+                host.name
+            ))
+            .with_provider(host.name.clone())
+            .with_model(model));
+        };
+        expand_template(template, lookup).map_err(|missing| {
+            LlmError::bad_request(format!(
+                "Provider '{}' needs {missing} set: its URL is {template}. Set it, or pass api_base=",
+                host.name
+            ))
+            .with_provider(host.name.clone())
+            .with_model(model)
+        })
+    }
+
+    /// JSON content type, the key in `Authorization` with the host's scheme, then the
+    /// caller's extra headers (which win).
+    fn headers(&self, target: &Target) -> Result<HeaderMap, LlmError> {
+        let host = &self.host;
+        let mut headers = HeaderMap::with_capacity(2 + target.extra_headers.len());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(key) = &target.api_key {
+            let value = if host.auth_scheme.is_empty() {
+                key.expose_secret().to_owned()
+            } else {
+                format!("{} {}", host.auth_scheme, key.expose_secret())
+            };
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                LlmError::new(
+                    crate::ErrorKind::Authentication,
+                    "The API key contains characters that cannot be sent in an HTTP header",
+                )
+            })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        openai::add_extra_headers(&mut headers, &target.extra_headers)?;
+        Ok(headers)
+    }
+}
+
+/// A copy of `req` with the named embedding params moved to the host's names (as extra
+/// body fields).
+fn rename_embedding_params(
+    req: &EmbeddingRequest,
+    renames: &BTreeMap<String, String>,
+) -> EmbeddingRequest {
+    let mut out = req.clone();
+    for (from, to) in renames {
+        let value = match from.as_str() {
+            "dimensions" => out.dimensions.take().map(Value::from),
+            "user" => out.user.take().map(Value::from),
+            "encoding_format" => out
+                .encoding_format
+                .take()
+                .and_then(|f| serde_json::to_value(f).ok()),
+            _ => None,
+        };
+        if let Some(value) = value {
+            out.extra.insert(to.clone(), value);
+        }
+    }
+    out
 }
 
 impl Provider for OpenAiCompatible {
@@ -195,43 +490,7 @@ impl Provider for OpenAiCompatible {
         model: &str,
         opts: &TargetOptions,
     ) -> Result<Target, LlmError> {
-        let host = &self.host;
-        let api_base = opts
-            .api_base
-            .clone()
-            .or_else(|| env_first(&host.api_base_env))
-            .or_else(|| host.api_base.clone())
-            .ok_or_else(|| {
-                let vars = host.api_base_env.join(" or ");
-                LlmError::bad_request(format!(
-                    "Provider '{}' has no default api_base: pass api_base=\"http://host:port/v1\" or set {vars}",
-                    host.name
-                ))
-                .with_provider(host.name.clone())
-                .with_model(model)
-            })?;
-        let api_key = match &opts.api_key {
-            Some(k) => Some(k.clone()),
-            None => env_first(&host.api_key_env).map(SecretString::from),
-        };
-        if api_key.is_none() && host.key_required {
-            return Err(missing_key_error(&host.name, model, &host.api_key_env));
-        }
-        let model = match &host.model_prefix {
-            Some(prefix) if !model.starts_with(prefix.as_str()) && !model.contains('/') => {
-                format!("{prefix}{model}")
-            }
-            _ => model.to_owned(),
-        };
-        Ok(Target {
-            provider: self.clone(),
-            model,
-            api_base,
-            api_key,
-            api_version: opts.api_version.clone(),
-            extra_headers: opts.extra_headers.clone(),
-            provider_options: opts.provider_options.clone(),
-        })
+        self.resolve_with(model, opts, &env_lookup)
     }
 
     fn adapt_request(&self, req: &mut ChatRequest, target: &Target) {
@@ -244,7 +503,19 @@ impl Provider for OpenAiCompatible {
         target: &Target,
         stream: bool,
     ) -> Result<HttpRequest, LlmError> {
-        openai::build_request(req, target, stream, AuthStyle::Bearer)
+        if !self.host.chat {
+            return Err(LlmError::bad_request(format!(
+                "Provider '{}' serves embeddings only: call llmswitch.embedding(model=\"{}/{}\", input=[...]) instead",
+                self.host.name, self.host.name, target.model
+            ))
+            .with_provider(self.host.name.clone())
+            .with_model(target.model.clone()));
+        }
+        Ok(HttpRequest {
+            url: join_url(&target.api_base, &self.host.chat_path),
+            headers: self.headers(target)?,
+            body: openai::encode_body(req, &target.model, stream)?,
+        })
     }
 
     fn parse_response(&self, body: &[u8], target: &Target) -> Result<ChatResponse, LlmError> {
@@ -297,7 +568,18 @@ impl Provider for OpenAiCompatible {
                 &target.model,
             ));
         }
-        openai::build_embedding_request(req, target, AuthStyle::Bearer)
+        let renamed;
+        let req = if self.host.embedding_rename.is_empty() {
+            req
+        } else {
+            renamed = rename_embedding_params(req, &self.host.embedding_rename);
+            &renamed
+        };
+        Ok(HttpRequest {
+            url: join_url(&target.api_base, &self.host.embeddings_path),
+            headers: self.headers(target)?,
+            body: openai::encode_embedding_body(req, &target.model)?,
+        })
     }
 
     fn parse_embedding_response(
@@ -310,72 +592,4 @@ impl Provider for OpenAiCompatible {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_parses_and_has_required_hosts() {
-        let names: Vec<&str> = hosts().iter().map(|h| h.name.as_str()).collect();
-        for required in [
-            "openai",
-            "groq",
-            "together_ai",
-            "deepseek",
-            "fireworks_ai",
-            "openrouter",
-            "perplexity",
-            "xai",
-            "deepinfra",
-            "cerebras",
-            "sambanova",
-            "nvidia_nim",
-            "hosted_vllm",
-            "lm_studio",
-            "llamafile",
-            "openai_compatible",
-        ] {
-            assert!(names.contains(&required), "missing host {required}");
-        }
-        for h in hosts() {
-            for p in h
-                .rejects
-                .iter()
-                .chain(h.model_rules.iter().flat_map(|r| r.rejects.iter()))
-            {
-                assert!(
-                    OPENAI_PARAMS.contains(&p.as_str()),
-                    "{}: unknown param {p}",
-                    h.name
-                );
-            }
-            for p in h.embedding_rejects.iter().chain(
-                h.model_rules
-                    .iter()
-                    .flat_map(|r| r.embedding_rejects.iter()),
-            ) {
-                assert!(
-                    EMBEDDING_PARAMS.contains(&p.as_str()),
-                    "{}: unknown embedding param {p}",
-                    h.name
-                );
-            }
-            if h.key_required {
-                assert!(!h.api_key_env.is_empty(), "{} needs a key env var", h.name);
-            }
-        }
-    }
-
-    #[test]
-    fn glob() {
-        assert!(glob_match("o1*", "o1-mini"));
-        assert!(glob_match("gpt-5*", "GPT-5"));
-        assert!(!glob_match("o1*", "gpt-4o"));
-        assert!(glob_match("*-chat*", "gpt-5-chat-latest"));
-        assert!(glob_match("exact", "exact"));
-        assert!(glob_match("EXACT", "exact"));
-        assert!(!glob_match("exact", "exactly"));
-        assert!(glob_match("a*b*c", "aXXbYYc"));
-        assert!(!glob_match("a*b*c", "aXXbYY"));
-        assert!(glob_match("*", "anything"));
-    }
-}
+mod tests;

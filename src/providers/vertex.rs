@@ -235,7 +235,6 @@ impl Provider for VertexAi {
                     &BodyOptions {
                         model: None,
                         anthropic_version: Some(ANTHROPIC_VERTEX_VERSION),
-                        default_max_tokens: claude_max_tokens(&target.model),
                         stream,
                     },
                 )?,
@@ -331,15 +330,6 @@ fn is_google_error(body: &[u8]) -> bool {
         };
         v.pointer("/error/status").is_some_and(Value::is_string)
     })
-}
-
-/// `max_tokens` for a Claude model that was given none: its output limit from the
-/// catalogue (Vertex ids such as `claude-sonnet-4@20250514` resolve to their snapshot).
-fn claude_max_tokens(model: &str) -> Option<u32> {
-    crate::catalog::model_info("vertex_ai", model)
-        .and_then(|info| info.output_limit())
-        .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX))
-        .or_else(|| anthropic::default_max_tokens(&model.replace('@', "-")))
 }
 
 /// `{api_base}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}`.
@@ -800,7 +790,7 @@ mod tests {
         assert_eq!(body["anthropic_version"], ANTHROPIC_VERTEX_VERSION);
         assert_eq!(body["stream"], true);
         assert!(body.get("model").is_none());
-        assert!(body["max_tokens"].as_u64().unwrap() > 0);
+        assert_eq!(body["max_tokens"], anthropic::DEFAULT_MAX_TOKENS);
         assert!(http.headers.get("x-api-key").is_none());
         assert_eq!(
             provider.supported_params("claude-sonnet-4@20250514"),

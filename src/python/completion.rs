@@ -9,7 +9,7 @@ use super::callbacks::{self, CallLog, PendingLog};
 use super::convert;
 use super::coroutine::Coroutine;
 use super::exceptions::to_pyerr_in;
-use super::runtime::{block_on_thread, shared_client, spawn_on_shared, thread_runtime};
+use super::runtime::{block_on_thread, shared_client, spawn_for_coroutine, thread_runtime};
 use super::stream::{AsyncStream, SyncStream};
 use super::values::from_py;
 use crate::call::{self, Completion, PreparedCall, ResponseMeta};
@@ -168,7 +168,7 @@ pub(super) fn logged_coroutine(
             Some(p) => p.start(py, true)?,
             None => None,
         };
-        spawn_on_shared(py, async move { Ok(Logged(outcome.await, log)) })
+        spawn_for_coroutine(py, async move { Ok(Logged(outcome.await, log)) })
     })
 }
 

@@ -111,7 +111,12 @@ pub fn response_to_py<'py>(
     response: &crate::types::ChatResponse,
     meta: &ResponseMeta,
 ) -> PyResult<Bound<'py, PyAny>> {
-    answer_to_py(py, response, TopClass::Response, meta)
+    let obj = answer_to_py(py, response, TopClass::Response, meta)?;
+    if let Some(tier) = &response.provider_service_tier {
+        obj.getattr(pyo3::intern!(py, "_hidden_params"))?
+            .set_item(pyo3::intern!(py, "provider_service_tier"), tier)?;
+    }
+    Ok(obj)
 }
 
 /// An embeddings `list` as an `EmbeddingResponse`, with `_hidden_params` from `meta`.

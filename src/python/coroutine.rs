@@ -12,8 +12,13 @@ use std::sync::Mutex;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-/// Starts the work on the running loop and returns the asyncio future to wait on.
-type Start = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send>;
+use super::runtime::CancelHandle;
+
+/// Starts the work on the running loop and returns the asyncio future to wait on, and the
+/// handle that cancels the work (if the future does not cancel it itself).
+type Start = Box<
+    dyn for<'py> FnOnce(Python<'py>) -> PyResult<(Bound<'py, PyAny>, Option<CancelHandle>)> + Send,
+>;
 
 enum State {
     /// Created, not awaited yet.
@@ -29,17 +34,34 @@ enum State {
 pub struct Coroutine {
     state: Mutex<State>,
     name: &'static str,
+    /// Cancels the running work: used when an exception (the task's cancellation) is
+    /// thrown in, when the coroutine is closed, and when it is dropped unfinished.
+    cancel: Mutex<Option<CancelHandle>>,
 }
 
 impl Coroutine {
     /// A coroutine that runs `start` when first awaited.
     pub fn new(
         name: &'static str,
-        start: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send + 'static,
+        start: impl for<'py> FnOnce(Python<'py>) -> PyResult<(Bound<'py, PyAny>, Option<CancelHandle>)>
+            + Send
+            + 'static,
     ) -> Self {
         Coroutine {
             state: Mutex::new(State::Pending(Box::new(start))),
             name,
+            cancel: Mutex::new(None),
+        }
+    }
+
+    /// Cancel the work, if it runs.
+    fn cancel(&self) {
+        let handle = match self.cancel.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(h) = handle {
+            h.cancel();
         }
     }
 
@@ -63,7 +85,10 @@ impl Coroutine {
     fn iterator<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match self.take_state()? {
             State::Pending(start) => {
-                let future = start(py)?;
+                let (future, cancel) = start(py)?;
+                if let Ok(mut slot) = self.cancel.lock() {
+                    *slot = cancel;
+                }
                 let iter = future.call_method0(pyo3::intern!(py, "__await__"))?;
                 Ok(iter)
             }
@@ -126,6 +151,9 @@ impl Coroutine {
     ) -> PyResult<Bound<'py, PyAny>> {
         match self.take_state()? {
             State::Running(iter) => {
+                // Whatever comes in (asyncio's CancelledError, a timeout), the awaiter has
+                // stopped waiting: stop the work and close its connection.
+                self.cancel();
                 let iter = iter.into_bound(py);
                 let step = iter.call_method1(
                     pyo3::intern!(py, "throw"),
@@ -152,6 +180,7 @@ impl Coroutine {
     /// Close the coroutine. Before it is awaited, nothing was started and nothing runs;
     /// once running, the future is cancelled (which cancels the request).
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        self.cancel();
         if let State::Running(iter) = self.take_state()? {
             let iter = iter.into_bound(py);
             if iter.hasattr(pyo3::intern!(py, "close"))? {
@@ -163,5 +192,12 @@ impl Coroutine {
 
     fn __repr__(&self) -> String {
         format!("<llmswitch coroutine {}>", self.name)
+    }
+}
+
+impl Drop for Coroutine {
+    fn drop(&mut self) {
+        // Dropped unfinished (never awaited to the end): the work has no one to report to.
+        self.cancel();
     }
 }

@@ -582,8 +582,8 @@ pub fn completion_cost(
 ///     messages: OpenAI chat messages; counted with the chat overhead (3 tokens per message,
 ///         1 per name, 3 to prime the reply), images by OpenAI's tile rule.
 ///     tools: tool definitions, counted with the messages.
-///     count_response_tokens: count ``text`` as a completion. A prompt ``text`` gets the
-///         3 reply-priming tokens, as LiteLLM counts it; a completion does not.
+///     count_response_tokens: accepted for LiteLLM compatibility; ``text`` is counted as it
+///         is either way (no chat overhead, as LiteLLM 1.106.2 counts it).
 ///
 /// Returns:
 ///     The number of tokens.
@@ -597,7 +597,7 @@ pub fn token_counter(
     text: Option<&Bound<'_, PyAny>>,
     messages: Option<&Bound<'_, PyAny>>,
     tools: Option<&Bound<'_, PyAny>>,
-    count_response_tokens: bool,
+    #[allow(unused_variables)] count_response_tokens: bool,
 ) -> PyResult<u64> {
     let enc = tokens::encoding_for("", model);
     let mut total = 0;
@@ -616,10 +616,8 @@ pub fn token_counter(
             let parts: Vec<String> = from_py(t, "text")?;
             total += parts.iter().map(|p| enc.count(p)).sum::<u64>();
         }
-        // As LiteLLM: a prompt text is primed for a reply; a response text is not.
-        if !count_response_tokens && messages.is_none_or(|m| m.is_none()) {
-            total += tokens::REPLY_PRIMING_TOKENS;
-        }
+        // Text is counted as it is (LiteLLM 1.106.2: "hello world" is 2 tokens): the chat
+        // overhead (per message, reply priming) belongs to `messages` only.
     }
     Ok(total)
 }

@@ -3,6 +3,8 @@
 //! means), runs the core's futures with the GIL released, and turns results and errors
 //! into Python objects.
 
+#[cfg(unix)]
+mod aio;
 mod args;
 mod budget;
 mod cache;
@@ -56,8 +58,8 @@ mod _llmswitch {
     #[pymodule_export]
     use super::spend::{
         _set_clock, _spend_clear, _spend_configure, _spend_disable_store, _spend_enable_store,
-        _spend_flush, _spend_is_recording, _spend_records, _spend_store_path, spend_report,
-        SpendReport,
+        _spend_flush, _spend_footprint, _spend_is_recording, _spend_records, _spend_store_path,
+        spend_report, SpendReport,
     };
     #[pymodule_export]
     use super::stream::{AsyncStream, ReadyChunk, SyncStream};

@@ -40,14 +40,51 @@ pub fn shared_client() -> Result<&'static HttpClient, LlmError> {
         .map_err(Clone::clone)
 }
 
-/// Run `fut` on the shared runtime, as an asyncio future of the running loop. In a process
-/// forked after the shared runtime started, its worker threads are gone and the future
-/// would never run: that raises a clear error instead.
+#[cfg(unix)]
+pub use super::aio::CancelHandle;
+
+/// Cancels a call in flight (no such handle off Unix: pyo3-async-runtimes cancels).
+#[cfg(not(unix))]
+pub struct CancelHandle;
+
+#[cfg(not(unix))]
+impl CancelHandle {
+    pub fn cancel(self) {}
+}
+
+/// Run `fut` on the shared runtime, as an asyncio future of the running loop that cancels
+/// `fut` when it is cancelled. In a process forked after the shared runtime started, its
+/// worker threads are gone and the future would never run: that raises a clear error.
 pub fn spawn_on_shared<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
+    check_not_forked(py)?;
+    #[cfg(unix)]
+    return super::aio::spawn_cancellable(py, shared_runtime(), fut);
+    #[cfg(not(unix))]
+    pyo3_async_runtimes::tokio::future_into_py(py, fut)
+}
+
+/// As [`spawn_on_shared`], for a `Coroutine`: the returned handle cancels `fut` (the
+/// coroutine uses it when its task is cancelled), so the future needs no done-callback.
+pub fn spawn_for_coroutine<'py, F, T>(
+    py: Python<'py>,
+    fut: F,
+) -> PyResult<(Bound<'py, PyAny>, Option<CancelHandle>)>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    check_not_forked(py)?;
+    #[cfg(unix)]
+    return super::aio::spawn(py, shared_runtime(), fut);
+    #[cfg(not(unix))]
+    pyo3_async_runtimes::tokio::future_into_py(py, fut).map(|f| (f, None))
+}
+
+fn check_not_forked(py: Python<'_>) -> PyResult<()> {
     let started_in = *SHARED_RUNTIME_PID.get_or_init(std::process::id);
     if started_in != std::process::id() {
         return Err(super::exceptions::to_pyerr_in(
@@ -58,7 +95,7 @@ where
             ),
         ));
     }
-    pyo3_async_runtimes::tokio::future_into_py(py, fut)
+    Ok(())
 }
 
 /// A current-thread runtime with its own HTTP client, made for one Python thread.

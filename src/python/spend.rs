@@ -9,11 +9,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDate, PyDateTime, PyDict, PyList, PyString, PyTuple};
 
 use crate::spend::clock::{self, Micros};
-use crate::spend::{self, GroupKey, Report, ReportQuery, SpendError, SpendRecord};
+use crate::spend::{self, GroupKey, Interval, Report, ReportQuery, SpendError, SpendRecord};
 
 pub fn spend_error(e: SpendError) -> PyErr {
     match e {
-        SpendError::GroupKey(_) => PyValueError::new_err(e.to_string()),
+        SpendError::GroupKey(_) | SpendError::Interval(_) => PyValueError::new_err(e.to_string()),
         _ => pyo3::exceptions::PyOSError::new_err(e.to_string()),
     }
 }
@@ -94,8 +94,9 @@ fn group_keys(group_by: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<GroupKey>> {
         .collect()
 }
 
-/// Spend grouped and sorted by cost, from the ledger. Renders as a table with inline bars
-/// in Jupyter; ``to_dicts()`` gives the rows to programs.
+/// Spend grouped and sorted by cost, from the ledger. Shows in Jupyter as a chart of cost
+/// over time stacked by group, above a table; ``to_html(path)`` and ``to_svg(path)`` save
+/// them; ``to_dicts()`` gives the rows to programs.
 #[pyclass(module = "llmswitch._llmswitch", frozen)]
 pub struct SpendReport {
     report: Report,
@@ -114,6 +115,7 @@ impl SpendReport {
                 }
                 d.set_item("calls", r.calls)?;
                 d.set_item("failures", r.failures)?;
+                d.set_item("blocked", r.blocked)?;
                 d.set_item("prompt_tokens", r.prompt_tokens)?;
                 d.set_item("completion_tokens", r.completion_tokens)?;
                 d.set_item("total_tokens", r.prompt_tokens + r.completion_tokens)?;
@@ -130,8 +132,9 @@ impl SpendReport {
 #[pymethods]
 impl SpendReport {
     /// The rows as dicts, highest cost first: the group-by columns, then ``calls``,
-    /// ``failures``, ``prompt_tokens``, ``completion_tokens``, ``total_tokens``, ``cost``
-    /// (USD), ``share`` (of the total cost), ``unpriced_calls`` and ``mean_latency`` (s).
+    /// ``failures`` (failed, cancelled or blocked), ``blocked`` (refused by a budget),
+    /// ``prompt_tokens``, ``completion_tokens``, ``total_tokens``, ``cost`` (USD), ``share``
+    /// (of the total cost), ``unpriced_calls`` and ``mean_latency`` (s).
     fn to_dicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, self.row_dicts(py)?)
     }
@@ -154,9 +157,52 @@ impl SpendReport {
         self.report.total_calls
     }
 
-    /// An HTML table with an inline SVG bar per row (Jupyter's rich display).
+    /// The chart above the table (Jupyter's rich display).
     fn _repr_html_(&self) -> String {
         self.report.to_html()
+    }
+
+    /// The chart and the table as an HTML page; written to ``path`` when one is given.
+    ///
+    /// Raises:
+    ///     OSError: if ``path`` cannot be written.
+    #[pyo3(signature = (path=None))]
+    fn to_html(&self, py: Python<'_>, path: Option<PathBuf>) -> PyResult<String> {
+        let page = self.report.to_html_page();
+        write_to(py, path, &page)?;
+        Ok(page)
+    }
+
+    /// The chart (cost per hour or day, stacked by group, with axes and a legend) as an SVG
+    /// document; written to ``path`` when one is given.
+    ///
+    /// Raises:
+    ///     OSError: if ``path`` cannot be written.
+    #[pyo3(signature = (path=None))]
+    fn to_svg(&self, py: Python<'_>, path: Option<PathBuf>) -> PyResult<String> {
+        let svg = spend::chart::svg(&self.report, true);
+        write_to(py, path, &svg)?;
+        Ok(svg)
+    }
+
+    /// The time buckets of the chart: ``(start, {group label: cost})`` with ``start`` in
+    /// Unix seconds, one per hour or day (``interval``) from the first call to the last.
+    fn timeline<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (b, start) in self.report.buckets.iter().enumerate() {
+            let costs = PyDict::new(py);
+            for row in &self.report.rows {
+                costs.set_item(self.report.row_label(row), row.timeline[b])?;
+            }
+            out.append((clock::to_secs_f64(*start), costs))?;
+        }
+        Ok(out)
+    }
+
+    /// ``"hour"`` or ``"day"``: the width of the chart's time buckets.
+    #[getter]
+    fn interval(&self) -> &'static str {
+        self.report.interval.name()
     }
 
     fn __repr__(&self) -> String {
@@ -165,6 +211,10 @@ impl SpendReport {
 
     fn __len__(&self) -> usize {
         self.report.rows.len()
+    }
+
+    fn __str__(&self) -> String {
+        self.report.to_text()
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -177,25 +227,30 @@ impl SpendReport {
 /// Args:
 ///     group_by: one or more of ``"model"``, ``"provider"``, ``"deployment"``, ``"user"``,
 ///         ``"project"``, ``"key"``, ``"tag"`` (a call counts once per tag), ``"status"``,
-///         ``"error"``, ``"day"`` (UTC) or ``"metadata.<field>"``; ``()`` for one total row.
+///         ``"error"``, ``"day"`` or ``"hour"`` (UTC) or ``"metadata.<field>"``; ``()`` for
+///         one total row.
 ///     since: only calls started at or after this time (``datetime`` — naive means UTC —,
 ///         ``date``, ISO 8601 string, or Unix seconds).
 ///     until: only calls started before this time.
+///     interval: the chart's time buckets, ``"hour"`` or ``"day"``; default: hours when
+///         the calls span up to two days, else days.
 ///
 /// Returns:
 ///     A ``SpendReport``: ``to_dicts()``, ``len()``, iteration over row dicts,
-///     ``total_cost``, and an HTML table with bars in Jupyter.
+///     ``total_cost``, ``to_html(path)``, ``to_svg(path)``, and in Jupyter a chart of cost
+///     over time above the table.
 ///
 /// Raises:
-///     ValueError: for an unknown ``group_by`` key or an unreadable time.
+///     ValueError: for an unknown ``group_by`` key or interval, or an unreadable time.
 ///     OSError: if the persisted ledger cannot be read.
 #[pyfunction]
-#[pyo3(signature = (group_by=None, since=None, until=None))]
+#[pyo3(signature = (group_by=None, since=None, until=None, interval=None))]
 pub fn spend_report(
     py: Python<'_>,
     group_by: Option<&Bound<'_, PyAny>>,
     since: Option<&Bound<'_, PyAny>>,
     until: Option<&Bound<'_, PyAny>>,
+    interval: Option<&str>,
 ) -> PyResult<SpendReport> {
     let group_by = match group_by {
         Some(g) => group_keys(Some(g))?,
@@ -205,11 +260,24 @@ pub fn spend_report(
         group_by,
         since: time_from_py(since)?,
         until: time_from_py(until)?,
+        interval: interval
+            .map(Interval::parse)
+            .transpose()
+            .map_err(spend_error)?,
     };
     let report = py
         .detach(|| spend::ledger().report(&query))
         .map_err(spend_error)?;
     Ok(SpendReport { report })
+}
+
+/// Write `text` to `path` (if given) with the GIL released.
+fn write_to(py: Python<'_>, path: Option<PathBuf>, text: &str) -> PyResult<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    py.detach(|| std::fs::write(&path, text))
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{}: {e}", path.display())))
 }
 
 /// Persist the ledger to an SQLite file (created if missing); records made so far are
@@ -270,6 +338,12 @@ pub fn _spend_is_recording() -> bool {
 #[pyfunction]
 pub fn _spend_clear() {
     spend::ledger().clear_memory();
+}
+
+/// The in-memory ledger's size: ``(records, bytes)`` (ring slots and interned values).
+#[pyfunction]
+pub fn _spend_footprint() -> (usize, usize) {
+    spend::ledger().memory_footprint()
 }
 
 fn record_to_py<'py>(py: Python<'py>, r: &SpendRecord) -> PyResult<Bound<'py, PyDict>> {

@@ -140,8 +140,9 @@ impl StreamHidden {
 }
 
 /// A blocking iterator of ``ModelResponseStream`` chunks, returned by
-/// ``completion(..., stream=True)``. Leaving the loop early (or calling :meth:`close`)
-/// closes the connection.
+/// ``completion(..., stream=True)``. ``with ... as stream:`` or :meth:`close` closes the
+/// connection; so does dropping the stream (leaving a ``for`` loop early drops it only if
+/// nothing else, such as a variable, still holds it).
 #[pyclass(module = "llmswitch._llmswitch")]
 pub struct SyncStream {
     // A Mutex only to make the pyclass `Sync`; `&mut self` access never contends.
@@ -253,7 +254,8 @@ fn poisoned() -> PyErr {
 }
 
 /// An async iterator of ``ModelResponseStream`` chunks, returned by
-/// ``await acompletion(..., stream=True)``.
+/// ``await acompletion(..., stream=True)``. ``async with ... as stream:`` or :meth:`aclose`
+/// closes the connection; so does dropping the stream.
 #[pyclass(module = "llmswitch._llmswitch")]
 pub struct AsyncStream {
     stream: Arc<tokio::sync::Mutex<Option<ChunkStream>>>,
@@ -307,6 +309,17 @@ impl<'py> IntoPyObject<'py> for NextChunk {
     }
 }
 
+/// An awaitable that is already done with `value`.
+fn ready(py: Python<'_>, value: Py<PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(
+        py,
+        ReadyChunk {
+            value: Mutex::new(Some(value)),
+        },
+    )?
+    .into_any())
+}
+
 /// An awaitable that is already done: handed out for chunks that are already buffered.
 #[pyclass(module = "llmswitch._llmswitch")]
 pub struct ReadyChunk {
@@ -343,13 +356,7 @@ impl AsyncStream {
                 Some(stream) => {
                     if let Some(chunk) = stream.next_buffered() {
                         let value = self.hidden.chunk(py, &chunk)?.unbind();
-                        return Ok(Bound::new(
-                            py,
-                            ReadyChunk {
-                                value: Mutex::new(Some(value)),
-                            },
-                        )?
-                        .into_any());
+                        return ready(py, value);
                     }
                 }
             }
@@ -378,11 +385,32 @@ impl AsyncStream {
 
     /// Close the stream and its connection.
     fn aclose<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // Nobody is reading: drop it here (its connection task on the shared runtime sees
+        // the body go and closes the socket). Else after the pending read.
+        if let Ok(mut guard) = self.stream.try_lock() {
+            *guard = None;
+            return ready(py, py.None());
+        }
         let stream = self.stream.clone();
         spawn_on_shared(py, async move {
             *stream.lock().await = None;
             Ok(())
         })
+    }
+
+    fn __aenter__<'py>(slf: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        ready(py, slf.into_any().unbind())
+    }
+
+    /// `async with ... as stream:` closes the stream and its connection on exit.
+    #[pyo3(signature = (*_args))]
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _args: &Bound<'py, pyo3::types::PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.aclose(py)
     }
 
     /// Provider, model, api_base and response headers of this stream, and

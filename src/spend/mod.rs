@@ -8,11 +8,12 @@
 //! that batches whatever accumulated into one transaction. Reports ([`report`]) read the
 //! SQLite file when persistence is on (so they cover earlier runs), else the ring.
 
+pub mod chart;
 pub mod clock;
+pub mod compact;
 pub mod report;
 pub mod store;
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use clock::Micros;
-pub use report::{GroupKey, Report, ReportQuery, ReportRow};
+pub use report::{GroupKey, Interval, Report, ReportQuery, ReportRow};
 
 /// Records kept in memory by default (the oldest are dropped past this; persistence keeps
 /// them all).
@@ -29,7 +30,7 @@ pub const DEFAULT_MAX_RECORDS: usize = 100_000;
 
 /// Who a call is for, from its `metadata=` (and LiteLLM's `user=`): recorded with the call
 /// and matched by budgets.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CallMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -198,12 +199,14 @@ pub enum SpendError {
     },
     #[error("spend ledger database {path}: {message}")]
     Store { path: String, message: String },
-    #[error("unknown group_by key {0:?}: use model, provider, deployment, user, project, key, tag, status, day, error or metadata.<field>")]
+    #[error("unknown group_by key {0:?}: use model, provider, deployment, user, project, key, tag, status, error, day, hour or metadata.<field>")]
     GroupKey(String),
+    #[error("unknown interval {0:?}: use \"hour\" or \"day\"")]
+    Interval(String),
 }
 
 struct LedgerState {
-    records: VecDeque<Arc<SpendRecord>>,
+    records: compact::RecordRing,
     max_records: usize,
     store: Option<store::Writer>,
 }
@@ -231,7 +234,7 @@ impl Ledger {
         Ledger {
             recording: AtomicBool::new(true),
             state: Mutex::new(LedgerState {
-                records: VecDeque::new(),
+                records: compact::RecordRing::default(),
                 max_records: DEFAULT_MAX_RECORDS,
                 store: None,
             }),
@@ -255,32 +258,25 @@ impl Ledger {
         self.recording.store(on, Ordering::Relaxed);
     }
 
-    /// Add a call. Cheap: a push under a short lock, plus a channel send when persisting.
+    /// Add a call. Cheap: a packed push under a short lock (strings and metadata are
+    /// interned), plus a channel send when persisting.
     pub fn record(&self, record: SpendRecord) {
         if !self.is_recording() {
             return;
         }
-        let record = Arc::new(record);
         let mut state = self.state();
+        let max = state.max_records;
+        state.records.push(&record, max);
         if let Some(store) = &state.store {
-            store.send(record.clone());
+            store.send(Arc::new(record));
         }
-        if state.max_records == 0 {
-            return;
-        }
-        while state.records.len() >= state.max_records {
-            state.records.pop_front();
-        }
-        state.records.push_back(record);
     }
 
     /// How many records the in-memory ring keeps (the oldest are dropped first).
     pub fn set_max_records(&self, max: usize) {
         let mut state = self.state();
         state.max_records = max;
-        while state.records.len() > max {
-            state.records.pop_front();
-        }
+        state.records.truncate_to(max);
     }
 
     /// Forget the in-memory records (the SQLite file, if any, keeps its rows).
@@ -289,8 +285,15 @@ impl Ledger {
     }
 
     /// The in-memory records, oldest first.
-    pub fn memory_records(&self) -> Vec<Arc<SpendRecord>> {
-        self.state().records.iter().cloned().collect()
+    pub fn memory_records(&self) -> Vec<SpendRecord> {
+        let snapshot = self.state().records.snapshot(None, None);
+        snapshot.records().collect()
+    }
+
+    /// Records held in memory, and the bytes they take (ring slots and interned values).
+    pub fn memory_footprint(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.records.len(), state.records.footprint())
     }
 
     /// Persist every record to the SQLite file at `path` (created if missing), starting
@@ -299,8 +302,8 @@ impl Ledger {
         let writer = store::Writer::open(path)?;
         let old = {
             let mut state = self.state();
-            for r in &state.records {
-                writer.send(r.clone());
+            for r in state.records.snapshot(None, None).records() {
+                writer.send(Arc::new(r));
             }
             state.store.replace(writer)
         };
@@ -347,11 +350,10 @@ impl Ledger {
             self.flush();
             return store::read_range(&path, since, until, visit);
         }
-        let in_range = |t: Micros| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u);
-        for r in self.memory_records() {
-            if in_range(r.started_at) {
-                visit(&r);
-            }
+        // Copied under the lock (a memcpy of fixed-size records), unpacked outside it.
+        let snapshot = self.state().records.snapshot(since, until);
+        for r in snapshot.records() {
+            visit(&r);
         }
         Ok(())
     }

@@ -1,14 +1,57 @@
 //! Spend reports: ledger records grouped by any of model, provider, deployment, user,
-//! project, key, tag, status, error, day (UTC) or a metadata field, sorted by cost, with
-//! an HTML rendering (a table with inline SVG bars, no plotting dependency).
+//! project, key, tag, status, error, day or hour (UTC) or a metadata field, sorted by
+//! cost, with each group's cost over time (hourly or daily buckets) for the chart
+//! ([`super::chart`]), and text and HTML renderings (no plotting dependency).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
 use super::clock::{self, Micros};
-use super::{SpendError, SpendRecord};
+use super::{CallStatus, SpendError, SpendRecord};
+
+const MICROS_PER_HOUR: Micros = 3_600 * clock::MICROS_PER_SECOND;
+
+/// The width of the report's time buckets (the chart's bars).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    Hour,
+    Day,
+}
+
+impl Interval {
+    pub fn parse(s: &str) -> Result<Interval, SpendError> {
+        match s {
+            "hour" | "hourly" => Ok(Interval::Hour),
+            "day" | "daily" => Ok(Interval::Day),
+            other => Err(SpendError::Interval(other.to_owned())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::Hour => "hour",
+            Interval::Day => "day",
+        }
+    }
+
+    pub fn micros(self) -> Micros {
+        match self {
+            Interval::Hour => MICROS_PER_HOUR,
+            Interval::Day => clock::MICROS_PER_DAY,
+        }
+    }
+
+    /// Hours for spans up to two days, else days.
+    fn for_span(first: Micros, last: Micros) -> Interval {
+        if last - first < 2 * clock::MICROS_PER_DAY {
+            Interval::Hour
+        } else {
+            Interval::Day
+        }
+    }
+}
 
 /// What rows are grouped by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,6 +69,8 @@ pub enum GroupKey {
     Error,
     /// The UTC date the call started (`YYYY-MM-DD`).
     Day,
+    /// The UTC hour the call started (`YYYY-MM-DD HH:00`).
+    Hour,
     /// Another field of the call's metadata.
     Metadata(String),
 }
@@ -43,6 +88,7 @@ impl GroupKey {
             "status" => GroupKey::Status,
             "error" => GroupKey::Error,
             "day" | "date" => GroupKey::Day,
+            "hour" => GroupKey::Hour,
             other => match other.strip_prefix("metadata.") {
                 Some(field) if !field.is_empty() => GroupKey::Metadata(field.to_owned()),
                 _ => return Err(SpendError::GroupKey(other.to_owned())),
@@ -63,6 +109,7 @@ impl GroupKey {
             GroupKey::Status => "status".into(),
             GroupKey::Error => "error".into(),
             GroupKey::Day => "day".into(),
+            GroupKey::Hour => "hour".into(),
             GroupKey::Metadata(f) => format!("metadata.{f}"),
         }
     }
@@ -84,6 +131,7 @@ impl GroupKey {
             GroupKey::Status => one(Some(r.status.as_str())),
             GroupKey::Error => one(r.error.as_deref()),
             GroupKey::Day => vec![Some(clock::utc_date(r.started_at))],
+            GroupKey::Hour => vec![Some(utc_hour(r.started_at))],
             GroupKey::Metadata(field) => {
                 let v = r.metadata.as_deref().and_then(|m| m.extra.get(field));
                 vec![match v {
@@ -105,6 +153,15 @@ pub struct ReportQuery {
     pub since: Option<Micros>,
     /// Calls started before this time.
     pub until: Option<Micros>,
+    /// The time buckets of [`Report::buckets`]; `None`: hours for spans up to two days,
+    /// else days.
+    pub interval: Option<Interval>,
+}
+
+/// `YYYY-MM-DD HH:00` (UTC).
+pub fn utc_hour(t: Micros) -> String {
+    let hour = t.div_euclid(MICROS_PER_HOUR).rem_euclid(24);
+    format!("{} {hour:02}:00", clock::utc_date(t))
 }
 
 /// One group of a report.
@@ -115,6 +172,8 @@ pub struct ReportRow {
     pub calls: u64,
     /// Calls that did not succeed (failed, cancelled or blocked).
     pub failures: u64,
+    /// Of the failures, the calls a budget refused.
+    pub blocked: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     /// USD (unknown prices count as 0; see `unpriced_calls`).
@@ -125,6 +184,8 @@ pub struct ReportRow {
     pub unpriced_calls: u64,
     /// Mean latency in seconds of the successful calls.
     pub mean_latency: Option<f64>,
+    /// Cost in each of [`Report::buckets`].
+    pub timeline: Vec<f64>,
 }
 
 /// Rows sorted by cost (highest first), and the totals over all matching calls.
@@ -134,14 +195,24 @@ pub struct Report {
     pub rows: Vec<ReportRow>,
     pub total_cost: f64,
     pub total_calls: u64,
+    /// Calls that did not succeed, and of those the calls a budget refused.
+    pub total_failures: u64,
+    pub total_blocked: u64,
     pub since: Option<Micros>,
     pub until: Option<Micros>,
+    /// The width of the time buckets.
+    pub interval: Interval,
+    /// The start of each time bucket, consecutive from the first call's to the last's.
+    pub buckets: Vec<Micros>,
 }
 
 #[derive(Default)]
 struct Acc {
     calls: u64,
     failures: u64,
+    blocked: u64,
+    /// Cost per hour (hours since the epoch).
+    hourly: HashMap<i64, f64>,
     prompt_tokens: u64,
     completion_tokens: u64,
     cost: f64,
@@ -156,6 +227,10 @@ pub struct Aggregator {
     groups: HashMap<Vec<Option<String>>, Acc>,
     total_cost: f64,
     total_calls: u64,
+    total_failures: u64,
+    total_blocked: u64,
+    /// Hours (since the epoch) in which calls started.
+    hours: BTreeSet<i64>,
 }
 
 impl Aggregator {
@@ -165,6 +240,9 @@ impl Aggregator {
             groups: HashMap::new(),
             total_cost: 0.0,
             total_calls: 0,
+            total_failures: 0,
+            total_blocked: 0,
+            hours: BTreeSet::new(),
         }
     }
 
@@ -176,6 +254,13 @@ impl Aggregator {
         }
         self.total_calls += 1;
         self.total_cost += r.cost_or_zero();
+        self.total_failures += u64::from(!matches!(
+            r.status,
+            CallStatus::Success | CallStatus::CacheHit
+        ));
+        self.total_blocked += u64::from(r.status == CallStatus::Blocked);
+        let hour = r.started_at.div_euclid(MICROS_PER_HOUR);
+        self.hours.insert(hour);
         // The cartesian product of each key's values (only tags have several).
         let mut keys: Vec<Vec<Option<String>>> = vec![Vec::new()];
         for g in &self.query.group_by {
@@ -194,10 +279,10 @@ impl Aggregator {
         for key in keys {
             let acc = self.groups.entry(key).or_default();
             acc.calls += 1;
-            if !matches!(
-                r.status,
-                super::CallStatus::Success | super::CallStatus::CacheHit
-            ) {
+            if r.status == CallStatus::Blocked {
+                acc.blocked += 1;
+            }
+            if !matches!(r.status, CallStatus::Success | CallStatus::CacheHit) {
                 acc.failures += 1;
             } else {
                 acc.latency_sum += r.latency;
@@ -206,6 +291,7 @@ impl Aggregator {
             acc.prompt_tokens += r.prompt_tokens;
             acc.completion_tokens += r.completion_tokens;
             acc.cost += r.cost_or_zero();
+            *acc.hourly.entry(hour).or_default() += r.cost_or_zero();
             if r.cost.is_none() {
                 acc.unpriced += 1;
             }
@@ -214,19 +300,45 @@ impl Aggregator {
 
     pub fn finish(self) -> Report {
         let total = self.total_cost;
+        let first = self.hours.first().map(|h| h * MICROS_PER_HOUR);
+        let last = self.hours.last().map(|h| h * MICROS_PER_HOUR);
+        let interval = self.query.interval.unwrap_or_else(|| match (first, last) {
+            (Some(f), Some(l)) => Interval::for_span(f, l),
+            _ => Interval::Day,
+        });
+        let width = interval.micros();
+        let buckets: Vec<Micros> = match (first, last) {
+            (Some(f), Some(l)) => {
+                let (f, l) = (f.div_euclid(width), l.div_euclid(width));
+                (f..=l).map(|b| b * width).collect()
+            }
+            _ => Vec::new(),
+        };
+        let first_bucket = buckets.first().copied().unwrap_or(0);
         let mut rows: Vec<ReportRow> = self
             .groups
             .into_iter()
-            .map(|(key, a)| ReportRow {
-                key,
-                calls: a.calls,
-                failures: a.failures,
-                prompt_tokens: a.prompt_tokens,
-                completion_tokens: a.completion_tokens,
-                cost: a.cost,
-                share: if total > 0.0 { a.cost / total } else { 0.0 },
-                unpriced_calls: a.unpriced,
-                mean_latency: (a.latency_n > 0).then(|| a.latency_sum / a.latency_n as f64),
+            .map(|(key, a)| {
+                let mut timeline = vec![0.0; buckets.len()];
+                for (hour, cost) in &a.hourly {
+                    let at = (hour * MICROS_PER_HOUR - first_bucket).div_euclid(width);
+                    if let Some(slot) = usize::try_from(at).ok().and_then(|i| timeline.get_mut(i)) {
+                        *slot += cost;
+                    }
+                }
+                ReportRow {
+                    key,
+                    calls: a.calls,
+                    failures: a.failures,
+                    blocked: a.blocked,
+                    prompt_tokens: a.prompt_tokens,
+                    completion_tokens: a.completion_tokens,
+                    cost: a.cost,
+                    share: if total > 0.0 { a.cost / total } else { 0.0 },
+                    unpriced_calls: a.unpriced,
+                    mean_latency: (a.latency_n > 0).then(|| a.latency_sum / a.latency_n as f64),
+                    timeline,
+                }
             })
             .collect();
         rows.sort_by(|a, b| {
@@ -240,8 +352,12 @@ impl Aggregator {
             rows,
             total_cost: total,
             total_calls: self.total_calls,
+            total_failures: self.total_failures,
+            total_blocked: self.total_blocked,
             since: self.query.since,
             until: self.query.until,
+            interval,
+            buckets,
         }
     }
 }
@@ -267,7 +383,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -288,9 +404,33 @@ pub fn format_usd(cost: f64) -> String {
     }
 }
 
-const BAR_WIDTH: f64 = 160.0;
-const BAR_HEIGHT: u32 = 12;
-const BAR_COLOR: &str = "#4c78a8";
+/// Decimals that show every non-zero cost in `costs` with at least two significant digits
+/// (two at least, eight at most): one precision for a whole table.
+pub fn cost_decimals(costs: impl IntoIterator<Item = f64>) -> usize {
+    let smallest = costs
+        .into_iter()
+        .map(f64::abs)
+        .filter(|c| *c > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    if !smallest.is_finite() {
+        return 2;
+    }
+    let digits = (-smallest.log10()).ceil() + 1.0;
+    (digits.max(2.0) as usize).min(8)
+}
+
+/// `$` and the amount with `decimals` digits after the point.
+pub fn usd(cost: f64, decimals: usize) -> String {
+    format!("${cost:.decimals$}")
+}
+
+/// The share bar's width in the HTML table (100 % of the total).
+const SHARE_BAR_WIDTH: f64 = 100.0;
+const BAR_HEIGHT: u32 = 10;
+
+const TABLE_STYLE: &str = "border-collapse:collapse;font:13px system-ui,sans-serif";
+const CELL: &str = "padding:2px 10px;text-align:right;white-space:nowrap";
+const KEY_CELL: &str = "padding:2px 10px;text-align:left;white-space:nowrap";
 
 impl Report {
     /// The column names: the group keys, then the measures.
@@ -298,7 +438,28 @@ impl Report {
         self.group_by.iter().map(GroupKey::name).collect()
     }
 
-    fn title(&self) -> String {
+    /// A row's label in the chart's legend: its key values joined.
+    pub fn row_label(&self, row: &ReportRow) -> String {
+        if row.key.is_empty() {
+            return "all calls".to_owned();
+        }
+        row.key
+            .iter()
+            .map(|v| v.as_deref().unwrap_or("(none)"))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+
+    /// The decimals every cost of this report is shown with.
+    pub fn decimals(&self) -> usize {
+        cost_decimals(self.rows.iter().map(|r| r.cost))
+    }
+
+    fn failed(row: &ReportRow) -> u64 {
+        row.failures - row.blocked
+    }
+
+    pub fn title(&self) -> String {
         let by = if self.group_by.is_empty() {
             "Spend".to_owned()
         } else {
@@ -307,8 +468,16 @@ impl Report {
         let mut t = format!(
             "{by}: {} calls, {} total",
             thousands(self.total_calls),
-            format_usd(self.total_cost)
+            usd(self.total_cost, self.decimals())
         );
+        if self.total_failures > 0 {
+            let _ = write!(
+                t,
+                " ({} failed, {} blocked)",
+                thousands(self.total_failures - self.total_blocked),
+                thousands(self.total_blocked)
+            );
+        }
         if let Some(s) = self.since {
             let _ = write!(t, ", since {}", clock::utc_iso(s));
         }
@@ -318,61 +487,88 @@ impl Report {
         t
     }
 
-    /// An HTML table with one inline SVG bar per row (length ∝ cost). Every value that came
-    /// from a caller (model names, users, tags, metadata) is escaped.
+    /// The chart (cost over time, stacked by group) above a table with one row per group
+    /// and its share of the total as a bar. Every value that came from a caller (model
+    /// names, users, tags, metadata) is escaped.
     pub fn to_html(&self) -> String {
-        let max = self.rows.iter().map(|r| r.cost).fold(0.0, f64::max);
-        let mut h = String::with_capacity(512 + self.rows.len() * 400);
-        h.push_str("<div class=\"llmswitch-spend-report\">\n<table>\n");
-        let _ = writeln!(h, "<caption>{}</caption>", escape_html(&self.title()));
+        let decimals = self.decimals();
+        let mut h = String::with_capacity(4096 + self.rows.len() * 600);
+        h.push_str("<div class=\"llmswitch-spend-report\">\n");
+        h.push_str(&super::chart::svg(self, false));
+        let _ = writeln!(h, "\n<table style=\"{TABLE_STYLE}\">");
+        let _ = writeln!(
+            h,
+            "<caption style=\"text-align:left;font-weight:600;padding:4px 10px\">{}</caption>",
+            escape_html(&self.title())
+        );
         h.push_str("<thead><tr>");
         for name in self.key_names() {
-            let _ = write!(
-                h,
-                "<th style=\"text-align:left\">{}</th>",
-                escape_html(&name)
-            );
+            let _ = write!(h, "<th style=\"{KEY_CELL}\">{}</th>", escape_html(&name));
         }
-        h.push_str(
-            "<th>calls</th><th>failures</th><th>prompt tokens</th><th>completion tokens</th>\
-             <th>cost (USD)</th><th>share</th><th style=\"text-align:left\">cost</th></tr></thead>\n<tbody>\n",
+        for name in [
+            "calls",
+            "failed",
+            "blocked",
+            "prompt tokens",
+            "completion tokens",
+            "cost (USD)",
+        ] {
+            let _ = write!(h, "<th style=\"{CELL}\">{name}</th>");
+        }
+        let _ = writeln!(
+            h,
+            "<th style=\"{KEY_CELL}\">share of total</th></tr></thead>\n<tbody>"
         );
-        for row in &self.rows {
+        for (i, row) in self.rows.iter().enumerate() {
             h.push_str("<tr>");
             for value in &row.key {
                 match value {
                     Some(v) => {
-                        let _ = write!(h, "<td style=\"text-align:left\">{}</td>", escape_html(v));
+                        let _ = write!(h, "<td style=\"{KEY_CELL}\">{}</td>", escape_html(v));
                     }
-                    None => h.push_str("<td style=\"text-align:left\"><em>(none)</em></td>"),
+                    None => {
+                        let _ = write!(h, "<td style=\"{KEY_CELL}\"><em>(none)</em></td>");
+                    }
                 }
             }
-            let width = if max > 0.0 {
-                (row.cost / max * BAR_WIDTH).max(0.0)
-            } else {
-                0.0
-            };
             let share = format!("{:.1}%", row.share * 100.0);
-            let _ = writeln!(
-                h,
-                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{share}</td>\
-                 <td><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{BAR_WIDTH}\" height=\"{BAR_HEIGHT}\" role=\"img\" aria-label=\"{share}\">\
-                 <rect x=\"0\" y=\"0\" width=\"{width:.1}\" height=\"{BAR_HEIGHT}\" fill=\"{BAR_COLOR}\"></rect></svg></td></tr>",
+            let width = (row.share * SHARE_BAR_WIDTH).clamp(0.0, SHARE_BAR_WIDTH);
+            for cell in [
                 thousands(row.calls),
-                thousands(row.failures),
+                thousands(Self::failed(row)),
+                thousands(row.blocked),
                 thousands(row.prompt_tokens),
                 thousands(row.completion_tokens),
-                format_usd(row.cost),
+                usd(row.cost, decimals),
+            ] {
+                let _ = write!(h, "<td style=\"{CELL}\">{cell}</td>");
+            }
+            let _ = writeln!(
+                h,
+                "<td style=\"{KEY_CELL}\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"share-bar\" width=\"{SHARE_BAR_WIDTH}\" height=\"{BAR_HEIGHT}\" role=\"img\" aria-label=\"{share} of the total\">\
+                 <rect x=\"0\" y=\"0\" width=\"{SHARE_BAR_WIDTH}\" height=\"{BAR_HEIGHT}\" fill=\"#e8e8e8\"></rect>\
+                 <rect x=\"0\" y=\"0\" width=\"{width:.1}\" height=\"{BAR_HEIGHT}\" fill=\"{}\"></rect></svg> {share}</td></tr>",
+                super::chart::row_color(i)
             );
         }
         h.push_str("</tbody>\n</table>\n</div>");
         h
     }
 
+    /// A standalone HTML page: [`Report::to_html`] with a title and a character set.
+    pub fn to_html_page(&self) -> String {
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n</head>\n<body style=\"margin:16px;font:13px system-ui,sans-serif\">\n{}\n</body>\n</html>\n",
+            escape_html(&self.title()),
+            self.to_html()
+        )
+    }
+
     /// A plain-text table, for terminals.
     pub fn to_text(&self) -> String {
+        let decimals = self.decimals();
         let mut header: Vec<String> = self.key_names();
-        header.extend(["calls", "tokens", "cost", "share"].map(String::from));
+        header.extend(["calls", "failed", "blocked", "tokens", "cost", "share"].map(String::from));
         let mut lines: Vec<Vec<String>> = vec![header];
         for r in &self.rows {
             let mut cells: Vec<String> = r
@@ -381,11 +577,14 @@ impl Report {
                 .map(|v| v.clone().unwrap_or_else(|| "(none)".to_owned()))
                 .collect();
             cells.push(thousands(r.calls));
+            cells.push(thousands(Self::failed(r)));
+            cells.push(thousands(r.blocked));
             cells.push(thousands(r.prompt_tokens + r.completion_tokens));
-            cells.push(format_usd(r.cost));
+            cells.push(usd(r.cost, decimals));
             cells.push(format!("{:.1}%", r.share * 100.0));
             lines.push(cells);
         }
+        let keys = self.group_by.len();
         let cols = lines[0].len();
         let widths: Vec<usize> = (0..cols)
             .map(|c| {
@@ -402,7 +601,15 @@ impl Report {
             let cells: Vec<String> = l
                 .iter()
                 .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
+                .enumerate()
+                // Keys to the left, numbers to the right.
+                .map(|(i, (c, w))| {
+                    if i < keys {
+                        format!("{c:<w$}")
+                    } else {
+                        format!("{c:>w$}")
+                    }
+                })
                 .collect();
             out.push_str(cells.join("  ").trim_end());
             out.push('\n');
@@ -423,8 +630,13 @@ mod tests {
     }
 
     fn report(records: &[SpendRecord], keys: &[&str]) -> Report {
+        report_every(records, keys, None)
+    }
+
+    fn report_every(records: &[SpendRecord], keys: &[&str], interval: Option<Interval>) -> Report {
         let q = ReportQuery {
             group_by: keys.iter().map(|k| GroupKey::parse(k).unwrap()).collect(),
+            interval,
             ..Default::default()
         };
         let mut agg = Aggregator::new(&q);
@@ -496,7 +708,9 @@ mod tests {
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(html.contains("a&quot;b&amp;c&#39;"));
         assert!(html.contains("<svg"));
-        assert!(html.contains("width=\"160.0\""));
+        // The share bar is the row's share of the total (100 % here).
+        assert!(html.contains("width=\"100.0\" height=\"10\" fill=\"#4e79a7\""));
+        assert!(html.contains("llmswitch-spend-chart"));
     }
 
     #[test]

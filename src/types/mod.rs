@@ -19,7 +19,8 @@ pub use request::{
     ToolCall, ToolChoice, OPENAI_PARAMS,
 };
 pub use response::{
-    ChatResponse, Choice, CompletionTokensDetails, PromptTokensDetails, ResponseMessage, Usage,
+    openai_service_tier, ChatResponse, Choice, CompletionTokensDetails, PromptTokensDetails,
+    ResponseMessage, Usage, OPENAI_SERVICE_TIERS,
 };
 
 /// Current UNIX time in seconds, as OpenAI's `created` field has it.

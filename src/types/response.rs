@@ -24,6 +24,20 @@ pub struct ChatResponse {
     pub service_tier: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+    /// The host's own `service_tier` when it was outside OpenAI's set and replaced
+    /// ([`ChatResponse::normalize_service_tier`]); shown in `_hidden_params`.
+    #[serde(skip)]
+    pub provider_service_tier: Option<String>,
+}
+
+/// The `service_tier` values of OpenAI's API (and its SDK's types).
+pub const OPENAI_SERVICE_TIERS: &[&str] = &["auto", "default", "flex", "scale", "priority"];
+
+/// A host's `service_tier` value in OpenAI's set: unknown ones (Groq's `on_demand`) become
+/// `auto`, as LiteLLM does for Groq, so responses validate as OpenAI's types. `None` when
+/// the value is already OpenAI's.
+pub fn openai_service_tier(tier: &str) -> Option<&'static str> {
+    (!OPENAI_SERVICE_TIERS.contains(&tier)).then_some("auto")
 }
 
 fn completion_object() -> String {
@@ -43,6 +57,18 @@ impl ChatResponse {
             system_fingerprint: None,
             service_tier: None,
             extra: Map::new(),
+            provider_service_tier: None,
+        }
+    }
+
+    /// Replace a `service_tier` outside OpenAI's set, keeping the host's value in
+    /// `provider_service_tier`.
+    pub fn normalize_service_tier(&mut self) {
+        let Some(tier) = self.service_tier.as_deref() else {
+            return;
+        };
+        if let Some(openai) = openai_service_tier(tier) {
+            self.provider_service_tier = self.service_tier.replace(openai.to_owned());
         }
     }
 

@@ -124,8 +124,8 @@ def test_request_wire_format_and_default_reply(server, kw):
     assert "authorization" not in req["headers"]
     assert req["body"] == {
         "model": "claude-sonnet-4-20250514",
-        # Anthropic requires max_tokens: the model's output limit from the catalogue.
-        "max_tokens": llmswitch.get_model_info(MODEL)["max_output_tokens"],
+        # Anthropic requires max_tokens: LiteLLM's default, not the model's output limit.
+        "max_tokens": 4096,
         "messages": [{"role": "user", "content": "hi"}],
     }
     ChatCompletion.model_validate(r)
@@ -570,8 +570,8 @@ def test_reasoning_effort_maps_to_thinking_budget(server, kw, effort, budget):
     llmswitch.completion(model=MODEL, messages=MESSAGES, reasoning_effort=effort, **kw)
     body = sent(server)
     assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
-    # max_tokens must exceed the budget: the model's output limit does.
-    assert body["max_tokens"] == llmswitch.get_model_info(MODEL)["max_output_tokens"] > budget
+    # max_tokens must exceed the budget: 4096 are left for the answer (as LiteLLM does).
+    assert body["max_tokens"] == budget + 4096
 
 
 def test_default_max_tokens_for_a_model_the_catalogue_lacks(server, kw):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import llmswitch
+
 
 def _run_demo(db):
     proc = subprocess.run(
@@ -51,3 +53,22 @@ def test_demo_report_covers_this_run_and_the_file_persists(tmp_path):
     assert totals(first) == totals(second)
     calls = int(totals(first).split(": ")[1].split(" calls")[0])
     assert f"(the file also holds {calls} calls from earlier runs: the ledger persists)" in second
+
+
+def test_version_flag_and_command():
+    for argv in (["--version"], ["version"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "llmswitch", *argv], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split()[-1] == llmswitch.__version__
+
+
+def test_package_metadata_names_homepage_and_authors():
+    from importlib.metadata import metadata
+
+    meta = metadata("llmswitch")
+    assert meta["Author"] or meta["Author-email"]
+    assert any(url.startswith("Homepage, https://") for url in meta.get_all("Project-URL") or [])
+    # `pip show` (pip < 24 reads only this field) prints it as the home page.
+    assert (meta["Home-page"] or "").startswith("https://")

@@ -533,6 +533,9 @@ def test_invalid_key_and_retry_info(server, gemini_kw):
     with pytest.raises(llmswitch.AuthenticationError) as info:
         llmswitch.completion(model="gemini/gemini-2.5-pro", messages=MESSAGES, **gemini_kw)
     assert KEY not in str(info.value)
+    # Google says 400 INVALID_ARGUMENT; the class (and LiteLLM 1.106.2) say 401.
+    assert info.value.status_code == 401
+    assert info.value.body["error"]["code"] == 400
 
     server.enqueue(
         status=429,

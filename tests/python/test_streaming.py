@@ -358,3 +358,71 @@ def test_chunk_conversion_matches_serde(server, openai_kw):
     assert got[1].choices[0].delta.tool_calls[0].function.name == "f"
     for c in got:
         ChatCompletionChunk.model_validate(c)
+
+
+def test_a_stream_iterated_directly_closes_when_the_loop_is_left(server, openai_kw):
+    server.enqueue(sse=[chunk({"content": "x"}) for _ in range(200)], chunk_delay=0.05)
+    # Nothing but the loop holds the stream: CPython frees it as the loop ends.
+    for _ in llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw):
+        break
+    assert _wait_for(lambda: server.open_streams == 0)
+
+
+def test_a_stream_held_in_a_variable_stays_open_until_closed(server, openai_kw):
+    server.enqueue(sse=[chunk({"content": "x"}) for _ in range(200)], chunk_delay=0.05)
+    with llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw) as stream:
+        for _ in stream:
+            break
+        # The documented truth: leaving the loop does not close a stream still referenced.
+        time.sleep(0.2)
+        assert server.open_streams == 1
+    assert _wait_for(lambda: server.open_streams == 0)
+
+
+def test_async_stream_is_an_async_context_manager(server, openai_kw):
+    server.enqueue(sse=[chunk({"content": "x"}) for _ in range(200)], chunk_delay=0.05)
+
+    async def run():
+        async with await llmswitch.acompletion(
+            model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw
+        ) as stream:
+            async for c in stream:
+                assert c.choices[0].delta.content == "x"
+                break
+            assert server.open_streams == 1
+        assert _wait_for(lambda: server.open_streams == 0)
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+
+    asyncio.run(run())
+
+
+def test_abandoned_async_stream_closes_its_connection(server, openai_kw):
+    server.enqueue(sse=[chunk({"content": "x"}) for _ in range(200)], chunk_delay=0.05)
+
+    async def run():
+        stream = await llmswitch.acompletion(
+            model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw
+        )
+        await stream.__anext__()
+        assert server.open_streams == 1
+        del stream  # dropped without aclose()
+        for _ in range(500):
+            if server.open_streams == 0:
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    assert asyncio.run(run()), "the server still streams after the client dropped the stream"
+
+
+def test_abandoned_sync_stream_closes_on_another_thread(server, openai_kw):
+    """A stream opened on one thread and dropped on another still closes its connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server.enqueue(sse=[chunk({"content": "x"}) for _ in range(200)], chunk_delay=0.05)
+    holder = [llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw)]
+    next(holder[0])
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(holder.clear).result()
+    assert _wait_for(lambda: server.open_streams == 0)

@@ -612,7 +612,6 @@ impl Provider for Bedrock {
                     &BodyOptions {
                         model: None,
                         anthropic_version: Some(ANTHROPIC_BEDROCK_VERSION),
-                        default_max_tokens: claude_max_tokens(&target.model),
                         stream: false,
                     },
                 )?,
@@ -712,14 +711,6 @@ fn embed_model(target: &Target) -> Result<EmbedModel, LlmError> {
         .with_provider("bedrock")
         .with_model(&target.model)
     })
-}
-
-/// `max_tokens` for a Claude model given none: its output limit from the catalogue.
-fn claude_max_tokens(model: &str) -> Option<u32> {
-    crate::catalog::model_info("bedrock", model)
-        .or_else(|| crate::catalog::model_info("bedrock", base_model(model)))
-        .and_then(|info| info.output_limit())
-        .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
