@@ -279,7 +279,7 @@ impl Store {
         }
         tx.commit()?;
         self.puts = self.puts.wrapping_add(1);
-        if self.puts % PURGE_EVERY == 0 {
+        if self.puts.is_multiple_of(PURGE_EVERY) {
             self.conn.execute(
                 "DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?1",
                 params![now],
