@@ -101,6 +101,15 @@ impl CachePlan {
         Some(out)
     }
 
+    /// Each key's entry, where there is one (young enough).
+    pub async fn get_each(&self) -> Vec<Option<Entry>> {
+        let mut out = Vec::with_capacity(self.keys.len());
+        for key in &self.keys {
+            out.push(self.cache.get(key, self.max_age).await);
+        }
+        out
+    }
+
     /// Store `answers`, one per key, in order.
     pub fn put_all(&self, provider: &str, model: &str, answers: Vec<CachedAnswer>) {
         if answers.len() != self.keys.len() {

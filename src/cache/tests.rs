@@ -427,11 +427,32 @@ async fn embeddings_are_cached_per_input() {
         .await
         .unwrap();
     assert!(one.meta.cache_hit);
-    // An input not seen yet: the call goes out.
-    let new = call::execute(&client, &prepared(vec!["alpha", "gamma"]))
+    // An input not seen yet: only it is sent (and costed); the answer is whole, in order.
+    let part = call::execute(&client, &prepared(vec!["gamma", "alpha"]))
         .await
         .unwrap();
-    assert!(!new.meta.cache_hit);
+    assert!(!part.meta.cache_hit);
+    let gamma = call::execute(&client, &prepared(vec!["gamma"]))
+        .await
+        .unwrap();
+    let alpha = call::execute(&client, &prepared(vec!["alpha"]))
+        .await
+        .unwrap();
+    assert!(gamma.meta.cache_hit, "the fresh vector was stored");
+    assert_eq!(
+        part.response.data[0].embedding,
+        gamma.response.data[0].embedding
+    );
+    assert_eq!(
+        part.response.data[1].embedding,
+        alpha.response.data[0].embedding
+    );
+    assert_eq!(part.response.data[1].index, 1);
+    let tokens = |r: &crate::types::EmbeddingResponse| r.usage.as_ref().unwrap().prompt_tokens;
+    assert_eq!(
+        tokens(&part.response),
+        tokens(&gamma.response) + tokens(&alpha.response)
+    );
 }
 
 #[tokio::test]

@@ -79,14 +79,84 @@ pub async fn lookup_stream(
     ))
 }
 
-/// A prepared call's answer from the cache.
-pub(super) async fn lookup_prepared<R: Request>(
+/// What the cache has for a prepared call (one per call, so the large hit is not boxed).
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Found<R: Request> {
+    /// The whole answer.
+    Hit(Done<R::Response>),
+    /// Part of it (some inputs of an embeddings call): send `narrowed` for the rest, then
+    /// complete its answer with `cached`.
+    Part {
+        narrowed: Box<PreparedCall<R>>,
+        cached: Vec<Option<crate::cache::Entry>>,
+    },
+    Miss,
+}
+
+/// A prepared call's answer from the cache, whole or in part.
+pub(super) async fn lookup_prepared<R: Request>(call: &PreparedCall<R>) -> Found<R> {
+    let Some(plan) = call.cache.as_ref().filter(|p| p.read) else {
+        return Found::Miss;
+    };
+    if plan.keys.len() == 1 {
+        return match lookup(plan, &call.request).await {
+            Some(mut done) => {
+                done.meta.api_base.clone_from(&call.target.api_base);
+                Found::Hit(done)
+            }
+            None => Found::Miss,
+        };
+    }
+    let entries = plan.get_each().await;
+    if entries.iter().all(Option::is_some) {
+        let entries = entries.into_iter().flatten().collect();
+        return match call.request.answer_from_cache(entries) {
+            Some((response, provider, model)) => {
+                let mut meta = hit_meta(plan, provider, model);
+                meta.api_base.clone_from(&call.target.api_base);
+                Found::Hit(Done { response, meta })
+            }
+            None => Found::Miss,
+        };
+    }
+    match narrowed(call, plan, &entries) {
+        Some(narrowed) => Found::Part {
+            narrowed: Box::new(narrowed),
+            cached: entries,
+        },
+        None => Found::Miss,
+    }
+}
+
+/// The call for what the cache lacks: its request narrowed, translated again, and its plan
+/// keeping the missing keys (to store them).
+fn narrowed<R: Request>(
     call: &PreparedCall<R>,
-) -> Option<Done<R::Response>> {
-    let plan = call.cache.as_ref()?;
-    let mut done = lookup(plan, &call.request).await?;
-    done.meta.api_base.clone_from(&call.target.api_base);
-    Some(done)
+    plan: &CachePlan,
+    entries: &[Option<crate::cache::Entry>],
+) -> Option<PreparedCall<R>> {
+    let missing: Vec<bool> = entries.iter().map(Option::is_none).collect();
+    let mut request = call.request.narrowed(&missing)?;
+    let translated = request
+        .translate(&call.target, &call.options, call.http.is_none())
+        .ok()?;
+    let keys = plan
+        .keys
+        .iter()
+        .zip(&missing)
+        .filter(|(_, m)| **m)
+        .map(|(k, _)| k.clone())
+        .collect();
+    Some(PreparedCall {
+        request,
+        http: translated.http,
+        cache: Some(CachePlan {
+            keys,
+            read: false,
+            ..plan.clone()
+        }),
+        ..call.clone()
+    })
 }
 
 /// Store a prepared call's answer, if its plan writes.

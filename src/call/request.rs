@@ -13,8 +13,8 @@ use crate::params::{
 };
 use crate::providers::{mock, Provider, Target};
 use crate::types::{
-    ChatRequest, ChatResponse, Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingVector,
-    EncodingFormat, InputItem, StreamOptions, Usage,
+    ChatRequest, ChatResponse, Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse,
+    EmbeddingVector, EncodingFormat, InputItem, StreamOptions, Usage,
 };
 
 use super::{CallOptions, PreparedCall, ResponseMeta};
@@ -89,6 +89,22 @@ pub trait Request: Clone + Send + Sync + Sized + 'static {
 
     /// What to store of an answer (one per key), or `None` when it is not worth keeping.
     fn cacheable(&self, response: &Self::Response) -> Option<Vec<CachedAnswer>>;
+
+    /// The request for the answers the cache lacks (`missing[i]`: key `i` missed), when a
+    /// request can be split (embeddings: its inputs); `None` otherwise.
+    fn narrowed(&self, _missing: &[bool]) -> Option<Self> {
+        None
+    }
+
+    /// A narrowed request's answer completed with the entries the cache had (`cached[i]`,
+    /// `None` where the narrowed answer fills in), in the original order.
+    fn merged(
+        &self,
+        _cached: Vec<Option<Entry>>,
+        _fresh: Self::Response,
+    ) -> Option<Self::Response> {
+        None
+    }
 }
 
 impl Request for ChatRequest {
@@ -428,6 +444,65 @@ impl Request for EmbeddingRequest {
             extra: serde_json::Map::new(),
         };
         Some((response, provider, model))
+    }
+
+    fn narrowed(&self, missing: &[bool]) -> Option<Self> {
+        let input = match &self.input {
+            EmbeddingInput::Texts(t) if t.len() == missing.len() => EmbeddingInput::Texts(
+                t.iter()
+                    .zip(missing)
+                    .filter(|(_, m)| **m)
+                    .map(|(x, _)| x.clone())
+                    .collect(),
+            ),
+            EmbeddingInput::TokenLists(t) if t.len() == missing.len() => {
+                EmbeddingInput::TokenLists(
+                    t.iter()
+                        .zip(missing)
+                        .filter(|(_, m)| **m)
+                        .map(|(x, _)| x.clone())
+                        .collect(),
+                )
+            }
+            _ => return None,
+        };
+        Some(EmbeddingRequest {
+            input,
+            ..self.clone()
+        })
+    }
+
+    /// The cached vectors and the fresh ones, in input order; the usage counts both (as
+    /// LiteLLM's), while the call's cost is the fresh part's.
+    fn merged(
+        &self,
+        cached: Vec<Option<Entry>>,
+        fresh: EmbeddingResponse,
+    ) -> Option<EmbeddingResponse> {
+        let mut fresh_data: Vec<Embedding> = fresh.data;
+        fresh_data.sort_by_key(|e| e.index);
+        let mut fresh_data = fresh_data.into_iter();
+        let mut prompt_tokens = fresh.usage.as_ref().map_or(0, |u| u.prompt_tokens);
+        let mut data = Vec::with_capacity(cached.len());
+        for (index, entry) in cached.into_iter().enumerate() {
+            let embedding = match entry {
+                Some(Entry {
+                    answer: CachedAnswer::Embedding(e),
+                    ..
+                }) => {
+                    prompt_tokens += e.prompt_tokens;
+                    e.embedding
+                }
+                Some(_) => return None,
+                None => fresh_data.next()?.embedding,
+            };
+            data.push(Embedding::new(u32::try_from(index).ok()?, embedding));
+        }
+        Some(EmbeddingResponse {
+            data,
+            usage: Some(Usage::new(prompt_tokens, 0)),
+            ..fresh
+        })
     }
 
     /// Each vector with its share of the prompt tokens (spread evenly, so that the shares

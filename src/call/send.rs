@@ -25,19 +25,38 @@ pub async fn execute<R: Request>(
     call: &PreparedCall<R>,
 ) -> Result<Done<R::Response>, LlmError> {
     let tracker = CallTracker::start(call);
-    if let Some(hit) = cached::lookup_prepared(call).await {
-        tracker.cache_hit(R::usage(&hit.response));
-        return Ok(hit);
-    }
-    let mut result = execute_untracked(client, call).await;
+    let (sent, cached) = match cached::lookup_prepared(call).await {
+        cached::Found::Hit(hit) => {
+            tracker.cache_hit(R::usage(&hit.response));
+            return Ok(hit);
+        }
+        cached::Found::Part { narrowed, cached } => (Some(narrowed), Some(cached)),
+        cached::Found::Miss => (None, None),
+    };
+    // Part in the cache: only the rest is sent (and costed, and recorded).
+    let to_send = sent.as_deref().unwrap_or(call);
+    let mut result = execute_untracked(client, to_send).await;
     match &mut result {
         Ok(done) => {
             tracker.succeeded(&done.meta, R::usage(&done.response));
-            cached::store(call, &mut done.meta, &done.response);
+            cached::store(to_send, &mut done.meta, &done.response);
         }
         Err(e) => tracker.failed(e),
     }
-    result
+    match (result, cached) {
+        (Ok(done), Some(cached)) => {
+            let Done { response, mut meta } = done;
+            meta.cache_key = call.cache.as_ref().map(|p| p.key().to_owned());
+            match call.request.merged(cached, response) {
+                Some(response) => Ok(Done { response, meta }),
+                None => Err(LlmError::new(
+                    crate::error::ErrorKind::Api,
+                    "The provider answered a different number of embeddings than inputs sent",
+                )),
+            }
+        }
+        (result, _) => result,
+    }
 }
 
 async fn execute_untracked<R: Request>(

@@ -358,6 +358,25 @@ def test_embeddings_are_cached_per_input():
     assert asyncio.run(again())._hidden_params["cache_hit"] is True
 
 
+def test_only_the_inputs_not_cached_are_sent(server, openai_kw):
+    llmswitch.cache = llmswitch.Cache()
+    a, b, c = uid(), uid(), uid()
+    kw = dict(model="openai/text-embedding-3-small", **openai_kw)
+    both = llmswitch.embedding(input=[a, b], **kw)
+    mixed = llmswitch.embedding(input=[c, a, b], **kw)
+    assert server.requests[-1]["body"]["input"] == [c]
+    assert server.hits == 2
+    assert "cache_hit" not in mixed._hidden_params
+    assert [d.index for d in mixed.data] == [0, 1, 2]
+    assert [d.embedding for d in mixed.data[1:]] == [d.embedding for d in both.data]
+    alone = llmswitch.embedding(input=c, **kw)
+    assert alone._hidden_params["cache_hit"] is True and alone.data[0].embedding == mixed.data[0].embedding
+    # The usage counts every input; the cost, only what was sent.
+    assert mixed.usage.prompt_tokens == both.usage.prompt_tokens + alone.usage.prompt_tokens
+    price = llmswitch.model_cost["text-embedding-3-small"]["input_cost_per_token"]
+    assert mixed._hidden_params["response_cost"] == pytest.approx(alone.usage.prompt_tokens * price)
+
+
 # --- the Router ----------------------------------------------------------------------------
 
 
