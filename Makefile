@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: test dev lint rust-test py-test stubtest bench bench-smoke demo clean
+.PHONY: test dev lint rust-test py-test stubtest bench bench-gateway bench-smoke demo clean
 
 test: lint rust-test py-test bench-smoke
 
@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "pytest-timeout>=2.3" "openai>=1.40" "ruff>=0.6" "mypy>=1.11" \
+		"anthropic>=0.40,<1" "langchain-openai>=0.2,<2" \
 		"cohere>=5.15,<6" "ollama>=0.5,<1" "boto3>=1.35,<2" "tomli>=2; python_version < '3.11'" \
 		"langchain-core>=1.2,<2" "langgraph>=1.0,<2"
 	touch $@
@@ -40,8 +41,13 @@ py-test: dev
 bench: $(VENV)/.installed
 	bench/run.sh
 
+# The gateway against LiteLLM's proxy under load (needs oha: built into bench/.tools).
+bench-gateway:
+	bench/gateway.sh
+
 bench-smoke: dev
 	$(PY) bench/library_bench.py --smoke --subjects llmswitch > /dev/null
+	$(PY) bench/gateway_bench.py --smoke > /dev/null
 
 demo: dev
 	$(PY) -m llmswitch demo

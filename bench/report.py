@@ -279,6 +279,14 @@ def main() -> None:
         w(f"| ledger's count | {lm['accounted_bytes_per_record']:.0f} | ≤ 100 |")
         w("")
 
+    gw = load(d, "gateway.json")
+    if gw:
+        from gateway_bench import GATEWAY_NOTE, markdown
+
+        w("## The gateway (`llmswitch proxy`) beside LiteLLM's proxy\n")
+        w(GATEWAY_NOTE + "\n")
+        w(markdown(gw) + "\n")
+
     print("\n".join(out))
 
 

@@ -15,6 +15,7 @@ pub mod mock_server;
 pub mod model_id;
 pub mod params;
 pub mod providers;
+pub mod proxy;
 pub mod redact;
 pub mod router;
 pub mod spend;

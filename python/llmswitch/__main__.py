@@ -4,15 +4,16 @@
 pipeline (translation, streaming, the router with retries and fallbacks, cost, the spend
 ledger in an embedded SQLite file, budgets) against the built-in ``mock/`` provider and a
 loopback mock of the providers' HTTP APIs. No keys, no network.
+
+``python -m llmswitch proxy --config config.yaml [--host 127.0.0.1] [--port 4000]`` runs the
+gateway (see :mod:`llmswitch.proxy`).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-import tempfile
 import time
 
 import llmswitch
@@ -24,6 +25,10 @@ def _section(title: str) -> None:
 
 def demo(db_path: str | None = None) -> None:
     """Offline quickstart on the built-in mock provider and a loopback mock server."""
+    # Imported here: `llmswitch proxy` starts without them (cold start).
+    import asyncio
+    import tempfile
+
     from llmswitch.testing import MockServer
 
     messages = [{"role": "user", "content": "Say hello in five words."}]
@@ -156,6 +161,20 @@ def demo(db_path: str | None = None) -> None:
         print(f"(the file also holds {earlier} calls from earlier runs: the ledger persists)")
 
 
+def proxy(config: str, host: str, port: int) -> None:
+    """Run the gateway in the foreground until Ctrl-C or SIGTERM (exit status 0)."""
+    import logging
+
+    from llmswitch.proxy import serve
+
+    logging.basicConfig(level=logging.INFO, format="llmswitch proxy: %(message)s")
+    try:
+        serve(config, host=host, port=port)
+    except (ValueError, OSError) as e:
+        print(f"llmswitch proxy: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run an llmswitch command."""
     parser = argparse.ArgumentParser(prog="llmswitch", description="llmswitch command line")
@@ -163,10 +182,16 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command")
     demo_cmd = sub.add_parser("demo", help="offline quickstart on the built-in mock provider")
     demo_cmd.add_argument("--db", help="SQLite file for the spend ledger (default: in the temp directory)")
+    proxy_cmd = sub.add_parser("proxy", help="run the gateway (OpenAI- and Anthropic-compatible server)")
+    proxy_cmd.add_argument("--config", required=True, help="LiteLLM proxy config.yaml")
+    proxy_cmd.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    proxy_cmd.add_argument("--port", type=int, default=4000, help="port to listen on (default 4000)")
     sub.add_parser("version", help="print the version")
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo(args.db)
+    elif args.command == "proxy":
+        proxy(args.config, args.host, args.port)
     elif args.command == "version":
         print(llmswitch.__version__)
     else:

@@ -1,7 +1,7 @@
 """Type stubs for the native core. Checked against the runtime by ``mypy.stubtest``."""
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from collections.abc import Coroutine as _AbcCoroutine
 from typing import Any, Literal, TypeVar, overload
 
@@ -44,6 +44,9 @@ __all__ = [
     "MockServer",
     "ManualClock",
     "Router",
+    "ProxyServer",
+    "_proxy_serve",
+    "_proxy_start",
     "SpendReport",
     "BudgetManager",
     "spend_report",
@@ -463,6 +466,30 @@ class MockServer:
     def stop(self) -> None: ...
     def __enter__(self) -> MockServer: ...
     def __exit__(self, *_args: object) -> bool: ...
+
+@final
+class ProxyServer:
+    @property
+    def url(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def stop(self) -> bool: ...
+    def __enter__(self) -> ProxyServer: ...
+    def __exit__(self, *_args: object) -> bool: ...
+
+def _proxy_serve(
+    config: str | os.PathLike[str] | Mapping[str, Any],
+    host: str = "127.0.0.1",
+    port: int = 4000,
+    on_warning: Callable[[str], object] | None = None,
+    on_ready: Callable[[str], object] | None = None,
+) -> None: ...
+def _proxy_start(
+    config: str | os.PathLike[str] | Mapping[str, Any],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    on_warning: Callable[[str], object] | None = None,
+) -> ProxyServer: ...
 
 @final
 class ManualClock:

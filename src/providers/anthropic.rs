@@ -1027,7 +1027,7 @@ pub struct OutputTokensDetails {
 
 impl AnthropicUsage {
     /// Take the counts `newer` has (message_delta counts are cumulative).
-    fn update(&mut self, newer: AnthropicUsage) {
+    pub fn update(&mut self, newer: AnthropicUsage) {
         if newer.input_tokens.is_some() {
             self.input_tokens = newer.input_tokens;
         }

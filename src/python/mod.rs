@@ -16,6 +16,7 @@ mod cost;
 mod embedding;
 mod exceptions;
 mod package;
+mod proxy;
 mod router;
 mod runtime;
 mod spend;
@@ -51,6 +52,8 @@ mod _llmswitch {
     };
     #[pymodule_export]
     use super::embedding::{aembedding, embedding};
+    #[pymodule_export]
+    use super::proxy::{_proxy_serve, _proxy_start, ProxyServer};
     #[pymodule_export]
     use super::router::Router;
     #[pymodule_export]

@@ -259,7 +259,7 @@ pub struct RouterConfig {
 
 /// Keys of the proxy's `litellm_settings` that configure the router (the proxy hands them
 /// to its Router); `router_settings` wins over them.
-const LITELLM_SETTINGS_FOR_ROUTER: &[&str] = &[
+pub const LITELLM_SETTINGS_FOR_ROUTER: &[&str] = &[
     "num_retries",
     "request_timeout",
     "timeout",
@@ -293,53 +293,76 @@ impl RouterConfig {
                 "config: expected a mapping with model_list, router_settings, litellm_settings",
             ));
         };
-        let env: HashMap<String, String> = match root.remove("environment_variables") {
-            Some(Value::Object(m)) => m
-                .into_iter()
-                .filter_map(|(k, v)| match v {
-                    Value::String(s) => Some((k, s)),
-                    Value::Null => None,
-                    other => Some((k, other.to_string())),
-                })
-                .collect(),
-            _ => HashMap::new(),
-        };
+        let env = environment_variables(root.get("environment_variables"));
+        Self::take_from_proxy_config(&mut root, &env).map(|(config, _)| config)
+    }
+
+    /// Take the router's part out of a proxy config's top-level mapping: `model_list`,
+    /// `router_settings` (removed) and the router-related keys of `litellm_settings` (only
+    /// read: the gateway reads the rest). Also returns the `router_settings` keys the router
+    /// does not use (as `router_settings.NAME`), for the gateway's one warning.
+    pub fn take_from_proxy_config(
+        root: &mut Map<String, Value>,
+        env: &HashMap<String, String>,
+    ) -> Result<(Self, Vec<String>), LlmError> {
         let model_list = parse_model_list(
-            root.remove("model_list")
-                .unwrap_or(Value::Array(Vec::new())),
-            &env,
+            match root.remove("model_list") {
+                None | Some(Value::Null) => Value::Array(Vec::new()),
+                Some(v) => v,
+            },
+            env,
         )?;
-        let mut settings = Map::new();
-        if let Some(Value::Object(ls)) = root.remove("litellm_settings") {
-            // The proxy's cache caches its router's calls (LiteLLM's
-            // `switch_on_llm_response_caching`).
-            if ls.get("cache") == Some(&Value::Bool(true)) {
-                settings.insert("cache_responses".to_owned(), Value::Bool(true));
-            }
-            for (k, v) in ls {
-                if LITELLM_SETTINGS_FOR_ROUTER.contains(&k.as_str()) && !v.is_null() {
-                    settings.insert(k, v);
+        let mut from_litellm = Map::new();
+        match root.get("litellm_settings") {
+            Some(Value::Object(ls)) => {
+                // The proxy's cache caches its router's calls (LiteLLM's
+                // `switch_on_llm_response_caching`).
+                if ls.get("cache") == Some(&Value::Bool(true)) {
+                    from_litellm.insert("cache_responses".to_owned(), Value::Bool(true));
+                }
+                for (k, v) in ls {
+                    if LITELLM_SETTINGS_FOR_ROUTER.contains(&k.as_str()) && !v.is_null() {
+                        from_litellm.insert(k.clone(), v.clone());
+                    }
                 }
             }
+            None | Some(Value::Null) => {}
+            Some(other) => return Err(not_a_mapping("litellm_settings", other)),
         }
-        if let Some(Value::Object(rs)) = root.remove("router_settings") {
-            for (k, v) in rs {
-                // router_settings also carries settings of machinery llmswitch does not
-                // have (redis, alerting, ...): those are ignored, as they do not change
-                // which deployment answers.
-                if SETTING_NAMES.contains(&k.as_str()) && !v.is_null() {
-                    settings.insert(k, v);
+        normalize_timeout(&mut from_litellm);
+        // Checked on their own, so a wrong value is reported under the section it is in.
+        from_value::<RouterSettings>(Value::Object(from_litellm.clone()), "litellm_settings")?;
+        let mut settings = from_litellm;
+        let mut unused = Vec::new();
+        match root.remove("router_settings") {
+            Some(Value::Object(rs)) => {
+                let mut own = Map::new();
+                for (k, mut v) in rs {
+                    if SETTING_NAMES.contains(&k.as_str()) {
+                        resolve_env(&mut v, env, &format!("router_settings.{k}"))?;
+                        if !v.is_null() {
+                            own.insert(k, v);
+                        }
+                    } else {
+                        // Machinery llmswitch does not have (redis, alerting, ...): it does
+                        // not change which deployment answers.
+                        unused.push(format!("router_settings.{k}"));
+                    }
                 }
+                normalize_timeout(&mut own);
+                settings.extend(own);
             }
-        }
-        if let Some(t) = settings.remove("request_timeout") {
-            settings.entry("timeout").or_insert(t);
+            None | Some(Value::Null) => {}
+            Some(other) => return Err(not_a_mapping("router_settings", &other)),
         }
         let settings = from_value(Value::Object(settings), "router_settings")?;
-        Ok(RouterConfig {
-            model_list,
-            settings,
-        })
+        Ok((
+            RouterConfig {
+                model_list,
+                settings,
+            },
+            unused,
+        ))
     }
 
     /// [`RouterConfig::from_proxy_config`] from YAML text.
@@ -374,13 +397,51 @@ fn parse_model_list(
     Ok(list)
 }
 
-/// Replace `os.environ/NAME` strings (at any depth) by the variable's value. A variable
-/// that is not set is an error naming it, raised when the router is built.
-pub(crate) fn resolve_env(
-    v: &mut Value,
-    env: &HashMap<String, String>,
-    at: &str,
-) -> Result<(), LlmError> {
+/// `request_timeout` is LiteLLM's other name for `timeout` (which wins).
+fn normalize_timeout(settings: &mut Map<String, Value>) {
+    if let Some(t) = settings.remove("request_timeout") {
+        settings.entry("timeout").or_insert(t);
+    }
+}
+
+fn not_a_mapping(what: &str, got: &Value) -> LlmError {
+    LlmError::bad_request(format!(
+        "{what}: expected a mapping, got {}",
+        value_kind(got)
+    ))
+}
+
+/// What a JSON value is, for error messages.
+pub(crate) fn value_kind(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {s:?}"),
+        Value::Array(_) => "a list".to_owned(),
+        Value::Object(_) => "a mapping".to_owned(),
+    }
+}
+
+/// A proxy config's `environment_variables` (values as text; nulls skipped).
+pub fn environment_variables(section: Option<&Value>) -> HashMap<String, String> {
+    match section {
+        Some(Value::Object(m)) => m
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(s) => Some((k.clone(), s.clone())),
+                Value::Null => None,
+                other => Some((k.clone(), other.to_string())),
+            })
+            .collect(),
+        _ => HashMap::new(),
+    }
+}
+
+/// Replace `os.environ/NAME` strings (at any depth) by the variable's value: from `env`
+/// (the config's `environment_variables`) first, then the process environment. A variable
+/// that is not set is an error naming it and where it was used (`at`).
+pub fn resolve_env(v: &mut Value, env: &HashMap<String, String>, at: &str) -> Result<(), LlmError> {
     match v {
         Value::String(s) => {
             if let Some(name) = s.strip_prefix("os.environ/") {

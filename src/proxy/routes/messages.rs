@@ -1,0 +1,528 @@
+//! `POST /v1/messages` and `/v1/messages/count_tokens`: the Anthropic Messages API in front
+//! of any model group.
+//!
+//! A group served only by Anthropic's own API gets the request unchanged apart from the
+//! model name and the key (so thinking signatures, cache control, server tools and beta
+//! features all work), and the client gets Anthropic's answer unchanged. Any other group
+//! gets it translated to the OpenAI format, routed like a chat completion, and the answer
+//! translated back ([`crate::proxy::anthropic_api`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use futures_util::StreamExt;
+use serde_json::{json, Map, Value};
+
+use super::sse::{self, Format};
+use super::JsonBody;
+use crate::call::ResponseMeta;
+use crate::error::{ErrorKind, LlmError};
+use crate::http::{HttpRequest, DEFAULT_TIMEOUT};
+use crate::providers::anthropic::{self, AnthropicUsage};
+use crate::proxy::anthropic_api::{self as translate, EventWriter, Thinking};
+use crate::proxy::calls::{CallContext, Ending};
+use crate::proxy::error::ProxyError;
+use crate::proxy::hooks::RequestStatus;
+use crate::proxy::principal::{Principal, RouteKind};
+use crate::proxy::AppState;
+use crate::router::{Answer, Deployment, Payload};
+use crate::types::ChatRequest;
+
+type Body_ = Result<JsonBody<Map<String, Value>>, ProxyError>;
+
+/// Client headers passed to Anthropic with the body.
+const FORWARDED_HEADERS: &[&str] = &["anthropic-version", "anthropic-beta"];
+
+fn group_of(body: &Map<String, Value>) -> Result<String, ProxyError> {
+    match body.get("model").and_then(Value::as_str) {
+        Some(m) if !m.is_empty() => Ok(m.to_owned()),
+        _ => Err(ProxyError::BadRequest {
+            message: "model: field required (one of the model groups GET /v1/models lists)"
+                .to_owned(),
+            param: Some("model".to_owned()),
+        }),
+    }
+}
+
+fn members<'a>(state: &'a AppState, group: &'a str) -> impl Iterator<Item = &'a Arc<Deployment>> {
+    state
+        .router
+        .deployments()
+        .iter()
+        .filter(move |d| d.model_group == group)
+}
+
+/// Whether every deployment of `group` is Anthropic's own API (then requests pass through).
+fn native_anthropic(state: &AppState, group: &str) -> bool {
+    let mut any = false;
+    for d in members(state, group) {
+        if d.provider != "anthropic" || d.mock.is_some() {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// What to do with `thinking` for the group's models.
+fn thinking_mode(state: &AppState, group: &str) -> Thinking {
+    let Some(d) = members(state, group).next() else {
+        return Thinking::Drop;
+    };
+    if d.provider_model.contains("claude") {
+        return Thinking::Keep;
+    }
+    match crate::catalog::model_info(&d.provider, &d.provider_model) {
+        Some(info) if info.supports_reasoning => Thinking::ReasoningEffort,
+        _ => Thinking::Drop,
+    }
+}
+
+fn end_user(body: &Map<String, Value>) -> Option<String> {
+    body.get("metadata")
+        .and_then(|m| m.get("user_id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+pub(super) async fn messages(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
+    headers: HeaderMap,
+    body: Body_,
+) -> Response {
+    let mut ctx = CallContext::new(&state, principal, RouteKind::Messages);
+    let body = match body {
+        Ok(JsonBody(b)) => b,
+        Err(e) => return ctx.fail(e),
+    };
+    let group = match group_of(&body) {
+        Ok(g) => g,
+        Err(e) => return ctx.fail(e),
+    };
+    if native_anthropic(&state, &group) {
+        return passthrough(ctx, &state, &headers, body, group, Endpoint::Messages).await;
+    }
+    let openai = match translate::to_openai(body, thinking_mode(&state, &group)) {
+        Ok(o) => o,
+        Err(e) => return ctx.fail(e),
+    };
+    let req = match ctx.admit::<ChatRequest>(&openai).await {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(e),
+    };
+    drop(openai);
+    match state.router.route(&state.client, &req).await {
+        Ok(Answer::Full(done)) => {
+            let message = translate::to_anthropic(&done.response, &group);
+            let usage = done.response.usage.clone();
+            super::chat::json_response(ctx, &done, &message, usage.as_ref())
+        }
+        Ok(Answer::Stream(stream, meta, prompt)) => {
+            let request = match req.payload {
+                Payload::Chat(c) => Some(c),
+                Payload::Embedding(_) => None,
+            };
+            let estimate = prompt.unwrap_or_else(|| {
+                request.as_ref().map_or(0, |r| {
+                    crate::tokens::count_request_tokens(&meta.provider, &meta.model, r)
+                })
+            });
+            let writer = Box::new(EventWriter::new(&group, estimate));
+            sse::response(
+                ctx,
+                stream,
+                meta,
+                Format::Anthropic(writer),
+                request,
+                prompt,
+            )
+        }
+        Ok(Answer::Embedding(_)) => ctx.fail(ProxyError::Internal(
+            "the router answered a messages call with embeddings".into(),
+        )),
+        Err(e) => ctx.fail(e.into()),
+    }
+}
+
+pub(super) async fn count_tokens(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
+    headers: HeaderMap,
+    body: Body_,
+) -> Response {
+    // Counting calls no model: the context is only for the check and the failure shape.
+    let mut ctx = CallContext::new(&state, principal, RouteKind::CountTokens);
+    let body = match body {
+        Ok(JsonBody(b)) => b,
+        Err(e) => return ctx.fail(e),
+    };
+    let group = match group_of(&body) {
+        Ok(g) => g,
+        Err(e) => return ctx.fail(e),
+    };
+    if let Err(e) = ctx.check_model(&group) {
+        return ctx.fail(e);
+    }
+    if native_anthropic(&state, &group) {
+        return passthrough(ctx, &state, &headers, body, group, Endpoint::CountTokens).await;
+    }
+    let counted = translate::to_openai(body, Thinking::Drop).and_then(|openai| {
+        let req: ChatRequest = super::parse_json(&serde_json::to_vec(&openai).unwrap_or_default())?;
+        let d = members(&state, &group).next().ok_or_else(|| {
+            ProxyError::Internal(format!("model group '{group}' has no deployment"))
+        })?;
+        Ok(crate::tokens::count_request_tokens(
+            &d.provider,
+            &d.provider_model,
+            &req,
+        ))
+    });
+    ctx.quiet();
+    match counted {
+        Ok(n) => Json(json!({"input_tokens": n})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Messages,
+    CountTokens,
+}
+
+/// Send the body to the group's Anthropic deployment as is (model name and key replaced)
+/// and hand back Anthropic's answer as is, recording its usage.
+async fn passthrough(
+    mut ctx: CallContext,
+    state: &AppState,
+    client_headers: &HeaderMap,
+    mut body: Map<String, Value>,
+    group: String,
+    endpoint: Endpoint,
+) -> Response {
+    ctx.group.clone_from(&group);
+    ctx.stream = endpoint == Endpoint::Messages
+        && body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    ctx.end_user = end_user(&body);
+    ctx.tags = ctx.principal.tags.to_vec();
+    if let Err(e) = ctx.check_model(&group) {
+        return ctx.fail(e);
+    }
+    // Admission counts the prompt from the translated request only if it asks.
+    let for_count = translate::to_openai(body.clone(), Thinking::Drop)
+        .ok()
+        .and_then(|o| serde_json::from_value::<ChatRequest>(Value::Object(o)).ok());
+    if endpoint == Endpoint::Messages {
+        if let Err(e) = ctx.admit_checked(for_count.as_ref()).await {
+            return ctx.fail(e);
+        }
+    }
+    let probe = ChatRequest::new(group.clone(), Vec::new());
+    let lease = match state
+        .router
+        .pick(&group, for_count.as_ref().unwrap_or(&probe), ctx.stream)
+    {
+        Ok(l) => l,
+        Err(e) => return ctx.fail(e.into()),
+    };
+    let d = lease.deployment.clone();
+    let target = match crate::providers::get("anthropic")
+        .ok_or_else(|| LlmError::bad_request("the anthropic provider is not registered"))
+        .and_then(|p| p.resolve_target(&d.provider_model, &d.target))
+    {
+        Ok(t) => t,
+        Err(e) => return ctx.fail(e.into()),
+    };
+    body.insert("model".into(), json!(d.provider_model));
+    let mut headers = match anthropic::headers(&target) {
+        Ok(h) => h,
+        Err(e) => return ctx.fail(e.into()),
+    };
+    for name in FORWARDED_HEADERS {
+        if let Some(v) = client_headers.get(*name) {
+            headers.insert(HeaderName::from_static(name), v.clone());
+        }
+    }
+    let mut url = anthropic::messages_url(&target.api_base);
+    if endpoint == Endpoint::CountTokens {
+        url.push_str("/count_tokens");
+    }
+    let meta = ResponseMeta {
+        provider: "anthropic".to_owned(),
+        model: d.provider_model.clone(),
+        api_base: target.api_base.clone(),
+        model_id: Some(d.id.clone()),
+        model_group: Some(group.clone()),
+        attempts: vec![format!("first {group}/{}: passthrough", d.id)],
+        custom_pricing: d.pricing,
+        ..Default::default()
+    };
+    let timeout = d
+        .timeout
+        .or_else(|| state.router.settings().timeout())
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let request = HttpRequest {
+        url,
+        headers,
+        body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+    };
+    let sent = tokio::time::timeout(timeout, state.client.post(request)).await;
+    let upstream = match sent {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return ctx.fail(target.annotate(e).into()),
+        Err(_) => {
+            return ctx.fail(
+                crate::http::timeout_error(timeout, crate::http::host_of(&target.api_base)).into(),
+            )
+        }
+    };
+    let status = upstream.status();
+    let content_type = upstream
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    let mut response_headers = HeaderMap::new();
+    for name in ["request-id", "retry-after"] {
+        if let Some(v) = upstream.headers().get(name) {
+            response_headers.insert(HeaderName::from_static(name), v.clone());
+        }
+    }
+    if endpoint == Endpoint::CountTokens {
+        ctx.quiet();
+        let bytes = upstream.bytes().await.unwrap_or_default();
+        return passthrough_response(status, content_type, response_headers, Body::from(bytes));
+    }
+    if !status.is_success() {
+        let bytes = upstream.bytes().await.unwrap_or_default();
+        let kind = ErrorKind::from_status(status.as_u16());
+        ctx.finish(Ending {
+            status: RequestStatus::Failure,
+            meta: Some(&meta),
+            usage: None,
+            cost: None,
+            error: Some(kind.class_name()),
+            http_status: status.as_u16(),
+            time_to_first_token: None,
+        });
+        drop(lease);
+        return passthrough_response(status, content_type, response_headers, Body::from(bytes));
+    }
+    ctx.headers(&meta, None, &mut response_headers);
+    if !ctx.stream {
+        let bytes = match upstream.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return ctx.fail(
+                    crate::http::transport_error(&e, crate::http::host_of(&target.api_base)).into(),
+                )
+            }
+        };
+        let usage = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("usage").cloned())
+            .and_then(|u| serde_json::from_value::<AnthropicUsage>(u).ok())
+            .map(|u| u.to_openai());
+        let cost = usage.as_ref().and_then(|u| meta.cost_of(u));
+        if let Some(c) = cost {
+            let c = c.to_string();
+            for name in ["x-llmswitch-response-cost", "x-litellm-response-cost"] {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    response_headers.insert(HeaderName::from_static(name), v);
+                }
+            }
+        }
+        ctx.finish(Ending {
+            status: RequestStatus::Success,
+            meta: Some(&meta),
+            usage: usage.as_ref(),
+            cost,
+            error: None,
+            http_status: 200,
+            time_to_first_token: None,
+        });
+        drop(lease);
+        return passthrough_response(status, content_type, response_headers, Body::from(bytes));
+    }
+    let stream = PassthroughStream {
+        ctx,
+        meta,
+        scanner: UsageScanner::default(),
+        first: None,
+        done: false,
+        _lease: lease,
+    };
+    let body = futures_util::stream::unfold(
+        (upstream.bytes_stream().boxed(), stream),
+        |(mut bytes, mut st)| async move {
+            match bytes.next().await {
+                Some(Ok(b)) => {
+                    if st.first.is_none() {
+                        st.first = Some(st.ctx.started.elapsed());
+                    }
+                    st.scanner.push(&b);
+                    Some((Ok::<Bytes, std::io::Error>(b), (bytes, st)))
+                }
+                Some(Err(e)) => {
+                    st.end(RequestStatus::Failure, Some("APIConnectionError"));
+                    Some((Err(std::io::Error::other(e)), (bytes, st)))
+                }
+                None => {
+                    st.end(RequestStatus::Success, None);
+                    None
+                }
+            }
+        },
+    );
+    passthrough_response(
+        status,
+        content_type,
+        response_headers,
+        Body::from_stream(body),
+    )
+}
+
+fn passthrough_response(
+    status: StatusCode,
+    content_type: HeaderValue,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.extend(headers);
+    h.insert(header::CONTENT_TYPE, content_type);
+    r
+}
+
+/// A passed-through stream: records its usage when it ends or the client goes away.
+struct PassthroughStream {
+    ctx: CallContext,
+    meta: ResponseMeta,
+    scanner: UsageScanner,
+    first: Option<Duration>,
+    done: bool,
+    _lease: crate::router::Lease,
+}
+
+impl PassthroughStream {
+    fn end(&mut self, status: RequestStatus, error: Option<&'static str>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let usage = self.scanner.usage.to_openai();
+        let cost = self.meta.cost_of(&usage);
+        self.ctx.finish(Ending {
+            status,
+            meta: Some(&self.meta),
+            usage: Some(&usage),
+            cost,
+            error,
+            http_status: match status {
+                RequestStatus::Success => 200,
+                RequestStatus::Cancelled => 499,
+                RequestStatus::Failure => 502,
+            },
+            time_to_first_token: self.first,
+        });
+    }
+}
+
+impl Drop for PassthroughStream {
+    fn drop(&mut self) {
+        self.end(RequestStatus::Cancelled, None);
+    }
+}
+
+/// Reads the usage out of Anthropic's SSE events as they pass (`message_start` and the
+/// cumulative `message_delta`), without touching the bytes sent on.
+#[derive(Default)]
+struct UsageScanner {
+    partial: Vec<u8>,
+    usage: AnthropicUsage,
+}
+
+impl UsageScanner {
+    fn push(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            let line = &rest[..nl];
+            if self.partial.is_empty() {
+                self.line(line);
+            } else {
+                let mut joined = std::mem::take(&mut self.partial);
+                joined.extend_from_slice(line);
+                self.line(&joined);
+            }
+            rest = &rest[nl + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        // Only the two event types that carry usage are parsed.
+        let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
+        if !(has(b"\"message_start\"") || has(b"\"message_delta\"")) {
+            return;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        let usage = v
+            .get("usage")
+            .or_else(|| v.get("message").and_then(|m| m.get("usage")));
+        if let Some(u) =
+            usage.and_then(|u| serde_json::from_value::<AnthropicUsage>(u.clone()).ok())
+        {
+            self.usage.update(u);
+        }
+    }
+}
+
+/// The usage a scanner saw in `bytes` (tests).
+#[cfg(test)]
+fn scanned(bytes: &[&[u8]]) -> crate::types::Usage {
+    let mut s = UsageScanner::default();
+    for b in bytes {
+        s.push(b);
+    }
+    s.usage.to_openai()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_read_from_events_split_anywhere() {
+        let text = concat!(
+            "event: message_start\n",
+            "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1,\"cache_read_input_tokens\":5}}}\n\n",
+            "event: content_block_delta\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"usage\"}}\n\n",
+            "event: message_delta\n",
+            "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}\n\n",
+        )
+        .as_bytes();
+        for split in [1, 7, 50, 100, text.len() - 3] {
+            let u = scanned(&[&text[..split], &text[split..]]);
+            assert_eq!(
+                (u.prompt_tokens, u.completion_tokens),
+                (30, 15),
+                "split at {split}"
+            );
+            assert_eq!(u.cached_tokens(), 5);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Binding and running the gateway, with graceful shutdown: on the signal, stop accepting,
+//! answer 503 on the health probes, let in-flight requests and streams finish within the
+//! grace period (then end the streams still open), and flush the spend log.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+use super::{app, AppState};
+
+/// How long streams cut at the end of the grace period get to close and be recorded.
+const CLOSE_AFTER_GRACE: Duration = Duration::from_secs(2);
+
+/// Bind `host:port` (port 0 picks a free one).
+pub async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind((host, port)).await
+}
+
+/// How a graceful shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Every request finished within the grace period.
+    pub drained: bool,
+    /// Time from the signal to the end of the spend flush.
+    pub took: Duration,
+}
+
+/// Serve `state` on `listener` until `shutdown` completes, then shut down gracefully.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<ShutdownReport> {
+    // Without TCP_NODELAY each small SSE frame waits for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<Instant>();
+    let on_signal = {
+        let state = state.clone();
+        async move {
+            shutdown.await;
+            state.begin_shutdown();
+            let _ = signalled_tx.send(Instant::now());
+        }
+    };
+    let grace = state.settings.shutdown_grace;
+    let mut server = Box::pin(
+        axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(on_signal)
+            .into_future(),
+    );
+    let (signalled_at, drained) = tokio::select! {
+        r = &mut server => {
+            // The server only ends by itself on the signal (or an accept error).
+            r?;
+            (Instant::now(), true)
+        }
+        at = signalled_rx => {
+            let at = at.unwrap_or_else(|_| Instant::now());
+            let drained = tokio::time::timeout(grace, &mut server).await.is_ok();
+            if !drained {
+                // End the streams still open; their records are written as cancelled.
+                state.stop_streams();
+                let _ = tokio::time::timeout(CLOSE_AFTER_GRACE, &mut server).await;
+            }
+            (at, drained)
+        }
+    };
+    let left = grace
+        .saturating_sub(signalled_at.elapsed())
+        .max(CLOSE_AFTER_GRACE);
+    state.hooks.spend.flush(left).await;
+    Ok(ShutdownReport {
+        drained,
+        took: signalled_at.elapsed(),
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Resolves on SIGTERM only (where something else, such as Python, handles SIGINT).
+pub async fn shutdown_signal_terminate() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
+}
+
+/// A gateway running on a tokio runtime, stopped by [`RunningServer::stop`] (or when dropped).
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::sync::oneshot::Receiver<std::io::Result<ShutdownReport>>>,
+}
+
+impl RunningServer {
+    /// Bind and spawn on the current runtime.
+    pub async fn start(host: &str, port: u16, state: AppState) -> std::io::Result<Self> {
+        let listener = bind(host, port).await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let r = run(listener, state, async {
+                let _ = stop_rx.await;
+            })
+            .await;
+            let _ = done_tx.send(r);
+        });
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop_tx),
+            done: Some(done_rx),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Signal a graceful shutdown (returns at once).
+    pub fn signal_stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Shut down gracefully and wait until done.
+    pub async fn stop(mut self) -> std::io::Result<ShutdownReport> {
+        self.signal_stop();
+        match self.done.take() {
+            Some(rx) => rx
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::other("the gateway task ended early"))),
+            None => Err(std::io::Error::other("the gateway was already stopped")),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
