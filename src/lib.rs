@@ -5,6 +5,7 @@
 //! feature. Nothing outside `src/python/` knows about Python.
 
 pub mod budget;
+pub mod cache;
 pub mod call;
 pub mod catalog;
 pub mod cost;

@@ -259,6 +259,15 @@ pub struct StreamEnd<'a> {
 /// bookkeeping).
 pub type CloseHook = Box<dyn FnOnce(&StreamEnd<'_>) + Send>;
 
+/// Given every chunk of a stream read to the end (the response cache stores them).
+pub type RecordHook = Box<dyn FnOnce(Vec<ChatChunk>) + Send>;
+
+/// The chunks handed out so far (hidden usage chunks included), for a [`RecordHook`].
+struct Recorder {
+    chunks: Vec<ChatChunk>,
+    on_complete: RecordHook,
+}
+
 /// A stream of OpenAI chunks from any provider. Dropping it closes the connection.
 pub struct ChunkStream {
     source: Source,
@@ -274,11 +283,12 @@ pub struct ChunkStream {
     failed: Option<ErrorKind>,
     /// Run in order when the stream is dropped.
     close_hooks: Vec<CloseHook>,
+    recorder: Option<Recorder>,
 }
 
 impl Drop for ChunkStream {
     fn drop(&mut self) {
-        if self.close_hooks.is_empty() {
+        if self.close_hooks.is_empty() && self.recorder.is_none() {
             return;
         }
         let outcome = match self.failed {
@@ -286,6 +296,11 @@ impl Drop for ChunkStream {
             None if self.is_finished() => StreamOutcome::Completed,
             None => StreamOutcome::Closed,
         };
+        if let Some(r) = self.recorder.take() {
+            if outcome == StreamOutcome::Completed {
+                (r.on_complete)(r.chunks);
+            }
+        }
         let end = StreamEnd {
             usage: self.usage.as_ref(),
             outcome,
@@ -327,6 +342,7 @@ impl ChunkStream {
             deferred_error: None,
             failed: None,
             close_hooks: Vec::new(),
+            recorder: None,
         }
     }
 
@@ -347,13 +363,33 @@ impl ChunkStream {
             deferred_error: None,
             failed: None,
             close_hooks: Vec::new(),
+            recorder: None,
         }
     }
 
     /// Put a chunk back in front of the stream: the router reads the first chunk before
     /// handing a stream out, so that a failure before it can still fall back.
     pub fn push_front(&mut self, chunk: ChatChunk) {
+        // It was recorded when it was taken; it will be again when it is handed out.
+        if let Some(r) = &mut self.recorder {
+            r.chunks.pop();
+        }
         self.pending.push_front(chunk);
+    }
+
+    /// Keep every chunk handed out from now on (usage chunks hidden from the caller
+    /// included) and give them to `on_complete` when the stream is dropped, if it was read
+    /// to the end without an error.
+    pub fn record(&mut self, on_complete: RecordHook) {
+        self.recorder = Some(Recorder {
+            chunks: Vec::new(),
+            on_complete,
+        });
+    }
+
+    /// The last usage among the chunks not handed out yet (of a replayed stream: its usage).
+    pub fn pending_usage(&self) -> Option<&Usage> {
+        self.pending.iter().rev().find_map(|c| c.usage.as_deref())
     }
 
     /// Run `hook` when the stream is dropped (after its end, on close, or on error); hooks
@@ -380,6 +416,9 @@ impl ChunkStream {
             return None;
         }
         while let Some(mut chunk) = self.pending.pop_front() {
+            if let Some(r) = &mut self.recorder {
+                r.chunks.push(chunk.clone());
+            }
             if let Some(u) = &chunk.usage {
                 self.usage = Some(Usage::clone(u));
                 if !self.include_usage {

@@ -15,6 +15,7 @@ from collections.abc import Mapping as _Mapping
 from . import budgets, exceptions, spend
 from ._llmswitch import (
     BudgetManager,
+    Cache,
     ModelCostMap,
     Router,
     __version__,
@@ -70,6 +71,10 @@ from .exceptions import (
 #: ``UnsupportedParamsError`` (the per-call ``drop_params=`` overrides it).
 drop_params: bool = False
 
+#: The response cache (LiteLLM's ``litellm.cache``): ``llmswitch.Cache(type="local" |
+#: "redis" | "disk", ...)``, or None for no caching. See docs/caching.md.
+cache: Cache | None = None
+
 #: Logging callbacks, as LiteLLM's: functions ``fn(kwargs, response, start_time, end_time)``
 #: called when a call succeeds (a stream: when it ends) or fails, and
 #: ``llmswitch.integrations.custom_logger.CustomLogger`` instances (in ``callbacks``: both).
@@ -124,6 +129,8 @@ __all__ = [
     "budgets",
     "BudgetManager",
     "drop_params",
+    "cache",
+    "Cache",
     "success_callback",
     "failure_callback",
     "callbacks",

@@ -161,7 +161,11 @@ class CallLog:
     def stream_end(self) -> None:
         """The stream ended normally: report the response rebuilt from its chunks."""
         end = _now()
+        first = dict(getattr(self.chunks[0], "_hidden_params", None) or {}) if self.chunks else {}
         response = llmswitch.stream_chunk_builder(self.chunks, messages=self.messages)
+        if first.get("cache_hit"):
+            # A stream replayed from the response cache.
+            response._hidden_params["cache_hit"] = True
         self.chunks = []
         self._deliver(self._dispatch, response, None, end)
 
@@ -244,6 +248,7 @@ class CallLog:
             "start_time": self.start_time,
             "end_time": end,
             "response_cost": cost,
+            "cache_hit": bool(hidden.get("cache_hit")),
             "standard_logging_object": {
                 "id": self.call_id,
                 "trace_id": self.call_id,
@@ -270,6 +275,8 @@ class CallLog:
                 "response": response,
                 "model_parameters": dict(self.optional_params),
                 "hidden_params": hidden,
+                "cache_hit": bool(hidden.get("cache_hit")),
+                "cache_key": hidden.get("cache_key"),
                 "error_str": str(exception) if exception is not None else None,
             },
         }

@@ -14,6 +14,7 @@ _T = TypeVar("_T")
 
 __version__: str
 __all__ = [
+    "Cache",
     "Coroutine",
     "_after_fork_in_child",
     "acompletion",
@@ -496,6 +497,41 @@ class ManualClock:
     def advance(self, seconds: float) -> None: ...
     @property
     def now(self) -> float: ...
+
+@final
+class Cache:
+    """The response cache, with LiteLLM's ``Cache`` arguments; set it as ``llmswitch.cache``."""
+
+    def __new__(
+        cls,
+        type: Literal["local", "redis", "disk"] | Any | None = None,
+        mode: Literal["default_on", "default_off"] | Any | None = None,
+        host: str | None = None,
+        port: str | int | None = None,
+        password: str | None = None,
+        namespace: str | None = None,
+        ttl: float | None = None,
+        default_in_memory_ttl: float | None = None,
+        default_in_redis_ttl: float | None = None,
+        supported_call_types: Sequence[str] | None = None,
+        disk_cache_dir: str | os.PathLike[str] | None = None,
+        max_messages: int | None = 4,
+        **kwargs: Any,
+    ) -> Cache: ...
+    @property
+    def type(self) -> Literal["local", "redis", "disk"]: ...
+    @property
+    def mode(self) -> Literal["default_on", "default_off"]: ...
+    @property
+    def ttl(self) -> float | None: ...
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def supported_call_types(self) -> list[str]: ...
+    @property
+    def max_messages(self) -> int | None: ...
+    def clear(self) -> None: ...
+    def ping(self) -> bool: ...
 
 @final
 class Router:

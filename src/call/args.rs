@@ -20,6 +20,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::cache::{CacheControl, CacheUse, ResponseCache};
 use crate::cost::CustomPricing;
 use crate::error::{ErrorKind, LlmError};
 use crate::providers::mock::MockSpec;
@@ -89,7 +90,7 @@ arg_table! {
         "stream", "timeout", "request_timeout", "num_retries", "drop_params",
         "mock_response", "mock_tool_calls", "mock_delay",
         "custom_cost_per_token", "input_cost_per_token", "output_cost_per_token",
-        "metadata", "litellm_metadata", "tags", "model_info",
+        "metadata", "litellm_metadata", "tags", "model_info", "caching", "cache",
     ],
     Credential: [
         "api_key", "api_base", "base_url", "api_version", "extra_headers", "headers",
@@ -104,8 +105,6 @@ pub const NOT_FORWARDED: &[&str] = &[
     "litellm_call_id",
     "litellm_logging_obj",
     "logger_fn",
-    "caching",
-    "cache",
     "no-log",
     "proxy_server_request",
     "preset_cache_key",
@@ -451,6 +450,24 @@ enum Tags {
     Many(Vec<String>),
 }
 
+/// `cache={...}`: LiteLLM's per-call cache controls (other keys are LiteLLM's own and are
+/// ignored, as LiteLLM ignores them).
+#[derive(Deserialize)]
+struct CacheArg {
+    #[serde(rename = "no-cache", default)]
+    no_cache: Option<bool>,
+    #[serde(rename = "no-store", default)]
+    no_store: Option<bool>,
+    #[serde(rename = "use-cache", default)]
+    use_cache: Option<bool>,
+    #[serde(default)]
+    ttl: Option<f64>,
+    #[serde(rename = "s-maxage", alias = "s-max-age", default)]
+    max_age: Option<f64>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
 /// A router call's own settings, read by the front door and typed by the router.
 #[derive(Debug, Clone, Default)]
 pub struct RoutingArgs {
@@ -496,6 +513,13 @@ pub struct CallArgs {
     min_capabilities: Option<Value>,
     /// Typed by [`CallArgs::take_routing`]: a call that is not routed ignores it.
     fallbacks: Option<Value>,
+    /// `caching=` and `cache={...}`.
+    cache_control: CacheControl,
+    /// The response cache the call may use (set by the front end: `llmswitch.cache`, the
+    /// gateway's).
+    cache: Option<Arc<ResponseCache>>,
+    /// `acompletion`/`aembedding` rather than `completion`/`embedding`.
+    asynchronous: bool,
 }
 
 /// A call read from its arguments, for [`prepare`] (or the router).
@@ -557,6 +581,19 @@ impl CallArgs {
             args.set(key, value)?;
         }
         Ok(args)
+    }
+
+    /// The response cache this call may use (LiteLLM's `litellm.cache`; the gateway's
+    /// `litellm_settings.cache`). Whether it does is decided by the cache's settings and
+    /// the call's `caching=` / `cache={...}`.
+    pub fn use_cache(&mut self, cache: Option<Arc<ResponseCache>>) {
+        self.cache = cache;
+    }
+
+    /// Mark the call as async (`acompletion`, `aembedding`), for the cache's
+    /// `supported_call_types`.
+    pub fn set_async(&mut self, asynchronous: bool) {
+        self.asynchronous = asynchronous;
     }
 
     /// The model string given, if any.
@@ -782,6 +819,21 @@ impl CallArgs {
                         .or_insert_with(|| Value::from(base));
                 }
             }
+            "caching" => {
+                self.cache_control.caching = self.read(key, value)?;
+            }
+            "cache" => {
+                if let Some(c) = self.read::<CacheArg, _>(key, value)? {
+                    let secs = |v: Option<f64>, what: &str| v.map(|s| seconds(s, what)).transpose();
+                    let control = &mut self.cache_control;
+                    control.no_cache = c.no_cache.unwrap_or(false);
+                    control.no_store = c.no_store.unwrap_or(false);
+                    control.use_cache = c.use_cache.unwrap_or(false);
+                    control.ttl = secs(c.ttl, "cache['ttl']")?;
+                    control.max_age = secs(c.max_age, "cache['s-maxage']")?;
+                    control.namespace = c.namespace;
+                }
+            }
             _tags => match self.read::<Tags, _>(key, value)? {
                 Some(Tags::One(t)) => self.tags.push(t),
                 Some(Tags::Many(ts)) => self.tags.extend(ts),
@@ -915,6 +967,14 @@ impl CallArgs {
             }
             Some(Arc::new(m))
         };
+        let cache = match self.cache.take() {
+            Some(cache) => CacheUse::Decide {
+                cache,
+                control: std::mem::take(&mut self.cache_control),
+                asynchronous: self.asynchronous,
+            },
+            None => CacheUse::Off,
+        };
         Ok(CallOptions {
             stream: self.stream,
             timeout: self.timeout,
@@ -924,6 +984,7 @@ impl CallArgs {
             custom_pricing: self.custom_pricing,
             metadata,
             deployment: None,
+            cache,
         })
     }
 

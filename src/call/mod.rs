@@ -9,10 +9,12 @@
 //! - [`execute`] / [`execute_stream`] (`send.rs`): send with timeouts and retries (one
 //!   `exchange` and one retry loop), translate and cost the answer.
 //! - [`track`]: the ledger's record of each execution, and budget settlement.
+//! - [`cached`]: the response cache around `execute` (look up, store, replay streams).
 //!
 //! What differs between chat and embeddings is the [`Request`] trait (`request.rs`).
 
 pub mod args;
+pub mod cached;
 mod prepare;
 mod request;
 mod send;
@@ -56,6 +58,9 @@ pub struct CallOptions {
     pub metadata: Option<Arc<CallMetadata>>,
     /// Router: the deployment serving the call, recorded in the spend ledger.
     pub deployment: Option<String>,
+    /// The response cache, if the call may use one (`llmswitch.cache`, the gateway's), with
+    /// the call's `caching=` / `cache={...}`.
+    pub cache: crate::cache::CacheUse,
 }
 
 /// What came back besides the response: where it went and what it took.
@@ -83,11 +88,19 @@ pub struct ResponseMeta {
     pub custom_pricing: Option<CustomPricing>,
     /// Set when a budget downgraded the call: the model string asked for.
     pub downgraded_from: Option<String>,
+    /// The answer came from the response cache (it cost nothing).
+    pub cache_hit: bool,
+    /// The cache key the answer is stored under, when the call used the cache.
+    pub cache_key: Option<String>,
 }
 
 impl ResponseMeta {
-    /// The cost of `usage` for this call's provider and model (custom prices win).
+    /// The cost of `usage` for this call's provider and model (custom prices win); zero
+    /// for an answer from the cache.
     pub fn cost_of(&self, usage: &Usage) -> Option<f64> {
+        if self.cache_hit {
+            return Some(0.0);
+        }
         cost::call_cost(
             &self.provider,
             &self.model,

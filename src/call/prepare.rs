@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::budget::{self, Admission, ModelNames, Reservation};
+use crate::cache::CachePlan;
 use crate::error::LlmError;
 use crate::http::{HttpRequest, DEFAULT_TIMEOUT};
 use crate::model_id::{self, ModelId};
@@ -33,6 +34,8 @@ pub struct PreparedCall<R = ChatRequest> {
     pub reservation: Option<Arc<Reservation>>,
     /// Set when a budget downgraded the call: the model string asked for.
     pub downgraded_from: Option<String>,
+    /// What the call does with the response cache (`None`: nothing).
+    pub cache: Option<CachePlan>,
 }
 
 /// A prepared embeddings call.
@@ -154,6 +157,8 @@ fn prepare_checked<R: Request>(
 ) -> Result<PreparedCall<R>, LlmError> {
     let (id, provider) = resolve_provider(model, custom_llm_provider)?;
     request.check(&id, provider.as_ref(), &options)?;
+    // Keyed on the request as the caller gave it (checked, not yet translated).
+    let cache = super::cached::plan(&options.cache, model, &request, options.stream);
     let is_mock = options.mock.is_some() || id.provider == "mock";
     let target = if is_mock {
         mock::mock_target(provider, &id.model, target_opts)
@@ -170,5 +175,6 @@ fn prepare_checked<R: Request>(
         dropped_params: translated.dropped,
         reservation: None,
         downgraded_from: None,
+        cache,
     })
 }

@@ -3,6 +3,7 @@
 //! the cost projection, the mock answer, the parsing and the costing of its kind.
 
 use crate::budget;
+use crate::cache::{self, CachedAnswer, CachedEmbedding, CallType, Entry};
 use crate::cost;
 use crate::error::LlmError;
 use crate::http::HttpRequest;
@@ -12,8 +13,8 @@ use crate::params::{
 };
 use crate::providers::{mock, Provider, Target};
 use crate::types::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, EmbeddingVector,
-    EncodingFormat, InputItem, StreamOptions, Usage,
+    ChatRequest, ChatResponse, Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse,
+    EmbeddingVector, EncodingFormat, InputItem, StreamOptions, Usage,
 };
 
 use super::{CallOptions, PreparedCall, ResponseMeta};
@@ -73,6 +74,37 @@ pub trait Request: Clone + Send + Sync + Sized + 'static {
 
     /// The answer's usage, for the ledger.
     fn usage(response: &Self::Response) -> Option<&Usage>;
+
+    /// The call type `supported_call_types` names (`completion`, `aembedding`, ...).
+    fn call_type(asynchronous: bool) -> CallType;
+
+    /// Messages in the request, for the cache's `max_messages`.
+    fn message_count(&self) -> usize;
+
+    /// The cache keys of the request sent to `model` (one per answer stored).
+    fn cache_keys(&self, model: &str, stream: bool) -> Vec<String>;
+
+    /// The answer from its cache entries (one per key), or `None` if they do not make one.
+    fn answer_from_cache(&self, entries: Vec<Entry>) -> Option<(Self::Response, String, String)>;
+
+    /// What to store of an answer (one per key), or `None` when it is not worth keeping.
+    fn cacheable(&self, response: &Self::Response) -> Option<Vec<CachedAnswer>>;
+
+    /// The request for the answers the cache lacks (`missing[i]`: key `i` missed), when a
+    /// request can be split (embeddings: its inputs); `None` otherwise.
+    fn narrowed(&self, _missing: &[bool]) -> Option<Self> {
+        None
+    }
+
+    /// A narrowed request's answer completed with the entries the cache had (`cached[i]`,
+    /// `None` where the narrowed answer fills in), in the original order.
+    fn merged(
+        &self,
+        _cached: Vec<Option<Entry>>,
+        _fresh: Self::Response,
+    ) -> Option<Self::Response> {
+        None
+    }
 }
 
 impl Request for ChatRequest {
@@ -173,6 +205,43 @@ impl Request for ChatRequest {
 
     fn usage(response: &ChatResponse) -> Option<&Usage> {
         response.usage.as_ref()
+    }
+
+    fn call_type(asynchronous: bool) -> CallType {
+        if asynchronous {
+            CallType::ACompletion
+        } else {
+            CallType::Completion
+        }
+    }
+
+    fn message_count(&self) -> usize {
+        self.messages.len()
+    }
+
+    fn cache_keys(&self, model: &str, stream: bool) -> Vec<String> {
+        vec![cache::chat_key(model, self, stream)]
+    }
+
+    fn answer_from_cache(&self, entries: Vec<Entry>) -> Option<(ChatResponse, String, String)> {
+        let [entry] = <[Entry; 1]>::try_from(entries).ok()?;
+        match entry.answer {
+            CachedAnswer::Chat(response) => Some((*response, entry.provider, entry.model)),
+            _ => None,
+        }
+    }
+
+    fn cacheable(&self, response: &ChatResponse) -> Option<Vec<CachedAnswer>> {
+        // As LiteLLM's: an answer without output is not kept.
+        let has_output = response.choices.iter().any(|c| {
+            let m = &c.message;
+            m.content.as_deref().is_some_and(|t| !t.is_empty())
+                || m.tool_calls.as_ref().is_some_and(|t| !t.is_empty())
+                || m.function_call.is_some()
+                || m.reasoning_content.is_some()
+                || m.refusal.is_some()
+        });
+        has_output.then(|| vec![CachedAnswer::Chat(Box::new(response.clone()))])
     }
 }
 
@@ -328,6 +397,136 @@ impl Request for EmbeddingRequest {
 
     fn usage(response: &EmbeddingResponse) -> Option<&Usage> {
         response.usage.as_ref()
+    }
+
+    fn call_type(asynchronous: bool) -> CallType {
+        if asynchronous {
+            CallType::AEmbedding
+        } else {
+            CallType::Embedding
+        }
+    }
+
+    fn message_count(&self) -> usize {
+        0
+    }
+
+    /// One key per input: each input's vector is its own entry, as LiteLLM stores them.
+    fn cache_keys(&self, model: &str, _stream: bool) -> Vec<String> {
+        self.input
+            .items()
+            .into_iter()
+            .map(|item| cache::embedding_item_key(model, self, item))
+            .collect()
+    }
+
+    fn answer_from_cache(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Option<(EmbeddingResponse, String, String)> {
+        let (provider, model) = entries
+            .first()
+            .map(|e| (e.provider.clone(), e.model.clone()))?;
+        let mut prompt_tokens = 0;
+        let mut data = Vec::with_capacity(entries.len());
+        for (index, entry) in entries.into_iter().enumerate() {
+            let CachedAnswer::Embedding(e) = entry.answer else {
+                return None;
+            };
+            prompt_tokens += e.prompt_tokens;
+            data.push(Embedding::new(u32::try_from(index).ok()?, e.embedding));
+        }
+        let response = EmbeddingResponse {
+            object: "list".to_owned(),
+            data,
+            model: model.clone(),
+            usage: Some(Usage::new(prompt_tokens, 0)),
+            extra: serde_json::Map::new(),
+        };
+        Some((response, provider, model))
+    }
+
+    fn narrowed(&self, missing: &[bool]) -> Option<Self> {
+        let input = match &self.input {
+            EmbeddingInput::Texts(t) if t.len() == missing.len() => EmbeddingInput::Texts(
+                t.iter()
+                    .zip(missing)
+                    .filter(|(_, m)| **m)
+                    .map(|(x, _)| x.clone())
+                    .collect(),
+            ),
+            EmbeddingInput::TokenLists(t) if t.len() == missing.len() => {
+                EmbeddingInput::TokenLists(
+                    t.iter()
+                        .zip(missing)
+                        .filter(|(_, m)| **m)
+                        .map(|(x, _)| x.clone())
+                        .collect(),
+                )
+            }
+            _ => return None,
+        };
+        Some(EmbeddingRequest {
+            input,
+            ..self.clone()
+        })
+    }
+
+    /// The cached vectors and the fresh ones, in input order; the usage counts both (as
+    /// LiteLLM's), while the call's cost is the fresh part's.
+    fn merged(
+        &self,
+        cached: Vec<Option<Entry>>,
+        fresh: EmbeddingResponse,
+    ) -> Option<EmbeddingResponse> {
+        let mut fresh_data: Vec<Embedding> = fresh.data;
+        fresh_data.sort_by_key(|e| e.index);
+        let mut fresh_data = fresh_data.into_iter();
+        let mut prompt_tokens = fresh.usage.as_ref().map_or(0, |u| u.prompt_tokens);
+        let mut data = Vec::with_capacity(cached.len());
+        for (index, entry) in cached.into_iter().enumerate() {
+            let embedding = match entry {
+                Some(Entry {
+                    answer: CachedAnswer::Embedding(e),
+                    ..
+                }) => {
+                    prompt_tokens += e.prompt_tokens;
+                    e.embedding
+                }
+                Some(_) => return None,
+                None => fresh_data.next()?.embedding,
+            };
+            data.push(Embedding::new(u32::try_from(index).ok()?, embedding));
+        }
+        Some(EmbeddingResponse {
+            data,
+            usage: Some(Usage::new(prompt_tokens, 0)),
+            ..fresh
+        })
+    }
+
+    /// Each vector with its share of the prompt tokens (spread evenly, so that the shares
+    /// of a call add up to its usage).
+    fn cacheable(&self, response: &EmbeddingResponse) -> Option<Vec<CachedAnswer>> {
+        let n = response.data.len();
+        if n == 0 || n != self.input.items().len() {
+            return None;
+        }
+        let total = response.usage.as_ref().map_or(0, |u| u.prompt_tokens);
+        let (share, rest) = (total / n as u64, total % n as u64);
+        let mut data: Vec<&Embedding> = response.data.iter().collect();
+        data.sort_by_key(|e| e.index);
+        Some(
+            data.into_iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    CachedAnswer::Embedding(CachedEmbedding {
+                        embedding: e.embedding.clone(),
+                        prompt_tokens: share + u64::from((i as u64) < rest),
+                    })
+                })
+                .collect(),
+        )
     }
 }
 

@@ -14,22 +14,49 @@ use crate::stream::ChunkStream;
 use crate::types::ChatRequest;
 
 use super::track::CallTracker;
-use super::{Done, PreparedCall, Request, ResponseMeta};
+use super::{cached, Done, PreparedCall, Request, ResponseMeta};
 
-/// Send a prepared call and return the full answer. The call is recorded in the spend
-/// ledger and its budget reservation settled, whatever the outcome (also when the future
-/// is dropped before it finishes).
+/// Send a prepared call and return the full answer (from the response cache, when its
+/// plan reads and the answer is there; stored in it after, when its plan writes). The call
+/// is recorded in the spend ledger and its budget reservation settled, whatever the outcome
+/// (also when the future is dropped before it finishes).
 pub async fn execute<R: Request>(
     client: &HttpClient,
     call: &PreparedCall<R>,
 ) -> Result<Done<R::Response>, LlmError> {
     let tracker = CallTracker::start(call);
-    let result = execute_untracked(client, call).await;
-    match &result {
-        Ok(done) => tracker.succeeded(&done.meta, R::usage(&done.response)),
+    let (sent, cached) = match cached::lookup_prepared(call).await {
+        cached::Found::Hit(hit) => {
+            tracker.cache_hit(R::usage(&hit.response));
+            return Ok(hit);
+        }
+        cached::Found::Part { narrowed, cached } => (Some(narrowed), Some(cached)),
+        cached::Found::Miss => (None, None),
+    };
+    // Part in the cache: only the rest is sent (and costed, and recorded).
+    let to_send = sent.as_deref().unwrap_or(call);
+    let mut result = execute_untracked(client, to_send).await;
+    match &mut result {
+        Ok(done) => {
+            tracker.succeeded(&done.meta, R::usage(&done.response));
+            cached::store(to_send, &mut done.meta, &done.response);
+        }
         Err(e) => tracker.failed(e),
     }
-    result
+    match (result, cached) {
+        (Ok(done), Some(cached)) => {
+            let Done { response, mut meta } = done;
+            meta.cache_key = call.cache.as_ref().map(|p| p.key().to_owned());
+            match call.request.merged(cached, response) {
+                Some(response) => Ok(Done { response, meta }),
+                None => Err(LlmError::new(
+                    crate::error::ErrorKind::Api,
+                    "The provider answered a different number of embeddings than inputs sent",
+                )),
+            }
+        }
+        (result, _) => result,
+    }
 }
 
 async fn execute_untracked<R: Request>(
@@ -44,16 +71,26 @@ async fn execute_untracked<R: Request>(
     Ok(Done { response, meta })
 }
 
-/// Send a prepared streaming call; returns once the response headers arrived. The stream
-/// is recorded in the spend ledger (and its budget reservation settled) when it is dropped.
+/// Send a prepared streaming call; returns once the response headers arrived (or at once,
+/// replaying the chunks of a stream the response cache kept). The stream is recorded in the
+/// spend ledger (and its budget reservation settled) when it is dropped, and stored in the
+/// cache if its plan writes and it was read to the end.
 pub async fn execute_stream(
     client: &HttpClient,
     call: &PreparedCall<ChatRequest>,
 ) -> Result<(ChunkStream, ResponseMeta), LlmError> {
     let tracker = CallTracker::start(call);
+    if let Some(plan) = &call.cache {
+        if let Some((stream, mut meta)) = cached::lookup_stream(plan, call.include_usage).await {
+            meta.api_base.clone_from(&call.target.api_base);
+            tracker.cache_hit(stream.pending_usage());
+            return Ok((stream, meta));
+        }
+    }
     match execute_stream_untracked(client, call).await {
-        Ok((mut stream, meta)) => {
+        Ok((mut stream, mut meta)) => {
             tracker.follow_stream(&mut stream, &meta);
+            cached::record_stream(call, &mut stream, &mut meta);
             Ok((stream, meta))
         }
         Err(e) => {

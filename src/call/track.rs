@@ -93,6 +93,14 @@ impl CallTracker {
         }
     }
 
+    /// The call was answered from the response cache: its usage at no cost (the budget
+    /// reservation is released).
+    pub fn cache_hit(mut self, usage: Option<&Usage>) {
+        if let Some(p) = self.0.take() {
+            p.finish(CallStatus::CacheHit, None, usage, Some(0.0));
+        }
+    }
+
     /// The call failed.
     pub fn failed(mut self, err: &LlmError) {
         if let Some(p) = self.0.take() {
@@ -127,6 +135,36 @@ impl Drop for CallTracker {
             p.finish(CallStatus::Cancelled, None, None, None);
         }
     }
+}
+
+/// Record a call the router answered from the response cache (before any deployment).
+pub fn record_cache_hit(
+    model: &str,
+    provider: &str,
+    stream: bool,
+    metadata: Option<Arc<CallMetadata>>,
+    usage: Option<&Usage>,
+) {
+    let l = ledger();
+    if !l.is_recording() {
+        return;
+    }
+    l.record(SpendRecord {
+        id: SpendRecord::new_id(),
+        started_at: clock::now(),
+        model: model.to_owned(),
+        provider: provider.to_owned(),
+        deployment: None,
+        prompt_tokens: usage.map_or(0, |u| u.prompt_tokens),
+        completion_tokens: usage.map_or(0, |u| u.completion_tokens),
+        cost: Some(0.0),
+        latency: 0.0,
+        status: CallStatus::CacheHit,
+        error: None,
+        stream,
+        metadata,
+        downgraded_from: None,
+    });
 }
 
 /// Record a call that failed before it was sent (a local check, or a budget refusal).

@@ -37,16 +37,20 @@ fn set(args: &mut CallArgs, key: &str, value: &Bound<'_, PyAny>) -> Result<(), L
 
 /// A call's arguments: `model`, the first positional argument (`messages` or `input`)
 /// under `first_name`, and the keywords, with `llmswitch.drop_params` as the default of
-/// `drop_params`.
+/// `drop_params` and `llmswitch.cache` as the cache the call may use. `asynchronous`: the
+/// call is `acompletion`/`aembedding`.
 pub fn call_args(
     py: Python<'_>,
     model: &Bound<'_, PyAny>,
     first_name: &str,
     first: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
+    asynchronous: bool,
 ) -> Result<CallArgs, LlmError> {
     let mut args = CallArgs::for_python();
     args.default_drop_params(global_drop_params(py));
+    args.use_cache(super::cache::global_cache(py)?);
+    args.set_async(asynchronous);
     set(&mut args, "model", model)?;
     if let Some(first) = first.filter(|f| !f.is_none()) {
         set(&mut args, first_name, first)?;

@@ -242,6 +242,8 @@ fn event_to_py<'py>(py: Python<'py>, e: &AlertEvent) -> PyResult<Bound<'py, PyDi
 /// Call the alert callbacks of the threshold crossings queued so far. A callback that
 /// raises is reported through ``sys.unraisablehook`` and does not fail the call.
 pub fn deliver_alerts(py: Python<'_>) {
+    // The response cache's warnings (a Redis outage) are delivered at the same points.
+    super::cache::deliver_warnings(py);
     let registry = budget::global();
     if !registry.has_alerts() {
         return;

@@ -24,8 +24,9 @@ fn prepare_from_py(
     model: &Bound<'_, PyAny>,
     messages: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
+    asynchronous: bool,
 ) -> Result<PreparedCall, LlmError> {
-    call_args(py, model, "messages", messages, kwargs)?.prepare::<ChatRequest>()
+    call_args(py, model, "messages", messages, kwargs, asynchronous)?.prepare::<ChatRequest>()
 }
 
 /// Send a chat completion request to any provider, in OpenAI format.
@@ -66,7 +67,7 @@ fn completion_unlogged<'py>(
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let call = prepare_from_py(py, model, messages, kwargs)?;
+    let call = prepare_from_py(py, model, messages, kwargs, false)?;
     if call.options.stream {
         // The stream's connection lives on this thread's runtime, which it keeps.
         let rt = thread_runtime()?;
@@ -188,7 +189,7 @@ pub fn acompletion<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Coroutine> {
     let pending = PendingLog::capture(py, "acompletion", &model_text(model), messages, kwargs);
-    let prepared = prepare_from_py(py, model, messages, kwargs);
+    let prepared = prepare_from_py(py, model, messages, kwargs, true);
     Ok(logged_coroutine("acompletion", pending, async move {
         let call = match prepared {
             Ok(c) => c,

@@ -260,6 +260,12 @@ pub fn hidden_params<'py>(py: Python<'py>, meta: &ResponseMeta) -> PyResult<Boun
     if let Some(from) = &meta.downgraded_from {
         d.set_item(intern!(py, "budget_downgraded_from"), from)?;
     }
+    if meta.cache_hit {
+        d.set_item(intern!(py, "cache_hit"), true)?;
+    }
+    if let Some(key) = &meta.cache_key {
+        d.set_item(intern!(py, "cache_key"), key)?;
+    }
     let headers = PyDict::new(py);
     for (k, v) in &meta.headers {
         headers.set_item(k, v)?;

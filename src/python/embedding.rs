@@ -20,8 +20,9 @@ fn prepare_from_py(
     model: &Bound<'_, PyAny>,
     input: &Bound<'_, PyAny>,
     kwargs: Option<&Bound<'_, PyDict>>,
+    asynchronous: bool,
 ) -> Result<PreparedEmbedding, LlmError> {
-    call_args(py, model, "input", Some(input), kwargs)?.prepare::<EmbeddingRequest>()
+    call_args(py, model, "input", Some(input), kwargs, asynchronous)?.prepare::<EmbeddingRequest>()
 }
 
 /// Embed texts (or token ids) with any provider that has an embeddings API, in OpenAI's
@@ -62,10 +63,12 @@ pub fn embedding<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let log = callbacks::start_blocking(py, "embedding", &model_text(model), Some(input), kwargs)?;
     let result = (|| {
-        let call = prepare_from_py(py, model, input, kwargs)?;
+        let call = prepare_from_py(py, model, input, kwargs, false)?;
         let done = block_on_thread(py, move |client| async move {
             call::execute(&client, &call).await
-        })?;
+        });
+        super::budget::deliver_alerts(py);
+        let done = done?;
         convert::embedding_response_to_py(py, &done.response, &done.meta)
     })();
     settle(py, log, result)
@@ -94,7 +97,7 @@ pub fn aembedding<'py>(
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Coroutine> {
     let pending = PendingLog::capture(py, "aembedding", &model_text(model), Some(input), kwargs);
-    let prepared = prepare_from_py(py, model, input, kwargs);
+    let prepared = prepare_from_py(py, model, input, kwargs, true);
     Ok(logged_coroutine("aembedding", pending, async move {
         let outcome = async {
             let call = prepared?;

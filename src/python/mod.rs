@@ -7,6 +7,7 @@
 mod aio;
 mod args;
 mod budget;
+mod cache;
 mod callbacks;
 mod completion;
 mod convert;
@@ -34,6 +35,8 @@ mod _llmswitch {
         _budget_add, _budget_clear, _budget_deliver_alerts, _budget_remove, _budget_reset,
         _budget_status, PyBudgetManager,
     };
+    #[pymodule_export]
+    use super::cache::Cache;
     #[pymodule_export]
     use super::completion::{
         acompletion, completion, get_llm_provider, get_supported_openai_params, provider_names,

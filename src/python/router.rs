@@ -23,10 +23,8 @@ use crate::router::{
 };
 use crate::types::{ChatRequest, EmbeddingRequest};
 
-/// LiteLLM `Router` parameters that configure machinery llmswitch does not have (caches,
-/// Redis, logging, alerting). They do not change which deployment answers, so they are
-/// accepted and ignored, and LiteLLM code constructs a Router unchanged.
-const IGNORED_LITELLM_PARAMS: &[&str] = &[
+/// LiteLLM `Router` parameters of the response cache: read by [`response_cache`].
+const CACHE_PARAMS: &[&str] = &[
     "redis_url",
     "redis_host",
     "redis_port",
@@ -34,6 +32,12 @@ const IGNORED_LITELLM_PARAMS: &[&str] = &[
     "cache_responses",
     "cache_kwargs",
     "caching_groups",
+];
+
+/// LiteLLM `Router` parameters that configure machinery llmswitch does not have (logging,
+/// alerting). They do not change which deployment answers, so they are accepted and
+/// ignored, and LiteLLM code constructs a Router unchanged.
+const IGNORED_LITELLM_PARAMS: &[&str] = &[
     "client_ttl",
     "polling_interval",
     "default_priority",
@@ -85,7 +89,13 @@ const IGNORED_LITELLM_PARAMS: &[&str] = &[
 ///     default_max_parallel_requests: ``max_parallel_requests`` of every deployment.
 ///     seed: seed of the router's random choices (reproducible weighted shuffle).
 ///     clock: a ``llmswitch.testing.ManualClock`` for cooldowns and per-minute windows.
-///     **kwargs: LiteLLM parameters of caches, Redis and logging, accepted and ignored.
+///     cache_responses: cache the router's calls (those that do not say ``caching=``) in
+///         ``llmswitch.cache``, created if unset: in memory, or in Redis with
+///         ``redis_url`` (or ``redis_host``, ``redis_port``, ``redis_password``) and
+///         ``cache_kwargs``. Answers are stored per model group, before a deployment is
+///         picked.
+///     caching_groups: ``[("group-a", "group-b")]``: groups that share cache entries.
+///     **kwargs: LiteLLM parameters of logging and alerting, accepted and ignored.
 ///
 /// Raises:
 ///     BadRequestError: for an invalid model_list or setting (an unknown provider, a
@@ -118,6 +128,62 @@ fn clock_of(clock: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn Clock>> {
             Ok(manual.get().inner.clone())
         }
     }
+}
+
+/// LiteLLM's Router cache parameters: `cache_responses=True` caches the router's calls in
+/// `llmswitch.cache`, created (in memory, or in Redis when `redis_url` or `redis_host` and
+/// `redis_port` are given, with `redis_password` and `cache_kwargs`) if it is not set yet;
+/// `caching_groups` lets model groups share entries.
+fn response_cache(
+    kwargs: &Bound<'_, PyDict>,
+    settings: &mut Map<String, Value>,
+) -> Result<(), LlmError> {
+    let py = kwargs.py();
+    let arg = |name: &str| -> Result<Option<Value>, LlmError> {
+        match kwargs
+            .get_item(name)
+            .map_err(|e| LlmError::bad_request(e.to_string()))?
+        {
+            Some(v) if !v.is_none() => value_of(&v, name).map(Some),
+            _ => Ok(None),
+        }
+    };
+    if let Some(groups) = arg("caching_groups")? {
+        settings.insert("caching_groups".to_owned(), groups);
+    }
+    let on = arg("cache_responses")?.is_some_and(|v| v.as_bool().unwrap_or(false));
+    if !on {
+        return Ok(());
+    }
+    settings.insert("cache_responses".to_owned(), Value::Bool(true));
+    if super::cache::global_cache(py)?.is_some() {
+        return Ok(());
+    }
+    let mut params = Map::new();
+    let (url, host, port) = (arg("redis_url")?, arg("redis_host")?, arg("redis_port")?);
+    if url.is_some() || (host.is_some() && port.is_some()) {
+        params.insert("type".to_owned(), Value::from("redis"));
+        for (key, value) in [
+            ("url", url),
+            ("host", host),
+            ("port", port),
+            ("password", arg("redis_password")?),
+        ] {
+            if let Some(v) = value {
+                params.insert(key.to_owned(), v);
+            }
+        }
+        if let Some(Value::Object(extra)) = arg("cache_kwargs")? {
+            params.extend(extra);
+        }
+    }
+    let cache = super::cache::Cache {
+        inner: Arc::new(crate::cache::ResponseCache::from_params(&params)?),
+    };
+    let pkg = super::package::package(py).map_err(|e| LlmError::bad_request(e.to_string()))?;
+    let cache = Bound::new(py, cache).map_err(|e| LlmError::bad_request(e.to_string()))?;
+    pkg.setattr("cache", cache)
+        .map_err(|e| LlmError::bad_request(e.to_string()))
 }
 
 fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, LlmError> {
@@ -155,12 +221,20 @@ impl Router {
         first_name: &str,
         first: Option<&Bound<'_, PyAny>>,
         kwargs: Option<&Bound<'_, PyDict>>,
+        asynchronous: bool,
     ) -> Result<RouterRequest, LlmError>
     where
         R: FromArgs,
         Payload: From<R>,
     {
-        RouterRequest::from_args::<R>(call_args(py, model, first_name, first, kwargs)?)
+        RouterRequest::from_args::<R>(call_args(
+            py,
+            model,
+            first_name,
+            first,
+            kwargs,
+            asynchronous,
+        )?)
     }
 }
 
@@ -206,7 +280,9 @@ impl Router {
         if let Some(kw) = kwargs {
             for key in kw.keys() {
                 let key: String = key.extract()?;
-                if !IGNORED_LITELLM_PARAMS.contains(&key.as_str()) {
+                if !IGNORED_LITELLM_PARAMS.contains(&key.as_str())
+                    && !CACHE_PARAMS.contains(&key.as_str())
+                {
                     return Err(PyTypeError::new_err(format!(
                         "Router() got an unexpected keyword argument '{key}' (not supported by llmswitch)"
                     )));
@@ -252,6 +328,9 @@ impl Router {
             }
             if let Some(s) = seed {
                 settings.insert("seed".to_owned(), Value::from(s));
+            }
+            if let Some(kw) = kwargs {
+                response_cache(kw, &mut settings)?;
             }
             let settings = RouterSettings::from_map(settings)?;
             let list = match model_list.filter(|v| !v.is_none()) {
@@ -347,7 +426,7 @@ impl Router {
         let log =
             callbacks::start_blocking(py, "completion", &model_text(model), messages, kwargs)?;
         let result = (|| {
-            let req = Self::parse::<ChatRequest>(py, model, "messages", messages, kwargs)?;
+            let req = Self::parse::<ChatRequest>(py, model, "messages", messages, kwargs, false)?;
             let router = self.inner.clone();
             // Streams and calls alike run on this thread's runtime; a stream keeps it.
             let rt = thread_runtime()?;
@@ -380,7 +459,7 @@ impl Router {
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
         let pending = PendingLog::capture(py, "acompletion", &model_text(model), messages, kwargs);
-        let parsed = Self::parse::<ChatRequest>(py, model, "messages", messages, kwargs);
+        let parsed = Self::parse::<ChatRequest>(py, model, "messages", messages, kwargs, true);
         let router = self.inner.clone();
         Ok(logged_coroutine(
             "Router.acompletion",
@@ -434,11 +513,14 @@ impl Router {
         let log =
             callbacks::start_blocking(py, "embedding", &model_text(model), Some(input), kwargs)?;
         let result = (|| {
-            let req = Self::parse::<EmbeddingRequest>(py, model, "input", Some(input), kwargs)?;
+            let req =
+                Self::parse::<EmbeddingRequest>(py, model, "input", Some(input), kwargs, false)?;
             let router = self.inner.clone();
             let done = block_on_thread(py, move |client| async move {
                 router.embedding(&client, &req).await
-            })?;
+            });
+            super::budget::deliver_alerts(py);
+            let done = done?;
             convert::embedding_response_to_py(py, &done.response, &done.meta)
         })();
         settle(py, log, result)
@@ -467,7 +549,7 @@ impl Router {
     ) -> PyResult<Coroutine> {
         let pending =
             PendingLog::capture(py, "aembedding", &model_text(model), Some(input), kwargs);
-        let parsed = Self::parse::<EmbeddingRequest>(py, model, "input", Some(input), kwargs);
+        let parsed = Self::parse::<EmbeddingRequest>(py, model, "input", Some(input), kwargs, true);
         let router = self.inner.clone();
         Ok(logged_coroutine("Router.aembedding", pending, async move {
             let outcome = async {

@@ -118,6 +118,14 @@ pub struct RouterSettings {
     pub default_litellm_params: Map<String, Value>,
     /// Seed of the router's random choices (weighted shuffle, ties), for reproducible runs.
     pub seed: Option<u64>,
+    /// Use the response cache for calls that do not say (`caching=`): LiteLLM's
+    /// `cache_responses` (off by default, as there: a router's calls are cached only when
+    /// asked).
+    pub cache_responses: bool,
+    /// Model groups that share cache entries (`[["gpt-4o-azure", "gpt-4o-openai"]]`): a
+    /// call to one is answered by an entry stored by any of them.
+    #[serde(deserialize_with = "null_as_default")]
+    pub caching_groups: Vec<Vec<String>>,
 }
 
 impl Default for RouterSettings {
@@ -143,6 +151,8 @@ impl Default for RouterSettings {
             min_capabilities: HashMap::new(),
             default_litellm_params: Map::new(),
             seed: None,
+            cache_responses: false,
+            caching_groups: Vec::new(),
         }
     }
 }
@@ -197,6 +207,8 @@ pub const SETTING_NAMES: &[&str] = &[
     "min_capabilities",
     "default_litellm_params",
     "seed",
+    "cache_responses",
+    "caching_groups",
 ];
 
 /// `routing_strategy_args`.
@@ -303,6 +315,11 @@ impl RouterConfig {
         let mut from_litellm = Map::new();
         match root.get("litellm_settings") {
             Some(Value::Object(ls)) => {
+                // The proxy's cache caches its router's calls (LiteLLM's
+                // `switch_on_llm_response_caching`).
+                if ls.get("cache") == Some(&Value::Bool(true)) {
+                    from_litellm.insert("cache_responses".to_owned(), Value::Bool(true));
+                }
                 for (k, v) in ls {
                     if LITELLM_SETTINGS_FOR_ROUTER.contains(&k.as_str()) && !v.is_null() {
                         from_litellm.insert(k.clone(), v.clone());

@@ -345,6 +345,8 @@ impl Deployment {
             custom_pricing: call.custom_pricing.or(self.pricing),
             metadata: call.metadata.clone(),
             deployment: Some(self.id.clone()),
+            // The router looked the call up already; its attempts store under its key.
+            cache: call.cache.clone(),
         }
     }
 

@@ -13,6 +13,7 @@
 //! groups (in flight, moving averages, per-minute counters, cooldown deadlines); the
 //! configuration is immutable. No lock exists, so none is held across a network wait.
 
+mod cache;
 pub mod clock;
 pub mod config;
 pub mod deployment;
@@ -748,6 +749,11 @@ impl Router {
                 self.group_names.join(", ")
             )));
         }
+        let req = match self.cached_answer(req).await {
+            Ok(hit) => return Ok(hit),
+            Err(decided) => decided,
+        };
+        let req: &RouterRequest = &req;
         let mut needs = self.needs(
             req.payload.asked(),
             req.options.stream,

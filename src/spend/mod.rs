@@ -104,6 +104,8 @@ pub enum CallStatus {
     Cancelled,
     /// Refused by a budget before any network call.
     Blocked,
+    /// Answered from the response cache: no network call, no cost.
+    CacheHit,
 }
 
 impl CallStatus {
@@ -113,6 +115,7 @@ impl CallStatus {
             CallStatus::Failure => "failure",
             CallStatus::Cancelled => "cancelled",
             CallStatus::Blocked => "blocked",
+            CallStatus::CacheHit => "cache_hit",
         }
     }
 
@@ -122,6 +125,7 @@ impl CallStatus {
             CallStatus::Failure,
             CallStatus::Cancelled,
             CallStatus::Blocked,
+            CallStatus::CacheHit,
         ]
         .into_iter()
         .find(|c| c.as_str() == s)

@@ -254,7 +254,10 @@ impl Aggregator {
         }
         self.total_calls += 1;
         self.total_cost += r.cost_or_zero();
-        self.total_failures += u64::from(r.status != CallStatus::Success);
+        self.total_failures += u64::from(!matches!(
+            r.status,
+            CallStatus::Success | CallStatus::CacheHit
+        ));
         self.total_blocked += u64::from(r.status == CallStatus::Blocked);
         let hour = r.started_at.div_euclid(MICROS_PER_HOUR);
         self.hours.insert(hour);
@@ -279,7 +282,7 @@ impl Aggregator {
             if r.status == CallStatus::Blocked {
                 acc.blocked += 1;
             }
-            if r.status != CallStatus::Success {
+            if !matches!(r.status, CallStatus::Success | CallStatus::CacheHit) {
                 acc.failures += 1;
             } else {
                 acc.latency_sum += r.latency;
