@@ -99,6 +99,22 @@ impl CallContext {
         R: FromArgs,
         Payload: From<R>,
     {
+        let req = self.prepare::<R>(body)?;
+        let chat = match &req.payload {
+            Payload::Chat(c) => Some(c),
+            Payload::Embedding(_) => None,
+        };
+        self.admit_checked(chat).await?;
+        Ok(req)
+    }
+
+    /// [`CallContext::admit`] without the admission: the gateway's checks and the routed
+    /// call (for a request admitted already, such as a passthrough's translated fallback).
+    pub fn prepare<R>(&mut self, body: &Map<String, Value>) -> Result<RouterRequest, ProxyError>
+    where
+        R: FromArgs,
+        Payload: From<R>,
+    {
         check_body_safe(body)?;
         let mut args = CallArgs::from_json_map(body).map_err(crate::error::LlmError::from)?;
         args.default_drop_params(self.state.settings.drop_params);
@@ -136,12 +152,6 @@ impl CallContext {
         }
         self.tags.clone_from(&meta.tags);
         req.options.metadata = Some(Arc::new(meta));
-
-        let chat = match &req.payload {
-            Payload::Chat(c) => Some(c),
-            Payload::Embedding(_) => None,
-        };
-        self.admit_checked(chat).await?;
         Ok(req)
     }
 

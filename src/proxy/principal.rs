@@ -203,7 +203,11 @@ mod tests {
 
     #[test]
     fn a_refusal_names_the_key_first_then_its_team() {
-        let list = |m: &[&str]| Some(Arc::from(m.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()));
+        let list = |m: &[&str]| {
+            Some(Arc::from(
+                m.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            ))
+        };
         // The key allows gpt and mini; its team only gpt.
         let p = Principal {
             role: Role::Key,
@@ -225,7 +229,10 @@ mod tests {
             key_models: None,
             ..p
         };
-        assert_eq!(open.model_denial("claude"), Some("team_model_access_denied"));
+        assert_eq!(
+            open.model_denial("claude"),
+            Some("team_model_access_denied")
+        );
     }
 
     #[test]
