@@ -84,6 +84,9 @@ pub struct FrameDecoder {
     data: String,
     has_data: bool,
     event_stream: aws_event_stream::Decoder,
+    /// The largest event (line, SSE event or binary message) held in memory:
+    /// [`crate::http::max_response_bytes`] when the stream began.
+    limit: usize,
 }
 
 impl FrameDecoder {
@@ -95,7 +98,17 @@ impl FrameDecoder {
             data: String::new(),
             has_data: false,
             event_stream: aws_event_stream::Decoder::default(),
+            limit: crate::http::max_response_bytes(),
         }
+    }
+
+    fn too_large(&self) -> String {
+        format!(
+            "an event is larger than max_response_bytes ({} bytes); raise \
+             llmswitch.max_response_bytes (or {}) to accept it",
+            self.limit,
+            crate::http::MAX_RESPONSE_BYTES_ENV
+        )
     }
 
     /// Feed bytes; complete frames are appended to `out`. Lines are read in place (no
@@ -103,7 +116,12 @@ impl FrameDecoder {
     /// a binary format can fail (a corrupt message); the error says why.
     fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) -> Result<(), String> {
         if self.format == FrameFormat::AwsEventStream {
-            return self.event_stream.push(bytes, out);
+            self.event_stream.push(bytes, out, self.limit)?;
+            return if self.event_stream.pending() > self.limit {
+                Err(self.too_large())
+            } else {
+                Ok(())
+            };
         }
         if self.buf.is_empty() {
             let consumed = self.lines(bytes, out);
@@ -114,6 +132,12 @@ impl FrameDecoder {
             let consumed = self.lines(&buf, out);
             buf.drain(..consumed);
             self.buf = buf;
+        }
+        // An unfinished line, or the data lines of an unfinished event, past the limit.
+        if self.buf.len() + self.data.len() > self.limit {
+            self.buf = Vec::new();
+            self.data = String::new();
+            return Err(self.too_large());
         }
         Ok(())
     }

@@ -296,11 +296,15 @@ async fn passthrough(
     }
     if endpoint == Endpoint::CountTokens {
         ctx.quiet();
-        let bytes = upstream.bytes().await.unwrap_or_default();
+        let bytes = crate::http::read_body_capped(upstream, crate::http::host_of(&target.api_base))
+            .await
+            .unwrap_or_default();
         return passthrough_response(status, content_type, response_headers, Body::from(bytes));
     }
     if !status.is_success() {
-        let bytes = upstream.bytes().await.unwrap_or_default();
+        let bytes = crate::http::read_body_capped(upstream, crate::http::host_of(&target.api_base))
+            .await
+            .unwrap_or_default();
         let kind = ErrorKind::from_status(status.as_u16());
         ctx.finish(Ending {
             status: RequestStatus::Failure,
@@ -316,11 +320,11 @@ async fn passthrough(
     }
     ctx.headers(&meta, None, &mut response_headers);
     if !ctx.stream {
-        let bytes = match upstream.bytes().await {
+        let bytes = match crate::http::read_body_capped(upstream, crate::http::host_of(&target.api_base)).await {
             Ok(b) => b,
             Err(e) => {
                 return ctx.fail(
-                    crate::http::transport_error(&e, crate::http::host_of(&target.api_base)).into(),
+                    e.into(),
                 )
             }
         };
