@@ -84,9 +84,6 @@ pub struct FrameDecoder {
     data: String,
     has_data: bool,
     event_stream: aws_event_stream::Decoder,
-    /// The largest event (line, SSE event or binary message) held in memory:
-    /// [`crate::http::max_response_bytes`] when the stream began.
-    limit: usize,
 }
 
 impl FrameDecoder {
@@ -98,15 +95,13 @@ impl FrameDecoder {
             data: String::new(),
             has_data: false,
             event_stream: aws_event_stream::Decoder::default(),
-            limit: crate::http::max_response_bytes(),
         }
     }
 
-    fn too_large(&self) -> String {
+    fn too_large(limit: usize) -> String {
         format!(
-            "an event is larger than max_response_bytes ({} bytes); raise \
+            "an event is larger than max_response_bytes ({limit} bytes); raise \
              llmswitch.max_response_bytes (or {}) to accept it",
-            self.limit,
             crate::http::MAX_RESPONSE_BYTES_ENV
         )
     }
@@ -115,10 +110,12 @@ impl FrameDecoder {
     /// copy unless a line spans reads, no allocation per line): this runs per chunk. Only
     /// a binary format can fail (a corrupt message); the error says why.
     fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) -> Result<(), String> {
+        // The largest event (line, SSE event or binary message) held in memory.
+        let limit = crate::http::max_response_bytes();
         if self.format == FrameFormat::AwsEventStream {
-            self.event_stream.push(bytes, out, self.limit)?;
-            return if self.event_stream.pending() > self.limit {
-                Err(self.too_large())
+            self.event_stream.push(bytes, out, limit)?;
+            return if self.event_stream.pending() > limit {
+                Err(Self::too_large(limit))
             } else {
                 Ok(())
             };
@@ -134,10 +131,10 @@ impl FrameDecoder {
             self.buf = buf;
         }
         // An unfinished line, or the data lines of an unfinished event, past the limit.
-        if self.buf.len() + self.data.len() > self.limit {
+        if self.buf.len() + self.data.len() > limit {
             self.buf = Vec::new();
             self.data = String::new();
-            return Err(self.too_large());
+            return Err(Self::too_large(limit));
         }
         Ok(())
     }

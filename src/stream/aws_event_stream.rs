@@ -162,7 +162,7 @@ mod tests {
         let mut d = Decoder::default();
         let mut out = Vec::new();
         for piece in bytes.chunks(step.max(1)) {
-            d.push(piece, &mut out)?;
+            d.push(piece, &mut out, usize::MAX)?;
         }
         d.finish()?;
         Ok(out)

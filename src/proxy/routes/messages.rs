@@ -320,14 +320,13 @@ async fn passthrough(
     }
     ctx.headers(&meta, None, &mut response_headers);
     if !ctx.stream {
-        let bytes = match crate::http::read_body_capped(upstream, crate::http::host_of(&target.api_base)).await {
-            Ok(b) => b,
-            Err(e) => {
-                return ctx.fail(
-                    e.into(),
-                )
-            }
-        };
+        let bytes =
+            match crate::http::read_body_capped(upstream, crate::http::host_of(&target.api_base))
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => return ctx.fail(e.into()),
+            };
         let usage = serde_json::from_slice::<Value>(&bytes)
             .ok()
             .and_then(|v| v.get("usage").cloned())
