@@ -167,7 +167,7 @@ def main() -> int:
         w.join(timeout=10)
     # Every stream the load opened is closed (none held by a leaked task or object).
     settle = time.monotonic() + 5
-    while server.open_streams() and time.monotonic() < settle:
+    while server.open_streams and time.monotonic() < settle:
         time.sleep(0.05)
 
     def growth(xs: list[float]) -> float:
@@ -179,7 +179,7 @@ def main() -> int:
         "seconds": args.seconds,
         "calls": load.calls,
         "errors": len(load.errors),
-        "open_streams_after": server.open_streams(),
+        "open_streams_after": server.open_streams,
         "error_samples": load.errors[:5],
         **samples,
         "rss_growth": round(growth(samples["rss_mib"]), 4),
