@@ -71,6 +71,12 @@ from .exceptions import (
 #: ``UnsupportedParamsError`` (the per-call ``drop_params=`` overrides it).
 drop_params: bool = False
 
+#: The largest response body (and the largest single stream event) read from a provider,
+#: in bytes; a larger one raises ``APIError`` instead of filling memory. Process-wide,
+#: applied at each call; the environment variable ``LLMSWITCH_MAX_RESPONSE_BYTES`` sets it
+#: at start-up (also for ``llmswitch proxy``). See RELIABILITY.md.
+max_response_bytes: int = int(_os.environ.get("LLMSWITCH_MAX_RESPONSE_BYTES") or 256 * 1024 * 1024)
+
 #: The response cache (LiteLLM's ``litellm.cache``): ``llmswitch.Cache(type="local" |
 #: "redis" | "disk", ...)``, or None for no caching. See docs/caching.md.
 cache: Cache | None = None
@@ -129,6 +135,7 @@ __all__ = [
     "budgets",
     "BudgetManager",
     "drop_params",
+    "max_response_bytes",
     "cache",
     "Cache",
     "success_callback",

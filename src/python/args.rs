@@ -49,6 +49,7 @@ pub fn call_args(
 ) -> Result<CallArgs, LlmError> {
     let mut args = CallArgs::for_python();
     args.default_drop_params(global_drop_params(py));
+    super::package::sync_max_response_bytes(py);
     args.use_cache(super::cache::global_cache(py)?);
     args.set_async(asynchronous);
     set(&mut args, "model", model)?;

@@ -21,3 +21,15 @@ pub fn global_drop_params(py: Python<'_>) -> bool {
         .and_then(|v| v.is_truthy().ok())
         .unwrap_or(false)
 }
+
+/// `llmswitch.max_response_bytes`, applied process-wide before each call (one attribute
+/// read and one relaxed store).
+pub fn sync_max_response_bytes(py: Python<'_>) {
+    if let Some(limit) = package(py)
+        .ok()
+        .and_then(|m| m.getattr(pyo3::intern!(py, "max_response_bytes")).ok())
+        .and_then(|v| v.extract::<usize>().ok())
+    {
+        crate::http::set_max_response_bytes(limit);
+    }
+}
