@@ -53,6 +53,8 @@ mod _llmswitch {
     #[pymodule_export]
     use super::embedding::{aembedding, embedding};
     #[pymodule_export]
+    use super::package::{_default_names, _set_default};
+    #[pymodule_export]
     use super::proxy::{_proxy_serve, _proxy_start, ProxyServer};
     #[pymodule_export]
     use super::router::Router;

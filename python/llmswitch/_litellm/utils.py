@@ -1,0 +1,68 @@
+"""``litellm.utils``: helpers and response types, as LiteLLM's module exposes them."""
+
+from llmswitch import (
+    completion_cost,
+    cost_per_token,
+    get_llm_provider,
+    get_max_tokens,
+    get_model_info,
+    get_supported_openai_params,
+    register_model,
+    stream_chunk_builder,
+    supports_function_calling,
+    supports_parallel_function_calling,
+    supports_prompt_caching,
+    supports_reasoning,
+    supports_response_schema,
+    supports_vision,
+    token_counter,
+)
+
+from ..exceptions import *
+from .functions import get_secret, get_secret_bool
+from .types.utils import (
+    ChatCompletionDeltaToolCall,
+    ChatCompletionMessageToolCall,
+    Choices,
+    Delta,
+    Embedding,
+    EmbeddingResponse,
+    Function,
+    Message,
+    ModelResponse,
+    ModelResponseStream,
+    StreamingChoices,
+    Usage,
+)
+
+__all__ = [
+    "ChatCompletionDeltaToolCall",
+    "ChatCompletionMessageToolCall",
+    "Choices",
+    "Delta",
+    "Embedding",
+    "EmbeddingResponse",
+    "Function",
+    "Message",
+    "ModelResponse",
+    "ModelResponseStream",
+    "StreamingChoices",
+    "Usage",
+    "completion_cost",
+    "cost_per_token",
+    "get_llm_provider",
+    "get_max_tokens",
+    "get_model_info",
+    "get_secret",
+    "get_secret_bool",
+    "get_supported_openai_params",
+    "register_model",
+    "stream_chunk_builder",
+    "supports_function_calling",
+    "supports_parallel_function_calling",
+    "supports_prompt_caching",
+    "supports_reasoning",
+    "supports_response_schema",
+    "supports_vision",
+    "token_counter",
+]
