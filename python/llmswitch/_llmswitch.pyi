@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from collections.abc import Coroutine as _AbcCoroutine
 from typing import Any, Literal, TypeVar, overload
 
-from typing_extensions import Self, final
+from typing_extensions import Self, disjoint_base, final
 
 from ._types import EmbeddingResponse, ModelResponse, ModelResponseStream
 from .types import BudgetPeriod, BudgetScope, RoutingStrategy, SpendGroupKey
@@ -542,6 +542,7 @@ class Cache:
     def clear(self) -> None: ...
     def ping(self) -> bool: ...
 
+@disjoint_base
 class Router:
     def __new__(
         cls,
