@@ -37,11 +37,15 @@ from ._llmswitch import (
     stream_chunk_builder,
     supports_function_calling,
     supports_parallel_function_calling,
+    supports_pdf_input,
     supports_prompt_caching,
     supports_reasoning,
     supports_response_schema,
+    supports_tool_choice,
     supports_vision,
+    supports_web_search,
     token_counter,
+    validate_environment,
 )
 from ._llmswitch import Coroutine as _NativeCoroutine
 from ._llmswitch import Router as _NativeRouter
@@ -134,6 +138,8 @@ cache: Cache | None = None
 success_callback: list[object] = []
 failure_callback: list[object] = []
 callbacks: list[object] = []
+# LiteLLM's internal list of async success hooks, which some frameworks append to.
+_async_success_callback: list[object] = []
 
 #: Every provider name llmswitch knows.
 provider_list: list[str] = provider_names()
@@ -211,6 +217,10 @@ __all__ = [
     "supports_response_schema",
     "supports_reasoning",
     "supports_prompt_caching",
+    "supports_web_search",
+    "supports_pdf_input",
+    "supports_tool_choice",
+    "validate_environment",
     "get_max_tokens",
     "completion_cost",
     "cost_per_token",

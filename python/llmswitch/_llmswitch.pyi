@@ -18,6 +18,7 @@ __all__ = [
     "Coroutine",
     "_after_fork_in_child",
     "_default_names",
+    "_keyed_providers",
     "_set_default",
     "acompletion",
     "aembedding",
@@ -38,6 +39,10 @@ __all__ = [
     "supports_reasoning",
     "supports_response_schema",
     "supports_vision",
+    "supports_web_search",
+    "supports_pdf_input",
+    "supports_tool_choice",
+    "validate_environment",
     "token_counter",
     "ModelCostMap",
     "AsyncStream",
@@ -373,6 +378,16 @@ def supports_parallel_function_calling(model: str, custom_llm_provider: str | No
 def supports_response_schema(model: str, custom_llm_provider: str | None = None) -> bool: ...
 def supports_reasoning(model: str, custom_llm_provider: str | None = None) -> bool: ...
 def supports_prompt_caching(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_web_search(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_pdf_input(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_tool_choice(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def validate_environment(
+    model: str | None = None,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    api_version: str | None = None,
+) -> dict[str, Any]: ...
+def _keyed_providers() -> list[str]: ...
 def get_max_tokens(model: str) -> int | None: ...
 def register_model(model_cost: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str]) -> None: ...
 def cost_per_token(

@@ -134,6 +134,12 @@ OPENAI_CHAT_COMPLETION_PARAMS: list[str] = [
 ]
 
 # Response types with LiteLLM's names, at the top as LiteLLM exports them.
+from .._llmswitch import (
+    supports_pdf_input,
+    supports_tool_choice,
+    supports_web_search,
+    validate_environment,
+)
 from .._types import (
     ChatCompletionDeltaToolCall,
     ChatCompletionMessageToolCall,
@@ -151,9 +157,17 @@ from .._types import (
 )
 from .functions import (
     _turn_on_debug,
+    batch_completion,
+    batch_completion_models,
+    batch_completion_models_all_responses,
+    get_model_cost_map,
     get_secret,
     get_secret_bool,
+    get_valid_models,
+    text_completion,
+    trim_messages,
 )
+from .types.utils import TextChoices, TextCompletionResponse
 
 _CORE_SETTINGS = frozenset(_default_names())
 

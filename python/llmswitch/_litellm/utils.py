@@ -18,8 +18,9 @@ from llmswitch import (
     token_counter,
 )
 
+from .._llmswitch import supports_pdf_input, supports_tool_choice, supports_web_search, validate_environment
 from ..exceptions import *
-from .functions import get_secret, get_secret_bool
+from .functions import get_model_cost_map, get_secret, get_secret_bool, get_valid_models, trim_messages
 from .types.utils import (
     ChatCompletionDeltaToolCall,
     ChatCompletionMessageToolCall,
@@ -53,7 +54,14 @@ __all__ = [
     "get_llm_provider",
     "get_max_tokens",
     "get_model_info",
+    "get_model_cost_map",
     "get_secret",
+    "get_valid_models",
+    "trim_messages",
+    "supports_pdf_input",
+    "supports_tool_choice",
+    "supports_web_search",
+    "validate_environment",
     "get_secret_bool",
     "get_supported_openai_params",
     "register_model",

@@ -35,6 +35,18 @@ class Logprobs(AttrDict):
     __slots__ = ()
 
 
+class TextChoices(AttrDict):
+    """One choice of a text completion: ``text``, ``index``, ``logprobs``, ``finish_reason``."""
+
+    __slots__ = ()
+
+
+class TextCompletionResponse(AttrDict):
+    """A ``text_completion`` answer (``object: "text_completion"``)."""
+
+    _hidden_params: dict[str, Any]
+
+
 class CallTypes(str, Enum):
     """The kinds of call (LiteLLM's names)."""
 
@@ -130,5 +142,7 @@ __all__ = [
     "StandardCallbackDynamicParams",
     "StandardLoggingPayload",
     "StreamingChoices",
+    "TextChoices",
+    "TextCompletionResponse",
     "Usage",
 ]
