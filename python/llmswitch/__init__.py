@@ -100,7 +100,23 @@ class Router(_NativeRouter):
     docs/router.md). ``acompletion`` and ``aembedding`` are ``async def``; the class can be
     subclassed (the native router is built from the constructor's arguments)."""
 
+    #: The deployments as given (LiteLLM's ``router.model_list``): dicts with
+    #: ``model_name``, ``litellm_params`` and ``model_info``.
+    model_list: list[dict[str, Any]]
+    #: ``default_litellm_params`` as given.
+    default_litellm_params: dict[str, Any]
+
     if not TYPE_CHECKING:  # type checkers read the native constructor's signature
+
+        def __new__(cls, model_list=None, *args, **kwargs):
+            self = _NativeRouter.__new__(cls, model_list, *args, **kwargs)
+            self.model_list = [
+                {**entry, "litellm_params": dict(entry.get("litellm_params") or {}),
+                 "model_info": dict(entry.get("model_info") or {})}
+                for entry in (model_list or [])
+            ]  # fmt: skip
+            self.default_litellm_params = dict(kwargs.get("default_litellm_params") or {})
+            return self
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             # Everything was read by the native __new__; this lets subclasses call

@@ -77,9 +77,10 @@ def _entries() -> tuple[list[Any], list[Any]]:
                 if key not in _warned:
                     _warned.add(key)
                     _log.warning(
-                        "llmswitch.%s contains %r, skipped: llmswitch ships no logging "
-                        "integrations by name; pass a function (kwargs, response, start_time, "
-                        "end_time) or a CustomLogger instance",
+                        "llmswitch.%s contains %r, which is neither a function nor a "
+                        "CustomLogger: skipped (llmswitch ships no logging integrations by name; "
+                        "pass a function (kwargs, response, start_time, end_time) or a "
+                        "CustomLogger instance)",
                         name,
                         entry,
                     )

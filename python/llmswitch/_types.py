@@ -26,6 +26,8 @@ class AttrDict(dict):  # type: ignore[type-arg]
         try:
             return self[name]
         except KeyError:
+            if name in type(self)._present:
+                return None
             raise AttributeError(f"{type(self).__name__!s} has no attribute or key {name!r}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -46,6 +48,8 @@ class AttrDict(dict):  # type: ignore[type-arg]
     #: The fields LiteLLM's pydantic class of this name declares; the others are
     #: :attr:`model_extra`.
     _declared: frozenset[str] = frozenset()
+    #: Attributes LiteLLM's objects of this class always have: None when the key is absent.
+    _present: frozenset[str] = frozenset()
 
     @property
     def model_extra(self) -> dict[str, Any]:
@@ -111,6 +115,7 @@ class Function(AttrDict):
 
     __slots__ = ()
     _declared = _fields("arguments", "name")
+    _present = _fields("name")
 
 
 class ChatCompletionMessageToolCall(AttrDict):
@@ -126,6 +131,7 @@ class ChatCompletionDeltaToolCall(AttrDict):
 
     __slots__ = ()
     _declared = _fields("id", "function", "type", "index")
+    _present = _fields("id", "type")
 
 
 class Message(AttrDict):
@@ -145,6 +151,7 @@ class Message(AttrDict):
         "provider_specific_fields",
         "annotations",
     )
+    _present = _fields("content", "role", "tool_calls", "function_call", "provider_specific_fields")
 
 
 class Delta(AttrDict):
@@ -153,6 +160,7 @@ class Delta(AttrDict):
     __slots__ = ()
     # LiteLLM's Delta keeps content, role and tool calls outside its declared fields.
     _declared = _fields("reasoning_content", "thinking_blocks", "reasoning_items", "provider_specific_fields")
+    _present = _fields("audio", "content", "function_call", "provider_specific_fields", "role", "tool_calls")
 
 
 class Choices(AttrDict):
@@ -160,12 +168,14 @@ class Choices(AttrDict):
 
     __slots__ = ()
     _declared = _fields("finish_reason", "index", "message", "logprobs", "provider_specific_fields")
+    _present = _fields("finish_reason")
 
 
 class StreamingChoices(AttrDict):
     """One choice of a ``chat.completion.chunk``."""
 
     __slots__ = ()
+    _present = _fields("finish_reason", "logprobs")
 
 
 class PromptTokensDetailsWrapper(AttrDict):
@@ -210,6 +220,7 @@ class Usage(AttrDict):
         "server_tool_use",
         "cost",
     )
+    _present = _fields("prompt_tokens_details", "completion_tokens_details")
 
 
 class Embedding(AttrDict):
@@ -225,6 +236,7 @@ class ModelResponseBase(AttrDict):
     # No __slots__: instances carry a __dict__ for _hidden_params.
     _hidden_params: dict[str, Any]
     _declared = _fields("id", "created", "model", "object", "system_fingerprint", "choices")
+    _present = _fields("system_fingerprint")
 
 
 class ModelResponse(ModelResponseBase):

@@ -337,3 +337,24 @@ def test_litellm_module_settings_reach_the_core(server):
     )
     assert out == {"ok": True, "drop": True, "base": True}
     assert server.requests[-1]["headers"]["authorization"] == "Bearer sk-openai-only-0123"
+
+
+def test_fields_litellm_objects_always_have_read_as_none():
+    r = llmswitch.completion(model="mock/m", messages=MESSAGES, mock_response="hi")
+    assert r.usage.prompt_tokens_details is None and r.usage.completion_tokens_details is None
+    assert r.choices[0].message.function_call is None
+    assert r.choices[0].message.provider_specific_fields is None
+    with pytest.raises(AttributeError):
+        r.choices[0].message.no_such_field  # noqa: B018
+
+
+def test_router_keeps_litellms_model_list():
+    entries = [
+        {"model_name": "fast", "litellm_params": {"model": "mock/a"}},
+        {"model_name": "smart", "litellm_params": {"model": "mock/b"}, "model_info": {"id": "dep-b"}},
+    ]
+    router = llmswitch.Router(model_list=entries, default_litellm_params={"temperature": 0.1})
+    assert [d["model_name"] for d in router.model_list] == ["fast", "smart"]
+    assert router.model_list[1]["model_info"] == {"id": "dep-b"}
+    assert router.model_list[0]["litellm_params"] == {"model": "mock/a"}
+    assert router.default_litellm_params == {"temperature": 0.1}
