@@ -136,6 +136,12 @@ class Router(_NativeRouter):
 #: ``UnsupportedParamsError`` (the per-call ``drop_params=`` overrides it).
 drop_params: bool = False
 
+#: The largest response body (and the largest single stream event) read from a provider,
+#: in bytes; a larger one raises ``APIError`` instead of filling memory. Process-wide,
+#: applied at each call; the environment variable ``LLMSWITCH_MAX_RESPONSE_BYTES`` sets it
+#: at start-up (also for ``llmswitch proxy``). See RELIABILITY.md.
+max_response_bytes: int = int(_os.environ.get("LLMSWITCH_MAX_RESPONSE_BYTES") or 256 * 1024 * 1024)
+
 #: Call defaults used when a call gives none (LiteLLM's module settings): a key for every
 #: provider, a base URL, retries and a timeout in seconds. Assigning them takes effect for
 #: every later call, ``Router`` deployments included.
@@ -246,6 +252,7 @@ __all__ = [
     "budgets",
     "BudgetManager",
     "drop_params",
+    "max_response_bytes",
     "cache",
     "Cache",
     "success_callback",

@@ -31,3 +31,15 @@ pub fn _set_default(name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
 pub fn _default_names() -> Vec<&'static str> {
     crate::call::defaults::names().collect()
 }
+
+/// `llmswitch.max_response_bytes`, applied process-wide before each call (one attribute
+/// read and one relaxed store).
+pub fn sync_max_response_bytes(py: Python<'_>) {
+    if let Some(limit) = package(py)
+        .ok()
+        .and_then(|m| m.getattr(pyo3::intern!(py, "max_response_bytes")).ok())
+        .and_then(|v| v.extract::<usize>().ok())
+    {
+        crate::http::set_max_response_bytes(limit);
+    }
+}
