@@ -287,6 +287,11 @@ def main() -> None:
         w(GATEWAY_NOTE + "\n")
         w(markdown(gw) + "\n")
 
+    # Measured separately (bench/framework_imports.py), kept as written.
+    frameworks = Path(__file__).with_name("framework_imports.md")
+    if frameworks.exists():
+        w(frameworks.read_text())
+
     print("\n".join(out))
 
 

@@ -324,8 +324,33 @@ pub fn model_info(provider: &str, model: &str) -> Option<Arc<ModelInfo>> {
     if let Some(info) = guard.lookup(provider, model) {
         return Some(info.clone());
     }
+    if let Some(info) = fine_tuned(&guard, provider, model) {
+        return Some(info);
+    }
     let base = strip_date_suffix(model)?;
     guard.lookup(provider, base).cloned()
+}
+
+/// A fine-tuned model (`ft:<base>:<org>:<name>:<id>`, as OpenAI names them) at its base
+/// model's fine-tuned rates: the entry `ft:<base>`, or for an undated base
+/// (`ft:gpt-4o-mini:...`) the entry of its snapshot (`ft:gpt-4o-mini-2024-07-18`).
+fn fine_tuned(catalog: &Catalog, provider: &str, model: &str) -> Option<Arc<ModelInfo>> {
+    let rest = model.strip_prefix("ft:")?;
+    let base = rest.split(':').next().filter(|b| !b.is_empty())?;
+    let key = format!("ft:{base}");
+    if let Some(info) = catalog.lookup(provider, &key) {
+        return Some(info.clone());
+    }
+    let dated = format!("{key}-");
+    let mut snapshots: Vec<&Arc<ModelInfo>> = catalog
+        .by_key
+        .iter()
+        .filter(|(k, _)| k.starts_with(&dated) && strip_date_suffix(k) == Some(key.as_str()))
+        .map(|(_, v)| v)
+        .collect();
+    // The earliest snapshot is the one an undated fine-tune name has meant longest.
+    snapshots.sort_by(|a, b| a.key.cmp(&b.key));
+    snapshots.first().map(|i| Arc::clone(i))
 }
 
 /// The entry stored under exactly this LiteLLM key.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{FutureExt, Stream, StreamExt};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, LlmError};
 use crate::http::{timeout_error, transport_error};
@@ -631,6 +631,39 @@ struct ChoiceState {
     tool_calls: Vec<ToolCallState>,
     finish_reason: Option<String>,
     logprobs: Vec<Value>,
+    /// Delta fields outside the ones above (`images`, `audio`, `annotations`,
+    /// `provider_specific_fields`, ...), merged chunk by chunk (see [`merge_delta_field`]).
+    extra: Map<String, Value>,
+}
+
+/// Fold a delta field outside OpenAI's declared ones into what earlier chunks gave:
+/// lists are concatenated (`images`, `annotations`), objects merged key by key, text
+/// joined at the top level and in the streamed pieces of an object (`audio.data`,
+/// `audio.transcript`); any other value replaces the earlier one. Nothing a chunk
+/// carries is dropped.
+fn merge_delta_field(slot: &mut Value, piece: &Value, top_level: bool, key: &str) {
+    match (slot, piece) {
+        (_, Value::Null) => {}
+        (Value::Array(have), Value::Array(more)) => have.extend(more.iter().cloned()),
+        (Value::Object(have), Value::Object(more)) => {
+            for (k, v) in more {
+                match have.get_mut(k) {
+                    Some(existing) if !existing.is_null() => {
+                        merge_delta_field(existing, v, false, k)
+                    }
+                    _ => {
+                        have.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (Value::String(have), Value::String(more))
+            if top_level || matches!(key, "data" | "transcript" | "text") =>
+        {
+            have.push_str(more);
+        }
+        (slot, piece) => *slot = piece.clone(),
+    }
 }
 
 #[derive(Debug, Default)]
@@ -743,6 +776,16 @@ impl StreamAccumulator {
                     state.logprobs.extend(items.iter().cloned());
                 }
             }
+            for (key, value) in &d.extra {
+                match state.extra.get_mut(key) {
+                    Some(existing) if !existing.is_null() => {
+                        merge_delta_field(existing, value, true, key);
+                    }
+                    _ => {
+                        state.extra.insert(key.clone(), value.clone());
+                    }
+                }
+            }
         }
     }
 
@@ -790,6 +833,7 @@ impl StreamAccumulator {
                         reasoning_content: s.reasoning,
                         thinking_blocks: (!s.thinking_blocks.is_empty())
                             .then_some(s.thinking_blocks),
+                        extra: s.extra,
                         ..Default::default()
                     },
                     finish_reason: s.finish_reason,

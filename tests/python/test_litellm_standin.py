@@ -358,3 +358,55 @@ def test_router_keeps_litellms_model_list():
     assert router.model_list[1]["model_info"] == {"id": "dep-b"}
     assert router.model_list[0]["litellm_params"] == {"model": "mock/a"}
     assert router.default_litellm_params == {"temperature": 0.1}
+
+
+# --- cost of fine-tuned models; stream_chunk_builder keeps every delta field -------------
+
+
+@pytest.mark.parametrize(
+    ("model", "per_1k"),
+    [
+        ("ft:gpt-4o-mini-2024-07-18:my-org:custom:abc123", (0.0003, 0.0012)),
+        ("ft:gpt-4o-mini:my-org::abc123", (0.0003, 0.0012)),  # undated base: its snapshot
+        ("ft:gpt-4o-2024-08-06:o:n:i", (0.00375, 0.015)),
+        ("ft:gpt-3.5-turbo:o:n:i", (0.003, 0.006)),
+        ("ft:davinci-002:my-org:x:y", (0.012, 0.012)),
+        ("azure/gpt-35-turbo", (0.0005, 0.0015)),
+    ],
+)
+def test_fine_tuned_and_azure_names_are_priced(model, per_1k):
+    prompt, completion = llmswitch.cost_per_token(model=model, prompt_tokens=1000, completion_tokens=1000)
+    assert (round(prompt, 8), round(completion, 8)) == per_1k
+
+
+def test_a_fine_tuned_response_is_priced_at_the_fine_tuned_rate():
+    r = llmswitch.completion(model="ft:gpt-4o-mini:org:name:id", messages=MESSAGES, mock_response="hi")
+    usage = r.usage
+    expected = usage.prompt_tokens * 0.30e-6 + usage.completion_tokens * 1.20e-6
+    assert r._hidden_params["response_cost"] == pytest.approx(expected)
+
+
+def test_stream_chunk_builder_keeps_every_delta_field():
+    def chunk_of(delta, finish=None):
+        return {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    chunks = [
+        chunk_of({"role": "assistant", "content": "See ", "annotations": [{"type": "url_citation", "url": "a"}]}),
+        chunk_of({"content": "this", "images": [{"type": "image_url", "image_url": {"url": "data:1"}}],
+                  "audio": {"id": "au_1", "data": "AAA", "transcript": "See "}}),
+        chunk_of({"annotations": [{"type": "url_citation", "url": "b"}],
+                  "audio": {"id": "au_1", "data": "BBB", "transcript": "this"}, "custom_text": "x"}),
+        chunk_of({"custom_text": "y", "provider_specific_fields": {"k": 1}}, "stop"),
+    ]  # fmt: skip
+    m = llmswitch.stream_chunk_builder(chunks).choices[0].message
+    assert m.content == "See this"
+    assert [a["url"] for a in m.annotations] == ["a", "b"]
+    assert m.images == [{"type": "image_url", "image_url": {"url": "data:1"}}]
+    assert m.audio == {"id": "au_1", "data": "AAABBB", "transcript": "See this"}
+    assert m["custom_text"] == "xy" and m.provider_specific_fields == {"k": 1}
