@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pytest>=8" "pytest-timeout>=2.3" "openai>=1.40" "ruff>=0.6" "mypy>=1.11" \
 		"anthropic>=0.40,<1" "langchain-openai>=0.2,<2" \
 		"cohere>=5.15,<6" "ollama>=0.5,<1" "boto3>=1.35,<2" "tomli>=2; python_version < '3.11'" \
-		"langchain-core>=1.2,<2" "langgraph>=1.0,<2" "hypothesis>=6.100,<7"
+		"langchain-core>=1.2,<2" "langgraph>=1.0,<2" "hypothesis>=6.100,<7" \
+		"litellm-proxy-extras==0.4.108"
 	touch $@
 
 # Build the extension (debug profile) into .venv, editable.

@@ -11,6 +11,7 @@ pub mod anthropic_api;
 pub mod auth;
 mod calls;
 pub mod config;
+pub mod cooldowns;
 pub mod error;
 pub mod hooks;
 pub mod metrics;
@@ -140,6 +141,9 @@ pub async fn build(config: &ProxyConfig) -> Result<AppState, ProxyError> {
     let (hooks, state_hooks) = state::hooks::build_hooks(config).await?;
     let state = ProxyState::new(config, hooks)?;
     state_hooks.set_prices(&state.router);
+    if let Some(redis) = &config.shared_redis {
+        cooldowns::share(&state, redis, state::hooks::REDIS_PREFIX)?;
+    }
     Ok(state)
 }
 

@@ -381,7 +381,13 @@ pub struct Router {
     clock: Arc<dyn Clock>,
     rng: Rng,
     count_tokens: TokenCounter,
+    /// Told when a deployment starts cooling down (shared cooldowns).
+    cooldown_listener: std::sync::OnceLock<CooldownListener>,
 }
+
+/// Called with a deployment's id and the cooldown's length when it starts cooling down
+/// here, so other processes can cool it down too ([`Router::apply_cooldown`]).
+pub type CooldownListener = Arc<dyn Fn(&str, Duration) + Send + Sync>;
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -487,7 +493,34 @@ impl Router {
             clock,
             rng,
             count_tokens,
+            cooldown_listener: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Tell `listener` about every cooldown that starts here (once; `false` if one is set).
+    pub fn on_cooldown(&self, listener: CooldownListener) -> bool {
+        self.cooldown_listener.set(listener).is_ok()
+    }
+
+    /// The ids of every deployment (`model_info.id`).
+    pub fn deployment_ids(&self) -> Vec<String> {
+        self.deployments.iter().map(|d| d.id.clone()).collect()
+    }
+
+    /// A cooldown learned from another process: deployment `id` cools down for `left` from
+    /// now (an existing longer cooldown is kept). Returns whether the deployment exists.
+    /// Not told to the listener.
+    pub fn apply_cooldown(&self, id: &str, left: Duration) -> bool {
+        let Some(d) = self.deployments.iter().find(|d| d.id == id) else {
+            return false;
+        };
+        let now = self.clock.now();
+        let until = micros(now.saturating_add(left));
+        let before = d.state.cooldown_until_us.fetch_max(until, Ordering::AcqRel);
+        if before <= micros(now) && until > micros(now) {
+            d.state.cooldowns.fetch_add(1, Ordering::Relaxed);
+        }
+        true
     }
 
     pub fn settings(&self) -> &RouterSettings {
@@ -1205,6 +1238,9 @@ impl Router {
                 s.cooldowns.fetch_add(1, Ordering::Relaxed);
             }
             s.fails_this_minute.reset(minute_of(now));
+            if let Some(listener) = self.cooldown_listener.get() {
+                listener(&dep.id, d);
+            }
         }
     }
 }

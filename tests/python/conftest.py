@@ -163,6 +163,32 @@ class PostgresCluster:
         )
         return out.stdout.strip()
 
+    def psql_file(self, path: str, database: str) -> None:
+        import subprocess
+
+        subprocess.run(
+            [
+                f"{self.bin}/psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-f",
+                path,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+
     def database(self) -> str:
         self._n += 1
         name = f"t{os.getpid()}_{self._n}"

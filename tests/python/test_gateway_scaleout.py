@@ -240,3 +240,62 @@ def test_rpm_holds_across_gateways_and_a_redis_restart_degrades_then_recovers(
     wait_until(shared_again, "the gateways using Redis again")
     statuses = [post_chat(trio[i % 3].url, third) for i in range(6)]
     assert statuses.count(200) == 2, statuses
+
+
+def test_a_deployment_failing_on_one_gateway_cools_down_on_the_others(
+    server: MockServer, tmp_path: Path, database: str, redis_server: Any
+) -> None:
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # nothing listens here once closed
+    gateways = []
+    for i in range(3):
+        cfg = write_config(tmp_path / f"c{i}.yaml", server, database_url=database)
+        body = json.loads(cfg.read_text())
+        body["model_list"].append(
+            {
+                "model_name": "flaky",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": "sk-up",
+                    "api_base": f"http://127.0.0.1:{dead}/v1",
+                },
+                "model_info": {"id": "flaky-1"},
+            }
+        )
+        body["router_settings"] = {
+            "num_retries": 0,
+            "allowed_fails": 0,
+            "cooldown_time": 120,
+            "redis_host": "127.0.0.1",
+            "redis_port": redis_server.port,
+        }
+        cfg.write_text(json.dumps(body))
+        gateways.append(llmswitch.proxy.start(cfg))
+    try:
+
+        def health(g: llmswitch.proxy.ProxyServer) -> Any:
+            req = urllib.request.Request(
+                f"{g.url}/health?model=flaky", headers={"Authorization": f"Bearer {MASTER}"}
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return json.loads(e.read())
+
+        assert health(gateways[1])["healthy_count"] == 1
+        assert post_chat(gateways[0].url, MASTER, model="flaky") >= 500
+        assert "cooling down" in json.dumps(health(gateways[0]))
+        # The others never called it: they learn the cooldown through Redis.
+        for g in gateways[1:]:
+            wait_until(lambda g=g: "cooling down" in json.dumps(health(g)), "the cooldown shared")
+        assert post_chat(gateways[2].url, MASTER) == 200  # other groups are unaffected
+    finally:
+        for g in gateways:
+            g.stop()
