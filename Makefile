@@ -7,9 +7,9 @@ PY     := $(VENV)/bin/python
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
 
-.PHONY: test dev lint rust-test py-test stubtest bench bench-gateway bench-smoke demo clean
+.PHONY: test dev lint rust-test py-test frameworks-test stubtest bench bench-gateway bench-smoke demo clean
 
-test: lint rust-test py-test bench-smoke
+test: lint rust-test py-test frameworks-test bench-smoke
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,29 @@ rust-test:
 py-test: dev
 	$(PY) -m pytest
 
+# Agent frameworks (DSPy, LangChain, instructor, smolagents, Agents SDK, CrewAI) run with
+# LiteLLM 1.106.2 and then with llmswitch.install_as_litellm(), in their own environments
+# (tests/frameworks/requirements*.txt, pinned), using this checkout's llmswitch build.
+FW_VENV    ?= .venv-frameworks
+CREW_VENV  ?= .venv-frameworks-crewai
+
+$(FW_VENV)/.installed: tests/frameworks/requirements.txt tests/frameworks/constraints.txt
+	$(PYTHON) -m venv $(FW_VENV)
+	$(FW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FW_VENV)/bin/python -m pip install -q -r tests/frameworks/requirements.txt
+	touch $@
+
+$(CREW_VENV)/.installed: tests/frameworks/requirements-crewai.txt tests/frameworks/constraints-crewai.txt
+	$(PYTHON) -m venv $(CREW_VENV)
+	$(CREW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CREW_VENV)/bin/python -m pip install -q -r tests/frameworks/requirements-crewai.txt
+	touch $@
+
+frameworks-test: dev $(FW_VENV)/.installed $(CREW_VENV)/.installed
+	PYTHONPATH=python FRAMEWORKS=dspy,langchain_litellm,instructor,smolagents,openai_agents \
+		$(FW_VENV)/bin/python -m pytest tests/frameworks -p no:cacheprovider
+	PYTHONPATH=python FRAMEWORKS=crewai $(CREW_VENV)/bin/python -m pytest tests/frameworks -p no:cacheprovider
+
 bench: $(VENV)/.installed
 	bench/run.sh
 
@@ -53,4 +76,4 @@ demo: dev
 	$(PY) -m llmswitch demo
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(FW_VENV) $(CREW_VENV) target

@@ -310,6 +310,8 @@ pub fn missing_key_error(provider: &str, model: &str, env_vars: &[String]) -> Ll
     )
     .with_provider(provider)
     .with_model(model)
+    // For `validate_environment`: the variables that would provide the key.
+    .with_body(serde_json::json!({ "missing_keys": env_vars }))
 }
 
 /// The error for an embeddings call to a provider that has no embeddings API.
