@@ -386,7 +386,7 @@ pub fn encode_embedding_body(req: &EmbeddingRequest, model: &str) -> Result<Byte
 
 #[derive(Deserialize)]
 struct BatchEmbedResponse {
-    #[serde(default)]
+    /// Required: a body without it is not an answer (an empty list would pass for one).
     embeddings: Vec<ContentEmbedding>,
     #[serde(default, rename = "usageMetadata")]
     usage_metadata: Option<EmbedUsage>,

@@ -515,7 +515,7 @@ pub fn encode_embedding_body(req: &EmbeddingRequest, model: &str) -> Result<Byte
 struct EmbedBody {
     #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
+    /// Required: a body without it is not an answer (an empty list would pass for one).
     embeddings: Vec<Vec<f64>>,
     #[serde(default)]
     prompt_eval_count: Option<u64>,

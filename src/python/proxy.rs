@@ -83,10 +83,21 @@ pub fn _proxy_serve(
         };
         let _ = done_tx.send(serve::run(listener, state, shutdown).await);
     });
-    if let Some(ready) = on_ready {
-        ready.call1((format!("http://{addr}"),))?;
-    }
     let mut stop_tx = Some(stop_tx);
+    // A signal that arrives while the callback runs (Ctrl-C's KeyboardInterrupt) is a stop
+    // like any other: shut down gracefully and return. The callback's own failure also
+    // stops the server gracefully (the spend log flushed), then is raised.
+    let mut ready_error = None;
+    if let Some(ready) = on_ready {
+        if let Err(e) = ready.call1((format!("http://{addr}"),)) {
+            if let Some(tx) = stop_tx.take() {
+                let _ = tx.send(());
+            }
+            if !e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                ready_error = Some(e);
+            }
+        }
+    }
     let result = py.detach(move || loop {
         match done_rx.recv_timeout(SIGNAL_POLL) {
             Ok(result) => break Some(result),
@@ -102,6 +113,9 @@ pub fn _proxy_serve(
             }
         }
     });
+    if let Some(e) = ready_error {
+        return Err(e);
+    }
     match result {
         Some(Ok(_)) => Ok(()),
         Some(Err(e)) => Err(PyRuntimeError::new_err(format!("the gateway failed: {e}"))),

@@ -256,3 +256,31 @@ def test_gateway_refuses_a_corrupt_state_file(tmp_path: Path, server: MockServer
     assert out.returncode == 1, out.stderr
     assert "database" in out.stderr.lower() or str(db) in out.stderr
     assert db.read_bytes() == b"not a database at all\n" * 200
+
+
+def test_a_signal_while_the_gateway_reports_ready_stops_it_gracefully(
+    tmp_path: Path, server: MockServer
+) -> None:
+    # Ctrl-C landing while the ready callback runs (the CLI logs "listening on" there) used
+    # to escape as a traceback, skipping the graceful shutdown and the spend-log flush.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(gateway_config(server, tmp_path / "state.sqlite")))
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, time
+        from llmswitch._llmswitch import _proxy_serve
+
+        def ready(url):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the KeyboardInterrupt lands here
+
+        _proxy_serve(sys.argv[1], port=0, on_ready=ready)
+        print("stopped cleanly")
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "stopped cleanly"
+    assert integrity(tmp_path / "state.sqlite") == "ok"

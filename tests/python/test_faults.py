@@ -505,3 +505,74 @@ def test_gateway_stream_broken_after_chunks_ends_the_client_stream(fault: FaultS
                 client.chat.completions.create(model="bad", messages=MESSAGES)
             assert info.value.status_code == status
             assert time.monotonic() - start < TIMEOUT + 1
+
+
+# ---- embeddings and async calls --------------------------------------------------------
+
+EMBEDDING_MODELS = {
+    "openai": "openai/text-embedding-3-small",
+    "mistral": "mistral/mistral-embed",
+    "azure": "azure/my-embeddings",
+    "gemini": "gemini/text-embedding-004",
+    "cohere": "cohere/embed-v4.0",
+    "ollama": "ollama/nomic-embed-text",
+    "bedrock": "bedrock/amazon.titan-embed-text-v2:0",
+}
+
+EMBEDDING_FAULTS = {
+    "reset-before-headers": (reset_before_headers, llmswitch.APIConnectionError),
+    "headers-never-come": (headers_never_come, llmswitch.Timeout),
+    "reset-mid-body": (
+        respond(200, b'{"data": [{"embedd', content_length=500, then="reset"),
+        llmswitch.APIConnectionError,
+    ),
+    "invalid-json": (respond(200, b"{not json"), openai.APIError),
+    "wrong-shape": (respond(200, b'{"unexpected": [1, 2]}'), openai.APIError),
+    "oversized": (respond(200, b"[" + b"0.125, " * 200_000 + b"0]"), openai.APIError),
+}
+
+
+@pytest.mark.parametrize("fault_name", list(EMBEDDING_FAULTS))
+@pytest.mark.parametrize("name", list(EMBEDDING_MODELS))
+def test_embedding_faults(
+    fault: FaultServer, name: str, fault_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(llmswitch, "max_response_bytes", 1 << 20)
+    family = next(f for f in FAMILIES if f.name == name)
+    action, exc = EMBEDDING_FAULTS[fault_name]
+    fault.serve(action)
+    kw = {"timeout": TIMEOUT, "num_retries": 0, **family.kwargs(fault.url)}
+    # Titan on Bedrock embeds one text per request.
+    inputs = "a" if name == "bedrock" else ["a", "b"]
+    raises_within(exc, lambda: llmswitch.embedding(model=EMBEDDING_MODELS[name], input=inputs, **kw))
+
+
+ASYNC_FAULTS = {
+    "reset-before-headers": (reset_before_headers, llmswitch.APIConnectionError),
+    "headers-never-come": (headers_never_come, llmswitch.Timeout),
+    "invalid-json": (respond(200, b"{not json"), openai.APIError),
+}
+
+
+@pytest.mark.parametrize("fault_name", list(ASYNC_FAULTS))
+def test_async_calls_and_streams(family: Family, fault: FaultServer, fault_name: str) -> None:
+    import asyncio
+
+    action, exc = ASYNC_FAULTS[fault_name]
+    fault.serve(action)
+    kw = {"timeout": TIMEOUT, "num_retries": 0, **family.kwargs(fault.url)}
+
+    async def call_once() -> None:
+        await llmswitch.acompletion(model=family.model, messages=MESSAGES, **kw)
+
+    async def stream_once() -> None:
+        s = await llmswitch.acompletion(model=family.model, messages=MESSAGES, stream=True, **kw)
+        async for _ in s:
+            pass
+
+    raises_within(exc, lambda: asyncio.run(call_once()))
+    if fault_name != "invalid-json":  # a JSON body for a stream: issue 14's fault 5
+        raises_within(exc, lambda: asyncio.run(stream_once()))
+    # A stream stalled after its first frame, async.
+    fault.serve(respond(200, family.frames("partial")[:2], then="hang", **frames_type(family)))
+    raises_within(llmswitch.Timeout, lambda: asyncio.run(stream_once()))
