@@ -70,7 +70,7 @@ class PostgresCluster:
     ``postgres`` user when the tests run as root (PostgreSQL refuses root). ``database()``
     creates a fresh database and returns its URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, *settings: str) -> None:
         import shutil
         import socket
         import subprocess
@@ -104,6 +104,7 @@ class PostgresCluster:
             "synchronous_commit=off",
             "-c",
             "max_connections=300",
+            *(arg for setting in settings for arg in ("-c", setting)),
         ]
         self.log = open(os.path.join(self.dir, "server.log"), "wb")
         self.proc = subprocess.Popen(self._as_user(args), stdout=self.log, stderr=self.log)
