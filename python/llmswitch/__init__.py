@@ -116,6 +116,13 @@ class Router(_NativeRouter):
                 for entry in (model_list or [])
             ]  # fmt: skip
             self.default_litellm_params = dict(kwargs.get("default_litellm_params") or {})
+            # LiteLLM's model_info.id: given, or the id the native router generated (its
+            # deployments are in model_list order).
+            stats = list(_NativeRouter.stats(self).values())
+            if len(stats) == len(self.model_list):
+                for entry, s in zip(self.model_list, stats):
+                    if s.get("model_group") == entry.get("model_name"):
+                        entry["model_info"].setdefault("id", s["model_id"])
             return self
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -130,6 +137,67 @@ class Router(_NativeRouter):
     async def aembedding(self, model: Any, input: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Async twin of :meth:`embedding`."""
         return await _NativeRouter.aembedding(self, model, input, **kwargs)
+
+    def get_model_list(
+        self, model_name: str | None = None, team_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """LiteLLM's ``get_model_list``: the deployments (of group ``model_name``, if given)."""
+        if model_name is None:
+            return list(self.model_list)
+        return [d for d in self.model_list if d.get("model_name") == model_name]
+
+    def get_deployment(self, model_id: str) -> dict[str, Any] | None:
+        """The deployment whose ``model_info.id`` is ``model_id`` (ids are given in
+        ``model_info``, or generated), or None."""
+        for d in self.model_list:
+            if d["model_info"].get("id") == model_id:
+                return d
+        return None
+
+    def get_model_info(self, id: str) -> dict[str, Any] | None:
+        """LiteLLM's ``Router.get_model_info``: the deployment with this id, or None."""
+        return self.get_deployment(id)
+
+    def get_model_group_info(self, model_group: str) -> dict[str, Any] | None:
+        """What the group's deployments can do, from the catalogue (LiteLLM's
+        ``ModelGroupInfo`` fields: ``providers``, ``max_input_tokens``, prices, ``mode``,
+        ``supports_*``): the largest limits and prices over the group, or None for an
+        unknown group."""
+        deployments = self.get_model_list(model_group)
+        if not deployments:
+            return None
+        info: dict[str, Any] = {"model_group": model_group, "providers": [], "mode": "chat"}
+        flags = ("supports_vision", "supports_function_calling", "supports_parallel_function_calling",
+                 "supports_web_search", "supports_reasoning")  # fmt: skip
+        for flag in flags:
+            info[flag] = False
+        for d in deployments:
+            model = str(d["litellm_params"].get("model", ""))
+            try:
+                provider = get_llm_provider(model)[1]
+            except Exception:
+                provider = model.split("/", 1)[0]
+            if provider not in info["providers"]:
+                info["providers"].append(provider)
+            try:
+                facts = get_model_info(model)
+            except Exception:
+                continue
+            for key in (
+                "max_input_tokens",
+                "max_output_tokens",
+                "input_cost_per_token",
+                "output_cost_per_token",
+            ):
+                value = facts.get(key)
+                if value is not None:
+                    info[key] = max(info.get(key) or 0, value)
+            info["mode"] = facts.get("mode") or info["mode"]
+            for flag in flags:
+                info[flag] = info[flag] or bool(facts.get(flag))
+        for key in ("max_input_tokens", "max_output_tokens", "input_cost_per_token", "output_cost_per_token"):
+            info.setdefault(key, None)
+        return info
 
 
 #: Drop parameters a provider does not support instead of raising

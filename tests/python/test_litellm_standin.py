@@ -410,3 +410,31 @@ def test_stream_chunk_builder_keeps_every_delta_field():
     assert m.images == [{"type": "image_url", "image_url": {"url": "data:1"}}]
     assert m.audio == {"id": "au_1", "data": "AAABBB", "transcript": "See this"}
     assert m["custom_text"] == "xy" and m.provider_specific_fields == {"k": 1}
+
+
+def test_router_deployment_lookups_as_litellms():
+    entries = [
+        {"model_name": "smart", "litellm_params": {"model": "openai/gpt-4o", "api_key": "sk-x"}},
+        {
+            "model_name": "smart",
+            "litellm_params": {"model": "openai/gpt-4o-mini"},
+            "model_info": {"id": "mini-1"},
+        },
+        {"model_name": "cheap", "litellm_params": {"model": "mock/c"}},
+    ]
+    router = llmswitch.Router(model_list=entries)
+    assert [d["model_info"]["id"] for d in router.get_model_list("smart")][1] == "mini-1"
+    generated = router.model_list[0]["model_info"]["id"]
+    r = router.completion("smart", MESSAGES, mock_response="x")
+    assert r._hidden_params["model_id"] in {generated, "mini-1"}
+    assert router.get_model_list("nope") == [] and len(router.get_model_list()) == 3
+    assert router.get_deployment("mini-1")["litellm_params"]["model"] == "openai/gpt-4o-mini"
+    assert router.get_deployment(generated)["litellm_params"]["model"] == "openai/gpt-4o"
+    assert router.get_deployment("nope") is None
+    assert router.get_model_info("mini-1") == router.get_deployment("mini-1")
+    info = router.get_model_group_info("smart")
+    assert info["providers"] == ["openai"] and info["mode"] == "chat"
+    assert info["max_input_tokens"] == llmswitch.get_model_info("gpt-4o")["max_input_tokens"]
+    assert info["input_cost_per_token"] == llmswitch.get_model_info("gpt-4o")["input_cost_per_token"]
+    assert info["supports_function_calling"] is True
+    assert router.get_model_group_info("nope") is None
