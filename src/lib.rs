@@ -28,3 +28,9 @@ pub mod types;
 mod python;
 
 pub use error::{ErrorKind, LlmError};
+
+/// mimalloc for every Rust allocation (the extension's and the gateway's): fewer
+/// instructions per allocation than glibc's malloc and no per-thread arenas that keep
+/// freed memory, so the gateway's RSS stays flat under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

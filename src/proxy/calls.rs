@@ -268,14 +268,10 @@ impl CallContext {
         });
         let mut response = error.into_response();
         let headers = response.headers_mut();
-        set(headers, "x-litellm-call-id", &request_id);
+        set(headers, CALL_ID, &request_id);
         if let Some(m) = meta {
             if !m.attempts.is_empty() {
-                set(
-                    headers,
-                    "x-llmswitch-attempts",
-                    &m.attempts.len().to_string(),
-                );
+                headers.insert(ATTEMPTS, HeaderValue::from(m.attempts.len()));
             }
         }
         response
@@ -284,37 +280,30 @@ impl CallContext {
     /// The response headers of a call: ids, model, cost and attempts, under llmswitch's
     /// and LiteLLM's names. `cost` is `None` for streams (not known until the end).
     pub fn headers(&self, meta: &ResponseMeta, cost: Option<f64>, headers: &mut HeaderMap) {
-        set(headers, "x-litellm-call-id", &self.request_id);
-        set(headers, "x-litellm-model-group", &self.group);
+        headers.reserve(10);
+        set(headers, CALL_ID, &self.request_id);
+        set(headers, MODEL_GROUP, &self.group);
         if let Some(id) = &meta.model_id {
-            set(headers, "x-llmswitch-model-id", id);
-            set(headers, "x-litellm-model-id", id);
+            set(headers, LLMSWITCH_MODEL_ID, id);
+            set(headers, LITELLM_MODEL_ID, id);
         }
         if let Some(key) = &meta.cache_key {
-            set(headers, "x-litellm-cache-key", key);
+            set(headers, CACHE_KEY, key);
         }
         if let Some(c) = cost {
             let c = c.to_string();
-            set(headers, "x-llmswitch-response-cost", &c);
-            set(headers, "x-litellm-response-cost", &c);
+            set(headers, LLMSWITCH_COST, &c);
+            set(headers, LITELLM_COST, &c);
         }
         let attempts = meta.attempts.len().max(1);
-        set(headers, "x-llmswitch-attempts", &attempts.to_string());
-        set(
-            headers,
-            "x-litellm-attempted-retries",
-            &meta.retries.to_string(),
-        );
+        headers.insert(ATTEMPTS, HeaderValue::from(attempts));
+        headers.insert(RETRIES, HeaderValue::from(meta.retries));
         let fallbacks = meta
             .attempts
             .iter()
             .filter(|a| a.starts_with("fallback "))
             .count();
-        set(
-            headers,
-            "x-litellm-attempted-fallbacks",
-            &fallbacks.to_string(),
-        );
+        headers.insert(FALLBACKS, HeaderValue::from(fallbacks));
     }
 
     /// Whether a fallback group answered (LiteLLM then shows the model that answered
@@ -340,9 +329,21 @@ impl Drop for CallContext {
     }
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+// The response headers' names, made once (`from_static` validates on every call).
+const CALL_ID: HeaderName = HeaderName::from_static("x-litellm-call-id");
+const MODEL_GROUP: HeaderName = HeaderName::from_static("x-litellm-model-group");
+const LLMSWITCH_MODEL_ID: HeaderName = HeaderName::from_static("x-llmswitch-model-id");
+const LITELLM_MODEL_ID: HeaderName = HeaderName::from_static("x-litellm-model-id");
+const CACHE_KEY: HeaderName = HeaderName::from_static("x-litellm-cache-key");
+const LLMSWITCH_COST: HeaderName = HeaderName::from_static("x-llmswitch-response-cost");
+const LITELLM_COST: HeaderName = HeaderName::from_static("x-litellm-response-cost");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-llmswitch-attempts");
+const RETRIES: HeaderName = HeaderName::from_static("x-litellm-attempted-retries");
+const FALLBACKS: HeaderName = HeaderName::from_static("x-litellm-attempted-fallbacks");
+
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), v);
+        headers.insert(name, v);
     }
 }
 

@@ -4,7 +4,7 @@
 //! deployment one of its ids, the key alias one an admin set. No per-request or per-end-user
 //! labels, so the number of series cannot grow with traffic.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
@@ -21,42 +21,42 @@ use super::hooks::RequestRecord;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
     pub route: &'static str,
-    pub model_group: String,
-    pub deployment: String,
-    pub key_alias: String,
+    pub model_group: Arc<str>,
+    pub deployment: Arc<str>,
+    pub key_alias: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     route: &'static str,
-    model_group: String,
-    deployment: String,
-    key_alias: String,
+    model_group: Arc<str>,
+    deployment: Arc<str>,
+    key_alias: Arc<str>,
     status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     route: &'static str,
-    model_group: String,
-    deployment: String,
-    key_alias: String,
+    model_group: Arc<str>,
+    deployment: Arc<str>,
+    key_alias: Arc<str>,
     error_class: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenLabels {
-    model_group: String,
-    deployment: String,
-    key_alias: String,
+    model_group: Arc<str>,
+    deployment: Arc<str>,
+    key_alias: Arc<str>,
     kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LatencyLabels {
     route: &'static str,
-    model_group: String,
-    deployment: String,
+    model_group: Arc<str>,
+    deployment: Arc<str>,
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -78,7 +78,10 @@ pub struct Metrics {
     in_flight: Gauge,
     spend_dropped: Counter,
     degraded: Counter,
-    groups: HashSet<String>,
+    /// The config's model groups, each label value made once.
+    groups: HashMap<String, Arc<str>>,
+    unknown: Arc<str>,
+    empty: Arc<str>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -160,16 +163,22 @@ impl Metrics {
             ttft,
             in_flight,
             spend_dropped,
-            groups: groups.into_iter().collect(),
+            groups: groups
+                .into_iter()
+                .map(|g| {
+                    let label = Arc::from(g.as_str());
+                    (g, label)
+                })
+                .collect(),
+            unknown: Arc::from(UNKNOWN),
+            empty: Arc::from(""),
         }
     }
 
-    fn group(&self, name: &str) -> String {
-        if self.groups.contains(name) {
-            name.to_owned()
-        } else {
-            UNKNOWN.to_owned()
-        }
+    fn group(&self, name: &str) -> Arc<str> {
+        self.groups
+            .get(name)
+            .map_or_else(|| self.unknown.clone(), Arc::clone)
     }
 
     /// A model request started / ended (the in-flight gauge).
@@ -181,13 +190,16 @@ impl Metrics {
     /// Count a finished model request.
     pub fn observe(&self, r: &RequestRecord) {
         let model_group = self.group(&r.model_group);
-        let deployment = r.deployment.clone().unwrap_or_default();
+        // Label values are shared, not copied, across the series a request touches.
+        let deployment: Arc<str> = r
+            .deployment
+            .as_deref()
+            .map_or_else(|| self.empty.clone(), Arc::from);
         let key_alias = r
             .principal
             .key_alias
-            .as_deref()
-            .unwrap_or_default()
-            .to_owned();
+            .clone()
+            .unwrap_or_else(|| self.empty.clone());
         let route = r.route.as_str();
         self.requests
             .get_or_create(&StatusLabels {

@@ -106,7 +106,15 @@ pub(super) async fn messages(
         Err(e) => return ctx.fail(e),
     };
     if native_anthropic(&state, &group) {
-        return passthrough(ctx, &state, &headers, body, group, Endpoint::Messages).await;
+        return Box::pin(passthrough(
+            ctx,
+            &state,
+            &headers,
+            body,
+            group,
+            Endpoint::Messages,
+        ))
+        .await;
     }
     let openai = match translate::to_openai(body, thinking_mode(&state, &group)) {
         Ok(o) => o,
@@ -117,7 +125,7 @@ pub(super) async fn messages(
         Err(e) => return ctx.fail(e),
     };
     drop(openai);
-    let answer = state.router.route(&state.client, &req).await;
+    let answer = Box::pin(state.router.route(&state.client, &req)).await;
     translated_response(ctx, req, &group, answer)
 }
 
@@ -182,7 +190,15 @@ pub(super) async fn count_tokens(
         return ctx.fail(e);
     }
     if native_anthropic(&state, &group) {
-        return passthrough(ctx, &state, &headers, body, group, Endpoint::CountTokens).await;
+        return Box::pin(passthrough(
+            ctx,
+            &state,
+            &headers,
+            body,
+            group,
+            Endpoint::CountTokens,
+        ))
+        .await;
     }
     let counted = translate::to_openai(body, Thinking::Drop).and_then(|openai| {
         let req: ChatRequest = super::parse_json(&serde_json::to_vec(&openai).unwrap_or_default())?;
@@ -398,7 +414,7 @@ async fn passthrough(
                 attempts.extend(e.attempts.iter().cloned());
             }
             if !native_anthropic(state, &fallback) {
-                return translated_fallback(ctx, state, body, fallback, attempts).await;
+                return Box::pin(translated_fallback(ctx, state, body, fallback, attempts)).await;
             }
             outcome = forward.run(&fallback, request, ctx.stream, true).await;
             if outcome.is_ok() {
@@ -550,7 +566,7 @@ async fn translated_fallback(
     };
     req.fallbacks = Some(Vec::new());
     drop(openai);
-    let mut answer = state.router.route(&state.client, &req).await;
+    let mut answer = Box::pin(state.router.route(&state.client, &req)).await;
     match &mut answer {
         Ok(Answer::Full(done)) => mark_fallback(&mut done.meta, &mut attempts),
         Ok(Answer::Stream(_, meta, _)) => mark_fallback(meta, &mut attempts),
