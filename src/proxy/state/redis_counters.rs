@@ -673,6 +673,12 @@ mod tests {
             let config = RedisConfig {
                 host: Some("127.0.0.1".into()),
                 port: Some(self.port),
+                // A loaded test machine can take longer than the production 250 ms to answer
+                // 300 scripts at once; a timeout would degrade a replica to its own counters
+                // and let it admit the budget again. The outage tests stop the server, which
+                // refuses at once, so they do not wait on these.
+                connect_timeout: Some(Duration::from_secs(10)),
+                response_timeout: Some(Duration::from_secs(10)),
                 ..Default::default()
             };
             RedisCounters::new(&config, "test:").unwrap()
@@ -749,6 +755,10 @@ mod tests {
                 leases.push(l);
             }
         }
+        assert!(
+            replicas.iter().all(|r| r.degraded() == 0),
+            "Redis answered every admission"
+        );
         assert_eq!(
             leases.len(),
             20,
