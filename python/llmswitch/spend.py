@@ -93,8 +93,9 @@ def records(since: Any = None, until: Any = None) -> list[dict[str, Any]]:
         Dicts with ``id``, ``started_at`` (Unix seconds), ``model``, ``provider``,
         ``deployment``, ``prompt_tokens``, ``completion_tokens``, ``cost``, ``latency``,
         ``status`` (``success``, ``failure``, ``cancelled``, ``blocked``), ``error``,
-        ``stream``, ``user``, ``project``, ``key``, ``tags``, ``metadata`` (the other
-        metadata fields) and ``downgraded_from``.
+        ``stream``, ``estimated`` (tokens and cost counted by llmswitch: a stream that ended
+        before the provider's usage arrived), ``user``, ``project``, ``key``, ``tags``,
+        ``metadata`` (the other metadata fields) and ``downgraded_from``.
     """
     return _spend_records(since, until)
 

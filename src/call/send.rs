@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use crate::error::LlmError;
 use crate::http::{self, HttpClient, HttpRequest};
 use crate::providers::Target;
-use crate::stream::ChunkStream;
+use crate::stream::{ChunkStream, PromptTokens};
 use crate::types::ChatRequest;
 
 use super::track::CallTracker;
@@ -89,6 +89,7 @@ pub async fn execute_stream(
     }
     match execute_stream_untracked(client, call).await {
         Ok((mut stream, mut meta)) => {
+            count_stream_usage(call, &mut stream);
             tracker.follow_stream(&mut stream, &meta);
             cached::record_stream(call, &mut stream, &mut meta);
             Ok((stream, meta))
@@ -98,6 +99,17 @@ pub async fn execute_stream(
             Err(e)
         }
     }
+}
+
+/// Let `stream` estimate its usage should the provider's never arrive: the prompt is
+/// counted only then.
+fn count_stream_usage(call: &PreparedCall<ChatRequest>, stream: &mut ChunkStream) {
+    let (provider, model) = (call.provider().to_owned(), call.target.model.clone());
+    let request = call.request.clone();
+    let prompt = PromptTokens::Later(Box::new(move || {
+        crate::tokens::count_request_tokens(&provider, &model, &request)
+    }));
+    stream.count_usage(call.provider(), &call.target.model, prompt);
 }
 
 async fn execute_stream_untracked(

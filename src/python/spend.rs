@@ -360,6 +360,7 @@ fn record_to_py<'py>(py: Python<'py>, r: &SpendRecord) -> PyResult<Bound<'py, Py
     d.set_item("status", r.status.as_str())?;
     d.set_item("error", r.error.as_deref())?;
     d.set_item("stream", r.stream)?;
+    d.set_item("estimated", r.estimated)?;
     d.set_item("user", r.user())?;
     d.set_item("project", r.project())?;
     d.set_item("key", r.key())?;

@@ -155,6 +155,10 @@ pub struct SpendRecord {
     /// The exception class of a failure (`RateLimitError`, `BudgetExceededError`, ...).
     pub error: Option<String>,
     pub stream: bool,
+    /// The tokens (and cost) are llmswitch's count, not the provider's: a stream that ended
+    /// before the provider's usage arrived (closed, cancelled, cut off) is charged its
+    /// counted prompt and the counted text of the chunks received.
+    pub estimated: bool,
     pub metadata: Option<Arc<CallMetadata>>,
     /// Set when a budget switched the call to a cheaper model: the model asked for.
     pub downgraded_from: Option<String>,
@@ -385,6 +389,7 @@ pub(crate) mod tests {
             status: CallStatus::Success,
             error: None,
             stream: false,
+            estimated: false,
             metadata: Some(Arc::new(meta)),
             downgraded_from: None,
         }

@@ -38,19 +38,20 @@ CREATE TABLE IF NOT EXISTS spend (
     key TEXT,
     tags TEXT,
     metadata TEXT,
-    downgraded_from TEXT
+    downgraded_from TEXT,
+    estimated INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS spend_started_at ON spend(started_at);
 ";
 
 const INSERT: &str = "INSERT OR IGNORE INTO spend (id, started_at, model, provider, deployment,
     prompt_tokens, completion_tokens, cost, latency, status, error, stream, user, project, key,
-    tags, metadata, downgraded_from)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+    tags, metadata, downgraded_from, estimated)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 const SELECT: &str = "SELECT id, started_at, model, provider, deployment, prompt_tokens,
     completion_tokens, cost, latency, status, error, stream, user, project, key, tags, metadata,
-    downgraded_from FROM spend WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at";
+    downgraded_from, estimated FROM spend WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at";
 
 enum Msg {
     Record(Arc<SpendRecord>),
@@ -98,7 +99,21 @@ fn open(path: &Path) -> Result<Connection, SpendError> {
         .map_err(|e| sqlite_error(path, e))?;
     conn.execute_batch(SCHEMA)
         .map_err(|e| sqlite_error(path, e))?;
+    add_estimated_column(&conn).map_err(|e| sqlite_error(path, e))?;
     Ok(conn)
+}
+
+/// A file written before records said whether their usage was estimated gains the column.
+fn add_estimated_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('spend') WHERE name = 'estimated'",
+        [],
+        |row| row.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE spend ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
 }
 
 impl Writer {
@@ -253,6 +268,7 @@ fn write_batch(conn: &mut Connection, batch: &[Arc<SpendRecord>]) -> rusqlite::R
                 tags,
                 extra,
                 r.downgraded_from,
+                r.estimated,
             ])?;
         }
     }
@@ -322,6 +338,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpendRecord> {
         stream: row.get(11)?,
         metadata: (!meta.is_empty()).then(|| Arc::new(meta)),
         downgraded_from: row.get(17)?,
+        estimated: row.get(18)?,
     })
 }
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import uuid
+
+import pytest
+
+import llmswitch
+from conftest import MESSAGES, chunk, sse
+from llmswitch import budgets
 
 # Fault 1: deep or self-referencing input must raise a clean error naming the parameter,
 # on the main thread and on a small-stack thread (run in a subprocess: before the fix the
@@ -109,3 +119,255 @@ def test_deep_and_self_referencing_input_raise_bad_request_naming_the_parameter(
                 assert len(message) < 600, message
             else:
                 assert "contains itself" in message, message
+
+
+# Fault 2 and issue 10: every way of consuming a stream is charged, budgets included.
+
+PRICES = {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002}
+USAGE = {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30}
+USAGE_COST = 20 * 0.001 + 10 * 0.002
+
+
+def _frames() -> list[str]:
+    return [
+        chunk({"role": "assistant", "content": "Hello"}),
+        chunk({"content": " there, friend"}),
+        chunk({}, "stop"),
+        sse({"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [], "usage": USAGE}),
+        "data: [DONE]",
+    ]
+
+
+def _user() -> str:
+    return "rel-" + uuid.uuid4().hex[:12]
+
+
+def _records(user: str) -> list[dict]:
+    return [r for r in llmswitch.spend.records() if r["user"] == user]
+
+
+@pytest.fixture()
+def _no_budgets():
+    budgets.clear()
+    yield
+    budgets.clear()
+
+
+def _stream(server, openai_kw, user: str, **kw):
+    return llmswitch.completion(
+        model="openai/gpt-4o",
+        messages=MESSAGES,
+        stream=True,
+        metadata={"user": user},
+        custom_cost_per_token=PRICES,
+        max_tokens=10,
+        **openai_kw,
+        **kw,
+    )
+
+
+def test_stream_left_at_its_finish_reason_is_charged_the_providers_usage(server, openai_kw, _no_budgets):
+    user = _user()
+    name = budgets.add(limit=100.0, scope="user", id=user)
+    server.enqueue(sse=_frames())
+    stream = _stream(server, openai_kw, user)
+    for c in stream:
+        if c.choices[0].finish_reason:
+            break
+    # The caller still holds the stream: it is settled anyway, with the provider's usage.
+    [rec] = _records(user)
+    assert rec["status"] == "success" and not rec["estimated"], rec
+    assert (rec["prompt_tokens"], rec["completion_tokens"]) == (20, 10)
+    assert rec["cost"] == pytest.approx(USAGE_COST)
+    assert stream._hidden_params["response_cost"] == pytest.approx(USAGE_COST)
+    assert stream._hidden_params["estimated"] is False
+    [status] = [s for s in budgets.status() if s["budget"] == name]
+    assert status["spent"] == pytest.approx(USAGE_COST)
+    assert status["reserved"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_streams_left_at_the_finish_reason_cannot_outrun_a_budget(server, openai_kw, _no_budgets):
+    user = _user()
+    budgets.add(limit=8 * USAGE_COST + 1e-9, scope="user", id=user)
+    admitted = 0
+    for _ in range(40):
+        server.enqueue(sse=_frames())
+        try:
+            stream = _stream(server, openai_kw, user)
+        except llmswitch.BudgetExceededError:
+            continue
+        admitted += 1
+        for c in stream:
+            if c.choices[0].finish_reason:
+                break
+    assert admitted <= 9, admitted
+
+
+def _expected_estimate(text: str) -> tuple[int, int, float]:
+    prompt = llmswitch.token_counter(model="gpt-4o", messages=MESSAGES)
+    completion = llmswitch.token_counter(model="gpt-4o", text=text)
+    return prompt, completion, prompt * 0.001 + completion * 0.002
+
+
+def _check_estimated(user: str, name: str, text: str, status: str, hidden: dict | None = None) -> None:
+    prompt, completion, cost = _expected_estimate(text)
+    [rec] = _records(user)
+    assert rec["status"] == status, rec
+    assert rec["estimated"] is True, rec
+    assert (rec["prompt_tokens"], rec["completion_tokens"]) == (prompt, completion)
+    assert rec["cost"] == pytest.approx(cost)
+    [b] = [s for s in budgets.status() if s["budget"] == name]
+    assert b["spent"] == pytest.approx(cost)
+    assert b["reserved"] == pytest.approx(0.0, abs=1e-12)
+    if hidden is not None:
+        assert hidden["estimated"] is True
+        assert hidden["response_cost"] == pytest.approx(cost)
+
+
+def test_stream_closed_early_is_charged_its_counted_prompt_and_chunks(server, openai_kw, _no_budgets):
+    user = _user()
+    name = budgets.add(limit=100.0, scope="user", id=user)
+    server.enqueue(sse=_frames(), chunk_delay=0.3)
+    with _stream(server, openai_kw, user) as stream:
+        first = next(stream)
+        assert first.choices[0].delta.content == "Hello"
+    _check_estimated(user, name, "Hello", "cancelled", stream._hidden_params)
+
+
+def test_async_stream_closed_early_is_charged(server, openai_kw, _no_budgets):
+    user = _user()
+    name = budgets.add(limit=100.0, scope="user", id=user)
+    server.enqueue(sse=_frames(), chunk_delay=0.3)
+
+    async def main():
+        stream = await llmswitch.acompletion(
+            model="openai/gpt-4o",
+            messages=MESSAGES,
+            stream=True,
+            metadata={"user": user},
+            custom_cost_per_token=PRICES,
+            max_tokens=10,
+            **openai_kw,
+        )
+        async with stream:
+            async for c in stream:
+                assert c.choices[0].delta.content == "Hello"
+                break
+        return stream
+
+    stream = asyncio.run(main())
+    _check_estimated(user, name, "Hello", "cancelled", stream._hidden_params)
+
+
+def test_stream_whose_connection_is_lost_is_charged(server, openai_kw, _no_budgets):
+    user = _user()
+    name = budgets.add(limit=100.0, scope="user", id=user)
+    server.enqueue(sse=_frames(), drop_after=2)
+    stream = _stream(server, openai_kw, user)
+    got = []
+    with pytest.raises(llmswitch.APIConnectionError):
+        for c in stream:
+            got.append(c.choices[0].delta.content)
+    assert got == ["Hello", " there, friend"]
+    del stream
+    _check_estimated(user, name, "Hello there, friend", "failure")
+
+
+def test_router_stream_left_at_finish_reason_is_charged(server, openai_kw, _no_budgets):
+    user = _user()
+    name = budgets.add(limit=100.0, scope="user", id=user)
+    router = llmswitch.Router(
+        model_list=[{"model_name": "g", "litellm_params": dict(model="openai/gpt-4o", **PRICES, **openai_kw)}]
+    )
+    server.enqueue(sse=_frames())
+    stream = router.completion(model="g", messages=MESSAGES, stream=True, metadata={"user": user}, max_tokens=10)
+    for c in stream:
+        if c.choices[0].finish_reason:
+            break
+    [rec] = _records(user)
+    assert rec["status"] == "success" and not rec["estimated"]
+    assert rec["cost"] == pytest.approx(USAGE_COST)
+    [b] = [s for s in budgets.status() if s["budget"] == name]
+    assert b["spent"] == pytest.approx(USAGE_COST)
+
+
+# Fault 4: the timeout holds between stream events however the bytes arrive.
+
+
+class _Trickle:
+    """A loopback HTTP server that answers 200 with an event stream, then sends one byte
+    every 50 ms and never completes an event (for at most 60 s)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            while len(body) < length:
+                body += conn.recv(65536)
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+                for _ in range(1200):
+                    if self.stop.wait(0.05):
+                        return
+                    conn.sendall(b" ")  # leading spaces of a line that never ends
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture()
+def trickle():
+    server = _Trickle()
+    yield server
+    server.close()
+
+
+@pytest.mark.timeout(30)
+def test_timeout_holds_on_a_stream_that_trickles_bytes(trickle):
+    kw = dict(model="openai/gpt-4o", messages=MESSAGES, api_base=trickle.base_url, api_key="k", timeout=1, stream=True)
+    with pytest.raises(llmswitch.Timeout):
+        for _ in llmswitch.completion(**kw):
+            pass
+
+    async def consume():
+        async for _ in await llmswitch.acompletion(**kw):
+            pass
+
+    with pytest.raises(llmswitch.Timeout):
+        asyncio.run(consume())
+
+    router = llmswitch.Router(
+        model_list=[{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", "api_base": trickle.base_url, "api_key": "k"}}],
+        num_retries=0,
+    )
+    with pytest.raises(llmswitch.Timeout):
+        for _ in router.completion(model="g", messages=MESSAGES, stream=True, timeout=1):
+            pass
