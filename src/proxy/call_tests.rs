@@ -398,6 +398,10 @@ async fn a_key_limited_to_some_models_gets_403_for_others() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // LiteLLM 1.106.2's shape for a model outside the key's list.
+    assert_eq!(body["error"]["type"], "key_model_access_denied", "{body}");
+    assert_eq!(body["error"]["param"], "model");
+    assert_eq!(body["error"]["code"], "403");
     let (status, _) = call(
         &app,
         "POST",
@@ -803,4 +807,302 @@ async fn health_calls_deployments_only_when_asked_and_minimally() {
         .unwrap_or("")
         .contains("AuthenticationError"));
     assert!(sink.records().is_empty(), "probes are not client requests");
+}
+
+#[tokio::test]
+async fn the_configured_cache_answers_repeated_calls_without_the_provider() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let yaml = yaml(&mock).replace(
+        "litellm_settings:\n",
+        "litellm_settings:\n  cache: true\n  cache_params: {type: local, ttl: 600}\n",
+    );
+    let c = config(&yaml);
+    let sink = Arc::new(Collect::default());
+    let mut hooks = Hooks::master_key_only(c.master_key.clone());
+    hooks.spend = sink.clone();
+    let state = ProxyState::new(&c, hooks).unwrap_or_else(|e| panic!("{e}"));
+    assert!(state.cache.is_some());
+    let app = app(state);
+    let ask = |body: String| {
+        let app = app.clone();
+        async move {
+            let r = post_raw(&app, "/v1/chat/completions", body).await;
+            let status = r.status();
+            let h = r.headers().clone();
+            let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .unwrap_or_default();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            (status, h, body)
+        }
+    };
+    let (status, first_headers, first) = ask(chat_body("gpt", false)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(mock.hits(), 1);
+    let (status, h, again) = ask(chat_body("gpt", false)).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(
+        mock.hits(),
+        1,
+        "the second call was answered from the cache"
+    );
+    assert_eq!(
+        again["choices"][0]["message"]["content"],
+        first["choices"][0]["message"]["content"]
+    );
+    assert_eq!(again["model"], "gpt");
+    assert!(h.contains_key("x-litellm-cache-key"), "{h:?}");
+    assert_eq!(
+        h["x-litellm-cache-key"], first_headers["x-litellm-cache-key"],
+        "the miss stored under the key the hit read"
+    );
+    assert_eq!(h["x-litellm-response-cost"], "0");
+    // The request's own controls: `cache: {"no-cache": true}` and `caching: false` go to
+    // the provider; another prompt is another key.
+    let no_cache = json!({"model": "gpt", "messages": [{"role": "user", "content": "Hi"}],
+        "cache": {"no-cache": true}})
+    .to_string();
+    assert_eq!(ask(no_cache).await.0, StatusCode::OK);
+    assert_eq!(mock.hits(), 2);
+    let off = json!({"model": "gpt", "messages": [{"role": "user", "content": "Hi"}],
+        "caching": false})
+    .to_string();
+    assert_eq!(ask(off).await.0, StatusCode::OK);
+    assert_eq!(mock.hits(), 3);
+    let other =
+        json!({"model": "gpt", "messages": [{"role": "user", "content": "Other"}]}).to_string();
+    assert_eq!(ask(other).await.0, StatusCode::OK);
+    assert_eq!(mock.hits(), 4);
+    // A streamed call is cached as a stream, replayed from the cache the second time.
+    for _ in 0..2 {
+        let r = post_raw(&app, "/v1/chat/completions", chat_body("gpt", true)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+        assert!(text.contains("chat.completion.chunk"), "{text}");
+    }
+    assert_eq!(mock.hits(), 5);
+    // Every request is recorded; the hits cost nothing.
+    let records = sink.records();
+    assert_eq!(records.len(), 7);
+    assert_eq!(records[1].cost, Some(0.0));
+    assert!(records[0].cost.is_some_and(|c| c > 0.0));
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let (server, _sink) = served(&mock, "  header_read_timeout_seconds: 0.2\n").await;
+    // A slowloris client: a request line and one header, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    slow.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The gateway closes the connection (the bound only keeps a broken build from hanging).
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+        "the connection was still open"
+    );
+    assert!(
+        rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    // A client that sends its request in time is served as usual.
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.url()))
+        .bearer_auth(MASTER)
+        .body(chat_body("gpt", false))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 200);
+    assert!(
+        server
+            .stop()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .drained
+    );
+}
+
+fn anthropic_yaml(mock: &MockServer, fallbacks: &str) -> String {
+    format!(
+        r#"
+model_list:
+  - model_name: claude
+    litellm_params: {{model: anthropic/claude-sonnet-4-20250514, api_key: sk-ant-1, api_base: "{base}"}}
+    model_info: {{id: claude-1}}
+  - model_name: claude
+    litellm_params: {{model: anthropic/claude-sonnet-4-20250514, api_key: sk-ant-2, api_base: "{base}"}}
+    model_info: {{id: claude-2}}
+  - model_name: haiku
+    litellm_params: {{model: anthropic/claude-3-5-haiku-20241022, api_key: sk-ant-3, api_base: "{base}"}}
+    model_info: {{id: haiku-1}}
+  - model_name: gpt
+    litellm_params: {{model: openai/gpt-4o, api_key: sk-provider, api_base: "{base}/v1"}}
+    model_info: {{id: gpt-1}}
+router_settings:
+  num_retries: 1
+  allowed_fails: 0
+  cooldown_time: 600
+litellm_settings:
+  fallbacks: {fallbacks}
+general_settings:
+  master_key: {MASTER}
+"#,
+        base = mock.url()
+    )
+}
+
+fn anthropic_gateway(mock: &MockServer, fallbacks: &str) -> (axum::Router, AppState, Arc<Collect>) {
+    let c = config(&anthropic_yaml(mock, fallbacks));
+    let sink = Arc::new(Collect::default());
+    let mut hooks = Hooks::master_key_only(c.master_key.clone());
+    hooks.spend = sink.clone();
+    let state = ProxyState::new(&c, hooks).unwrap_or_else(|e| panic!("{e}"));
+    (app(state.clone()), state, sink)
+}
+
+fn overloaded(mock: &MockServer, times: usize) {
+    for _ in 0..times {
+        mock.enqueue(Scripted {
+            status: 529,
+            body: ScriptedBody::Json(
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ),
+            ..Default::default()
+        });
+    }
+}
+
+fn sent_key(r: &crate::mock_server::RecordedRequest) -> Option<String> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k == "x-api-key")
+        .map(|(_, v)| v.clone())
+}
+
+#[tokio::test]
+async fn a_passed_through_anthropic_request_is_retried_on_another_deployment() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let (app, state, sink) = anthropic_gateway(&mock, "[]");
+    overloaded(&mock, 1);
+    let (status, h, text) =
+        post_messages(&app, "/v1/messages", messages_body("claude", false)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(h["x-llmswitch-attempts"], "2");
+    assert_eq!(h["x-litellm-attempted-retries"], "1");
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 2);
+    assert_ne!(
+        sent_key(&sent[0]),
+        sent_key(&sent[1]),
+        "the retry went to the other deployment"
+    );
+    // The deployment that failed cools down: the next requests all go to the other one.
+    let failed = sent_key(&sent[0]);
+    let stats = state.router.stats();
+    assert_eq!(
+        stats.iter().map(|s| s.cooldowns).sum::<u64>(),
+        1,
+        "{stats:?}"
+    );
+    for _ in 0..4 {
+        let (status, _, _) =
+            post_messages(&app, "/v1/messages", messages_body("claude", true)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert!(mock.requests()[2..].iter().all(|r| sent_key(r) != failed));
+    let records = sink.records();
+    assert_eq!(records.len(), 5);
+    assert!(records.iter().all(|r| r.status == RequestStatus::Success));
+    assert_eq!(records[0].attempts, 2);
+}
+
+#[tokio::test]
+async fn a_passed_through_anthropic_group_falls_back_to_another_anthropic_group() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let (app, _state, sink) = anthropic_gateway(&mock, "[{claude: [haiku]}]");
+    overloaded(&mock, 2);
+    let (status, h, text) =
+        post_messages(&app, "/v1/messages", messages_body("claude", false)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(h["x-llmswitch-attempts"], "3");
+    assert_eq!(h["x-litellm-attempted-fallbacks"], "1");
+    assert_eq!(h["x-litellm-model-id"], "haiku-1");
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[2].path, "/v1/messages");
+    assert_eq!(sent[2].body["model"], "claude-3-5-haiku-20241022");
+    assert_eq!(sent_key(&sent[2]).as_deref(), Some("sk-ant-3"));
+    let r = &sink.records()[0];
+    assert_eq!(
+        (r.status, r.model_group.as_str()),
+        (RequestStatus::Success, "claude")
+    );
+    assert_eq!(r.deployment.as_deref(), Some("haiku-1"));
+}
+
+#[tokio::test]
+async fn a_passed_through_anthropic_group_falls_back_to_an_openai_group_translated() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    for stream in [false, true] {
+        // A fresh gateway each time: the first one's deployments are cooling down.
+        let (app, _state, sink) = anthropic_gateway(&mock, "[{claude: [gpt]}]");
+        mock.reset();
+        overloaded(&mock, 2);
+        let (status, h, text) =
+            post_messages(&app, "/v1/messages", messages_body("claude", stream)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(h["x-llmswitch-attempts"], "3", "{h:?}");
+        assert_eq!(h["x-litellm-model-id"], "gpt-1");
+        let sent = mock.requests();
+        assert_eq!(sent[2].path, "/v1/chat/completions");
+        if stream {
+            let events = sse_events(&text);
+            assert_eq!(events.first().map(|e| e.0.as_str()), Some("message_start"));
+            assert_eq!(events.last().map(|e| e.0.as_str()), Some("message_stop"));
+        } else {
+            let m: Value = serde_json::from_str(&text).unwrap_or_default();
+            assert_eq!(m["type"], "message");
+            assert_eq!(m["role"], "assistant");
+        }
+        let records = sink.records();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            (records[0].status, records[0].model_group.as_str()),
+            (RequestStatus::Success, "claude")
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_every_attempt_fails_the_client_gets_anthropics_last_error() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let (app, _state, sink) = anthropic_gateway(&mock, "[]");
+    overloaded(&mock, 2);
+    let (status, h, text) =
+        post_messages(&app, "/v1/messages", messages_body("claude", false)).await;
+    assert_eq!(status.as_u16(), 529);
+    let body: Value = serde_json::from_str(&text).unwrap_or_default();
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert_eq!(h["x-llmswitch-attempts"], "2");
+    assert_eq!(mock.requests().len(), 2);
+    // Both deployments cool down: the next request finds none (LiteLLM's 429).
+    let (status, h, _) = post_messages(&app, "/v1/messages", messages_body("claude", false)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(h.contains_key("retry-after"));
+    assert_eq!(mock.requests().len(), 2);
+    let records = sink.records();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.status == RequestStatus::Failure));
 }

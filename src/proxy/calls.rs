@@ -99,9 +99,29 @@ impl CallContext {
         R: FromArgs,
         Payload: From<R>,
     {
+        let req = self.prepare::<R>(body)?;
+        let chat = match &req.payload {
+            Payload::Chat(c) => Some(c),
+            Payload::Embedding(_) => None,
+        };
+        self.admit_checked(chat).await?;
+        Ok(req)
+    }
+
+    /// [`CallContext::admit`] without the admission: the gateway's checks and the routed
+    /// call (for a request admitted already, such as a passthrough's translated fallback).
+    pub fn prepare<R>(&mut self, body: &Map<String, Value>) -> Result<RouterRequest, ProxyError>
+    where
+        R: FromArgs,
+        Payload: From<R>,
+    {
         check_body_safe(body)?;
         let mut args = CallArgs::from_json_map(body).map_err(crate::error::LlmError::from)?;
         args.default_drop_params(self.state.settings.drop_params);
+        // Gateway calls are LiteLLM's `acompletion` / `aembedding` for the cache's
+        // `supported_call_types`.
+        args.use_cache(self.state.cache.clone());
+        args.set_async(true);
         self.stream = args.stream();
         let group = match args.model() {
             Some(m) if !m.is_empty() => m.to_owned(),
@@ -132,12 +152,6 @@ impl CallContext {
         }
         self.tags.clone_from(&meta.tags);
         req.options.metadata = Some(Arc::new(meta));
-
-        let chat = match &req.payload {
-            Payload::Chat(c) => Some(c),
-            Payload::Embedding(_) => None,
-        };
-        self.admit_checked(chat).await?;
         Ok(req)
     }
 
@@ -176,10 +190,11 @@ impl CallContext {
                 param: Some("model".to_owned()),
             });
         }
-        if !self.principal.allows_model(group) {
-            return Err(ProxyError::Forbidden(format!(
-                "This key is not allowed to use model={group}. Call `/v1/models` to view available models for your key."
-            )));
+        if let Some(error_type) = self.principal.model_denial(group) {
+            return Err(ProxyError::ModelAccessDenied {
+                model: group.to_owned(),
+                error_type,
+            });
         }
         Ok(())
     }
@@ -274,6 +289,9 @@ impl CallContext {
         if let Some(id) = &meta.model_id {
             set(headers, "x-llmswitch-model-id", id);
             set(headers, "x-litellm-model-id", id);
+        }
+        if let Some(key) = &meta.cache_key {
+            set(headers, "x-litellm-cache-key", key);
         }
         if let Some(c) = cost {
             let c = c.to_string();

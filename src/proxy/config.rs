@@ -13,6 +13,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
+use crate::cache::CacheConfig;
 use crate::router::config::{
     environment_variables, resolve_env, value_kind, LITELLM_SETTINGS_FOR_ROUTER,
 };
@@ -50,10 +51,15 @@ pub const GENERAL_SETTINGS: &[&str] = &[
     "dangerously_permit_weak_or_unset_master_key",
     // llmswitch's own: seconds to finish in-flight requests on SIGTERM/SIGINT.
     "shutdown_grace_seconds",
+    // llmswitch's own: seconds a client has to send a request's headers (slowloris).
+    "header_read_timeout_seconds",
 ];
 
 /// Default `max_request_size_mb` (LiteLLM sets no limit; a gateway needs one).
 pub const DEFAULT_MAX_REQUEST_MB: f64 = 64.0;
+/// Default time a client has to send a request's headers (and the longest an idle
+/// keep-alive connection is held).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time to finish in-flight requests at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// `master_key` values LiteLLM 1.106.2 refuses as publicly known (its docs' example).
@@ -68,6 +74,8 @@ pub struct ProxyConfig {
     pub router: RouterConfig,
     /// `litellm_settings.drop_params`: drop unsupported parameters on every call.
     pub drop_params: bool,
+    /// `litellm_settings.cache` / `cache_params`: the response cache, if `cache: true`.
+    pub cache: Option<CacheConfig>,
     /// `general_settings.master_key` (else `LITELLM_MASTER_KEY`); `None` = no auth, only
     /// with `dangerously_permit_weak_or_unset_master_key`.
     pub master_key: Option<SecretString>,
@@ -77,6 +85,8 @@ pub struct ProxyConfig {
     pub max_request_bytes: usize,
     pub disable_spend_logs: bool,
     pub shutdown_grace: Duration,
+    /// `general_settings.header_read_timeout_seconds`.
+    pub header_read_timeout: Duration,
     /// `general_settings` as given (with `os.environ/` values resolved), for the state plane.
     pub general_settings: Map<String, Value>,
     /// `environment_variables`, resolved.
@@ -153,10 +163,22 @@ impl ProxyConfig {
                         }
                     }
                 }
+                // Read below, as a whole.
+                "cache" | "cache_params" => {}
                 _ if LITELLM_SETTINGS_FOR_ROUTER.contains(&k.as_str()) => {}
                 _ => ignored.push(format!("litellm_settings.{k}")),
             }
         }
+        let mut cache_settings = Map::new();
+        for k in ["cache", "cache_params"] {
+            if let Some(mut v) = litellm.get(k).cloned() {
+                resolve_env(&mut v, &environment, &format!("litellm_settings.{k}"))
+                    .map_err(|e| err(e.message.clone()))?;
+                cache_settings.insert(k.to_owned(), v);
+            }
+        }
+        let cache = CacheConfig::from_proxy_settings(&cache_settings)
+            .map_err(|e| err(format!("litellm_settings.cache_params: {}", e.message)))?;
 
         let mut general = section(&mut root, "general_settings").map_err(err)?;
         for (k, v) in general.iter_mut() {
@@ -227,17 +249,26 @@ impl ProxyConfig {
                 positive(v, "general_settings.shutdown_grace_seconds", "seconds").map_err(err)?,
             ),
         };
+        let header_read_timeout = match general.get("header_read_timeout_seconds") {
+            None | Some(Value::Null) => DEFAULT_HEADER_READ_TIMEOUT,
+            Some(v) => Duration::from_secs_f64(
+                positive(v, "general_settings.header_read_timeout_seconds", "seconds")
+                    .map_err(err)?,
+            ),
+        };
         // Checked here so a config that cannot build a router fails before the port opens.
         Router::new(router.clone()).map_err(|e| err(e.message.clone()))?;
         Ok(ProxyConfig {
             path: None,
             router,
             drop_params,
+            cache,
             master_key,
             database_url,
             max_request_bytes: (max_mb * 1024.0 * 1024.0) as usize,
             disable_spend_logs,
             shutdown_grace,
+            header_read_timeout,
             general_settings: general,
             environment,
             ignored,
@@ -396,6 +427,8 @@ litellm_settings:
   fallbacks: [{gpt: [cheap]}]
   success_callback: ["prometheus", "langfuse"]
   cache: true
+  cache_params: {type: local, ttl: 60}
+  json_logs: true
 general_settings:
   master_key: os.environ/PROXY_CFG_MASTER
   max_request_size_mb: 2
@@ -426,13 +459,18 @@ guardrails: []
         for key in [
             "guardrails",
             "router_settings.redis_host",
-            "litellm_settings.cache",
+            "litellm_settings.json_logs",
             "litellm_settings.success_callback: langfuse",
             "general_settings.alerting",
         ] {
             assert!(warning.contains(key), "{key} missing from: {warning}");
         }
         assert!(!warning.contains("prometheus"), "{warning}");
+        assert!(!warning.contains("litellm_settings.cache"), "{warning}");
+        let cache = c.cache.as_ref().unwrap();
+        assert_eq!(cache.cache_type, crate::cache::CacheType::Local);
+        assert_eq!(cache.ttl, Some(Duration::from_secs(60)));
+        assert!(c.router.settings.cache_responses);
         assert!(!c
             .ignored_warning(&["alerting"])
             .unwrap()
@@ -467,6 +505,10 @@ guardrails: []
                 "model_list[0]",
             ),
             ("general_settings: [1]\n", "general_settings: expected a mapping"),
+            (
+                "general_settings:\n  master_key: sk-a-real-one\nlitellm_settings:\n  cache: true\n  cache_params: {type: memcached}\n",
+                "litellm_settings.cache_params",
+            ),
         ];
         for (yaml, expected) in cases {
             let e = load(yaml).unwrap_err().to_string();

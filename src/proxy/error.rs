@@ -21,9 +21,14 @@ pub enum ProxyError {
     /// admin route (LiteLLM answers 401 there too).
     #[error("{0}")]
     Unauthorized(String),
-    /// 403: a valid key that may not do this (a model outside its list).
-    #[error("{0}")]
-    Forbidden(String),
+    /// 403: a valid key whose model list (or its team's) does not have the model group
+    /// asked for: LiteLLM's message, `type` (`key_model_access_denied` or
+    /// `team_model_access_denied`) and `param: "model"`.
+    #[error("The requested model '{model}' is not available for this API key, or the model name is invalid. Check the models available to you and try again.")]
+    ModelAccessDenied {
+        model: String,
+        error_type: &'static str,
+    },
     /// 400, `invalid_request_error`.
     #[error("{message}")]
     BadRequest {
@@ -42,9 +47,6 @@ pub enum ProxyError {
         message: String,
         retry_after: Option<f64>,
     },
-    /// A budget is exhausted: LiteLLM's shape, status 400 and type `budget_exceeded`.
-    #[error("{0}")]
-    BudgetExceeded(String),
     /// 503: not ready (storage unreachable, shutting down).
     #[error("{0}")]
     Unavailable(String),
@@ -79,8 +81,8 @@ impl ProxyError {
         let code = match self {
             ProxyError::Llm(e) => llm_status(e),
             ProxyError::Unauthorized(_) => 401,
-            ProxyError::Forbidden(_) => 403,
-            ProxyError::BadRequest { .. } | ProxyError::BudgetExceeded(_) => 400,
+            ProxyError::ModelAccessDenied { .. } => 403,
+            ProxyError::BadRequest { .. } => 400,
             ProxyError::NotFound(_) => 404,
             ProxyError::PayloadTooLarge(_) => 413,
             ProxyError::RateLimited { .. } => 429,
@@ -96,7 +98,7 @@ impl ProxyError {
         match self {
             // LiteLLM's auth failures carry its own type name.
             ProxyError::Unauthorized(_) => "auth_error".into(),
-            ProxyError::BudgetExceeded(_) => "budget_exceeded".into(),
+            ProxyError::ModelAccessDenied { error_type, .. } => (*error_type).into(),
             ProxyError::Other { error_type, .. } => error_type.clone(),
             ProxyError::Llm(e) if e.kind == ErrorKind::BudgetExceeded => "budget_exceeded".into(),
             other => type_for_status(other.status().as_u16()).into(),
@@ -108,6 +110,7 @@ impl ProxyError {
             ProxyError::BadRequest { param, .. } | ProxyError::Other { param, .. } => {
                 param.as_deref()
             }
+            ProxyError::ModelAccessDenied { .. } => Some("model"),
             _ => None,
         }
     }
@@ -125,12 +128,11 @@ impl ProxyError {
         match self {
             ProxyError::Llm(e) => e.kind.class_name(),
             ProxyError::Unauthorized(_) => "AuthenticationError",
-            ProxyError::Forbidden(_) => "PermissionDeniedError",
+            ProxyError::ModelAccessDenied { .. } => "PermissionDeniedError",
             ProxyError::BadRequest { .. } => "BadRequestError",
             ProxyError::NotFound(_) => "NotFoundError",
             ProxyError::PayloadTooLarge(_) => "PayloadTooLargeError",
             ProxyError::RateLimited { .. } => "RateLimitError",
-            ProxyError::BudgetExceeded(_) => "BudgetExceededError",
             ProxyError::Unavailable(_) => "ServiceUnavailableError",
             ProxyError::Internal(_) => "InternalServerError",
             ProxyError::Other { .. } => "APIError",
@@ -240,11 +242,20 @@ mod tests {
             (status, json["error"]["type"].as_str()),
             (401, Some("auth_error"))
         );
-        let (status, json, _) = body(ProxyError::BudgetExceeded("over".into())).await;
+        let (status, json, _) = body(ProxyError::ModelAccessDenied {
+            model: "gpt-5".into(),
+            error_type: "key_model_access_denied",
+        })
+        .await;
         assert_eq!(
             (status, json["error"]["type"].as_str()),
-            (400, Some("budget_exceeded"))
+            (403, Some("key_model_access_denied"))
         );
+        assert_eq!(json["error"]["param"], "model");
+        assert_eq!(json["error"]["code"], "403");
+        assert!(json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("'gpt-5' is not available for this API key")));
         let (status, json, retry) = body(ProxyError::RateLimited {
             message: "rpm".into(),
             retry_after: Some(12.0),

@@ -79,8 +79,9 @@ impl std::fmt::Debug for LazyTokens<'_> {
 /// Decides whether a call may run now, and holds what it took (a parallel-request slot,
 /// rpm/tpm counts, a budget reservation) until settled.
 pub trait Admission: Send + Sync + 'static {
-    /// [`ProxyError::RateLimited`] (429 with `retry-after`), [`ProxyError::BudgetExceeded`],
-    /// [`ProxyError::Forbidden`], or a ticket.
+    /// A ticket, or the refusal: [`ProxyError::RateLimited`] (429 with `retry-after`),
+    /// [`ProxyError::ModelAccessDenied`], or [`ProxyError::Other`] with LiteLLM's status
+    /// and type (a budget: 422 `budget_exceeded`).
     fn admit<'a>(
         &'a self,
         principal: &'a Principal,

@@ -27,6 +27,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
+use crate::cache::ResponseCache;
 use crate::http::HttpClient;
 use crate::router::Router;
 use auth::Authenticator;
@@ -43,6 +44,8 @@ pub struct GatewaySettings {
     pub drop_params: bool,
     pub max_request_bytes: usize,
     pub shutdown_grace: Duration,
+    /// How long a client has to send a request's headers.
+    pub header_read_timeout: Duration,
 }
 
 impl From<&ProxyConfig> for GatewaySettings {
@@ -51,6 +54,7 @@ impl From<&ProxyConfig> for GatewaySettings {
             drop_params: c.drop_params,
             max_request_bytes: c.max_request_bytes,
             shutdown_grace: c.shutdown_grace,
+            header_read_timeout: c.header_read_timeout,
         }
     }
 }
@@ -61,6 +65,9 @@ pub struct ProxyState {
     /// The config's `model_list` as given (for `/model/info`).
     pub model_list: Vec<crate::router::DeploymentConfig>,
     pub client: HttpClient,
+    /// `litellm_settings.cache`: every model call is offered to it (the router decides,
+    /// with the request's `caching` / `cache` fields).
+    pub cache: Option<Arc<ResponseCache>>,
     pub hooks: Hooks,
     pub metrics: Metrics,
     pub settings: GatewaySettings,
@@ -79,10 +86,17 @@ impl ProxyState {
     pub fn new(config: &ProxyConfig, hooks: Hooks) -> Result<AppState, ProxyError> {
         let router = Router::new(config.router.clone())?;
         let metrics = Metrics::new(router.model_names().iter().cloned());
+        let cache = config
+            .cache
+            .clone()
+            .map(ResponseCache::new)
+            .transpose()?
+            .map(Arc::new);
         Ok(Arc::new(ProxyState {
             router,
             model_list: config.router.model_list.clone(),
             client: HttpClient::new()?,
+            cache,
             hooks,
             metrics,
             settings: GatewaySettings::from(config),

@@ -118,12 +118,27 @@ pub struct Principal {
     /// Model groups this caller may use (the key's list, narrowed by its team's);
     /// `None` = every model. Entries ending in `*` match by prefix (`openai/*`).
     pub models: Option<Arc<[String]>>,
+    /// The key's own model list (`None` = open, or deferring to the team's): tells a
+    /// refusal by the key (`key_model_access_denied`) from one by its team
+    /// (`team_model_access_denied`), checked in that order as LiteLLM does.
+    pub key_models: Option<Arc<[String]>>,
     /// Tags of the key, added to each request's tags in the spend log.
     pub tags: Arc<[String]>,
     /// The key's `metadata`, passed to the call's metadata (never to the provider).
     pub metadata: Option<Arc<Map<String, Value>>>,
     /// State-plane data (downcast with `state.downcast_ref::<T>()`).
     pub state: Option<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+/// Whether a model list (`None` = every model; `openai/*` matches by prefix) has `group`.
+fn list_allows(list: Option<&[String]>, group: &str) -> bool {
+    match list {
+        None => true,
+        Some(list) => list.iter().any(|m| match m.strip_suffix('*') {
+            Some(prefix) => group.starts_with(prefix),
+            None => m == group,
+        }),
+    }
 }
 
 impl std::fmt::Debug for Principal {
@@ -153,12 +168,17 @@ impl Principal {
 
     /// Whether this caller may use model group `group`.
     pub fn allows_model(&self, group: &str) -> bool {
-        match &self.models {
-            None => true,
-            Some(list) => list.iter().any(|m| match m.strip_suffix('*') {
-                Some(prefix) => group.starts_with(prefix),
-                None => m == group,
-            }),
+        list_allows(self.models.as_deref(), group)
+    }
+
+    /// Why this caller may not use `group` (LiteLLM's error type), or `None` if it may.
+    pub fn model_denial(&self, group: &str) -> Option<&'static str> {
+        if self.allows_model(group) {
+            None
+        } else if self.team_id.is_some() && list_allows(self.key_models.as_deref(), group) {
+            Some("team_model_access_denied")
+        } else {
+            Some("key_model_access_denied")
         }
     }
 }
@@ -179,6 +199,40 @@ mod tests {
         assert!(p.allows_model("openai/o3"));
         assert!(!p.allows_model("anthropic/claude"));
         assert!(Principal::admin().allows_model("anything"));
+    }
+
+    #[test]
+    fn a_refusal_names_the_key_first_then_its_team() {
+        let list = |m: &[&str]| {
+            Some(Arc::from(
+                m.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            ))
+        };
+        // The key allows gpt and mini; its team only gpt.
+        let p = Principal {
+            role: Role::Key,
+            team_id: Some(Arc::from("t1")),
+            models: list(&["gpt"]),
+            key_models: list(&["gpt", "mini"]),
+            ..Default::default()
+        };
+        assert_eq!(p.model_denial("gpt"), None);
+        assert_eq!(p.model_denial("mini"), Some("team_model_access_denied"));
+        assert_eq!(p.model_denial("claude"), Some("key_model_access_denied"));
+        // A key without a team, or whose own list is open.
+        let alone = Principal {
+            team_id: None,
+            ..p.clone()
+        };
+        assert_eq!(alone.model_denial("mini"), Some("key_model_access_denied"));
+        let open = Principal {
+            key_models: None,
+            ..p
+        };
+        assert_eq!(
+            open.model_denial("claude"),
+            Some("team_model_access_denied")
+        );
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! answer 503 on the health probes, let in-flight requests and streams finish within the
 //! grace period (then end the streams still open), and flush the spend log.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::serve::ListenerExt;
+use axum::serve::{Listener, ListenerExt};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use super::{app, AppState};
@@ -48,11 +51,12 @@ pub async fn run(
         }
     };
     let grace = state.settings.shutdown_grace;
-    let mut server = Box::pin(
-        axum::serve(listener, app(state.clone()))
-            .with_graceful_shutdown(on_signal)
-            .into_future(),
-    );
+    let mut server = Box::pin(serve_connections(
+        listener,
+        app(state.clone()),
+        state.settings.header_read_timeout,
+        on_signal,
+    ));
     let (signalled_at, drained) = tokio::select! {
         r = &mut server => {
             // The server only ends by itself on the signal (or an accept error).
@@ -78,6 +82,47 @@ pub async fn run(
         drained,
         took: signalled_at.elapsed(),
     })
+}
+
+/// Accept connections and serve `app` on each (HTTP/1) until `signal` resolves; then stop
+/// accepting, let each connection finish its request in progress (closing idle ones at
+/// once), and resolve when every connection has closed.
+///
+/// What `axum::serve` does, plus a header-read timeout: a client that does not send a
+/// request's headers within `header_read_timeout` (a slowloris client, or an idle
+/// keep-alive connection) is disconnected, so such clients cannot hold tasks and buffers
+/// without bound.
+async fn serve_connections<L>(
+    mut listener: L,
+    app: axum::Router,
+    header_read_timeout: Duration,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: Listener,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let service = TowerToHyperService::new(app);
+    let graceful = GracefulShutdown::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        tokio::select! {
+            (io, _addr) = listener.accept() => {
+                let conn = http.serve_connection(TokioIo::new(io), service.clone());
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // A connection error (reset, timeout, bad request line) ends only it.
+                    let _ = conn.await;
+                });
+            }
+            () = &mut signal => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

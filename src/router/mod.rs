@@ -32,6 +32,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{DeploymentConfig, FallbackMap, RouterConfig, RouterSettings};
 pub use deployment::{Deployment, ModelFacts};
 pub use hedge::HedgePolicy;
+pub use own::OwnAnswer;
 pub use retry::RetryPolicy;
 pub use stats::DeploymentStats;
 pub use strategy::{Capabilities, Strategy};
@@ -1246,6 +1247,8 @@ fn acquire(d: &Arc<Deployment>, minute: u64, enforce_limits: bool) -> Option<Lea
     }
     Some(lease)
 }
+
+mod own;
 
 #[cfg(test)]
 mod tests;

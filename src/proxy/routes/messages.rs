@@ -7,7 +7,7 @@
 //! gets it translated to the OpenAI format, routed like a chat completion, and the answer
 //! translated back ([`crate::proxy::anthropic_api`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 use super::sse::{self, Format};
 use super::JsonBody;
 use crate::call::ResponseMeta;
-use crate::error::{ErrorKind, LlmError};
+use crate::error::LlmError;
 use crate::http::{HttpRequest, DEFAULT_TIMEOUT};
 use crate::providers::anthropic::{self, AnthropicUsage};
 use crate::proxy::anthropic_api::{self as translate, EventWriter, Thinking};
@@ -30,7 +30,7 @@ use crate::proxy::error::ProxyError;
 use crate::proxy::hooks::RequestStatus;
 use crate::proxy::principal::{Principal, RouteKind};
 use crate::proxy::AppState;
-use crate::router::{Answer, Deployment, Payload};
+use crate::router::{Answer, Deployment, Lease, OwnAnswer, Payload, RouterRequest};
 use crate::types::ChatRequest;
 
 type Body_ = Result<JsonBody<Map<String, Value>>, ProxyError>;
@@ -117,9 +117,21 @@ pub(super) async fn messages(
         Err(e) => return ctx.fail(e),
     };
     drop(openai);
-    match state.router.route(&state.client, &req).await {
+    let answer = state.router.route(&state.client, &req).await;
+    translated_response(ctx, req, &group, answer)
+}
+
+/// A translated call's answer in the Anthropic format (`group` is the model shown).
+fn translated_response(
+    ctx: CallContext,
+    req: RouterRequest,
+    group: &str,
+    answer: Result<Answer, LlmError>,
+) -> Response {
+    let mut ctx = ctx;
+    match answer {
         Ok(Answer::Full(done)) => {
-            let message = translate::to_anthropic(&done.response, &group);
+            let message = translate::to_anthropic(&done.response, group);
             let usage = done.response.usage.clone();
             super::chat::json_response(ctx, &done, &message, usage.as_ref())
         }
@@ -133,7 +145,7 @@ pub(super) async fn messages(
                     crate::tokens::count_request_tokens(&meta.provider, &meta.model, r)
                 })
             });
-            let writer = Box::new(EventWriter::new(&group, estimate));
+            let writer = Box::new(EventWriter::new(group, estimate));
             sse::response(
                 ctx,
                 stream,
@@ -196,13 +208,136 @@ enum Endpoint {
     CountTokens,
 }
 
-/// Send the body to the group's Anthropic deployment as is (model name and key replaced)
-/// and hand back Anthropic's answer as is, recording its usage.
+/// Anthropic's answer to the last failed attempt (status, content type, headers, body),
+/// handed back to the client unchanged when every attempt failed.
+type LastError = Arc<Mutex<Option<(StatusCode, HeaderValue, HeaderMap, Bytes)>>>;
+
+/// A passthrough attempt Anthropic answered with a success status.
+struct Sent {
+    upstream: reqwest::Response,
+    lease: Lease,
+    meta: ResponseMeta,
+    host: String,
+}
+
+/// What every attempt of one passthrough request shares.
+struct Forward<'a> {
+    state: &'a AppState,
+    body: &'a Map<String, Value>,
+    headers: &'a HeaderMap,
+    endpoint: Endpoint,
+    last_error: &'a LastError,
+}
+
+impl Forward<'_> {
+    /// One attempt on the deployment of `lease`: the body with that deployment's model, its
+    /// key and base. An error status is read, kept in `last_error` and mapped to an
+    /// [`LlmError`] (so the router retries, cools down and falls back as for any call).
+    async fn send(&self, lease: Lease, group: &str) -> Result<Sent, LlmError> {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = None;
+        }
+        let d = lease.deployment.clone();
+        let target = crate::providers::get("anthropic")
+            .ok_or_else(|| LlmError::bad_request("the anthropic provider is not registered"))?
+            .resolve_target(&d.provider_model, &d.target)?;
+        let mut body = self.body.clone();
+        body.insert("model".into(), json!(d.provider_model));
+        let mut headers = anthropic::headers(&target)?;
+        for (name, value) in self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        let mut url = anthropic::messages_url(&target.api_base);
+        if self.endpoint == Endpoint::CountTokens {
+            url.push_str("/count_tokens");
+        }
+        let timeout = d
+            .timeout
+            .or_else(|| self.state.router.settings().timeout())
+            .unwrap_or(DEFAULT_TIMEOUT);
+        let request = HttpRequest {
+            url,
+            headers,
+            body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+        };
+        let host = crate::http::host_of(&target.api_base).to_owned();
+        let upstream = match tokio::time::timeout(timeout, self.state.client.post(request)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(target.annotate(e)),
+            Err(_) => return Err(crate::http::timeout_error(timeout, &host)),
+        };
+        let status = upstream.status();
+        if !status.is_success() {
+            let upstream_headers = upstream.headers().clone();
+            let content_type = content_type_of(&upstream);
+            let bytes = upstream.bytes().await.unwrap_or_default();
+            let e = anthropic::error_from_body(status.as_u16(), &upstream_headers, &bytes, &target);
+            if let Ok(mut last) = self.last_error.lock() {
+                *last = Some((status, content_type, kept_headers(&upstream_headers), bytes));
+            }
+            return Err(e);
+        }
+        let meta = ResponseMeta {
+            provider: "anthropic".to_owned(),
+            model: d.provider_model.clone(),
+            api_base: target.api_base.clone(),
+            model_id: Some(d.id.clone()),
+            model_group: Some(group.to_owned()),
+            custom_pricing: d.pricing,
+            ..Default::default()
+        };
+        Ok(Sent {
+            upstream,
+            lease,
+            meta,
+            host,
+        })
+    }
+
+    /// The attempts on one group, with the router's retries and cooldowns.
+    async fn run(
+        &self,
+        group: &str,
+        request: &ChatRequest,
+        stream: bool,
+        fallback: bool,
+    ) -> Result<OwnAnswer<Sent>, LlmError> {
+        self.state
+            .router
+            .run_own(group, request, stream, fallback, |lease| {
+                self.send(lease, group)
+            })
+            .await
+    }
+}
+
+fn content_type_of(r: &reqwest::Response) -> HeaderValue {
+    r.headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("application/json"))
+}
+
+/// The upstream headers a client sees.
+fn kept_headers(upstream: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in ["request-id", "retry-after"] {
+        if let Some(v) = upstream.get(name) {
+            out.insert(HeaderName::from_static(name), v.clone());
+        }
+    }
+    out
+}
+
+/// Send the body to one of the group's Anthropic deployments as is (model name and key
+/// replaced) and hand back Anthropic's answer as is, recording its usage. The Router picks
+/// the deployment, retries another one, cools failing ones down, and falls back to the
+/// group's fallbacks: passed through to another Anthropic group, translated for any other.
 async fn passthrough(
     mut ctx: CallContext,
     state: &AppState,
     client_headers: &HeaderMap,
-    mut body: Map<String, Value>,
+    body: Map<String, Value>,
     group: String,
     endpoint: Endpoint,
 ) -> Response {
@@ -224,105 +359,102 @@ async fn passthrough(
         }
     }
     let probe = ChatRequest::new(group.clone(), Vec::new());
-    let lease = match state
-        .router
-        .pick(&group, for_count.as_ref().unwrap_or(&probe), ctx.stream)
-    {
-        Ok(l) => l,
-        Err(e) => return ctx.fail(e.into()),
-    };
-    let d = lease.deployment.clone();
-    let target = match crate::providers::get("anthropic")
-        .ok_or_else(|| LlmError::bad_request("the anthropic provider is not registered"))
-        .and_then(|p| p.resolve_target(&d.provider_model, &d.target))
-    {
-        Ok(t) => t,
-        Err(e) => return ctx.fail(e.into()),
-    };
-    body.insert("model".into(), json!(d.provider_model));
-    let mut headers = match anthropic::headers(&target) {
-        Ok(h) => h,
-        Err(e) => return ctx.fail(e.into()),
-    };
+    let request = for_count.as_ref().unwrap_or(&probe);
+    let mut forwarded = HeaderMap::new();
     for name in FORWARDED_HEADERS {
         if let Some(v) = client_headers.get(*name) {
-            headers.insert(HeaderName::from_static(name), v.clone());
+            forwarded.insert(HeaderName::from_static(name), v.clone());
         }
     }
-    let mut url = anthropic::messages_url(&target.api_base);
-    if endpoint == Endpoint::CountTokens {
-        url.push_str("/count_tokens");
+    let last_error = LastError::default();
+    let forward = Forward {
+        state,
+        body: &body,
+        headers: &forwarded,
+        endpoint,
+        last_error: &last_error,
+    };
+    let mut outcome = match endpoint {
+        Endpoint::Messages => forward.run(&group, request, ctx.stream, false).await,
+        // Counting is not a model call: one deployment, no retries, no routing statistics.
+        Endpoint::CountTokens => match state.router.pick(&group, request, false) {
+            Ok(lease) => forward.send(lease, &group).await.map(|answer| OwnAnswer {
+                answer,
+                attempts: Vec::new(),
+                retries: 0,
+            }),
+            Err(e) => Err(e),
+        },
+    };
+    let mut attempts: Vec<String> = Vec::new();
+    if let (Err(e), Endpoint::Messages) = (&outcome, endpoint) {
+        for fallback in state.router.fallback_groups(&group, None, e.kind) {
+            if ctx.principal.model_denial(&fallback).is_some() {
+                continue;
+            }
+            if let Err(e) = &outcome {
+                attempts.extend(e.attempts.iter().cloned());
+            }
+            if !native_anthropic(state, &fallback) {
+                return translated_fallback(ctx, state, body, fallback, attempts).await;
+            }
+            outcome = forward.run(&fallback, request, ctx.stream, true).await;
+            if outcome.is_ok() {
+                break;
+            }
+        }
     }
-    let meta = ResponseMeta {
-        provider: "anthropic".to_owned(),
-        model: d.provider_model.clone(),
-        api_base: target.api_base.clone(),
-        model_id: Some(d.id.clone()),
-        model_group: Some(group.clone()),
-        attempts: vec![format!("first {group}/{}: passthrough", d.id)],
-        custom_pricing: d.pricing,
-        ..Default::default()
-    };
-    let timeout = d
-        .timeout
-        .or_else(|| state.router.settings().timeout())
-        .unwrap_or(DEFAULT_TIMEOUT);
-    let request = HttpRequest {
-        url,
-        headers,
-        body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
-    };
-    let sent = tokio::time::timeout(timeout, state.client.post(request)).await;
-    let upstream = match sent {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return ctx.fail(target.annotate(e).into()),
-        Err(_) => {
-            return ctx.fail(
-                crate::http::timeout_error(timeout, crate::http::host_of(&target.api_base)).into(),
-            )
+    let own = match outcome {
+        Ok(own) => own,
+        Err(mut e) => {
+            attempts.append(&mut e.attempts);
+            let upstream = last_error.lock().ok().and_then(|mut l| l.take());
+            let Some((status, content_type, mut headers, bytes)) = upstream else {
+                e.attempts = attempts;
+                return ctx.fail(e.into());
+            };
+            // Anthropic's own error, as it sent it.
+            if endpoint == Endpoint::CountTokens {
+                ctx.quiet();
+            } else {
+                ctx.finish(Ending {
+                    status: RequestStatus::Failure,
+                    meta: None,
+                    usage: None,
+                    cost: None,
+                    error: Some(e.kind.class_name()),
+                    http_status: status.as_u16(),
+                    time_to_first_token: None,
+                });
+            }
+            if let Ok(v) = HeaderValue::from_str(&attempts.len().to_string()) {
+                headers.insert(HeaderName::from_static("x-llmswitch-attempts"), v);
+            }
+            return passthrough_response(status, content_type, headers, Body::from(bytes));
         }
     };
+    attempts.extend(own.attempts);
+    let Sent {
+        upstream,
+        lease,
+        mut meta,
+        host,
+    } = own.answer;
+    meta.attempts = attempts;
+    meta.retries = own.retries;
     let status = upstream.status();
-    let content_type = upstream
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .cloned()
-        .unwrap_or(HeaderValue::from_static("application/json"));
-    let mut response_headers = HeaderMap::new();
-    for name in ["request-id", "retry-after"] {
-        if let Some(v) = upstream.headers().get(name) {
-            response_headers.insert(HeaderName::from_static(name), v.clone());
-        }
-    }
+    let content_type = content_type_of(&upstream);
+    let mut response_headers = kept_headers(upstream.headers());
     if endpoint == Endpoint::CountTokens {
         ctx.quiet();
         let bytes = upstream.bytes().await.unwrap_or_default();
-        return passthrough_response(status, content_type, response_headers, Body::from(bytes));
-    }
-    if !status.is_success() {
-        let bytes = upstream.bytes().await.unwrap_or_default();
-        let kind = ErrorKind::from_status(status.as_u16());
-        ctx.finish(Ending {
-            status: RequestStatus::Failure,
-            meta: Some(&meta),
-            usage: None,
-            cost: None,
-            error: Some(kind.class_name()),
-            http_status: status.as_u16(),
-            time_to_first_token: None,
-        });
-        drop(lease);
         return passthrough_response(status, content_type, response_headers, Body::from(bytes));
     }
     ctx.headers(&meta, None, &mut response_headers);
     if !ctx.stream {
         let bytes = match upstream.bytes().await {
             Ok(b) => b,
-            Err(e) => {
-                return ctx.fail(
-                    crate::http::transport_error(&e, crate::http::host_of(&target.api_base)).into(),
-                )
-            }
+            Err(e) => return ctx.fail(crate::http::transport_error(&e, &host).into()),
         };
         let usage = serde_json::from_slice::<Value>(&bytes)
             .ok()
@@ -386,6 +518,59 @@ async fn passthrough(
         response_headers,
         Body::from_stream(body),
     )
+}
+
+/// A passthrough group failed and its fallback is not Anthropic's API: the request is
+/// translated and routed there (with that group's retries, no further fallbacks), and the
+/// answer translated back, as for any non-Anthropic group.
+async fn translated_fallback(
+    mut ctx: CallContext,
+    state: &AppState,
+    body: Map<String, Value>,
+    fallback: String,
+    mut attempts: Vec<String>,
+) -> Response {
+    let mut openai = match translate::to_openai(body, thinking_mode(state, &fallback)) {
+        Ok(o) => o,
+        Err(e) => return ctx.fail(e),
+    };
+    openai.insert("model".into(), json!(fallback));
+    // The request is recorded under the group asked for, as a chat fallback is.
+    let asked = ctx.group.clone();
+    let prepared = ctx.prepare::<ChatRequest>(&openai);
+    ctx.group = asked;
+    let mut req = match prepared {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(e),
+    };
+    req.fallbacks = Some(Vec::new());
+    drop(openai);
+    let mut answer = state.router.route(&state.client, &req).await;
+    match &mut answer {
+        Ok(Answer::Full(done)) => mark_fallback(&mut done.meta, &mut attempts),
+        Ok(Answer::Stream(_, meta, _)) => mark_fallback(meta, &mut attempts),
+        Ok(Answer::Embedding(_)) => {}
+        Err(e) => {
+            attempts.extend(
+                e.attempts
+                    .iter()
+                    .map(|a| a.replacen("first ", "fallback ", 1)),
+            );
+            e.attempts = attempts;
+        }
+    }
+    translated_response(ctx, req, &fallback, answer)
+}
+
+/// The fallback group's attempts, after the ones before it, named as a fallback's.
+fn mark_fallback(meta: &mut ResponseMeta, before: &mut Vec<String>) {
+    let mut all = std::mem::take(before);
+    all.extend(
+        meta.attempts
+            .iter()
+            .map(|a| a.replacen("first ", "fallback ", 1)),
+    );
+    meta.attempts = all;
 }
 
 fn passthrough_response(

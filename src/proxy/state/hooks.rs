@@ -191,6 +191,7 @@ pub fn principal(caller: Caller) -> Principal {
                 team_id: key.team_id.as_deref().map(Arc::from),
                 user_id: key.user_id.as_deref().map(Arc::from),
                 models: models.map(Arc::from),
+                key_models: plain(&key.models).map(Arc::from),
                 tags: Arc::from(key.tags()),
                 metadata: Some(Arc::new(key.metadata.clone())),
                 state: None,
