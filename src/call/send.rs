@@ -82,7 +82,7 @@ pub async fn execute_stream(
     let tracker = CallTracker::start(call);
     if let Some(plan) = &call.cache {
         if let Some((stream, mut meta)) = cached::lookup_stream(plan, call.include_usage).await {
-            meta.api_base.clone_from(&call.target.api_base);
+            meta.api_base = crate::redact::url_for_display(&call.target.api_base).into_owned();
             tracker.cache_hit(stream.pending_usage());
             return Ok((stream, meta));
         }
@@ -184,7 +184,7 @@ fn meta<R>(
     ResponseMeta {
         provider: target.provider_name().to_owned(),
         model: target.model.clone(),
-        api_base: target.api_base.clone(),
+        api_base: crate::redact::url_for_display(&target.api_base).into_owned(),
         headers,
         latency: started.elapsed(),
         retries,

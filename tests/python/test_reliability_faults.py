@@ -371,3 +371,36 @@ def test_timeout_holds_on_a_stream_that_trickles_bytes(trickle):
     with pytest.raises(llmswitch.Timeout):
         for _ in router.completion(model="g", messages=MESSAGES, stream=True, timeout=1):
             pass
+
+
+# Fault 6: credentials in api_base's user-info are shown nowhere.
+
+
+def test_api_base_user_info_is_redacted_everywhere(server, monkeypatch):
+    secret = "SECRETpass123456"
+    base = server.base_url.replace("http://", f"http://user:{secret}@")
+    seen: list[str] = []
+
+    def log(kwargs, response, start, end):
+        seen.append(repr(kwargs))
+
+    monkeypatch.setattr(llmswitch, "success_callback", [log])
+    kw = dict(model="openai/gpt-4o", messages=MESSAGES, api_base=base, api_key="k")
+    r = llmswitch.completion(**kw)
+    seen.append(repr(r._hidden_params))
+    with llmswitch.completion(stream=True, **kw) as stream:
+        chunks = list(stream)
+    seen.append(repr(stream._hidden_params))
+    seen.append(repr(chunks[0]._hidden_params))
+    e = llmswitch.embedding(model="openai/text-embedding-3-small", input="hi", api_base=base, api_key="k")
+    seen.append(repr(e._hidden_params))
+    a = asyncio.run(llmswitch.acompletion(**kw))
+    seen.append(repr(a._hidden_params))
+    router = llmswitch.Router(model_list=[{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", "api_base": base, "api_key": "k"}}])
+    rr = router.completion(model="g", messages=MESSAGES)
+    seen.append(repr(rr._hidden_params))
+    seen.append(repr(router.stats()))
+    assert len(seen) >= 10
+    for text in seen:
+        assert secret not in text, text
+    assert "[REDACTED]@127.0.0.1" in r._hidden_params["api_base"]
