@@ -133,7 +133,16 @@ def _frames() -> list[str]:
         chunk({"role": "assistant", "content": "Hello"}),
         chunk({"content": " there, friend"}),
         chunk({}, "stop"),
-        sse({"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": [], "usage": USAGE}),
+        sse(
+            {
+                "id": "chatcmpl-x",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "gpt-4o",
+                "choices": [],
+                "usage": USAGE,
+            }
+        ),
         "data: [DONE]",
     ]
 
@@ -280,7 +289,9 @@ def test_router_stream_left_at_finish_reason_is_charged(server, openai_kw, _no_b
         model_list=[{"model_name": "g", "litellm_params": dict(model="openai/gpt-4o", **PRICES, **openai_kw)}]
     )
     server.enqueue(sse=_frames())
-    stream = router.completion(model="g", messages=MESSAGES, stream=True, metadata={"user": user}, max_tokens=10)
+    stream = router.completion(
+        model="g", messages=MESSAGES, stream=True, metadata={"user": user}, max_tokens=10
+    )
     for c in stream:
         if c.choices[0].finish_reason:
             break
@@ -330,7 +341,9 @@ class _Trickle:
             while len(body) < length:
                 body += conn.recv(65536)
             try:
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+                )
                 for _ in range(1200):
                     if self.stop.wait(0.05):
                         return
@@ -352,7 +365,14 @@ def trickle():
 
 @pytest.mark.timeout(30)
 def test_timeout_holds_on_a_stream_that_trickles_bytes(trickle):
-    kw = dict(model="openai/gpt-4o", messages=MESSAGES, api_base=trickle.base_url, api_key="k", timeout=1, stream=True)
+    kw = dict(
+        model="openai/gpt-4o",
+        messages=MESSAGES,
+        api_base=trickle.base_url,
+        api_key="k",
+        timeout=1,
+        stream=True,
+    )
     with pytest.raises(llmswitch.Timeout):
         for _ in llmswitch.completion(**kw):
             pass
@@ -365,7 +385,12 @@ def test_timeout_holds_on_a_stream_that_trickles_bytes(trickle):
         asyncio.run(consume())
 
     router = llmswitch.Router(
-        model_list=[{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", "api_base": trickle.base_url, "api_key": "k"}}],
+        model_list=[
+            {
+                "model_name": "g",
+                "litellm_params": {"model": "openai/gpt-4o", "api_base": trickle.base_url, "api_key": "k"},
+            }
+        ],
         num_retries=0,
     )
     with pytest.raises(llmswitch.Timeout):
@@ -396,7 +421,14 @@ def test_api_base_user_info_is_redacted_everywhere(server, monkeypatch):
     seen.append(repr(e._hidden_params))
     a = asyncio.run(llmswitch.acompletion(**kw))
     seen.append(repr(a._hidden_params))
-    router = llmswitch.Router(model_list=[{"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", "api_base": base, "api_key": "k"}}])
+    router = llmswitch.Router(
+        model_list=[
+            {
+                "model_name": "g",
+                "litellm_params": {"model": "openai/gpt-4o", "api_base": base, "api_key": "k"},
+            }
+        ]
+    )
     rr = router.completion(model="g", messages=MESSAGES)
     seen.append(repr(rr._hidden_params))
     seen.append(repr(router.stats()))
