@@ -226,6 +226,9 @@ enum Source {
         /// Adds provider and model to the stream's errors and redacts its keys.
         annotate: Annotate,
         host: String,
+        /// What the response said it was (`content-type`, `content-encoding`), for the
+        /// error when it holds no event stream.
+        received: String,
         read_timeout: Duration,
         /// One timer for the whole stream, armed lazily: re-registering a timeout for each
         /// read showed up in the per-chunk cost. It fires `read_timeout` after the last
@@ -302,6 +305,13 @@ fn holds(finished: bool, pending: &VecDeque<ChatChunk>, open: &[u32]) -> bool {
     !finished && pending.front().is_some_and(|c| finishes_all(open, c))
 }
 
+/// Whether any of `chunks` finishes a choice.
+fn has_finish(chunks: &[ChatChunk]) -> bool {
+    chunks
+        .iter()
+        .any(|c| c.choices.iter().any(|ch| ch.finish_reason.is_some()))
+}
+
 /// The text of a chunk that the provider bills as completion tokens.
 fn chunk_text(chunk: &ChatChunk, mut each: impl FnMut(&str)) {
     for choice in &chunk.choices {
@@ -355,6 +365,10 @@ pub struct ChunkStream {
     counting: Option<Box<Counting>>,
     /// The indexes of the choices handed out that have not finished yet.
     open_choices: Vec<u32>,
+    /// Events the parser took (of an HTTP stream), and whether a finish reason came: a
+    /// stream that ends without one did not succeed.
+    events: usize,
+    finish_seen: bool,
 }
 
 impl Drop for ChunkStream {
@@ -405,6 +419,24 @@ impl ChunkStream {
         read_timeout: Duration,
     ) -> Self {
         let host = crate::http::host_of(response.url().as_str()).to_owned();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(100).collect::<String>())
+        };
+        let received = match (
+            header(reqwest::header::CONTENT_TYPE),
+            header(reqwest::header::CONTENT_ENCODING),
+        ) {
+            (t, Some(e)) => format!(
+                "content-type {}, content-encoding {e}",
+                t.as_deref().unwrap_or("none")
+            ),
+            (Some(t), None) => format!("content-type {t}"),
+            (None, None) => "no content-type".to_owned(),
+        };
         ChunkStream {
             source: Source::Http {
                 body: Box::pin(response.bytes_stream()),
@@ -412,6 +444,7 @@ impl ChunkStream {
                 parser,
                 annotate,
                 host,
+                received,
                 read_timeout,
                 idle_timer: None,
                 last_data: tokio::time::Instant::now(),
@@ -428,6 +461,8 @@ impl ChunkStream {
             recorder: None,
             counting: None,
             open_choices: Vec::new(),
+            events: 0,
+            finish_seen: false,
         }
     }
 
@@ -451,6 +486,8 @@ impl ChunkStream {
             recorder: None,
             counting: None,
             open_choices: Vec::new(),
+            events: 0,
+            finish_seen: false,
         }
     }
 
@@ -628,6 +665,7 @@ impl ChunkStream {
             parser,
             annotate,
             host,
+            received,
             read_timeout,
             idle_timer,
             last_data,
@@ -716,7 +754,11 @@ impl ChunkStream {
                     },
                     &mut self.scratch,
                 );
+                self.finish_seen |= has_finish(&self.scratch);
                 self.pending.extend(self.scratch.drain(..));
+                if parsed.is_ok() {
+                    self.events += 1;
+                }
                 match parsed {
                     Ok(StreamControl::Continue) => {}
                     Ok(StreamControl::Done) => {
@@ -733,7 +775,23 @@ impl ChunkStream {
                 if let Err(e) = parser.on_end(&mut self.scratch) {
                     broke = Some(annotate(e));
                 }
+                self.finish_seen |= has_finish(&self.scratch);
                 self.pending.extend(self.scratch.drain(..));
+            }
+            if self.finished && broke.is_none() && !self.finish_seen {
+                // An empty 200, a JSON body instead of an event stream, a compressed stream:
+                // not a success, and retryable (the Router retries and falls back).
+                let message = if self.events == 0 {
+                    format!(
+                        "The response from {host} held no stream events ({received}); expected an event stream"
+                    )
+                } else {
+                    format!(
+                        "The stream from {host} ended without a finish reason after {} events",
+                        self.events
+                    )
+                };
+                broke = Some(annotate(LlmError::new(ErrorKind::ApiConnection, message)));
             }
             if let Some(err) = broke {
                 // Hand out the chunks that came before the failure, then the error.

@@ -436,3 +436,63 @@ def test_api_base_user_info_is_redacted_everywhere(server, monkeypatch):
     for text in seen:
         assert secret not in text, text
     assert "[REDACTED]@127.0.0.1" in r._hidden_params["api_base"]
+
+
+# Fault 5: a stream without events, or without a finish reason, is an APIConnectionError.
+
+NOT_STREAMS = {
+    "empty": dict(body="", headers={"content-type": "text/event-stream"}),
+    "json": dict(
+        json={
+            "id": "chatcmpl-x",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "gpt-4o",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+            ],
+        }
+    ),
+    "compressed": dict(
+        body="\x1f\x8b\x08\x00garbage",
+        headers={"content-type": "text/event-stream", "content-encoding": "gzip"},
+    ),
+}
+
+
+@pytest.mark.parametrize("reply", sorted(NOT_STREAMS))
+def test_a_stream_without_events_raises_api_connection_error(server, openai_kw, reply):
+    server.enqueue(**NOT_STREAMS[reply])
+    with pytest.raises(llmswitch.APIConnectionError) as e:
+        list(llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw))
+    assert "no stream events" in str(e.value)
+    if reply == "compressed":
+        assert "content-encoding gzip" in str(e.value)
+    # Identity encoding is asked for.
+    assert server.requests[-1]["headers"].get("accept-encoding") == "identity"
+
+
+def test_a_stream_without_a_finish_reason_raises_after_its_chunks(server, openai_kw):
+    server.enqueue(
+        sse=[chunk({"role": "assistant", "content": "Hel"}), chunk({"content": "lo"}), "data: [DONE]"]
+    )
+    got = []
+    with pytest.raises(llmswitch.APIConnectionError, match="without a finish reason"):
+        for c in llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw):
+            got.append(c.choices[0].delta.content)
+    assert got == ["Hel", "lo"]
+
+
+def test_router_falls_back_from_a_stream_without_events(server, openai_kw):
+    router = llmswitch.Router(
+        model_list=[
+            {"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", **openai_kw}},
+            {"model_name": "h", "litellm_params": {"model": "openai/gpt-4o-mini", **openai_kw}},
+        ],
+        fallbacks=[{"g": ["h"]}],
+        num_retries=0,
+    )
+    server.enqueue(body="", headers={"content-type": "text/event-stream"})
+    chunks = list(router.completion(model="g", messages=MESSAGES, stream=True))
+    assert any(c.choices and c.choices[0].finish_reason for c in chunks)
+    assert chunks[0]._hidden_params["model_group"] == "h" or "mini" in chunks[0].model
