@@ -2,6 +2,8 @@
 //! proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`) and the mapping of transport faults
 //! to [`LlmError`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -24,6 +26,79 @@ pub fn pool_max_idle_per_host() -> usize {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_POOL_MAX_IDLE_PER_HOST)
+}
+
+/// Default of [`max_response_bytes`]: far above any real answer (2,048 embeddings of 3,072
+/// floats as JSON are about 130 MB), far below what would exhaust a machine's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+/// The environment variable that sets [`max_response_bytes`] at start-up.
+pub const MAX_RESPONSE_BYTES_ENV: &str = "LLMSWITCH_MAX_RESPONSE_BYTES";
+
+static MAX_RESPONSE_BYTES: LazyLock<AtomicUsize> = LazyLock::new(|| {
+    let from_env = std::env::var(MAX_RESPONSE_BYTES_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0);
+    AtomicUsize::new(from_env.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES))
+});
+
+/// The largest response body read into memory, and the largest single stream event
+/// (a stream as a whole may be longer): a provider (or anything posing as one) cannot
+/// exhaust memory. Process-wide; `LLMSWITCH_MAX_RESPONSE_BYTES` or
+/// [`set_max_response_bytes`] (Python: `llmswitch.max_response_bytes`).
+pub fn max_response_bytes() -> usize {
+    MAX_RESPONSE_BYTES.load(Ordering::Relaxed)
+}
+
+/// Set [`max_response_bytes`] (0 is ignored).
+pub fn set_max_response_bytes(limit: usize) {
+    if limit > 0 {
+        MAX_RESPONSE_BYTES.store(limit, Ordering::Relaxed);
+    }
+}
+
+/// The error for a response or stream event over [`max_response_bytes`].
+pub fn too_large_error(host: &str, what: &str, limit: usize) -> LlmError {
+    LlmError::new(
+        ErrorKind::Api,
+        format!(
+            "{what} from {host} is larger than max_response_bytes ({limit} bytes); raise \
+             llmswitch.max_response_bytes (or {MAX_RESPONSE_BYTES_ENV}) to accept it"
+        ),
+    )
+}
+
+/// Read a whole response body, refusing one over [`max_response_bytes`] (by its
+/// `Content-Length` before reading, or as soon as the bytes read pass the limit).
+pub async fn read_body_capped(
+    mut response: reqwest::Response,
+    host: &str,
+) -> Result<bytes::Bytes, LlmError> {
+    let limit = max_response_bytes();
+    let too_large = || too_large_error(host, "The response", limit);
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    // Pieces kept as they come: a body in one piece (the usual case) is never copied.
+    let mut pieces: Vec<bytes::Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(piece) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(&e, host))?
+    {
+        total += piece.len();
+        if total > limit {
+            return Err(too_large());
+        }
+        pieces.push(piece);
+    }
+    Ok(match pieces.len() {
+        0 => bytes::Bytes::new(),
+        1 => pieces.swap_remove(0),
+        _ => bytes::Bytes::from(pieces.concat()),
+    })
 }
 
 /// An HTTP request ready to send: what a provider builds and the pipeline posts.
@@ -56,6 +131,7 @@ impl HttpClient {
                 reqwest::header::HeaderValue::from_static("identity"),
             )]))
             .connect_timeout(Duration::from_secs(30))
+            .redirect(same_origin_redirects())
             .build()
             .map_err(|e| {
                 LlmError::new(
@@ -78,6 +154,44 @@ impl HttpClient {
             .await
             .map_err(|e| transport_error(&e, host_of(&url)))
     }
+}
+
+/// Redirects are followed only within the origin of the first request (scheme, host and
+/// port), at most 10 of them: headers that carry keys (`x-api-key`, `api-key`,
+/// `x-goog-api-key`, ...) are not the ones reqwest strips when a redirect crosses hosts, so
+/// a redirect elsewhere is answered to the caller as an error instead of being followed.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first();
+        let same = first.is_some_and(|f| {
+            f.scheme() == attempt.url().scheme()
+                && f.host_str() == attempt.url().host_str()
+                && f.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if !same {
+            attempt.stop()
+        } else if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// The error for a redirect that was not followed (to another origin).
+pub fn redirect_error(status: u16, headers: &HeaderMap, host: &str) -> LlmError {
+    let to = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map_or("?", host_of);
+    LlmError::new(
+        ErrorKind::Api,
+        format!(
+            "{host} answered {status}, a redirect to {to}: llmswitch follows redirects only \
+             within the same host (keys travel in headers); set api_base to the new address"
+        ),
+    )
+    .with_status(status)
 }
 
 /// `host[:port]` of a URL, for error messages: never the path or query string, which may

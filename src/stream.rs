@@ -98,12 +98,27 @@ impl FrameDecoder {
         }
     }
 
+    fn too_large(limit: usize) -> String {
+        format!(
+            "an event is larger than max_response_bytes ({limit} bytes); raise \
+             llmswitch.max_response_bytes (or {}) to accept it",
+            crate::http::MAX_RESPONSE_BYTES_ENV
+        )
+    }
+
     /// Feed bytes; complete frames are appended to `out`. Lines are read in place (no
     /// copy unless a line spans reads, no allocation per line): this runs per chunk. Only
     /// a binary format can fail (a corrupt message); the error says why.
     fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) -> Result<(), String> {
+        // The largest event (line, SSE event or binary message) held in memory.
+        let limit = crate::http::max_response_bytes();
         if self.format == FrameFormat::AwsEventStream {
-            return self.event_stream.push(bytes, out);
+            self.event_stream.push(bytes, out, limit)?;
+            return if self.event_stream.pending() > limit {
+                Err(Self::too_large(limit))
+            } else {
+                Ok(())
+            };
         }
         if self.buf.is_empty() {
             let consumed = self.lines(bytes, out);
@@ -114,6 +129,12 @@ impl FrameDecoder {
             let consumed = self.lines(&buf, out);
             buf.drain(..consumed);
             self.buf = buf;
+        }
+        // An unfinished line, or the data lines of an unfinished event, past the limit.
+        if self.buf.len() + self.data.len() > limit {
+            self.buf = Vec::new();
+            self.data = String::new();
+            return Err(Self::too_large(limit));
         }
         Ok(())
     }

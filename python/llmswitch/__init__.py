@@ -9,19 +9,20 @@ exception classes, with a Rust core.
 from __future__ import annotations
 
 import os as _os
+import sys as _sys
 from collections.abc import Coroutine as _Coroutine
 from collections.abc import Mapping as _Mapping
+from types import ModuleType as _ModuleType
 
 from . import budgets, exceptions, spend
 from ._llmswitch import (
     BudgetManager,
     Cache,
     ModelCostMap,
-    Router,
     __version__,
     _after_fork_in_child,
-    acompletion,
-    aembedding,
+    _default_names,
+    _set_default,
     completion,
     completion_cost,
     cost_per_token,
@@ -36,13 +37,20 @@ from ._llmswitch import (
     stream_chunk_builder,
     supports_function_calling,
     supports_parallel_function_calling,
+    supports_pdf_input,
     supports_prompt_caching,
     supports_reasoning,
     supports_response_schema,
+    supports_tool_choice,
     supports_vision,
+    supports_web_search,
     token_counter,
+    validate_environment,
 )
 from ._llmswitch import Coroutine as _NativeCoroutine
+from ._llmswitch import Router as _NativeRouter
+from ._llmswitch import acompletion as _acompletion
+from ._llmswitch import aembedding as _aembedding
 from ._types import AttrDict, EmbeddingResponse, ModelResponse, ModelResponseStream
 from .exceptions import (
     APIConnectionError,
@@ -55,6 +63,7 @@ from .exceptions import (
     ContextWindowExceededError,
     InternalServerError,
     LLMSwitchError,
+    MidStreamFallbackError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -67,9 +76,79 @@ from .exceptions import (
     UnsupportedParamsError,
 )
 
+# Typing-only names (mypy reads `TYPE_CHECKING` by name; `typing` costs ms at import).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+async def acompletion(model: Any, messages: Any = None, **kwargs: Any) -> Any:
+    """Async twin of :func:`completion`: same arguments; ``await`` it for a
+    ``ModelResponse`` (with ``stream=True``, an async iterator of chunks). An ``async def``,
+    as LiteLLM's is, so ``inspect.iscoroutinefunction`` holds."""
+    return await _acompletion(model, messages, **kwargs)
+
+
+async def aembedding(model: Any, input: Any = None, **kwargs: Any) -> Any:
+    """Async twin of :func:`embedding`: same arguments; ``await`` it for an
+    ``EmbeddingResponse``."""
+    return await _aembedding(model, input, **kwargs)
+
+
+class Router(_NativeRouter):
+    """Deployments behind model-group names, with retries, cooldowns and fallbacks (see
+    docs/router.md). ``acompletion`` and ``aembedding`` are ``async def``; the class can be
+    subclassed (the native router is built from the constructor's arguments)."""
+
+    #: The deployments as given (LiteLLM's ``router.model_list``): dicts with
+    #: ``model_name``, ``litellm_params`` and ``model_info``.
+    model_list: list[dict[str, Any]]
+    #: ``default_litellm_params`` as given.
+    default_litellm_params: dict[str, Any]
+
+    if not TYPE_CHECKING:  # type checkers read the native constructor's signature
+
+        def __new__(cls, model_list=None, *args, **kwargs):
+            self = _NativeRouter.__new__(cls, model_list, *args, **kwargs)
+            self.model_list = [
+                {**entry, "litellm_params": dict(entry.get("litellm_params") or {}),
+                 "model_info": dict(entry.get("model_info") or {})}
+                for entry in (model_list or [])
+            ]  # fmt: skip
+            self.default_litellm_params = dict(kwargs.get("default_litellm_params") or {})
+            return self
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # Everything was read by the native __new__; this lets subclasses call
+            # super().__init__(...) with the same arguments.
+            pass
+
+    async def acompletion(self, model: Any, messages: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Async twin of :meth:`completion`."""
+        return await _NativeRouter.acompletion(self, model, messages, **kwargs)
+
+    async def aembedding(self, model: Any, input: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Async twin of :meth:`embedding`."""
+        return await _NativeRouter.aembedding(self, model, input, **kwargs)
+
+
 #: Drop parameters a provider does not support instead of raising
 #: ``UnsupportedParamsError`` (the per-call ``drop_params=`` overrides it).
 drop_params: bool = False
+
+#: The largest response body (and the largest single stream event) read from a provider,
+#: in bytes; a larger one raises ``APIError`` instead of filling memory. Process-wide,
+#: applied at each call; the environment variable ``LLMSWITCH_MAX_RESPONSE_BYTES`` sets it
+#: at start-up (also for ``llmswitch proxy``). See RELIABILITY.md.
+max_response_bytes: int = int(_os.environ.get("LLMSWITCH_MAX_RESPONSE_BYTES") or 256 * 1024 * 1024)
+
+#: Call defaults used when a call gives none (LiteLLM's module settings): a key for every
+#: provider, a base URL, retries and a timeout in seconds. Assigning them takes effect for
+#: every later call, ``Router`` deployments included.
+api_key: str | None = None
+api_base: str | None = None
+num_retries: int | None = None
+request_timeout: float | None = None
 
 #: The response cache (LiteLLM's ``litellm.cache``): ``llmswitch.Cache(type="local" |
 #: "redis" | "disk", ...)``, or None for no caching. See docs/caching.md.
@@ -81,6 +160,8 @@ cache: Cache | None = None
 success_callback: list[object] = []
 failure_callback: list[object] = []
 callbacks: list[object] = []
+# LiteLLM's internal list of async success hooks, which some frameworks append to.
+_async_success_callback: list[object] = []
 
 #: Every provider name llmswitch knows.
 provider_list: list[str] = provider_names()
@@ -94,6 +175,39 @@ if hasattr(_os, "register_at_fork"):
     # A forked child must not use runtimes (epoll instance, pooled sockets) it shares with
     # its parent: blocking calls get fresh ones there.
     _os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _Package(_ModuleType):
+    """The package's module class: assigning a call default (``llmswitch.api_key = ...``)
+    hands it to the core, which every call reads."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _CORE_SETTINGS:
+            _set_default(name, value)
+        super().__setattr__(name, value)
+
+
+_CORE_SETTINGS = frozenset(_default_names())
+_sys.modules[__name__].__class__ = _Package
+
+
+def install_as_litellm() -> Any:
+    """Make ``import litellm`` give llmswitch: registers the ``litellm`` module tree
+    (``litellm``, ``litellm.types.utils``, ``litellm.exceptions``, ``litellm.router``, ...,
+    see docs/litellm-compat.md) in ``sys.modules``, built from llmswitch's own objects.
+    Call it before anything imports ``litellm``; agent frameworks that import ``litellm``
+    then run on llmswitch unchanged. Returns the ``litellm`` module. Calling it again is a
+    no-op.
+
+    Raises:
+        RuntimeError: if the real ``litellm`` is already imported (it cannot be replaced
+            half-way: objects created by it would not be llmswitch's).
+    """
+    from ._litellm import install
+
+    return install()
+
+
 #: The model catalogue, read-only, in LiteLLM's price-file format:
 #: ``model_cost["gpt-4o"]["input_cost_per_token"]``. Change it with :func:`register_model`.
 model_cost: ModelCostMap = ModelCostMap()
@@ -105,6 +219,11 @@ __all__ = [
     "embedding",
     "aembedding",
     "Router",
+    "install_as_litellm",
+    "api_key",
+    "api_base",
+    "num_retries",
+    "request_timeout",
     "stream_chunk_builder",
     "get_supported_openai_params",
     "get_llm_provider",
@@ -120,6 +239,10 @@ __all__ = [
     "supports_response_schema",
     "supports_reasoning",
     "supports_prompt_caching",
+    "supports_web_search",
+    "supports_pdf_input",
+    "supports_tool_choice",
+    "validate_environment",
     "get_max_tokens",
     "completion_cost",
     "cost_per_token",
@@ -129,6 +252,7 @@ __all__ = [
     "budgets",
     "BudgetManager",
     "drop_params",
+    "max_response_bytes",
     "cache",
     "Cache",
     "success_callback",
@@ -154,9 +278,18 @@ __all__ = [
     "APIConnectionError",
     "InternalServerError",
     "ServiceUnavailableError",
+    "MidStreamFallbackError",
     "APIError",
     "APIResponseValidationError",
     "BudgetExceededError",
     "RouterRateLimitError",
     "UnknownModelCostWarning",
 ]
+
+if _os.environ.get("LLMSWITCH_AS_LITELLM", "").strip().lower() in ("1", "true", "yes", "on"):
+    try:
+        install_as_litellm()
+    except RuntimeError as _e:
+        import warnings as _warnings
+
+        _warnings.warn(f"LLMSWITCH_AS_LITELLM is set, but {_e}", RuntimeWarning, stacklevel=2)

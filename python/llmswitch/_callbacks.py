@@ -56,26 +56,35 @@ _SECRET_HINTS = ("key", "secret", "token", "credential", "password")
 _tasks: set[asyncio.Task[Any]] = set()
 
 
+_warned: set[tuple[str, str]] = set()
+
+
 def _entries() -> tuple[list[Any], list[Any]]:
-    """(success, failure) entries, each a function or a CustomLogger; strings are refused."""
+    """(success, failure) entries, each a function or a CustomLogger. Others (LiteLLM's
+    integrations named by string, such as ``"langfuse"``) are skipped, with one warning
+    each."""
     success: list[Any] = []
     failure: list[Any] = []
     for name, targets in (
         ("success_callback", (success,)),
+        ("_async_success_callback", (success,)),
         ("failure_callback", (failure,)),
         ("callbacks", (success, failure)),
     ):
         for entry in getattr(llmswitch, name, None) or ():
-            if isinstance(entry, str):
-                raise ValueError(
-                    f"llmswitch.{name} contains {entry!r}: llmswitch ships no logging "
-                    "integrations by name; pass a function (kwargs, response, start_time, "
-                    "end_time) or a llmswitch.integrations.custom_logger.CustomLogger instance"
-                )
             if not (isinstance(entry, CustomLogger) or callable(entry)):
-                raise TypeError(
-                    f"llmswitch.{name} entries must be callables or CustomLogger instances, not {entry!r}"
-                )
+                key = (name, repr(entry))
+                if key not in _warned:
+                    _warned.add(key)
+                    _log.warning(
+                        "llmswitch.%s contains %r, which is neither a function nor a "
+                        "CustomLogger: skipped (llmswitch ships no logging integrations by name; "
+                        "pass a function (kwargs, response, start_time, end_time) or a "
+                        "CustomLogger instance)",
+                        name,
+                        entry,
+                    )
+                continue
             for target in targets:
                 if entry not in target:
                     target.append(entry)

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Itera
 from collections.abc import Coroutine as _AbcCoroutine
 from typing import Any, Literal, TypeVar, overload
 
-from typing_extensions import Self, final
+from typing_extensions import Self, disjoint_base, final
 
 from ._types import EmbeddingResponse, ModelResponse, ModelResponseStream
 from .types import BudgetPeriod, BudgetScope, RoutingStrategy, SpendGroupKey
@@ -17,6 +17,9 @@ __all__ = [
     "Cache",
     "Coroutine",
     "_after_fork_in_child",
+    "_default_names",
+    "_keyed_providers",
+    "_set_default",
     "acompletion",
     "aembedding",
     "completion",
@@ -36,6 +39,10 @@ __all__ = [
     "supports_reasoning",
     "supports_response_schema",
     "supports_vision",
+    "supports_web_search",
+    "supports_pdf_input",
+    "supports_tool_choice",
+    "validate_environment",
     "token_counter",
     "ModelCostMap",
     "AsyncStream",
@@ -355,7 +362,14 @@ def stream_chunk_builder(
     chunks: Sequence[Mapping[str, Any]], messages: Sequence[Mapping[str, Any]] | None = None
 ) -> ModelResponse: ...
 def get_supported_openai_params(model: str, custom_llm_provider: str | None = None) -> list[str]: ...
-def get_llm_provider(model: str, custom_llm_provider: str | None = None) -> tuple[str, str]: ...
+def get_llm_provider(
+    model: str,
+    custom_llm_provider: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+) -> tuple[str, str, str | None, str | None]: ...
+def _set_default(name: str, value: Any) -> None: ...
+def _default_names() -> list[str]: ...
 def provider_names() -> list[str]: ...
 def get_model_info(model: str, custom_llm_provider: str | None = None) -> dict[str, Any]: ...
 def supports_vision(model: str, custom_llm_provider: str | None = None) -> bool: ...
@@ -364,6 +378,16 @@ def supports_parallel_function_calling(model: str, custom_llm_provider: str | No
 def supports_response_schema(model: str, custom_llm_provider: str | None = None) -> bool: ...
 def supports_reasoning(model: str, custom_llm_provider: str | None = None) -> bool: ...
 def supports_prompt_caching(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_web_search(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_pdf_input(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def supports_tool_choice(model: str, custom_llm_provider: str | None = None) -> bool: ...
+def validate_environment(
+    model: str | None = None,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    api_version: str | None = None,
+) -> dict[str, Any]: ...
+def _keyed_providers() -> list[str]: ...
 def get_max_tokens(model: str) -> int | None: ...
 def register_model(model_cost: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str]) -> None: ...
 def cost_per_token(
@@ -533,7 +557,7 @@ class Cache:
     def clear(self) -> None: ...
     def ping(self) -> bool: ...
 
-@final
+@disjoint_base
 class Router:
     def __new__(
         cls,

@@ -26,6 +26,8 @@ class AttrDict(dict):  # type: ignore[type-arg]
         try:
             return self[name]
         except KeyError:
+            if name in type(self)._present:
+                return None
             raise AttributeError(f"{type(self).__name__!s} has no attribute or key {name!r}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -42,6 +44,19 @@ class AttrDict(dict):  # type: ignore[type-arg]
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | {k for k in self if isinstance(k, str)})
+
+    #: The fields LiteLLM's pydantic class of this name declares; the others are
+    #: :attr:`model_extra`.
+    _declared: frozenset[str] = frozenset()
+    #: Attributes LiteLLM's objects of this class always have: None when the key is absent.
+    _present: frozenset[str] = frozenset()
+
+    @property
+    def model_extra(self) -> dict[str, Any]:
+        """The keys outside the declared fields of LiteLLM's class of this name, as
+        pydantic's ``model_extra`` gives them."""
+        declared = type(self)._declared
+        return {k: v for k, v in self.items() if k not in declared}
 
     def model_dump(self, **_kwargs: Any) -> dict[str, Any]:
         """A deep copy as plain dicts and lists (pydantic-style, for LiteLLM users)."""
@@ -91,17 +106,149 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class ModelResponse(AttrDict):
-    """An OpenAI ``chat.completion``. ``_hidden_params`` holds llmswitch's metadata."""
+def _fields(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+class Function(AttrDict):
+    """A tool call's function: ``arguments`` is a JSON string."""
+
+    __slots__ = ()
+    _declared = _fields("arguments", "name")
+    _present = _fields("name")
+
+
+class ChatCompletionMessageToolCall(AttrDict):
+    """A tool call of a response message."""
+
+    __slots__ = ()
+
+
+class ChatCompletionDeltaToolCall(AttrDict):
+    """A tool-call fragment of a stream chunk: ``id``, ``type``, ``index``,
+    ``function.name`` and ``function.arguments`` are always present (None where the chunk
+    has no value)."""
+
+    __slots__ = ()
+    _declared = _fields("id", "function", "type", "index")
+    _present = _fields("id", "type")
+
+
+class Message(AttrDict):
+    """The assistant message of a choice."""
+
+    __slots__ = ()
+    _declared = _fields(
+        "content",
+        "role",
+        "tool_calls",
+        "function_call",
+        "audio",
+        "images",
+        "reasoning_content",
+        "thinking_blocks",
+        "reasoning_items",
+        "provider_specific_fields",
+        "annotations",
+    )
+    _present = _fields("content", "role", "tool_calls", "function_call", "provider_specific_fields")
+
+
+class Delta(AttrDict):
+    """The incremental part of a stream chunk's choice."""
+
+    __slots__ = ()
+    # LiteLLM's Delta keeps content, role and tool calls outside its declared fields.
+    _declared = _fields("reasoning_content", "thinking_blocks", "reasoning_items", "provider_specific_fields")
+    _present = _fields("audio", "content", "function_call", "provider_specific_fields", "role", "tool_calls")
+
+
+class Choices(AttrDict):
+    """One choice of a ``chat.completion``."""
+
+    __slots__ = ()
+    _declared = _fields("finish_reason", "index", "message", "logprobs", "provider_specific_fields")
+    _present = _fields("finish_reason")
+
+
+class StreamingChoices(AttrDict):
+    """One choice of a ``chat.completion.chunk``."""
+
+    __slots__ = ()
+    _present = _fields("finish_reason", "logprobs")
+
+
+class PromptTokensDetailsWrapper(AttrDict):
+    __slots__ = ()
+    _declared = _fields(
+        "audio_tokens",
+        "cached_tokens",
+        "text_tokens",
+        "image_tokens",
+        "video_tokens",
+        "cache_creation_tokens",
+        "cache_creation_token_details",
+        "web_search_requests",
+        "character_count",
+        "image_count",
+        "video_length_seconds",
+    )
+
+
+class CompletionTokensDetailsWrapper(AttrDict):
+    __slots__ = ()
+    _declared = _fields(
+        "accepted_prediction_tokens",
+        "audio_tokens",
+        "reasoning_tokens",
+        "rejected_prediction_tokens",
+        "text_tokens",
+        "image_tokens",
+    )
+
+
+class Usage(AttrDict):
+    """Token counts."""
+
+    __slots__ = ()
+    _declared = _fields(
+        "completion_tokens",
+        "prompt_tokens",
+        "total_tokens",
+        "completion_tokens_details",
+        "prompt_tokens_details",
+        "server_tool_use",
+        "cost",
+    )
+    _present = _fields("prompt_tokens_details", "completion_tokens_details")
+
+
+class Embedding(AttrDict):
+    """One vector of an embeddings response."""
+
+    __slots__ = ()
+    _declared = _fields("embedding", "index", "object")
+
+
+class ModelResponseBase(AttrDict):
+    """The base of :class:`ModelResponse` and :class:`ModelResponseStream`."""
 
     # No __slots__: instances carry a __dict__ for _hidden_params.
     _hidden_params: dict[str, Any]
+    _declared = _fields("id", "created", "model", "object", "system_fingerprint", "choices")
+    _present = _fields("system_fingerprint")
 
 
-class ModelResponseStream(AttrDict):
+class ModelResponse(ModelResponseBase):
+    """An OpenAI ``chat.completion``. ``_hidden_params`` holds llmswitch's metadata."""
+
+
+class ModelResponseStream(ModelResponseBase):
     """An OpenAI ``chat.completion.chunk``."""
 
-    _hidden_params: dict[str, Any]
+    _declared = _fields(
+        "id", "created", "model", "object", "system_fingerprint", "choices", "provider_specific_fields"
+    )
 
 
 class EmbeddingResponse(AttrDict):
@@ -109,3 +256,24 @@ class EmbeddingResponse(AttrDict):
     ``_hidden_params`` holds llmswitch's metadata (provider, api_base, ``response_cost``)."""
 
     _hidden_params: dict[str, Any]
+    _declared = _fields("model", "data", "object", "usage")
+
+
+#: The classes with LiteLLM's names (``litellm.types.utils``).
+LITELLM_CLASSES = (
+    Function,
+    ChatCompletionMessageToolCall,
+    ChatCompletionDeltaToolCall,
+    Message,
+    Delta,
+    Choices,
+    StreamingChoices,
+    PromptTokensDetailsWrapper,
+    CompletionTokensDetailsWrapper,
+    Usage,
+    Embedding,
+    ModelResponseBase,
+    ModelResponse,
+    ModelResponseStream,
+    EmbeddingResponse,
+)

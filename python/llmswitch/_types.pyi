@@ -14,6 +14,10 @@ class AttrDict(dict[str, Any]):
     def __setattr__(self, name: str, value: Any) -> None: ...
     def __delattr__(self, name: str) -> None: ...
     def __dir__(self) -> list[str]: ...
+    _declared: frozenset[str]
+    _present: frozenset[str]
+    @property
+    def model_extra(self) -> dict[str, Any]: ...
     def model_dump(self, **_kwargs: Any) -> dict[str, Any]: ...
     def to_dict(self) -> dict[str, Any]: ...
     def model_dump_json(self, **kwargs: Any) -> str: ...
@@ -97,7 +101,12 @@ class Usage(AttrDict):
     cache_read_input_tokens: int | None
     cache_creation_input_tokens: int | None
 
-class ModelResponse(AttrDict):
+class ModelResponseBase(AttrDict):
+    """The base of :class:`ModelResponse` and :class:`ModelResponseStream`."""
+
+    _hidden_params: dict[str, Any]
+
+class ModelResponse(ModelResponseBase):
     """An OpenAI ``chat.completion``. ``_hidden_params`` holds llmswitch's metadata."""
 
     id: str
@@ -110,7 +119,7 @@ class ModelResponse(AttrDict):
     service_tier: str | None
     _hidden_params: dict[str, Any]
 
-class ModelResponseStream(AttrDict):
+class ModelResponseStream(ModelResponseBase):
     """An OpenAI ``chat.completion.chunk``. The last chunk of a stream asked for usage
     (``stream_options={"include_usage": True}``) has ``usage`` and no choices."""
 
@@ -140,3 +149,6 @@ class EmbeddingResponse(AttrDict):
     _hidden_params: dict[str, Any]
 
 def _plain(value: Any) -> Any: ...
+def _fields(*names: str) -> frozenset[str]: ...
+
+LITELLM_CLASSES: tuple[type[AttrDict], ...]

@@ -40,6 +40,8 @@ class LLMSwitchError(Exception):
     """Base class of every llmswitch error."""
 
     status_code: int = 500
+    #: openai's ``code`` attribute: the provider's error code when its body has one.
+    code: Any = None
 
     def __init__(
         self,
@@ -59,6 +61,10 @@ class LLMSwitchError(Exception):
     ) -> None:
         # Exception.__init__ directly: once openai's classes are bases, their __init__
         # (which needs an httpx response) comes later in the MRO and must not run.
+        prefix = f"litellm.{type(self).__name__}: "
+        if not message.startswith(prefix):
+            # LiteLLM's form, which log parsers match: "litellm.RateLimitError: ...".
+            message = prefix + message
         Exception.__init__(self, message)
         self.message = message
         self.llm_provider = llm_provider
@@ -75,10 +81,12 @@ class LLMSwitchError(Exception):
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
         # The attributes openai's APIError has.
-        self.code = error.get("code")
+        self.code = error.get("code", type(self).code)
         self.param = error.get("param")
         self.type = error.get("type")
         self.request_id: str | None = None
+        #: Provider-specific details of the error (LiteLLM's attribute), or None.
+        self.provider_specific_fields: dict[str, Any] | None = None
 
     @property
     def response(self) -> Any:
@@ -103,10 +111,8 @@ class LLMSwitchError(Exception):
         return None if response is None else response.request
 
     def __str__(self) -> str:
-        name = type(self).__name__
-        provider = f"{self.llm_provider} - " if self.llm_provider else ""
-        model = f" (model={self.model})" if self.model else ""
-        return f"llmswitch.{name}: {provider}{self.message}{model}"
+        model = f" (model={self.model})" if self.model and self.model not in self.message else ""
+        return f"{self.message}{model}"
 
     def __reduce__(self) -> Any:
         state = dict(self.__dict__)
@@ -212,6 +218,7 @@ class RateLimitError(LLMSwitchError):
     """429: rate limited; ``retry_after`` says how long to wait when the provider said."""
 
     status_code = 429
+    code: Any = "429"
 
 
 class Timeout(LLMSwitchError):
@@ -236,6 +243,28 @@ class ServiceUnavailableError(LLMSwitchError):
     """503 (and Anthropic's 529 overloaded): retry later."""
 
     status_code = 503
+
+
+class MidStreamFallbackError(ServiceUnavailableError):
+    """A stream failed after it started; LiteLLM's router falls back on it.
+    ``generated_content`` is the text streamed before the failure and
+    ``is_pre_first_chunk`` whether it failed before the first chunk."""
+
+    def __init__(
+        self,
+        message: str = "",
+        model: str | None = None,
+        llm_provider: str | None = None,
+        original_exception: BaseException | None = None,
+        *,
+        generated_content: str = "",
+        is_pre_first_chunk: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, llm_provider, model, **kwargs)
+        self.original_exception = original_exception
+        self.generated_content = generated_content
+        self.is_pre_first_chunk = is_pre_first_chunk
 
 
 class APIError(LLMSwitchError):
@@ -388,6 +417,7 @@ __all__ = [
     "APIConnectionError",
     "InternalServerError",
     "ServiceUnavailableError",
+    "MidStreamFallbackError",
     "APIError",
     "APIResponseValidationError",
     "BudgetExceededError",

@@ -975,11 +975,18 @@ impl CallArgs {
             },
             None => CacheUse::Off,
         };
+        let defaults = super::defaults::current();
+        let defaults = defaults.as_deref();
         Ok(CallOptions {
             stream: self.stream,
-            timeout: self.timeout,
-            num_retries: self.num_retries.unwrap_or(0),
-            drop_params: self.drop_params.unwrap_or(self.default_drop_params),
+            timeout: self.timeout.or(defaults.and_then(|d| d.timeout)),
+            num_retries: self
+                .num_retries
+                .or(defaults.and_then(|d| d.num_retries))
+                .unwrap_or(0),
+            drop_params: self
+                .drop_params
+                .unwrap_or(self.default_drop_params || defaults.is_some_and(|d| d.drop_params)),
             mock,
             custom_pricing: self.custom_pricing,
             metadata,

@@ -15,6 +15,7 @@
 
 pub mod args;
 pub mod cached;
+pub mod defaults;
 mod prepare;
 mod request;
 mod send;

@@ -163,7 +163,10 @@ fn prepare_checked<R: Request>(
     let target = if is_mock {
         mock::mock_target(provider, &id.model, target_opts)
     } else {
-        provider.resolve_target(&id.model, target_opts)?
+        match super::defaults::fill_target(&id.provider, target_opts) {
+            Some(filled) => provider.resolve_target(&id.model, &filled)?,
+            None => provider.resolve_target(&id.model, target_opts)?,
+        }
     };
     let translated = request.translate(&target, &options, is_mock)?;
     Ok(PreparedCall {

@@ -243,6 +243,9 @@ where
         let req = authorized_request(target, http).await?;
         let response = client.post(req).await.map_err(|e| target.annotate(e))?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            return Err(target.annotate(http::redirect_error(status, response.headers(), host)));
+        }
         if !(200..300).contains(&status) {
             let headers = response.headers().clone();
             let body = read_body(response, target, host).await?;
@@ -262,10 +265,9 @@ async fn read_body(
     target: &Target,
     host: &str,
 ) -> Result<bytes::Bytes, LlmError> {
-    response
-        .bytes()
+    http::read_body_capped(response, host)
         .await
-        .map_err(|e| target.annotate(http::transport_error(&e, host)))
+        .map_err(|e| target.annotate(e))
 }
 
 /// One attempt: the mock's answer, or one exchange whose body the request kind parses.

@@ -1081,6 +1081,9 @@ struct GenerateContentResponse {
     usage_metadata: Option<UsageMetadata>,
     #[serde(default)]
     response_id: Option<String>,
+    /// Google's error object, sometimes sent with a 200 (a proxy in between, a batch).
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1286,6 +1289,31 @@ fn blocked_prompt_error(
 pub fn parse_response(body: &[u8], target: &Target) -> Result<ChatResponse, LlmError> {
     let resp: GenerateContentResponse =
         parse_json(body, "Gemini generateContent response").map_err(|e| target.annotate(e))?;
+    if let Some(error) = &resp.error {
+        let status = error
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| *c >= 400)
+            .unwrap_or(500);
+        return Err(error_from_body(status, &HeaderMap::new(), body, target));
+    }
+    // serde reads a struct from a JSON array too, and every field is optional: a body
+    // with none of Gemini's fields is not an answer (an empty one would pass for success).
+    if resp.candidates.is_empty()
+        && resp.prompt_feedback.is_none()
+        && resp.usage_metadata.is_none()
+        && resp.response_id.is_none()
+    {
+        let snippet = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        return Err(target.annotate(LlmError::new(
+            ErrorKind::Api,
+            format!(
+                "Could not parse the Gemini generateContent response: it has no candidates, \
+                 promptFeedback or usageMetadata. Body starts with: {snippet}"
+            ),
+        )));
+    }
     if let Some(feedback) = &resp.prompt_feedback {
         let raw = serde_json::from_slice(body).unwrap_or(Value::Null);
         if let Some(err) = blocked_prompt_error(feedback, raw, target) {

@@ -102,12 +102,16 @@ impl Target {
         self.provider.name()
     }
 
-    /// Secrets of this target, for redaction of anything we show.
+    /// Secrets of this target, for redaction of anything we show: its key, and the
+    /// credentials its provider resolved for the call (AWS's secret key and session token).
     pub fn secrets(&self) -> Vec<&str> {
-        self.api_key
+        let mut out: Vec<&str> = self
+            .api_key
             .as_ref()
             .map(|k| vec![k.expose_secret()])
-            .unwrap_or_default()
+            .unwrap_or_default();
+        out.extend(self.provider.secrets());
+        out
     }
 
     /// Add provider and model to an error that lacks them, and redact this target's keys.
@@ -193,6 +197,12 @@ pub trait Provider: Send + Sync + 'static {
 
     /// A native success body → OpenAI `chat.completion`.
     fn parse_response(&self, body: &[u8], target: &Target) -> Result<ChatResponse, LlmError>;
+
+    /// Secrets a per-call copy of the provider holds (credentials resolved for the call,
+    /// outside `Target::api_key`), so that errors and bodies shown to the caller redact them.
+    fn secrets(&self) -> Vec<&str> {
+        Vec::new()
+    }
 
     /// How the native stream is framed.
     fn stream_format(&self) -> FrameFormat {
@@ -303,6 +313,8 @@ pub fn missing_key_error(provider: &str, model: &str, env_vars: &[String]) -> Ll
     )
     .with_provider(provider)
     .with_model(model)
+    // For `validate_environment`: the variables that would provide the key.
+    .with_body(serde_json::json!({ "missing_keys": env_vars }))
 }
 
 /// The error for an embeddings call to a provider that has no embeddings API.

@@ -649,6 +649,18 @@ pub fn parse_response(body: &[u8], target: &Target) -> Result<ChatResponse, LlmE
     if r.error.is_some() {
         return Err(error_from_body(500, &HeaderMap::new(), body, target));
     }
+    // serde reads a struct from a JSON array too, and every field is optional: a reply
+    // with neither a message nor `done` is not an answer.
+    if r.message.is_none() && !r.done {
+        let snippet = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        return Err(target.annotate(LlmError::new(
+            ErrorKind::Api,
+            format!(
+                "Could not parse the Ollama chat response: it has no message. Body starts \
+                 with: {snippet}"
+            ),
+        )));
+    }
     let message = r.message.unwrap_or_default();
     let tool_calls: Vec<ToolCall> = message
         .tool_calls

@@ -9,7 +9,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::exceptions::from_py_exception;
-use super::package::global_drop_params;
 use super::values::py_to_value;
 use crate::call::args::{value_shape, ValueShape};
 use crate::call::CallArgs;
@@ -36,8 +35,9 @@ fn set(args: &mut CallArgs, key: &str, value: &Bound<'_, PyAny>) -> Result<(), L
 }
 
 /// A call's arguments: `model`, the first positional argument (`messages` or `input`)
-/// under `first_name`, and the keywords, with `llmswitch.drop_params` as the default of
-/// `drop_params` and `llmswitch.cache` as the cache the call may use. `asynchronous`: the
+/// under `first_name`, and the keywords, with `llmswitch.cache` as the cache the call may
+/// use (module-level defaults such as `drop_params` are the core's, see
+/// `crate::call::defaults`). `asynchronous`: the
 /// call is `acompletion`/`aembedding`.
 pub fn call_args(
     py: Python<'_>,
@@ -48,7 +48,7 @@ pub fn call_args(
     asynchronous: bool,
 ) -> Result<CallArgs, LlmError> {
     let mut args = CallArgs::for_python();
-    args.default_drop_params(global_drop_params(py));
+    super::package::sync_max_response_bytes(py);
     args.use_cache(super::cache::global_cache(py)?);
     args.set_async(asynchronous);
     set(&mut args, "model", model)?;

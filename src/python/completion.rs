@@ -340,22 +340,41 @@ pub fn get_supported_openai_params(
     Ok(provider.supported_params(&id.model))
 }
 
-/// Split a model string into ``(model, provider)``.
+/// Split a model string into LiteLLM's 4-tuple ``(model, provider, dynamic_api_key,
+/// api_base)``.
 ///
 /// Args:
 ///     model: a model string as for :func:`completion`.
 ///     custom_llm_provider: overrides the provider inferred from ``model``.
+///     api_base: returned as given; otherwise an OpenAI-compatible host's default base
+///         URL (None for OpenAI itself and the native APIs), as LiteLLM returns them.
+///     api_key: returned as given; otherwise an OpenAI-compatible host's key from its
+///         environment variable, if set (None for OpenAI itself and the native APIs).
 ///
 /// Raises:
 ///     BadRequestError: if the provider cannot be determined.
 #[pyfunction]
-#[pyo3(signature = (model, custom_llm_provider=None))]
+#[pyo3(signature = (model, custom_llm_provider=None, api_base=None, api_key=None))]
 pub fn get_llm_provider(
     model: &str,
     custom_llm_provider: Option<&str>,
-) -> PyResult<(String, String)> {
+    api_base: Option<String>,
+    api_key: Option<String>,
+) -> PyResult<(String, String, Option<String>, Option<String>)> {
     let id = model_id::resolve(model, custom_llm_provider)?;
-    Ok((id.model, id.provider))
+    let host = (id.provider != "openai")
+        .then(|| {
+            providers::openai_compatible::hosts()
+                .iter()
+                .find(|h| h.name == id.provider || h.aliases.contains(&id.provider))
+        })
+        .flatten();
+    let api_base = api_base.or_else(|| {
+        host.and_then(|h| h.api_base.clone())
+            .filter(|b| !b.contains('{'))
+    });
+    let api_key = api_key.or_else(|| host.and_then(|h| providers::env_first(&h.api_key_env)));
+    Ok((id.model, id.provider, api_key, api_base))
 }
 
 /// Every provider name llmswitch knows, sorted.

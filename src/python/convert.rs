@@ -22,6 +22,21 @@ struct ResponseClasses {
     model_response: Py<PyType>,
     model_response_stream: Py<PyType>,
     embedding_response: Py<PyType>,
+    choices: Py<PyType>,
+    message: Py<PyType>,
+    tool_call: Py<PyType>,
+    function: Py<PyType>,
+    usage: Py<PyType>,
+    prompt_details: Py<PyType>,
+    completion_details: Py<PyType>,
+    streaming_choices: Py<PyType>,
+    delta: Py<PyType>,
+    delta_tool_call: Py<PyType>,
+    embedding: Py<PyType>,
+    /// `object.__setattr__`, to give a built part its class (`__class__` assignment
+    /// between our dict subclasses, which share one layout) without the subclasses'
+    /// Python-level `__setattr__`.
+    set_attr: Py<PyAny>,
 }
 
 static CLASSES: PyOnceLock<ResponseClasses> = PyOnceLock::new();
@@ -37,6 +52,22 @@ fn classes(py: Python<'_>) -> PyResult<&ResponseClasses> {
             model_response: get("ModelResponse")?,
             model_response_stream: get("ModelResponseStream")?,
             embedding_response: get("EmbeddingResponse")?,
+            choices: get("Choices")?,
+            message: get("Message")?,
+            tool_call: get("ChatCompletionMessageToolCall")?,
+            function: get("Function")?,
+            usage: get("Usage")?,
+            prompt_details: get("PromptTokensDetailsWrapper")?,
+            completion_details: get("CompletionTokensDetailsWrapper")?,
+            streaming_choices: get("StreamingChoices")?,
+            delta: get("Delta")?,
+            delta_tool_call: get("ChatCompletionDeltaToolCall")?,
+            embedding: get("Embedding")?,
+            set_attr: py
+                .import("builtins")?
+                .getattr("object")?
+                .getattr("__setattr__")?
+                .unbind(),
         })
     })
 }
@@ -112,6 +143,7 @@ pub fn response_to_py<'py>(
     meta: &ResponseMeta,
 ) -> PyResult<Bound<'py, PyAny>> {
     let obj = answer_to_py(py, response, TopClass::Response, meta)?;
+    retype_response(py, &obj)?;
     if let Some(tier) = &response.provider_service_tier {
         obj.getattr(pyo3::intern!(py, "_hidden_params"))?
             .set_item(pyo3::intern!(py, "provider_service_tier"), tier)?;
@@ -125,7 +157,85 @@ pub fn embedding_response_to_py<'py>(
     response: &crate::types::EmbeddingResponse,
     meta: &ResponseMeta,
 ) -> PyResult<Bound<'py, PyAny>> {
-    answer_to_py(py, response, TopClass::Embedding, meta)
+    let obj = answer_to_py(py, response, TopClass::Embedding, meta)?;
+    let c = classes(py)?;
+    if let Some(data) = obj.get_item("data").ok().filter(|d| !d.is_none()) {
+        for item in data.try_iter()? {
+            retype(py, c, &item?, &c.embedding)?;
+        }
+    }
+    retype_usage(py, c, &obj)?;
+    Ok(obj)
+}
+
+/// Give `obj` (an `AttrDict` built by pythonize) the class `cls`.
+fn retype(
+    py: Python<'_>,
+    c: &ResponseClasses,
+    obj: &Bound<'_, PyAny>,
+    cls: &Py<PyType>,
+) -> PyResult<()> {
+    if obj.is_instance_of::<PyDict>() {
+        c.set_attr
+            .bind(py)
+            .call1((obj, pyo3::intern!(py, "__class__"), cls.bind(py)))?;
+    }
+    Ok(())
+}
+
+/// The value of `key` in the dict `obj`, if present and not None.
+fn member<'py>(
+    obj: &Bound<'py, PyAny>,
+    key: &Bound<'py, pyo3::types::PyString>,
+) -> Option<Bound<'py, PyAny>> {
+    obj.cast::<PyDict>()
+        .ok()?
+        .get_item(key)
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_none())
+}
+
+fn retype_usage(py: Python<'_>, c: &ResponseClasses, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    use pyo3::intern;
+    if let Some(usage) = member(obj, intern!(py, "usage")) {
+        retype(py, c, &usage, &c.usage)?;
+        if let Some(d) = member(&usage, intern!(py, "prompt_tokens_details")) {
+            retype(py, c, &d, &c.prompt_details)?;
+        }
+        if let Some(d) = member(&usage, intern!(py, "completion_tokens_details")) {
+            retype(py, c, &d, &c.completion_details)?;
+        }
+    }
+    Ok(())
+}
+
+/// The parts of a `chat.completion` as LiteLLM's classes (`Choices`, `Message`,
+/// `ChatCompletionMessageToolCall`, `Function`, `Usage`), so `isinstance` checks on
+/// those names hold.
+fn retype_response(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    use pyo3::intern;
+    let c = classes(py)?;
+    if let Some(choices) = member(obj, intern!(py, "choices")) {
+        for choice in choices.try_iter()? {
+            let choice = choice?;
+            retype(py, c, &choice, &c.choices)?;
+            let Some(message) = member(&choice, intern!(py, "message")) else {
+                continue;
+            };
+            retype(py, c, &message, &c.message)?;
+            if let Some(calls) = member(&message, intern!(py, "tool_calls")) {
+                for call in calls.try_iter()? {
+                    let call = call?;
+                    retype(py, c, &call, &c.tool_call)?;
+                    if let Some(f) = member(&call, intern!(py, "function")) {
+                        retype(py, c, &f, &c.function)?;
+                    }
+                }
+            }
+        }
+    }
+    retype_usage(py, c, obj)
 }
 
 /// A provider's answer as an instance of `top`, with `_hidden_params`, warning once when
@@ -167,7 +277,11 @@ pub fn chunk_to_py<'py>(py: Python<'py>, chunk: &ChatChunk) -> PyResult<Bound<'p
     obj.set_item(intern!(py, "model"), &chunk.model)?;
     let choices = PyList::empty(py);
     for choice in &chunk.choices {
-        let ch = c.attr_dict.bind(py).call0()?.cast_into::<PyDict>()?;
+        let ch = c
+            .streaming_choices
+            .bind(py)
+            .call0()?
+            .cast_into::<PyDict>()?;
         ch.set_item(intern!(py, "index"), choice.index)?;
         ch.set_item(intern!(py, "delta"), delta_to_py(py, c, &choice.delta)?)?;
         ch.set_item(
@@ -183,7 +297,9 @@ pub fn chunk_to_py<'py>(py: Python<'py>, chunk: &ChatChunk) -> PyResult<Bound<'p
     }
     obj.set_item(intern!(py, "choices"), choices)?;
     if let Some(usage) = &chunk.usage {
-        obj.set_item(intern!(py, "usage"), to_py(py, usage)?)?;
+        let u = to_py(py, usage)?;
+        obj.set_item(intern!(py, "usage"), &u)?;
+        retype_usage(py, c, obj.as_any())?;
     }
     obj.set_item(
         intern!(py, "system_fingerprint"),
@@ -199,13 +315,19 @@ fn delta_to_py<'py>(
     delta: &crate::types::Delta,
 ) -> PyResult<Bound<'py, PyDict>> {
     use pyo3::intern;
-    let d = c.attr_dict.bind(py).call0()?.cast_into::<PyDict>()?;
+    let d = c.delta.bind(py).call0()?.cast_into::<PyDict>()?;
     d.set_item(intern!(py, "role"), delta.role.as_deref())?;
     d.set_item(intern!(py, "content"), delta.content.as_deref())?;
-    d.set_item(
-        intern!(py, "tool_calls"),
-        opt_to_py(py, delta.tool_calls.as_ref())?,
-    )?;
+    match &delta.tool_calls {
+        Some(calls) => {
+            let list = PyList::empty(py);
+            for call in calls {
+                list.append(tool_call_delta_to_py(py, c, call)?)?;
+            }
+            d.set_item(intern!(py, "tool_calls"), list)?;
+        }
+        None => d.set_item(intern!(py, "tool_calls"), py.None())?,
+    }
     d.set_item(
         intern!(py, "function_call"),
         opt_to_py(py, delta.function_call.as_ref())?,
@@ -221,6 +343,30 @@ fn delta_to_py<'py>(
     }
     extra_to_py(&d, &delta.extra)?;
     Ok(d)
+}
+
+/// A streamed tool-call fragment as LiteLLM's `ChatCompletionDeltaToolCall`: `id`, `type`,
+/// `index`, `function.name` and `function.arguments` always present (None where this
+/// chunk has no value), as frameworks read them on every chunk.
+fn tool_call_delta_to_py<'py>(
+    py: Python<'py>,
+    c: &ResponseClasses,
+    call: &crate::types::ToolCallDelta,
+) -> PyResult<Bound<'py, PyDict>> {
+    use pyo3::intern;
+    let t = c.delta_tool_call.bind(py).call0()?.cast_into::<PyDict>()?;
+    t.set_item(intern!(py, "id"), call.id.as_deref())?;
+    t.set_item(intern!(py, "type"), call.kind.as_deref())?;
+    t.set_item(intern!(py, "index"), call.index)?;
+    let f = c.function.bind(py).call0()?.cast_into::<PyDict>()?;
+    let (name, arguments) = match &call.function {
+        Some(f) => (f.name.as_deref(), f.arguments.as_deref()),
+        None => (None, None),
+    };
+    f.set_item(intern!(py, "name"), name)?;
+    f.set_item(intern!(py, "arguments"), arguments)?;
+    t.set_item(intern!(py, "function"), f)?;
+    Ok(t)
 }
 
 fn opt_to_py<'py, T: serde::Serialize>(

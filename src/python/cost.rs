@@ -262,6 +262,121 @@ pub fn supports_prompt_caching(model: &str, custom_llm_provider: Option<&str>) -
     capability(model, custom_llm_provider, |i| i.supports_prompt_caching)
 }
 
+/// Whether ``model`` has built-in web search (``web_search_options``). ``False`` when
+/// unknown.
+///
+/// Args:
+///     model: a model string or price-file key.
+///     custom_llm_provider: the provider, when ``model`` does not say it.
+#[pyfunction]
+#[pyo3(signature = (model, custom_llm_provider=None))]
+pub fn supports_web_search(model: &str, custom_llm_provider: Option<&str>) -> bool {
+    capability(model, custom_llm_provider, |i| i.supports_web_search)
+}
+
+/// Whether ``model`` reads PDF input. ``False`` when unknown.
+///
+/// Args:
+///     model: a model string or price-file key.
+///     custom_llm_provider: the provider, when ``model`` does not say it.
+#[pyfunction]
+#[pyo3(signature = (model, custom_llm_provider=None))]
+pub fn supports_pdf_input(model: &str, custom_llm_provider: Option<&str>) -> bool {
+    capability(model, custom_llm_provider, |i| i.supports_pdf_input)
+}
+
+/// Whether ``model`` accepts ``tool_choice``. ``False`` when unknown.
+///
+/// Args:
+///     model: a model string or price-file key.
+///     custom_llm_provider: the provider, when ``model`` does not say it.
+#[pyfunction]
+#[pyo3(signature = (model, custom_llm_provider=None))]
+pub fn supports_tool_choice(model: &str, custom_llm_provider: Option<&str>) -> bool {
+    capability(model, custom_llm_provider, |i| i.supports_tool_choice)
+}
+
+/// Whether the key ``model``'s provider needs is available (given, set on the module, or
+/// in the environment), without any network call: LiteLLM's
+/// ``{"keys_in_environment": bool, "missing_keys": [...]}``, where ``missing_keys`` names
+/// the environment variables that would provide it.
+///
+/// Args:
+///     model: a model string as for ``completion``.
+///     api_key: a key the call would give.
+///     api_base: a base URL the call would give.
+///     api_version: an API version the call would give (Azure).
+#[pyfunction]
+#[pyo3(signature = (model=None, api_key=None, api_base=None, api_version=None))]
+pub fn validate_environment<'py>(
+    py: Python<'py>,
+    model: Option<&str>,
+    api_key: Option<String>,
+    api_base: Option<String>,
+    api_version: Option<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (ok, missing) = match model {
+        None => (false, Vec::new()),
+        Some(model) => key_check(model, api_key, api_base, api_version),
+    };
+    let out = PyDict::new(py);
+    out.set_item("keys_in_environment", ok)?;
+    out.set_item("missing_keys", missing)?;
+    Ok(out)
+}
+
+fn key_check(
+    model: &str,
+    api_key: Option<String>,
+    api_base: Option<String>,
+    api_version: Option<String>,
+) -> (bool, Vec<String>) {
+    let Ok(id) = crate::model_id::resolve(model, None) else {
+        return (false, Vec::new());
+    };
+    let Some(provider) = crate::providers::get(&id.provider) else {
+        return (false, Vec::new());
+    };
+    let opts = crate::providers::TargetOptions {
+        api_key: api_key.map(secrecy::SecretString::from),
+        api_base,
+        api_version,
+        ..Default::default()
+    };
+    let opts = crate::call::defaults::fill_target(&id.provider, &opts).unwrap_or(opts);
+    match provider.resolve_target(&id.model, &opts) {
+        Ok(_) => (true, Vec::new()),
+        Err(e) => {
+            let missing = e
+                .body
+                .as_ref()
+                .and_then(|b| b.get("missing_keys"))
+                .and_then(|m| serde_json::from_value::<Vec<String>>(m.clone()).ok())
+                .unwrap_or_default();
+            (false, missing)
+        }
+    }
+}
+
+/// The providers whose key is available now (for ``get_valid_models``): those that need
+/// a key and have one, given on the module or in the environment.
+#[pyfunction]
+pub fn _keyed_providers() -> Vec<&'static str> {
+    crate::providers::names()
+        .into_iter()
+        .filter(|name| {
+            let Some(provider) = crate::providers::get(name) else {
+                return false;
+            };
+            let opts = crate::providers::TargetOptions::default();
+            let opts = crate::call::defaults::fill_target(name, &opts).unwrap_or(opts);
+            provider
+                .resolve_target("probe", &opts)
+                .is_ok_and(|t| !t.secrets().is_empty())
+        })
+        .collect()
+}
+
 /// The most tokens ``model`` can write in one answer.
 ///
 /// Args:

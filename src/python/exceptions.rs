@@ -66,7 +66,12 @@ fn build(py: Python<'_>, err: &LlmError) -> PyResult<PyErr> {
     if !err.attempts.is_empty() {
         kwargs.set_item("attempts", err.attempts.clone())?;
     }
-    let instance = class.call((err.message.as_str(),), Some(&kwargs))?;
+    // LiteLLM's messages name the provider before the provider's words.
+    let message = match err.provider.as_deref() {
+        Some(p) if !p.is_empty() && !err.message.is_empty() => format!("{p} - {}", err.message),
+        _ => err.message.clone(),
+    };
+    let instance = class.call((message,), Some(&kwargs))?;
     Ok(PyErr::from_value(instance))
 }
 
@@ -89,10 +94,20 @@ pub fn from_py_exception(exc: &Bound<'_, PyAny>) -> LlmError {
         .and_then(|m| m.extract().ok())
         .or_else(|| exc.str().ok().map(|s| s.to_string()))
         .unwrap_or_default();
+    // Our classes' messages start with "litellm.<ClassName>: ", which the rebuilt error adds.
+    let message = match message.strip_prefix("litellm.") {
+        Some(rest) if rest.starts_with(class_name.as_str()) => rest
+            .split_once(": ")
+            .map_or(message.clone(), |(_, m)| m.to_owned()),
+        _ => message,
+    };
     let is_ours = exc
         .get_type()
         .module()
-        .map(|m| m.to_string().starts_with("llmswitch"))
+        .map(|m| {
+            let m = m.to_string();
+            m.starts_with("llmswitch") || m.starts_with("litellm")
+        })
         .unwrap_or(false);
     let kind = ErrorKind::from_class_name(&class_name)
         .filter(|_| is_ours)

@@ -46,12 +46,16 @@ mod _llmswitch {
     use super::coroutine::Coroutine;
     #[pymodule_export]
     use super::cost::{
-        completion_cost, cost_per_token, get_max_tokens, get_model_info, register_model,
-        supports_function_calling, supports_parallel_function_calling, supports_prompt_caching,
-        supports_reasoning, supports_response_schema, supports_vision, token_counter, ModelCostMap,
+        _keyed_providers, completion_cost, cost_per_token, get_max_tokens, get_model_info,
+        register_model, supports_function_calling, supports_parallel_function_calling,
+        supports_pdf_input, supports_prompt_caching, supports_reasoning, supports_response_schema,
+        supports_tool_choice, supports_vision, supports_web_search, token_counter,
+        validate_environment, ModelCostMap,
     };
     #[pymodule_export]
     use super::embedding::{aembedding, embedding};
+    #[pymodule_export]
+    use super::package::{_default_names, _set_default};
     #[pymodule_export]
     use super::proxy::{_proxy_serve, _proxy_start, ProxyServer};
     #[pymodule_export]

@@ -4,6 +4,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyModule;
 
+use crate::error::LlmError;
+
 static PACKAGE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 /// The `llmswitch` package, for its module-level settings.
@@ -13,11 +15,31 @@ pub fn package(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
         .map(|m| m.bind(py))
 }
 
-/// `llmswitch.drop_params`, the global default of `drop_params=`.
-pub fn global_drop_params(py: Python<'_>) -> bool {
-    package(py)
+/// Set a module-level call default (``llmswitch.api_key = ...`` and LiteLLM's other
+/// settings the core reads: ``api_base``, ``openai_key`` and the other per-provider key
+/// variables, ``num_retries``, ``request_timeout``, ``drop_params``). The package calls it
+/// when such an attribute is assigned; None unsets.
+#[pyfunction]
+pub fn _set_default(name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let value = super::values::py_to_value(value, false).map_err(|e| e.at(name))?;
+    crate::call::defaults::set(name, &value).map_err(|e| LlmError::bad_request(e.to_string()))?;
+    Ok(())
+}
+
+/// The names :func:`_set_default` accepts.
+#[pyfunction]
+pub fn _default_names() -> Vec<&'static str> {
+    crate::call::defaults::names().collect()
+}
+
+/// `llmswitch.max_response_bytes`, applied process-wide before each call (one attribute
+/// read and one relaxed store).
+pub fn sync_max_response_bytes(py: Python<'_>) {
+    if let Some(limit) = package(py)
         .ok()
-        .and_then(|m| m.getattr(pyo3::intern!(py, "drop_params")).ok())
-        .and_then(|v| v.is_truthy().ok())
-        .unwrap_or(false)
+        .and_then(|m| m.getattr(pyo3::intern!(py, "max_response_bytes")).ok())
+        .and_then(|v| v.extract::<usize>().ok())
+    {
+        crate::http::set_max_response_bytes(limit);
+    }
 }

@@ -101,7 +101,7 @@ const IGNORED_LITELLM_PARAMS: &[&str] = &[
 ///     BadRequestError: for an invalid model_list or setting (an unknown provider, a
 ///         fallback to an unknown group, an unset environment variable, ...).
 ///     TypeError: for an unknown parameter.
-#[pyclass(module = "llmswitch._llmswitch", frozen)]
+#[pyclass(module = "llmswitch._llmswitch", frozen, subclass)]
 pub struct Router {
     inner: Arc<core::Router>,
 }

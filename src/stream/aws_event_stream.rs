@@ -27,7 +27,12 @@ pub(super) struct Decoder {
 impl Decoder {
     /// Feed bytes; complete messages become frames. A corrupt message (bad length,
     /// checksum mismatch, undecodable headers, a payload that is not UTF-8) is an error.
-    pub(super) fn push(&mut self, bytes: &[u8], out: &mut Vec<OwnedFrame>) -> Result<(), String> {
+    pub(super) fn push(
+        &mut self,
+        bytes: &[u8],
+        out: &mut Vec<OwnedFrame>,
+        limit: usize,
+    ) -> Result<(), String> {
         self.buf.extend_from_slice(bytes);
         let mut start = 0;
         while self.buf.len() - start >= PRELUDE_LEN {
@@ -35,6 +40,12 @@ impl Decoder {
             let total = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
             if !(PRELUDE_LEN + 4..=MAX_MESSAGE_LEN).contains(&total) {
                 return Err(format!("an event-stream message declares {total} bytes"));
+            }
+            if total > limit {
+                return Err(format!(
+                    "an event-stream message declares {total} bytes, more than \
+                     max_response_bytes ({limit} bytes)"
+                ));
             }
             if rest.len() < total {
                 break;
@@ -46,6 +57,11 @@ impl Decoder {
         }
         self.buf.drain(..start);
         Ok(())
+    }
+
+    /// Bytes held for a message not complete yet.
+    pub(super) fn pending(&self) -> usize {
+        self.buf.len()
     }
 
     /// End of input: leftover bytes are a message cut short.
@@ -146,7 +162,7 @@ mod tests {
         let mut d = Decoder::default();
         let mut out = Vec::new();
         for piece in bytes.chunks(step.max(1)) {
-            d.push(piece, &mut out)?;
+            d.push(piece, &mut out, usize::MAX)?;
         }
         d.finish()?;
         Ok(out)

@@ -60,3 +60,137 @@ def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any)
     }
     body.update(extra)
     return sse(body)
+
+
+# --- PostgreSQL (a throwaway cluster) ---------------------------------------------------------
+
+
+class PostgresCluster:
+    """``initdb`` + ``postgres`` on a free loopback port in a temporary directory, as the
+    ``postgres`` user when the tests run as root (PostgreSQL refuses root). ``database()``
+    creates a fresh database and returns its URL."""
+
+    def __init__(self) -> None:
+        import shutil
+        import socket
+        import subprocess
+        import tempfile
+
+        self.bin = self._bin_dir()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.dir = tempfile.mkdtemp(prefix="llmswitch-pg-")
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            shutil.chown(self.dir, user="postgres", group="postgres")
+        data = os.path.join(self.dir, "data")
+        self._run(
+            [f"{self.bin}/initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "--no-locale"]
+        )
+        args = [
+            f"{self.bin}/postgres",
+            "-D",
+            data,
+            "-k",
+            self.dir,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "max_connections=300",
+        ]
+        self.log = open(os.path.join(self.dir, "server.log"), "wb")
+        self.proc = subprocess.Popen(self._as_user(args), stdout=self.log, stderr=self.log)
+        import time
+
+        deadline = time.monotonic() + 60
+        while self.psql("SELECT 1") != "1":
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("PostgreSQL did not start: " + open(self.log.name).read())
+            time.sleep(0.05)
+        self._n = 0
+
+    @staticmethod
+    def _bin_dir() -> str:
+        import glob
+        import shutil
+
+        found = shutil.which("initdb")
+        if found:
+            return os.path.dirname(os.path.realpath(found))
+        versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
+        if not versions:
+            raise FileNotFoundError("initdb")
+        return versions[-1]
+
+    def _as_user(self, args: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *args] if self.as_root else args
+
+    def _run(self, args: list[str]) -> None:
+        import subprocess
+
+        subprocess.run(self._as_user(args), check=True, capture_output=True, timeout=120)
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        import subprocess
+
+        out = subprocess.run(
+            [
+                f"{self.bin}/psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return out.stdout.strip()
+
+    def database(self) -> str:
+        self._n += 1
+        name = f"t{os.getpid()}_{self._n}"
+        self.psql(f"CREATE DATABASE {name}")
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        import shutil
+
+        self.proc.terminate()  # smart shutdown; then fast if it lingers
+        try:
+            self.proc.wait(timeout=30)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Any:
+    try:
+        cluster = PostgresCluster()
+    except FileNotFoundError:
+        if os.environ.get("LLMSWITCH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(
+                "PostgreSQL is required (LLMSWITCH_REQUIRE_POSTGRES=1): apt-get install -y postgresql"
+            )
+        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
+    yield cluster
+    cluster.stop()

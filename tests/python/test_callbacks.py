@@ -214,11 +214,20 @@ def test_a_raising_callback_is_logged_not_raised(monkeypatch, caplog):
     assert "observer bug" in caplog.text
 
 
-def test_integration_names_are_refused_before_any_request(server, openai_kw, monkeypatch):
-    monkeypatch.setattr(llmswitch, "success_callback", ["langfuse"])
-    with pytest.raises(ValueError, match=r"'langfuse'.*CustomLogger"):
-        llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, **openai_kw)
-    assert server.hits == 0
+def test_integration_names_are_skipped_with_one_warning(monkeypatch, caplog, hooks):
+    """LiteLLM integrations named by string (frameworks set them) are skipped, with one
+    warning, not an error on every call; the other entries still run."""
+    ok, _ = hooks
+    monkeypatch.setattr(llmswitch, "success_callback", ["langfuse-skip-test", ok])
+    monkeypatch.setattr(llmswitch, "callbacks", [42])
+    with caplog.at_level(logging.WARNING, logger="llmswitch"):
+        r1 = llmswitch.completion(model="mock/m", messages=MESSAGES, mock_response="a")
+        r2 = llmswitch.completion(model="mock/m", messages=MESSAGES, mock_response="b")
+    assert (r1.choices[0].message.content, r2.choices[0].message.content) == ("a", "b")
+    assert len(ok.calls) == 2
+    warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "'langfuse-skip-test'" in warnings[0] and "42" in warnings[1]
 
 
 def test_router_and_embedding_calls_are_reported(server, openai_kw, hooks):

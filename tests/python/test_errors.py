@@ -46,7 +46,10 @@ def test_status_and_body_map_to_class(server, openai_kw, status, body, cls, open
     assert isinstance(e, llmswitch.LLMSwitchError)
     assert e.status_code == status
     assert e.llm_provider == "openai" and e.model == "gpt-4o"
-    assert e.message == body["error"]["message"]
+    # LiteLLM's form, which log parsers match on: "litellm.<ClassName>: <provider> - <message>".
+    assert e.message == f"litellm.{cls.__name__}: openai - {body['error']['message']}"
+    assert str(e).startswith(f"litellm.{cls.__name__}: ")
+    assert e.code == body["error"].get("code", "429" if status == 429 else None)
     assert e.body == body
     assert body["error"]["message"] in str(e)
 
@@ -194,7 +197,7 @@ def test_mock_response_errors():
 
 def test_exceptions_construct_like_litellm():
     e = llmswitch.RateLimitError(message="slow", llm_provider="openai", model="gpt-4o")
-    assert e.status_code == 429 and e.llm_provider == "openai" and e.message == "slow"
+    assert e.status_code == 429 and e.llm_provider == "openai" and e.message == "litellm.RateLimitError: slow"
     e = llmswitch.BadRequestError("bad", "anthropic", "claude")
     assert e.status_code == 400
     assert issubclass(llmswitch.ContextWindowExceededError, llmswitch.BadRequestError)

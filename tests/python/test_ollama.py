@@ -112,7 +112,7 @@ def test_api_base_env_default_and_optional_key(server, monkeypatch):
     monkeypatch.setenv("OLLAMA_API_KEY", "ollama-cloud-key")
     llmswitch.completion(model="ollama/llama3.2", messages=MESSAGES)
     assert server.requests[-1]["headers"]["authorization"] == "Bearer ollama-cloud-key"
-    assert llmswitch.get_llm_provider("ollama/llama3.2") == ("llama3.2", "ollama")
+    assert llmswitch.get_llm_provider("ollama/llama3.2")[:2] == ("llama3.2", "ollama")
 
 
 def test_options_format_keep_alive_and_think(server, kw):

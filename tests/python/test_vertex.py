@@ -242,7 +242,7 @@ def test_vertex_stream_and_errors(server, credentials):
 
 def test_vertex_params_and_provider_list():
     assert "vertex_ai" in llmswitch.provider_list
-    assert llmswitch.get_llm_provider("vertex_ai/gemini-2.5-pro") == ("gemini-2.5-pro", "vertex_ai")
+    assert llmswitch.get_llm_provider("vertex_ai/gemini-2.5-pro")[:2] == ("gemini-2.5-pro", "vertex_ai")
     params = llmswitch.get_supported_openai_params("vertex_ai/gemini-2.5-pro")
     assert "tools" in params and "reasoning_effort" in params and "logit_bias" not in params
 

@@ -156,6 +156,20 @@ pub struct WebIdentityRole {
 }
 
 impl CredentialSource {
+    /// The secrets known without a request (given keys, and the base keys of a role
+    /// assumed with them), for redaction.
+    pub fn static_secrets(&self) -> Vec<&str> {
+        match self {
+            CredentialSource::Static(c) => {
+                let mut out = vec![c.secret_access_key()];
+                out.extend(c.session_token());
+                out
+            }
+            CredentialSource::AssumeRole(role) => role.base.static_secrets(),
+            CredentialSource::WebIdentity(_) => Vec::new(),
+        }
+    }
+
     /// The credentials to sign with now (fetched or from the cache).
     pub fn credentials(&self) -> BoxFuture<'_, Result<Credentials, LlmError>> {
         Box::pin(async move {

@@ -396,6 +396,13 @@ impl Provider for Bedrock {
         "bedrock"
     }
 
+    fn secrets(&self) -> Vec<&str> {
+        match &self.credentials {
+            Some(source) => source.static_secrets(),
+            None => Vec::new(),
+        }
+    }
+
     fn supported_params(&self, model: &str) -> Vec<&'static str> {
         let family = Family::of(model);
         let base = base_model(model).to_ascii_lowercase();

@@ -270,7 +270,9 @@ impl Forward<'_> {
         if !status.is_success() {
             let upstream_headers = upstream.headers().clone();
             let content_type = content_type_of(&upstream);
-            let bytes = upstream.bytes().await.unwrap_or_default();
+            let bytes = crate::http::read_body_capped(upstream, &host)
+                .await
+                .unwrap_or_default();
             let e = anthropic::error_from_body(status.as_u16(), &upstream_headers, &bytes, &target);
             if let Ok(mut last) = self.last_error.lock() {
                 *last = Some((status, content_type, kept_headers(&upstream_headers), bytes));
@@ -447,14 +449,17 @@ async fn passthrough(
     let mut response_headers = kept_headers(upstream.headers());
     if endpoint == Endpoint::CountTokens {
         ctx.quiet();
-        let bytes = upstream.bytes().await.unwrap_or_default();
+        let bytes = crate::http::read_body_capped(upstream, &host)
+            .await
+            .unwrap_or_default();
         return passthrough_response(status, content_type, response_headers, Body::from(bytes));
     }
     ctx.headers(&meta, None, &mut response_headers);
     if !ctx.stream {
-        let bytes = match upstream.bytes().await {
+        // Under max_response_bytes, as every body llmswitch reads.
+        let bytes = match crate::http::read_body_capped(upstream, &host).await {
             Ok(b) => b,
-            Err(e) => return ctx.fail(crate::http::transport_error(&e, &host).into()),
+            Err(e) => return ctx.fail(e.into()),
         };
         let usage = serde_json::from_slice::<Value>(&bytes)
             .ok()

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::plane::{Admitted, CallRequest, Caller, StateConfig, StatePlane};
 use super::pricing::GroupPrices;
 use super::routes::{routes, RouteClass};
+use super::store::postgres::{is_postgres_url, PostgresOptions, PostgresStore};
 use super::store::sqlite::SqliteStore;
 use super::store::{SpendLogRow, Store};
 use super::token::hash_token;
@@ -58,11 +59,10 @@ pub struct StateHooks {
 pub fn state_path(config: &ProxyConfig) -> Result<PathBuf, ProxyError> {
     match config.database_url.as_deref() {
         None => Ok(config.default_state_path()),
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Err(ProxyError::Internal(
-                "general_settings.database_url: PostgreSQL storage is not available in this version; leave database_url out to keep the state in an SQLite file next to the config".to_owned(),
-            ))
-        }
+        Some(url) if is_postgres_url(url) => Err(ProxyError::Internal(
+            "general_settings.database_url names a PostgreSQL database, not an SQLite file"
+                .to_owned(),
+        )),
         Some(url) => {
             let path = url
                 .strip_prefix("sqlite:///")
@@ -89,8 +89,59 @@ fn seconds(settings: &Map<String, Value>, key: &str) -> Option<Duration> {
 }
 
 /// `general_settings` keys the state plane reads: the key cache's TTL and the spend
-/// writer's interval (seconds), LiteLLM's names.
-pub const GENERAL_SETTINGS: &[&str] = &["user_api_key_cache_ttl", "proxy_batch_write_at"];
+/// writer's interval (seconds), the PostgreSQL pool's size and wait (seconds), LiteLLM's
+/// names.
+pub const GENERAL_SETTINGS: &[&str] = &[
+    "user_api_key_cache_ttl",
+    "proxy_batch_write_at",
+    "database_connection_pool_limit",
+    "database_connection_timeout",
+    "maximum_spend_logs_retention_period",
+    "maximum_spend_logs_retention_interval",
+];
+
+/// A LiteLLM duration setting (`7d`, `12h`, `30m`) as a length of time.
+fn duration_setting(settings: &Map<String, Value>, key: &str) -> Option<Duration> {
+    let v = settings.get(key)?;
+    let length = match v {
+        Value::String(s) => super::time::expiry(s, 0).ok(),
+        Value::Number(n) => n.as_i64().map(|s| s.saturating_mul(1_000_000)),
+        _ => None,
+    };
+    match length
+        .and_then(|l| u64::try_from(l).ok())
+        .filter(|l| *l > 0)
+    {
+        Some(l) => Some(Duration::from_micros(l)),
+        None => {
+            super::warn(&format!(
+                "general_settings.{key}: expected a duration such as '7d', got {v}; ignored"
+            ));
+            None
+        }
+    }
+}
+
+/// The PostgreSQL pool for `url` from `general_settings`.
+pub fn postgres_options(config: &ProxyConfig, url: &str) -> Result<PostgresOptions, ProxyError> {
+    let g = &config.general_settings;
+    let mut options = PostgresOptions::new(url);
+    match g.get("database_connection_pool_limit") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_u64().filter(|n| (1..=10_000).contains(n)) {
+            Some(n) => options.pool_size = n as usize,
+            None => {
+                return Err(ProxyError::Internal(format!(
+                    "general_settings.database_connection_pool_limit: expected a whole number of connections from 1, got {v}"
+                )))
+            }
+        },
+    }
+    if let Some(t) = seconds(g, "database_connection_timeout") {
+        options.timeout = t;
+    }
+    Ok(options)
+}
 
 /// The state plane's settings from the config.
 pub fn state_config(config: &ProxyConfig) -> StateConfig {
@@ -106,6 +157,10 @@ pub fn state_config(config: &ProxyConfig) -> StateConfig {
     if let Some(interval) = seconds(g, "proxy_batch_write_at") {
         c.spend_writer.interval = interval;
     }
+    c.spend_log_retention = duration_setting(g, "maximum_spend_logs_retention_period");
+    if let Some(every) = duration_setting(g, "maximum_spend_logs_retention_interval") {
+        c.retention_interval = every;
+    }
     c
 }
 
@@ -113,6 +168,25 @@ pub fn state_config(config: &ProxyConfig) -> StateConfig {
 /// `database_url` says where) and start its plane: the hooks to build the gateway with,
 /// and the plane's handle (give it the router's prices with [`StateHooks::set_prices`]).
 pub async fn build_hooks(config: &ProxyConfig) -> Result<(Hooks, Arc<StateHooks>), ProxyError> {
+    let store = open_store(config).await?;
+    let plane = StatePlane::start(store, state_config(config))
+        .await
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    Ok(hooks_for(plane, config.master_key.as_ref()))
+}
+
+/// The store `config` names: PostgreSQL for a `postgresql://` `database_url`, else SQLite.
+pub async fn open_store(config: &ProxyConfig) -> Result<Arc<dyn Store>, ProxyError> {
+    if let Some(url) = config
+        .database_url
+        .as_deref()
+        .filter(|u| is_postgres_url(u))
+    {
+        let store = PostgresStore::connect(&postgres_options(config, url)?)
+            .await
+            .map_err(|e| ProxyError::Internal(e.to_string()))?;
+        return Ok(Arc::new(store));
+    }
     let path = if config.path.is_none() && config.database_url.is_none() {
         None
     } else {
@@ -125,11 +199,7 @@ pub async fn build_hooks(config: &ProxyConfig) -> Result<(Hooks, Arc<StateHooks>
     .await
     .map_err(|e| ProxyError::Internal(format!("opening the state database: {e}")))?
     .map_err(|e| ProxyError::Internal(e.to_string()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
-    let plane = StatePlane::start(store, state_config(config))
-        .await
-        .map_err(|e| ProxyError::Internal(e.to_string()))?;
-    Ok(hooks_for(plane, config.master_key.as_ref()))
+    Ok(Arc::new(store))
 }
 
 /// The hooks over a started plane.

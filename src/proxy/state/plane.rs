@@ -42,7 +42,15 @@ pub struct StateConfig {
     pub reset_interval: Duration,
     /// `litellm_settings.budget_exceeded_status_code` (LiteLLM 1.106.2: 422).
     pub budget_exceeded_status: u16,
+    /// `general_settings.maximum_spend_logs_retention_period`: spend log rows older than
+    /// this are deleted (`None`: kept forever, LiteLLM's default).
+    pub spend_log_retention: Option<Duration>,
+    /// `general_settings.maximum_spend_logs_retention_interval` (LiteLLM: 1 day): how often.
+    pub retention_interval: Duration,
 }
+
+/// Rows deleted per statement by the retention pass.
+pub const RETENTION_BATCH: u64 = 1000;
 
 impl Default for StateConfig {
     fn default() -> Self {
@@ -54,6 +62,8 @@ impl Default for StateConfig {
             spend_logs: true,
             reset_interval: Duration::from_secs(30),
             budget_exceeded_status: BUDGET_EXCEEDED_STATUS,
+            spend_log_retention: None,
+            retention_interval: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -278,11 +288,44 @@ impl StatePlane {
                 }
             }
         });
+        let retention = plane.config.spend_log_retention.map(|keep| {
+            let every = plane.config.retention_interval;
+            let weak = Arc::downgrade(&plane);
+            tokio::spawn(async move {
+                loop {
+                    let Some(plane) = weak.upgrade() else { return };
+                    let cutoff = clock::now() - i64::try_from(keep.as_micros()).unwrap_or(i64::MAX);
+                    if let Err(e) = plane.delete_spend_logs_before(cutoff).await {
+                        super::warn(&format!("spend log retention failed (retried later): {e}"));
+                    }
+                    drop(plane);
+                    tokio::time::sleep(every).await;
+                }
+            })
+        });
         if let Ok(mut tasks) = plane.tasks.lock() {
             tasks.push(resets);
             tasks.push(refreshes);
+            tasks.extend(retention);
         }
         Ok(plane)
+    }
+
+    /// Delete spend log rows that started before `cutoff`, [`RETENTION_BATCH`] rows per
+    /// statement, in the database (nothing is loaded). Returns how many went.
+    pub async fn delete_spend_logs_before(&self, cutoff: Micros) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self
+                .store
+                .delete_spend_logs_before(cutoff, RETENTION_BATCH)
+                .await?;
+            total += n;
+            if n < RETENTION_BATCH {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Read all teams and the end users with restrictions again.

@@ -377,6 +377,7 @@ mod tests {
             apply_resets(r: Vec<BudgetReset>) -> u64;
             spend_logs(q: SpendLogQuery) -> Vec<SpendLogRow>;
             spend_totals(q: SpendTotalsQuery) -> Vec<SpendTotalsRow>;
+            delete_spend_logs_before(cutoff: i64, limit: u64) -> u64;
         }
         fn write_spend(&self, batch: SpendBatch) -> StoreFuture<'_, ()> {
             self.attempts.fetch_add(1, Ordering::Relaxed);

@@ -5,11 +5,14 @@
 //! `LiteLLM_TeamTable`, `LiteLLM_EndUserTable`, `LiteLLM_BudgetTable`,
 //! `LiteLLM_SpendLogs`), so a backend can read a LiteLLM proxy database. The trait is
 //! object-safe and async (boxed futures): the SQLite backend ([`sqlite`]) runs its
-//! connections on their own threads; a Postgres backend would run on a pool. Nothing in
+//! connections on their own threads; the PostgreSQL backend ([`postgres`]) runs on a small
+//! pool, for several gateways sharing one database. Nothing in
 //! the trait is SQL: aggregation happens in the backend ([`Store::spend_totals`]), so no
 //! backend loads the spend log into memory to answer a report.
 
 pub mod migrations;
+pub mod pg_migrations;
+pub mod postgres;
 pub mod sqlite;
 
 use futures_util::future::BoxFuture;
@@ -387,7 +390,13 @@ pub trait Store: Send + Sync + 'static {
     fn spend_logs(&self, query: SpendLogQuery) -> StoreFuture<'_, Vec<SpendLogRow>>;
     /// Sums grouped by `group_by`, ordered by the group values.
     fn spend_totals(&self, query: SpendTotalsQuery) -> StoreFuture<'_, Vec<SpendTotalsRow>>;
+    /// Delete at most `limit` log rows that started before `cutoff` (retention: the caller
+    /// repeats until fewer than `limit` went, so no statement holds locks for long and no
+    /// row is loaded into memory). Returns how many were deleted.
+    fn delete_spend_logs_before(&self, cutoff: Micros, limit: u64) -> StoreFuture<'_, u64>;
 }
 
+#[cfg(test)]
+pub(crate) mod pg_cluster;
 #[cfg(test)]
 pub(crate) mod tests;

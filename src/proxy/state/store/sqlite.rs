@@ -1242,4 +1242,15 @@ impl Store for SqliteStore {
             Ok(out)
         })
     }
+
+    fn delete_spend_logs_before(&self, cutoff: Micros, limit: u64) -> StoreFuture<'_, u64> {
+        self.write(move |c| {
+            let n = c.execute(
+                "DELETE FROM \"LiteLLM_SpendLogs\" WHERE rowid IN
+                    (SELECT rowid FROM \"LiteLLM_SpendLogs\" WHERE \"startTime\" < ?1 LIMIT ?2)",
+                rusqlite::params![cutoff, i64::try_from(limit).unwrap_or(i64::MAX)],
+            )?;
+            Ok(n as u64)
+        })
+    }
 }

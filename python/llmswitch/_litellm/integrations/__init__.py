@@ -1,0 +1,1 @@
+"""``litellm.integrations``: ``custom_logger.CustomLogger`` (llmswitch's)."""

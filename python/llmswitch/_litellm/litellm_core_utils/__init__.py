@@ -1,0 +1,1 @@
+"""``litellm.litellm_core_utils``: the helpers frameworks import from here."""

@@ -1,0 +1,5 @@
+"""``litellm.litellm_core_utils.get_supported_openai_params``."""
+
+from llmswitch import get_supported_openai_params
+
+__all__ = ["get_supported_openai_params"]

@@ -1,0 +1,1 @@
+"""``litellm.types.llms``."""
