@@ -242,7 +242,7 @@ type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 enum Source {
     Http {
         body: ByteStream,
-        decoder: FrameDecoder,
+        decoder: Box<FrameDecoder>,
         parser: Box<dyn StreamParser>,
         /// Adds provider and model to the stream's errors and redacts its keys.
         annotate: Annotate,
@@ -461,7 +461,7 @@ impl ChunkStream {
         ChunkStream {
             source: Source::Http {
                 body: Box::pin(response.bytes_stream()),
-                decoder: FrameDecoder::new(format),
+                decoder: Box::new(FrameDecoder::new(format)),
                 parser,
                 annotate,
                 host,
