@@ -207,6 +207,8 @@ pub enum SpendError {
     GroupKey(String),
     #[error("unknown interval {0:?}: use \"hour\" or \"day\"")]
     Interval(String),
+    #[error("{message}")]
+    Unwritten { message: String },
 }
 
 struct LedgerState {
@@ -331,15 +333,25 @@ impl Ledger {
     }
 
     /// Wait until every record so far is in the SQLite file (no-op without persistence).
-    pub fn flush(&self) {
+    /// Fails if records could not be written (they are kept and retried, up to
+    /// [`store::MAX_BACKLOG`]) or were dropped since the last flush.
+    pub fn flush(&self) -> Result<(), SpendError> {
         let waiter = self
             .state()
             .store
             .as_ref()
             .map(store::Writer::flush_request);
-        if let Some(w) = waiter {
-            w.wait();
+        match waiter {
+            Some(w) => w
+                .wait()
+                .map_err(|message| SpendError::Unwritten { message }),
+            None => Ok(()),
         }
+    }
+
+    /// The SQLite writer's counts and last error (`None` without persistence).
+    pub fn store_status(&self) -> Option<store::WriterStatus> {
+        self.state().store.as_ref().map(store::Writer::status)
     }
 
     /// Visit the records started in `[since, until)`: from the SQLite file when
@@ -351,7 +363,9 @@ impl Ledger {
         mut visit: impl FnMut(&SpendRecord),
     ) -> Result<(), SpendError> {
         if let Some(path) = self.store_path() {
-            self.flush();
+            // Records that cannot be written yet are reported by flush() and status(); the
+            // report covers what the file holds.
+            let _ = self.flush();
             return store::read_range(&path, since, until, visit);
         }
         // Copied under the lock (a memcpy of fixed-size records), unpacked outside it.

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -496,3 +500,113 @@ def test_router_falls_back_from_a_stream_without_events(server, openai_kw):
     chunks = list(router.completion(model="g", messages=MESSAGES, stream=True))
     assert any(c.choices and c.choices[0].finish_reason for c in chunks)
     assert chunks[0]._hidden_params["model_group"] == "h" or "mini" in chunks[0].model
+
+
+# Fault 3: a ledger that cannot write says so: enable() checks, writes are retried from a
+# bounded backlog, a warning is logged once, status() counts, flush() raises.
+
+
+@pytest.fixture()
+def _spend_file(tmp_path):
+    yield tmp_path / "spend.sqlite"
+    llmswitch.spend.disable()
+    llmswitch.spend.enable()
+
+
+def _mock_calls(user: str, n: int) -> None:
+    for _ in range(n):
+        llmswitch.completion(model="mock/demo", messages=MESSAGES, metadata={"user": user})
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """Another process holds the database's write lock (SQLite's locks are per process)."""
+    code = (
+        "import sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], timeout=0)\n"
+        "c.execute('BEGIN EXCLUSIVE')\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        proc.communicate(timeout=30)
+
+
+def test_enable_refuses_a_file_it_cannot_write(_spend_file):
+    llmswitch.spend.enable(path=_spend_file)
+    llmswitch.spend.disable()
+    with _locked(_spend_file), pytest.raises(OSError, match="cannot write"):
+        llmswitch.spend.enable(path=_spend_file)
+    if os.geteuid() != 0:  # root writes read-only files
+        os.chmod(_spend_file, 0o444)
+        with pytest.raises(OSError, match="read-only"):
+            llmswitch.spend.enable(path=_spend_file)
+
+
+def test_failed_writes_are_kept_retried_reported_and_raised(_spend_file, caplog):
+    user = _user()
+    llmswitch.spend.enable(path=_spend_file)
+    with _locked(_spend_file):  # every write now fails (database is locked)
+        with caplog.at_level(logging.WARNING, logger="llmswitch"):
+            _mock_calls(user, 5)
+            with pytest.raises(OSError, match="5 records could not be written"):
+                llmswitch.spend.flush()
+            status = llmswitch.spend.status()
+            assert status["pending"] == 5 and status["dropped"] == 0, status
+            assert "locked" in status["last_error"], status
+            _mock_calls(user, 2)
+            with pytest.raises(OSError, match="7 records could not be written"):
+                llmswitch.spend.flush()
+        warnings = [r for r in caplog.records if "could not write spend records" in r.getMessage()]
+        assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+    llmswitch.spend.flush()  # the backlog is written once the file can be written
+    status = llmswitch.spend.status()
+    assert (status["pending"], status["dropped"], status["last_error"]) == (0, 0, None), status
+    with sqlite3.connect(_spend_file) as db:
+        (n,) = db.execute("SELECT COUNT(*) FROM spend WHERE user = ?", (user,)).fetchone()
+    assert n == 7
+
+
+# Fault 7: SIGTERM writes the last batch of spend records.
+
+SIGTERM_SCRIPT = """
+    import os, signal, sys, llmswitch
+    path = sys.argv[1]
+    if sys.argv[2] == "own":
+        def mine(signum, frame):
+            print("own handler", flush=True)
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, mine)
+    llmswitch.spend.enable(path=path)
+    if sys.argv[2] == "own":
+        assert signal.getsignal(signal.SIGTERM) is mine
+    for i in range(50):
+        llmswitch.completion(model="mock/demo", messages=[{"role": "user", "content": "hi"}], metadata={"user": "sigterm"})
+    os.kill(os.getpid(), signal.SIGTERM)
+    signal.pause() if hasattr(signal, "pause") else None
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("handler", ["default", "own"])
+def test_sigterm_writes_the_last_spend_records(tmp_path, handler):
+    path = tmp_path / "spend.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SIGTERM_SCRIPT), str(path), handler],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if handler == "default":
+        assert proc.returncode == -signal.SIGTERM, (proc.returncode, proc.stderr[-2000:])
+    else:
+        assert proc.returncode == 3 and "own handler" in proc.stdout, (proc.returncode, proc.stderr[-2000:])
+    with sqlite3.connect(path) as db:
+        (n,) = db.execute("SELECT COUNT(*) FROM spend WHERE user = 'sigterm'").fetchone()
+    assert n == 50
