@@ -16,6 +16,8 @@ mod disk;
 mod key;
 mod local;
 mod redis;
+/// One Redis client setup for the cache and the gateway's shared counters.
+pub(crate) use redis::{client as redis_client, shown as redis_shown};
 #[cfg(test)]
 mod tests;
 

@@ -111,7 +111,7 @@ pub(super) struct RedisCache {
 }
 
 /// The server's address without credentials, for messages.
-fn shown(config: &RedisConfig) -> String {
+pub(crate) fn shown(config: &RedisConfig) -> String {
     match &config.url {
         Some(url) => match url.rsplit_once('@') {
             Some((scheme_and_user, rest)) => {
@@ -128,7 +128,7 @@ fn shown(config: &RedisConfig) -> String {
     }
 }
 
-fn client(config: &RedisConfig) -> RedisResult<redis::Client> {
+pub(crate) fn client(config: &RedisConfig) -> RedisResult<redis::Client> {
     let info = match &config.url {
         Some(url) => url.as_str().into_connection_info()?,
         None => {

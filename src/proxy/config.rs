@@ -13,6 +13,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 
+use crate::cache::config::RedisConfig;
 use crate::cache::CacheConfig;
 use crate::router::config::{
     environment_variables, resolve_env, value_kind, LITELLM_SETTINGS_FOR_ROUTER,
@@ -76,6 +77,9 @@ pub struct ProxyConfig {
     pub drop_params: bool,
     /// `litellm_settings.cache` / `cache_params`: the response cache, if `cache: true`.
     pub cache: Option<CacheConfig>,
+    /// `router_settings.redis_host`/`redis_port`/`redis_password` or `redis_url`: the Redis
+    /// that replicas share rate limits and budgets through (docs/gateway-scaleout.md).
+    pub shared_redis: Option<RedisConfig>,
     /// `general_settings.master_key` (else `LITELLM_MASTER_KEY`); `None` = no auth, only
     /// with `dangerously_permit_weak_or_unset_master_key`.
     pub master_key: Option<SecretString>,
@@ -145,9 +149,14 @@ impl ProxyConfig {
                 )))
             }
         };
+        let shared_redis = shared_redis(&root, &environment).map_err(err)?;
         let (router, unused_router) = RouterConfig::take_from_proxy_config(&mut root, &environment)
             .map_err(|e| err(e.message.clone()))?;
-        ignored.extend(unused_router);
+        ignored.extend(unused_router.into_iter().filter(|k| {
+            !REDIS_SETTINGS
+                .iter()
+                .any(|r| k == &format!("router_settings.{r}"))
+        }));
 
         let litellm = section(&mut root, "litellm_settings").map_err(err)?;
         let mut drop_params = false;
@@ -263,6 +272,7 @@ impl ProxyConfig {
             router,
             drop_params,
             cache,
+            shared_redis,
             master_key,
             database_url,
             max_request_bytes: (max_mb * 1024.0 * 1024.0) as usize,
@@ -326,6 +336,57 @@ impl ProxyConfig {
             None => PathBuf::from("llmswitch.sqlite"),
         }
     }
+}
+
+/// `router_settings` keys naming the Redis shared by replicas (LiteLLM's names).
+const REDIS_SETTINGS: &[&str] = &["redis_host", "redis_port", "redis_password", "redis_url"];
+
+/// The shared Redis from `router_settings`, if any of its keys is set.
+fn shared_redis(
+    root: &Map<String, Value>,
+    environment: &HashMap<String, String>,
+) -> Result<Option<RedisConfig>, String> {
+    let Some(Value::Object(rs)) = root.get("router_settings") else {
+        return Ok(None);
+    };
+    let mut read = HashMap::new();
+    for k in REDIS_SETTINGS {
+        if let Some(v) = rs.get(*k) {
+            let mut v = v.clone();
+            resolve_env(&mut v, environment, &format!("router_settings.{k}"))
+                .map_err(|e| e.message.clone())?;
+            let text = match v {
+                Value::Null => continue,
+                Value::String(s) if s.is_empty() => continue,
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(format!(
+                        "router_settings.{k}: expected a string, got {}",
+                        value_kind(&other)
+                    ))
+                }
+            };
+            read.insert(*k, text);
+        }
+    }
+    if read.is_empty() {
+        return Ok(None);
+    }
+    let port =
+        match read.get("redis_port") {
+            None => None,
+            Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                format!("router_settings.redis_port: expected a port number, got {p}")
+            })?),
+        };
+    Ok(Some(RedisConfig {
+        url: read.get("redis_url").cloned(),
+        host: read.get("redis_host").cloned(),
+        port,
+        password: read.get("redis_password").cloned().map(SecretString::from),
+        ..Default::default()
+    }))
 }
 
 fn section(root: &mut Map<String, Value>, name: &str) -> Result<Map<String, Value>, String> {
@@ -458,7 +519,6 @@ guardrails: []
         let warning = c.ignored_warning(&[]).unwrap();
         for key in [
             "guardrails",
-            "router_settings.redis_host",
             "litellm_settings.json_logs",
             "litellm_settings.success_callback: langfuse",
             "general_settings.alerting",

@@ -77,6 +77,7 @@ pub struct Metrics {
     ttft: HistogramFamily<LatencyLabels>,
     in_flight: Gauge,
     spend_dropped: Counter,
+    degraded: Counter,
     groups: HashSet<String>,
 }
 
@@ -142,7 +143,14 @@ impl Metrics {
             "Spend-log records dropped because the write queue was full",
             spend_dropped.clone(),
         );
+        let degraded = Counter::default();
+        registry.register(
+            "shared_limits_degraded",
+            "Requests admitted against this replica's own rate limits and budgets because the shared counters' Redis was unavailable",
+            degraded.clone(),
+        );
         Metrics {
+            degraded,
             registry,
             requests,
             errors,
@@ -249,6 +257,17 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+impl Metrics {
+    /// Bring `shared_limits_degraded` up to the state plane's running count of requests
+    /// admitted against this replica's own limits because Redis was unavailable.
+    pub fn note_degraded(&self, degraded: u64) {
+        let seen = self.degraded.get();
+        if degraded > seen {
+            self.degraded.inc_by(degraded - seen);
+        }
     }
 }
 

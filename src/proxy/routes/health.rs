@@ -187,6 +187,9 @@ pub(super) async fn health(
 
 /// `GET /metrics`.
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    state
+        .metrics
+        .note_degraded(state.hooks.spend.degraded_admissions());
     let text = state.metrics.render(state.hooks.spend.dropped());
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

@@ -165,6 +165,10 @@ pub trait Counters: Send + Sync + 'static {
     fn in_flight(&self, scope: &ScopeId) -> u64;
     /// The entity's settled spend in its current budget window (`None`: no budget seen).
     fn spend(&self, scope: &ScopeId, now: Micros) -> Option<f64>;
+    /// Admissions decided by this process alone because shared counters were unavailable.
+    fn degraded(&self) -> u64 {
+        0
+    }
 }
 
 #[derive(Debug, Default)]

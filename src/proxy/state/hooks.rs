@@ -9,9 +9,11 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
 
+use super::counters::{Counters, LocalCounters};
 use super::error::ApiError;
 use super::plane::{Admitted, CallRequest, Caller, StateConfig, StatePlane};
 use super::pricing::GroupPrices;
+use super::redis_counters::RedisCounters;
 use super::routes::{routes, RouteClass};
 use super::store::postgres::{is_postgres_url, PostgresOptions, PostgresStore};
 use super::store::sqlite::SqliteStore;
@@ -169,11 +171,20 @@ pub fn state_config(config: &ProxyConfig) -> StateConfig {
 /// and the plane's handle (give it the router's prices with [`StateHooks::set_prices`]).
 pub async fn build_hooks(config: &ProxyConfig) -> Result<(Hooks, Arc<StateHooks>), ProxyError> {
     let store = open_store(config).await?;
-    let plane = StatePlane::start(store, state_config(config))
+    let counters: Arc<dyn Counters> = match &config.shared_redis {
+        Some(redis) => {
+            Arc::new(RedisCounters::new(redis, REDIS_PREFIX).map_err(ProxyError::Internal)?)
+        }
+        None => Arc::new(LocalCounters::new()),
+    };
+    let plane = StatePlane::start_with_counters(store, state_config(config), counters)
         .await
         .map_err(|e| ProxyError::Internal(e.to_string()))?;
     Ok(hooks_for(plane, config.master_key.as_ref()))
 }
+
+/// The prefix of every Redis key of the shared counters.
+pub const REDIS_PREFIX: &str = "llmswitch:";
 
 /// The store `config` names: PostgreSQL for a `postgresql://` `database_url`, else SQLite.
 pub async fn open_store(config: &ProxyConfig) -> Result<Arc<dyn Store>, ProxyError> {
@@ -459,6 +470,10 @@ impl SpendSink for StateHooks {
 
     fn dropped(&self) -> u64 {
         self.plane.spend_dropped()
+    }
+
+    fn degraded_admissions(&self) -> u64 {
+        self.plane.counters().degraded()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod keys;
 pub mod plane;
 pub mod pricing;
+pub mod redis_counters;
 pub mod reports;
 pub mod requests;
 pub mod routes;
