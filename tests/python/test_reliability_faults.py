@@ -551,17 +551,20 @@ def test_enable_refuses_a_file_it_cannot_write(_spend_file):
 
 def test_failed_writes_are_kept_retried_reported_and_raised(_spend_file, caplog):
     user = _user()
+    llmswitch.spend.clear()  # enable() would write the records in memory too
     llmswitch.spend.enable(path=_spend_file)
+    llmswitch.spend.flush()
     with _locked(_spend_file):  # every write now fails (database is locked)
         with caplog.at_level(logging.WARNING, logger="llmswitch"):
+            before = llmswitch.spend.status()["pending"]
             _mock_calls(user, 5)
-            with pytest.raises(OSError, match="5 records could not be written"):
+            with pytest.raises(OSError, match=f"{before + 5} records could not be written"):
                 llmswitch.spend.flush()
             status = llmswitch.spend.status()
-            assert status["pending"] == 5 and status["dropped"] == 0, status
+            assert status["pending"] == before + 5 and status["dropped"] == 0, status
             assert "locked" in status["last_error"], status
             _mock_calls(user, 2)
-            with pytest.raises(OSError, match="7 records could not be written"):
+            with pytest.raises(OSError, match=f"{before + 7} records could not be written"):
                 llmswitch.spend.flush()
         warnings = [r for r in caplog.records if "could not write spend records" in r.getMessage()]
         assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
