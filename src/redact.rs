@@ -28,6 +28,21 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     mask_key_shapes(&out)
 }
 
+/// A URL fit to show: credentials in its user-info (`http://user:secret@host/v1`) become
+/// [`MASK`] (`http://[REDACTED]@host/v1`); any other text is returned as is.
+pub fn url_for_display(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return url.into();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_len].rfind('@') {
+        Some(at) => format!("{}{MASK}{}", &url[..authority_start], &rest[at..]).into(),
+        None => url.into(),
+    }
+}
+
 /// Mask key-shaped tokens (see [`KEY_PREFIXES`]) and the value after `Bearer `.
 pub fn mask_key_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -77,6 +92,26 @@ pub fn mask_key_shapes(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_user_info_is_masked() {
+        for (url, shown) in [
+            (
+                "http://user:SECRET@host:8080/v1",
+                "http://[REDACTED]@host:8080/v1",
+            ),
+            (
+                "https://SECRET@host/v1?x=a@b",
+                "https://[REDACTED]@host/v1?x=a@b",
+            ),
+            ("http://a:b@c@host", "http://[REDACTED]@host"),
+            ("http://host/v1/u@x", "http://host/v1/u@x"),
+            ("https://api.openai.com/v1", "https://api.openai.com/v1"),
+            ("", ""),
+        ] {
+            assert_eq!(url_for_display(url), shown, "{url}");
+        }
+    }
 
     #[test]
     fn replaces_exact_secret() {

@@ -242,15 +242,19 @@ type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 enum Source {
     Http {
         body: ByteStream,
-        decoder: FrameDecoder,
+        decoder: Box<FrameDecoder>,
         parser: Box<dyn StreamParser>,
         /// Adds provider and model to the stream's errors and redacts its keys.
         annotate: Annotate,
         host: String,
+        /// What the response said it was (`content-type`, `content-encoding`), for the
+        /// error when it holds no event stream.
+        received: String,
         read_timeout: Duration,
         /// One timer for the whole stream, armed lazily: re-registering a timeout for each
         /// read showed up in the per-chunk cost. It fires `read_timeout` after the last
-        /// data, re-armed from `last_data` when it fires early.
+        /// complete event (or the opening of the stream), re-armed from `last_data` when it
+        /// fires early.
         idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
         last_data: tokio::time::Instant,
     },
@@ -269,11 +273,84 @@ pub enum StreamOutcome {
     Closed,
 }
 
-/// What a close hook learns about the stream: the usage it saw and how it ended.
+/// What a close hook learns about the stream: its usage and how it ended. The usage is the
+/// provider's when it arrived, else (`estimated`) the counted prompt and the counted text of
+/// the chunks received (see [`ChunkStream::count_usage`]).
 #[derive(Debug, Clone, Copy)]
 pub struct StreamEnd<'a> {
     pub usage: Option<&'a Usage>,
+    pub estimated: bool,
     pub outcome: StreamOutcome,
+}
+
+/// The prompt's token count, known or counted when first needed.
+pub enum PromptTokens {
+    Known(u64),
+    Later(Box<dyn FnOnce() -> u64 + Send>),
+}
+
+/// What a stream needs to estimate its usage when the provider's never arrives.
+struct Counting {
+    provider: String,
+    model: String,
+    prompt: PromptTokens,
+    /// The text of the chunks handed out (content, reasoning, tool-call arguments).
+    text: String,
+}
+
+impl Counting {
+    fn usage(&mut self) -> Usage {
+        let prompt = match std::mem::replace(&mut self.prompt, PromptTokens::Known(0)) {
+            PromptTokens::Known(n) => n,
+            PromptTokens::Later(count) => count(),
+        };
+        self.prompt = PromptTokens::Known(prompt);
+        let completion = crate::tokens::count_text_tokens(&self.provider, &self.model, &self.text);
+        Usage::new(prompt, completion)
+    }
+}
+
+/// Whether `chunk` finishes every choice still open (`open`): then the frames after it (the
+/// provider's usage, the end of the stream) are read before it is handed out, so a caller
+/// that stops at the finish reason leaves a stream that is complete and charged.
+fn finishes_all(open: &[u32], chunk: &ChatChunk) -> bool {
+    !chunk.choices.is_empty()
+        && chunk.choices.iter().all(|c| c.finish_reason.is_some())
+        && open
+            .iter()
+            .all(|i| chunk.choices.iter().any(|c| c.index == *i))
+}
+
+/// A stream not read to its end holds a final chunk in front (see [`finishes_all`]).
+fn holds(finished: bool, pending: &VecDeque<ChatChunk>, open: &[u32]) -> bool {
+    !finished && pending.front().is_some_and(|c| finishes_all(open, c))
+}
+
+/// Whether any of `chunks` finishes a choice.
+fn has_finish(chunks: &[ChatChunk]) -> bool {
+    chunks
+        .iter()
+        .any(|c| c.choices.iter().any(|ch| ch.finish_reason.is_some()))
+}
+
+/// The text of a chunk that the provider bills as completion tokens.
+fn chunk_text(chunk: &ChatChunk, mut each: impl FnMut(&str)) {
+    for choice in &chunk.choices {
+        let d = &choice.delta;
+        for t in [&d.content, &d.reasoning_content, &d.refusal]
+            .into_iter()
+            .flatten()
+        {
+            each(t);
+        }
+        for call in d.tool_calls.iter().flatten() {
+            if let Some(f) = &call.function {
+                if let Some(a) = &f.arguments {
+                    each(a);
+                }
+            }
+        }
+    }
 }
 
 /// Called once when a [`ChunkStream`] is dropped (spend ledger and budgets, router
@@ -305,25 +382,45 @@ pub struct ChunkStream {
     /// Run in order when the stream is dropped.
     close_hooks: Vec<CloseHook>,
     recorder: Option<Recorder>,
+    /// Counting for a usage estimate, when asked for.
+    counting: Option<Box<Counting>>,
+    /// The indexes of the choices handed out that have not finished yet.
+    open_choices: Vec<u32>,
+    /// Events the parser took (of an HTTP stream), and whether a finish reason came: a
+    /// stream that ends without one did not succeed.
+    events: usize,
+    finish_seen: bool,
 }
 
 impl Drop for ChunkStream {
     fn drop(&mut self) {
+        self.settle();
+    }
+}
+
+impl ChunkStream {
+    /// Run the close hooks (once): when the stream has been read to its end, or when it is
+    /// dropped.
+    fn settle(&mut self) {
         if self.close_hooks.is_empty() && self.recorder.is_none() {
             return;
         }
         let outcome = match self.failed {
             Some(kind) => StreamOutcome::Failed(kind),
-            None if self.is_finished() => StreamOutcome::Completed,
+            None if self.ended() => StreamOutcome::Completed,
             None => StreamOutcome::Closed,
         };
-        if let Some(r) = self.recorder.take() {
+        if let Some(mut r) = self.recorder.take() {
             if outcome == StreamOutcome::Completed {
+                // The trailing usage chunk the caller had no reason to ask for.
+                r.chunks.extend(self.pending.iter().cloned());
                 (r.on_complete)(r.chunks);
             }
         }
+        let usage = self.final_usage();
         let end = StreamEnd {
-            usage: self.usage.as_ref(),
+            usage: usage.as_ref().map(|(u, _)| u),
+            estimated: usage.as_ref().is_some_and(|(_, e)| *e),
             outcome,
         };
         for hook in self.close_hooks.drain(..) {
@@ -343,13 +440,32 @@ impl ChunkStream {
         read_timeout: Duration,
     ) -> Self {
         let host = crate::http::host_of(response.url().as_str()).to_owned();
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(100).collect::<String>())
+        };
+        let received = match (
+            header(reqwest::header::CONTENT_TYPE),
+            header(reqwest::header::CONTENT_ENCODING),
+        ) {
+            (t, Some(e)) => format!(
+                "content-type {}, content-encoding {e}",
+                t.as_deref().unwrap_or("none")
+            ),
+            (Some(t), None) => format!("content-type {t}"),
+            (None, None) => "no content-type".to_owned(),
+        };
         ChunkStream {
             source: Source::Http {
                 body: Box::pin(response.bytes_stream()),
-                decoder: FrameDecoder::new(format),
+                decoder: Box::new(FrameDecoder::new(format)),
                 parser,
                 annotate,
                 host,
+                received,
                 read_timeout,
                 idle_timer: None,
                 last_data: tokio::time::Instant::now(),
@@ -364,6 +480,10 @@ impl ChunkStream {
             failed: None,
             close_hooks: Vec::new(),
             recorder: None,
+            counting: None,
+            open_choices: Vec::new(),
+            events: 0,
+            finish_seen: false,
         }
     }
 
@@ -385,15 +505,27 @@ impl ChunkStream {
             failed: None,
             close_hooks: Vec::new(),
             recorder: None,
+            counting: None,
+            open_choices: Vec::new(),
+            events: 0,
+            finish_seen: false,
         }
     }
 
     /// Put a chunk back in front of the stream: the router reads the first chunk before
     /// handing a stream out, so that a failure before it can still fall back.
     pub fn push_front(&mut self, chunk: ChatChunk) {
-        // It was recorded when it was taken; it will be again when it is handed out.
+        // It was recorded and counted when it was taken; it will be again when handed out.
         if let Some(r) = &mut self.recorder {
             r.chunks.pop();
+        }
+        if let Some(c) = &mut self.counting {
+            let mut len = 0;
+            chunk_text(&chunk, |t| len += t.len());
+            let keep = c.text.len().saturating_sub(len);
+            if c.text.is_char_boundary(keep) {
+                c.text.truncate(keep);
+            }
         }
         self.pending.push_front(chunk);
     }
@@ -425,6 +557,59 @@ impl ChunkStream {
         self.usage.as_ref()
     }
 
+    /// Count what is needed to estimate the usage if the provider's never arrives (the
+    /// stream is closed, cancelled or cut off first, or the provider sends none): the
+    /// prompt's tokens and the text of every chunk handed out from now on.
+    pub fn count_usage(&mut self, provider: &str, model: &str, prompt: PromptTokens) {
+        self.counting = Some(Box::new(Counting {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            prompt,
+            text: String::new(),
+        }));
+    }
+
+    /// The usage to charge now: the provider's (received, or already buffered), else the
+    /// estimate (`true`) when counting, else `None`.
+    pub fn final_usage(&mut self) -> Option<(Usage, bool)> {
+        if let Some(u) = self.usage.as_ref().or_else(|| self.pending_usage()) {
+            return Some((u.clone(), false));
+        }
+        self.counting.as_mut().map(|c| (c.usage(), true))
+    }
+
+    /// Read to its end without an error: nothing left but usage chunks. The stream is
+    /// settled (ledger, budgets) as soon as this holds, even if the caller keeps it.
+    pub fn ended(&self) -> bool {
+        self.finished
+            && self.deferred_error.is_none()
+            && self.pending.iter().all(|c| c.choices.is_empty())
+    }
+
+    /// Track open choices and count the text of a chunk being handed out.
+    fn hand_out(&mut self, chunk: &ChatChunk) {
+        for c in &chunk.choices {
+            match (
+                c.finish_reason.is_some(),
+                self.open_choices.iter().position(|i| *i == c.index),
+            ) {
+                (true, Some(at)) => {
+                    self.open_choices.swap_remove(at);
+                }
+                (false, None) => self.open_choices.push(c.index),
+                _ => {}
+            }
+        }
+        if let Some(counting) = &mut self.counting {
+            chunk_text(chunk, |t| counting.text.push_str(t));
+        }
+    }
+
+    /// The chunk in front is a final one held until the rest of the stream is read.
+    fn holds_front(&self) -> bool {
+        holds(self.finished, &self.pending, &self.open_choices)
+    }
+
     /// The next chunk already received, without waiting for I/O. Lets blocking and async
     /// callers skip a runtime round trip for the many chunks that arrive together.
     pub fn next_buffered(&mut self) -> Option<ChatChunk> {
@@ -436,10 +621,14 @@ impl ChunkStream {
         ) {
             return None;
         }
-        while let Some(mut chunk) = self.pending.pop_front() {
+        while !self.holds_front() {
+            let Some(mut chunk) = self.pending.pop_front() else {
+                break;
+            };
             if let Some(r) = &mut self.recorder {
                 r.chunks.push(chunk.clone());
             }
+            self.hand_out(&chunk);
             if let Some(u) = &chunk.usage {
                 self.usage = Some(Usage::clone(u));
                 if !self.include_usage {
@@ -448,6 +637,9 @@ impl ChunkStream {
                         continue;
                     }
                 }
+            }
+            if self.failed.is_none() && self.ended() {
+                self.settle();
             }
             return Some(chunk);
         }
@@ -494,6 +686,7 @@ impl ChunkStream {
             parser,
             annotate,
             host,
+            received,
             read_timeout,
             idle_timer,
             last_data,
@@ -502,7 +695,9 @@ impl ChunkStream {
             self.finished = true;
             return Ok(());
         };
-        while self.pending.is_empty() && !self.finished {
+        while !self.finished
+            && (self.pending.is_empty() || holds(false, &self.pending, &self.open_choices))
+        {
             let first = match body.next().now_or_never() {
                 Some(n) => n,
                 None => {
@@ -524,7 +719,6 @@ impl ChunkStream {
                     }
                 }
             };
-            *last_data = tokio::time::Instant::now();
             self.frames.clear();
             // Take everything that has already arrived, not just one HTTP chunk: providers
             // send one frame per chunk, and a runtime round trip per frame would dominate.
@@ -568,6 +762,11 @@ impl ChunkStream {
                     None => break,
                 }
             }
+            // The timeout runs between events, not between reads: a provider that trickles
+            // bytes without completing an event still times out.
+            if !self.frames.is_empty() {
+                *last_data = tokio::time::Instant::now();
+            }
             for frame in &self.frames {
                 let parsed = parser.on_frame(
                     Frame {
@@ -576,7 +775,11 @@ impl ChunkStream {
                     },
                     &mut self.scratch,
                 );
+                self.finish_seen |= has_finish(&self.scratch);
                 self.pending.extend(self.scratch.drain(..));
+                if parsed.is_ok() {
+                    self.events += 1;
+                }
                 match parsed {
                     Ok(StreamControl::Continue) => {}
                     Ok(StreamControl::Done) => {
@@ -593,7 +796,23 @@ impl ChunkStream {
                 if let Err(e) = parser.on_end(&mut self.scratch) {
                     broke = Some(annotate(e));
                 }
+                self.finish_seen |= has_finish(&self.scratch);
                 self.pending.extend(self.scratch.drain(..));
+            }
+            if self.finished && broke.is_none() && !self.finish_seen {
+                // An empty 200, a JSON body instead of an event stream, a compressed stream:
+                // not a success, and retryable (the Router retries and falls back).
+                let message = if self.events == 0 {
+                    format!(
+                        "The response from {host} held no stream events ({received}); expected an event stream"
+                    )
+                } else {
+                    format!(
+                        "The stream from {host} ended without a finish reason after {} events",
+                        self.events
+                    )
+                };
+                broke = Some(annotate(LlmError::new(ErrorKind::ApiConnection, message)));
             }
             if let Some(err) = broke {
                 // Hand out the chunks that came before the failure, then the error.

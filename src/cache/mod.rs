@@ -369,7 +369,8 @@ static HAS_WARNINGS: AtomicBool = AtomicBool::new(false);
 static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// Queue a warning for the front end (Python logs it after the call; the gateway logs it).
-fn warn(message: String) {
+/// Also used by the spend ledger's writer.
+pub fn warn(message: String) {
     let mut queue = match WARNINGS.lock() {
         Ok(q) => q,
         Err(poisoned) => poisoned.into_inner(),

@@ -101,7 +101,8 @@ pub(super) async fn lookup_prepared<R: Request>(call: &PreparedCall<R>) -> Found
     if plan.keys.len() == 1 {
         return match lookup(plan, &call.request).await {
             Some(mut done) => {
-                done.meta.api_base.clone_from(&call.target.api_base);
+                done.meta.api_base =
+                    crate::redact::url_for_display(&call.target.api_base).into_owned();
                 Found::Hit(done)
             }
             None => Found::Miss,
@@ -113,7 +114,7 @@ pub(super) async fn lookup_prepared<R: Request>(call: &PreparedCall<R>) -> Found
         return match call.request.answer_from_cache(entries) {
             Some((response, provider, model)) => {
                 let mut meta = hit_meta(plan, provider, model);
-                meta.api_base.clone_from(&call.target.api_base);
+                meta.api_base = crate::redact::url_for_display(&call.target.api_base).into_owned();
                 Found::Hit(Done { response, meta })
             }
             None => Found::Miss,

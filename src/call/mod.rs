@@ -69,6 +69,7 @@ pub struct CallOptions {
 pub struct ResponseMeta {
     pub provider: String,
     pub model: String,
+    /// The base URL, with any user-info credentials masked (for display only).
     pub api_base: String,
     /// Rate-limit and request-id headers of the provider's response.
     pub headers: Vec<(String, String)>,

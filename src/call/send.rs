@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use crate::error::LlmError;
 use crate::http::{self, HttpClient, HttpRequest};
 use crate::providers::Target;
-use crate::stream::ChunkStream;
+use crate::stream::{ChunkStream, PromptTokens};
 use crate::types::ChatRequest;
 
 use super::track::CallTracker;
@@ -82,13 +82,14 @@ pub async fn execute_stream(
     let tracker = CallTracker::start(call);
     if let Some(plan) = &call.cache {
         if let Some((stream, mut meta)) = cached::lookup_stream(plan, call.include_usage).await {
-            meta.api_base.clone_from(&call.target.api_base);
+            meta.api_base = crate::redact::url_for_display(&call.target.api_base).into_owned();
             tracker.cache_hit(stream.pending_usage());
             return Ok((stream, meta));
         }
     }
     match execute_stream_untracked(client, call).await {
         Ok((mut stream, mut meta)) => {
+            count_stream_usage(call, &mut stream);
             tracker.follow_stream(&mut stream, &meta);
             cached::record_stream(call, &mut stream, &mut meta);
             Ok((stream, meta))
@@ -98,6 +99,17 @@ pub async fn execute_stream(
             Err(e)
         }
     }
+}
+
+/// Let `stream` estimate its usage should the provider's never arrive: the prompt is
+/// counted only then.
+fn count_stream_usage(call: &PreparedCall<ChatRequest>, stream: &mut ChunkStream) {
+    let (provider, model) = (call.provider().to_owned(), call.target.model.clone());
+    let request = call.request.clone();
+    let prompt = PromptTokens::Later(Box::new(move || {
+        crate::tokens::count_request_tokens(&provider, &model, &request)
+    }));
+    stream.count_usage(call.provider(), &call.target.model, prompt);
 }
 
 async fn execute_stream_untracked(
@@ -172,7 +184,7 @@ fn meta<R>(
     ResponseMeta {
         provider: target.provider_name().to_owned(),
         model: target.model.clone(),
-        api_base: target.api_base.clone(),
+        api_base: crate::redact::url_for_display(&target.api_base).into_owned(),
         headers,
         latency: started.elapsed(),
         retries,

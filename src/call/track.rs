@@ -34,6 +34,7 @@ impl Pending {
         error: Option<ErrorKind>,
         usage: Option<&Usage>,
         cost: Option<f64>,
+        estimated: bool,
     ) {
         if let Some(r) = &self.reservation {
             r.settle(cost.unwrap_or(0.0));
@@ -54,6 +55,7 @@ impl Pending {
             status,
             error: error.map(|k| k.class_name().to_owned()),
             stream: self.stream,
+            estimated,
             metadata: self.metadata,
             downgraded_from: self.downgraded_from,
         });
@@ -89,7 +91,7 @@ impl CallTracker {
     /// The call answered: record its usage and cost.
     pub fn succeeded(mut self, meta: &ResponseMeta, usage: Option<&Usage>) {
         if let Some(p) = self.0.take() {
-            p.finish(CallStatus::Success, None, usage, meta.cost);
+            p.finish(CallStatus::Success, None, usage, meta.cost, false);
         }
     }
 
@@ -97,18 +99,21 @@ impl CallTracker {
     /// reservation is released).
     pub fn cache_hit(mut self, usage: Option<&Usage>) {
         if let Some(p) = self.0.take() {
-            p.finish(CallStatus::CacheHit, None, usage, Some(0.0));
+            p.finish(CallStatus::CacheHit, None, usage, Some(0.0), false);
         }
     }
 
     /// The call failed.
     pub fn failed(mut self, err: &LlmError) {
         if let Some(p) = self.0.take() {
-            p.finish(CallStatus::Failure, Some(err.kind), None, Some(0.0));
+            p.finish(CallStatus::Failure, Some(err.kind), None, Some(0.0), false);
         }
     }
 
-    /// The stream opened: record it when it is dropped, with the usage seen by then.
+    /// The stream opened: record it when it is dropped, with the provider's usage, or when
+    /// that never arrived (closed early, cancelled, cut off, or a provider that sends none)
+    /// the stream's estimate: counted prompt and received text, marked `estimated`. The
+    /// budget reservation is settled with that cost.
     pub fn follow_stream(mut self, stream: &mut ChunkStream, meta: &ResponseMeta) {
         let Some(p) = self.0.take() else { return };
         let meta = ResponseMeta {
@@ -124,7 +129,7 @@ impl CallTracker {
                 StreamOutcome::Failed(kind) => (CallStatus::Failure, Some(kind)),
                 StreamOutcome::Closed => (CallStatus::Cancelled, None),
             };
-            p.finish(status, error, end.usage, cost);
+            p.finish(status, error, end.usage, cost, end.estimated);
         }));
     }
 }
@@ -132,7 +137,7 @@ impl CallTracker {
 impl Drop for CallTracker {
     fn drop(&mut self) {
         if let Some(p) = self.0.take() {
-            p.finish(CallStatus::Cancelled, None, None, None);
+            p.finish(CallStatus::Cancelled, None, None, None, false);
         }
     }
 }
@@ -162,6 +167,7 @@ pub fn record_cache_hit(
         status: CallStatus::CacheHit,
         error: None,
         stream,
+        estimated: false,
         metadata,
         downgraded_from: None,
     });
@@ -198,6 +204,7 @@ pub fn record_unsent(
         status,
         error: Some(err.kind.class_name().to_owned()),
         stream,
+        estimated: false,
         metadata,
         downgraded_from: None,
     });

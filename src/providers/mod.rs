@@ -65,7 +65,10 @@ impl std::fmt::Debug for TargetOptions {
                 "api_key",
                 &self.api_key.as_ref().map(|_| crate::redact::MASK),
             )
-            .field("api_base", &self.api_base)
+            .field(
+                "api_base",
+                &self.api_base.as_deref().map(crate::redact::url_for_display),
+            )
             .field("api_version", &self.api_version)
             .field(
                 "extra_headers",
@@ -124,7 +127,7 @@ impl std::fmt::Debug for Target {
         f.debug_struct("Target")
             .field("provider", &self.provider.name())
             .field("model", &self.model)
-            .field("api_base", &self.api_base)
+            .field("api_base", &crate::redact::url_for_display(&self.api_base))
             .field(
                 "api_key",
                 &self.api_key.as_ref().map(|_| crate::redact::MASK),

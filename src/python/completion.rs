@@ -74,8 +74,7 @@ fn completion_unlogged<'py>(
         let opened = rt.block_on(py, call::execute_stream(&rt.client, &call));
         deliver_alerts(py);
         let (stream, meta) = opened?;
-        let stream =
-            SyncStream::new(stream, meta, rt).with_prompt_estimate(call::prompt_estimate(&call));
+        let stream = SyncStream::new(stream, meta, rt);
         return Ok(Bound::new(py, stream)?.into_any());
     }
     let done = block_on_thread(py, move |client| async move {
@@ -117,7 +116,7 @@ pub(super) fn settle<'py>(
 pub(super) enum AsyncOutcome {
     Response(Box<Completion>),
     Embedding(Box<call::EmbeddingCompletion>),
-    Stream(Box<(ChunkStream, ResponseMeta, Option<u64>)>),
+    Stream(Box<(ChunkStream, ResponseMeta)>),
     Failed(LlmError),
 }
 
@@ -134,8 +133,8 @@ impl<'py> IntoPyObject<'py> for AsyncOutcome {
                 convert::embedding_response_to_py(py, &done.response, &done.meta)
             }
             AsyncOutcome::Stream(s) => {
-                let (stream, meta, prompt_tokens) = *s;
-                let stream = AsyncStream::new(stream, meta).with_prompt_estimate(prompt_tokens);
+                let (stream, meta) = *s;
+                let stream = AsyncStream::new(stream, meta);
                 Ok(Bound::new(py, stream)?.into_any())
             }
             AsyncOutcome::Failed(e) => Err(to_pyerr_in(py, e)),
@@ -201,9 +200,7 @@ pub fn acompletion<'py>(
         };
         if call.options.stream {
             match call::execute_stream(client, &call).await {
-                Ok((stream, meta)) => {
-                    AsyncOutcome::Stream(Box::new((stream, meta, call::prompt_estimate(&call))))
-                }
+                Ok((stream, meta)) => AsyncOutcome::Stream(Box::new((stream, meta))),
                 Err(e) => AsyncOutcome::Failed(e),
             }
         } else {

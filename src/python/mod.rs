@@ -65,8 +65,8 @@ mod _llmswitch {
     #[pymodule_export]
     use super::spend::{
         _set_clock, _spend_clear, _spend_configure, _spend_disable_store, _spend_enable_store,
-        _spend_flush, _spend_footprint, _spend_is_recording, _spend_records, _spend_store_path,
-        spend_report, SpendReport,
+        _spend_flush, _spend_footprint, _spend_is_recording, _spend_records, _spend_status,
+        _spend_store_path, spend_report, SpendReport,
     };
     #[pymodule_export]
     use super::stream::{AsyncStream, ReadyChunk, SyncStream};

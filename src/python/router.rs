@@ -205,8 +205,8 @@ fn answer_to_py<'py>(
         Answer::Embedding(done) => {
             convert::embedding_response_to_py(py, &done.response, &done.meta)
         }
-        Answer::Stream(stream, meta, prompt) => {
-            let stream = SyncStream::new(stream, meta, rt).with_prompt_estimate(prompt);
+        Answer::Stream(stream, meta, _) => {
+            let stream = SyncStream::new(stream, meta, rt);
             Ok(Bound::new(py, stream)?.into_any())
         }
     }
@@ -473,8 +473,8 @@ impl Router {
                 match outcome {
                     Ok(Answer::Full(done)) => AsyncOutcome::Response(Box::new(done)),
                     Ok(Answer::Embedding(done)) => AsyncOutcome::Embedding(Box::new(done)),
-                    Ok(Answer::Stream(stream, meta, prompt)) => {
-                        AsyncOutcome::Stream(Box::new((stream, meta, prompt)))
+                    Ok(Answer::Stream(stream, meta, _)) => {
+                        AsyncOutcome::Stream(Box::new((stream, meta)))
                     }
                     Err(e) => AsyncOutcome::Failed(e),
                 }

@@ -307,10 +307,28 @@ pub fn _spend_store_path() -> Option<PathBuf> {
     spend::ledger().store_path()
 }
 
-/// Wait until every record so far is written to the SQLite file.
+/// Wait until every record so far is written to the SQLite file; OSError if records could
+/// not be written.
 #[pyfunction]
-pub fn _spend_flush(py: Python<'_>) {
-    py.detach(|| spend::ledger().flush());
+pub fn _spend_flush(py: Python<'_>) -> PyResult<()> {
+    let flushed = py.detach(|| spend::ledger().flush());
+    super::cache::deliver_warnings(py);
+    flushed.map_err(spend_error)
+}
+
+/// The ledger's state: recording, the SQLite file, and its writer's counts.
+#[pyfunction]
+pub fn _spend_status(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let l = spend::ledger();
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("recording", l.is_recording())?;
+    d.set_item("path", l.store_path().map(|p| p.display().to_string()))?;
+    let s = l.store_status().unwrap_or_default();
+    d.set_item("written", s.written)?;
+    d.set_item("pending", s.pending)?;
+    d.set_item("dropped", s.dropped)?;
+    d.set_item("last_error", s.last_error)?;
+    Ok(d)
 }
 
 /// Turn recording on or off, and set how many records stay in memory.
@@ -360,6 +378,7 @@ fn record_to_py<'py>(py: Python<'py>, r: &SpendRecord) -> PyResult<Bound<'py, Py
     d.set_item("status", r.status.as_str())?;
     d.set_item("error", r.error.as_deref())?;
     d.set_item("stream", r.stream)?;
+    d.set_item("estimated", r.estimated)?;
     d.set_item("user", r.user())?;
     d.set_item("project", r.project())?;
     d.set_item("key", r.key())?;

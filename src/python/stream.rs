@@ -28,9 +28,6 @@ pub struct StreamHidden {
     meta: Mutex<ResponseMeta>,
     dict: PyOnceLock<Py<PyDict>>,
     first_chunk_sent: AtomicBool,
-    /// For providers that report no stream usage: the prompt's counted tokens and the
-    /// reply text seen so far, to estimate the cost at the end.
-    estimate: Mutex<Option<(u64, String)>>,
     /// The logging callbacks' record of this call, when callbacks are registered.
     log: OnceLock<CallLog>,
 }
@@ -41,7 +38,6 @@ impl StreamHidden {
             meta: Mutex::new(meta),
             dict: PyOnceLock::new(),
             first_chunk_sent: AtomicBool::new(false),
-            estimate: Mutex::new(None),
             log: OnceLock::new(),
         }
     }
@@ -61,12 +57,6 @@ impl StreamHidden {
         err
     }
 
-    fn set_prompt_estimate(&self, prompt_tokens: Option<u64>) {
-        if let Ok(mut e) = self.estimate.lock() {
-            *e = prompt_tokens.map(|p| (p, String::new()));
-        }
-    }
-
     fn dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = self.dict.get_or_try_init(py, || {
             let meta = self.meta.lock().map_err(|_| poisoned())?;
@@ -77,18 +67,6 @@ impl StreamHidden {
 
     /// A chunk as a Python object; the first one carries the stream's `_hidden_params`.
     fn chunk<'py>(&self, py: Python<'py>, chunk: &ChatChunk) -> PyResult<Bound<'py, PyAny>> {
-        if let Ok(mut guard) = self.estimate.lock() {
-            if let Some((_, text)) = guard.as_mut() {
-                for choice in &chunk.choices {
-                    text.push_str(choice.delta.content.as_deref().unwrap_or_default());
-                    for call in choice.delta.tool_calls.iter().flatten() {
-                        if let Some(f) = &call.function {
-                            text.push_str(f.arguments.as_deref().unwrap_or_default());
-                        }
-                    }
-                }
-            }
-        }
         let obj = chunk_to_py(py, chunk)?;
         if !self.first_chunk_sent.swap(true, Ordering::Relaxed) {
             obj.setattr(pyo3::intern!(py, "_hidden_params"), self.dict(py)?)?;
@@ -101,7 +79,7 @@ impl StreamHidden {
 
     /// The stream ended: cost its usage (warning once if the model has no price), then
     /// tell the callbacks.
-    fn finish(&self, py: Python<'_>, usage: Option<&Usage>) -> PyResult<()> {
+    fn finish(&self, py: Python<'_>, usage: Option<&(Usage, bool)>) -> PyResult<()> {
         deliver_alerts(py);
         let costed = self.cost(py, usage);
         if let Some(log) = self.log.get() {
@@ -110,28 +88,41 @@ impl StreamHidden {
         costed
     }
 
-    fn cost(&self, py: Python<'_>, usage: Option<&Usage>) -> PyResult<()> {
-        let estimated;
-        let usage = match usage {
-            Some(u) => u,
-            None => {
-                let estimate = self.estimate.lock().map_err(|_| poisoned())?.take();
-                let Some((prompt_tokens, text)) = estimate else {
-                    return Ok(());
-                };
-                let meta = self.meta.lock().map_err(|_| poisoned())?;
-                let completion =
-                    crate::tokens::count_text_tokens(&meta.provider, &meta.model, &text);
-                estimated = Usage::new(prompt_tokens, completion);
-                &estimated
-            }
+    /// A chunk handed out: if it ended the stream (all that may follow is usage), cost the
+    /// stream now, for a caller that stops at the finish reason.
+    fn chunk_of<'py>(
+        &self,
+        py: Python<'py>,
+        chunk: &ChatChunk,
+        stream: &mut ChunkStream,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let obj = self.chunk(py, chunk)?;
+        if stream.ended() {
+            self.cost(py, stream.final_usage().as_ref())?;
+        }
+        Ok(obj)
+    }
+
+    /// The stream is being closed before its end: cost what it will be charged.
+    fn closing(&self, py: Python<'_>, stream: &mut ChunkStream) -> PyResult<()> {
+        let usage = stream.final_usage();
+        self.cost(py, usage.as_ref())
+    }
+
+    /// Set `response_cost` (and `estimated`: whether the usage is llmswitch's count, not
+    /// the provider's) from the stream's final usage.
+    fn cost(&self, py: Python<'_>, usage: Option<&(Usage, bool)>) -> PyResult<()> {
+        let Some((usage, estimated)) = usage else {
+            return Ok(());
         };
         let (cost, provider, model) = {
             let mut meta = self.meta.lock().map_err(|_| poisoned())?;
             meta.cost = meta.cost_of(usage);
             (meta.cost, meta.provider.clone(), meta.model.clone())
         };
-        self.dict(py)?.set_item("response_cost", cost)?;
+        let dict = self.dict(py)?;
+        dict.set_item("response_cost", cost)?;
+        dict.set_item("estimated", *estimated)?;
         if cost.is_none() {
             super::cost::warn_unpriced(py, &provider, &model)?;
         }
@@ -159,7 +150,9 @@ impl SyncStream {
             Ok(slot) => slot.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if let Some(stream) = open {
+        if let Some(mut stream) = open {
+            // The cost is best effort here (a drop cannot raise); the ledger has it anyway.
+            let _ = self.hidden.closing(py, &mut stream);
             self.runtime.drop_in(py, stream);
         }
     }
@@ -175,13 +168,6 @@ impl SyncStream {
     /// Report this stream's chunks and end to the logging callbacks.
     pub(super) fn set_log(&self, log: CallLog) {
         self.hidden.set_log(log);
-    }
-
-    /// For a provider that reports no stream usage: the prompt's counted tokens, so the
-    /// cost can be estimated from them and the reply text when the stream ends.
-    pub fn with_prompt_estimate(self, prompt_tokens: Option<u64>) -> Self {
-        self.hidden.set_prompt_estimate(prompt_tokens);
-        self
     }
 }
 
@@ -204,19 +190,19 @@ impl SyncStream {
             return Err(PyStopIteration::new_err(()));
         };
         if let Some(chunk) = stream.next_buffered() {
-            return self.hidden.chunk(py, &chunk);
+            return self.hidden.chunk_of(py, &chunk, stream);
         }
         let next = self
             .runtime
             .block_on(py, async { Ok::<_, LlmError>(stream.next().await) })?;
         match next {
-            Some(Ok(chunk)) => self.hidden.chunk(py, &chunk),
+            Some(Ok(chunk)) => self.hidden.chunk_of(py, &chunk, stream),
             Some(Err(e)) => {
                 *slot = None;
                 Err(self.hidden.failed(py, e))
             }
             None => {
-                let usage = stream.usage().cloned();
+                let usage = stream.final_usage();
                 *slot = None;
                 self.hidden.finish(py, usage.as_ref())?;
                 Err(PyStopIteration::new_err(()))
@@ -270,12 +256,6 @@ impl AsyncStream {
         }
     }
 
-    /// See [`SyncStream::with_prompt_estimate`].
-    pub fn with_prompt_estimate(self, prompt_tokens: Option<u64>) -> Self {
-        self.hidden.set_prompt_estimate(prompt_tokens);
-        self
-    }
-
     /// See [`SyncStream::set_log`].
     pub(super) fn set_log(&self, log: CallLog) {
         self.hidden.set_log(log);
@@ -283,9 +263,14 @@ impl AsyncStream {
 }
 
 enum NextChunk {
-    Chunk(Box<ChatChunk>, Arc<StreamHidden>),
-    /// The stream ended now, with this usage.
-    Ended(Option<Box<Usage>>, Arc<StreamHidden>),
+    /// A chunk, and the stream's usage if it ended the stream.
+    Chunk(
+        Box<ChatChunk>,
+        Arc<StreamHidden>,
+        Option<Box<(Usage, bool)>>,
+    ),
+    /// The stream ended now, with this usage (estimated?).
+    Ended(Option<Box<(Usage, bool)>>, Arc<StreamHidden>),
     /// The stream had already ended.
     End,
     Failed(LlmError, Arc<StreamHidden>),
@@ -298,7 +283,13 @@ impl<'py> IntoPyObject<'py> for NextChunk {
 
     fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
         match self {
-            NextChunk::Chunk(c, hidden) => hidden.chunk(py, &c),
+            NextChunk::Chunk(c, hidden, usage) => {
+                let obj = hidden.chunk(py, &c)?;
+                if usage.is_some() {
+                    hidden.cost(py, usage.as_deref())?;
+                }
+                Ok(obj)
+            }
             NextChunk::Ended(usage, hidden) => {
                 hidden.finish(py, usage.as_deref())?;
                 Err(PyStopAsyncIteration::new_err(()))
@@ -355,7 +346,7 @@ impl AsyncStream {
                 None => return Err(PyStopAsyncIteration::new_err(())),
                 Some(stream) => {
                     if let Some(chunk) = stream.next_buffered() {
-                        let value = self.hidden.chunk(py, &chunk)?.unbind();
+                        let value = self.hidden.chunk_of(py, &chunk, stream)?.unbind();
                         return ready(py, value);
                     }
                 }
@@ -369,13 +360,16 @@ impl AsyncStream {
                 return Ok(NextChunk::End);
             };
             Ok(match s.next().await {
-                Some(Ok(chunk)) => NextChunk::Chunk(Box::new(chunk), hidden),
+                Some(Ok(chunk)) => {
+                    let usage = s.ended().then(|| s.final_usage()).flatten();
+                    NextChunk::Chunk(Box::new(chunk), hidden, usage.map(Box::new))
+                }
                 Some(Err(e)) => {
                     *guard = None;
                     NextChunk::Failed(e, hidden)
                 }
                 None => {
-                    let usage = s.usage().cloned().map(Box::new);
+                    let usage = s.final_usage().map(Box::new);
                     *guard = None;
                     NextChunk::Ended(usage, hidden)
                 }
@@ -388,7 +382,9 @@ impl AsyncStream {
         // Nobody is reading: drop it here (its connection task on the shared runtime sees
         // the body go and closes the socket). Else after the pending read.
         if let Ok(mut guard) = self.stream.try_lock() {
-            *guard = None;
+            if let Some(mut stream) = guard.take() {
+                self.hidden.closing(py, &mut stream)?;
+            }
             return ready(py, py.None());
         }
         let stream = self.stream.clone();

@@ -2,6 +2,7 @@
 //! JSON text), for the core to deserialize into its types.
 
 use pyo3::prelude::*;
+use pyo3::types::iter::{BoundDictIterator, BoundListIterator, BoundTupleIterator};
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -25,10 +26,13 @@ enum PathStep {
 
 /// A value that has no JSON form, and where it is.
 pub struct ConvertError {
-    /// From the offending value up (reversed).
+    /// From the outermost value in.
     path: Vec<PathStep>,
     message: String,
 }
+
+/// Path steps shown in an error before the rest is elided (a deep value's path is long).
+const PATH_SHOWN: usize = 12;
 
 impl ConvertError {
     fn new(message: impl Into<String>) -> Self {
@@ -38,22 +42,20 @@ impl ConvertError {
         }
     }
 
-    fn inside(mut self, step: PathStep) -> Self {
-        self.path.push(step);
-        self
-    }
-
     /// The error as a `BadRequestError` about the argument `what`.
     pub fn at(self, what: &str) -> LlmError {
-        let path: String = self
+        let mut path: String = self
             .path
             .iter()
-            .rev()
+            .take(PATH_SHOWN)
             .map(|s| match s {
                 PathStep::Key(k) => format!(".{k}"),
                 PathStep::Index(i) => format!("[{i}]"),
             })
             .collect();
+        if self.path.len() > PATH_SHOWN {
+            path.push_str(&format!("... ({} levels deep)", self.path.len()));
+        }
         LlmError::bad_request(format!("{what}{path}: {}", self.message))
     }
 }
@@ -64,6 +66,13 @@ fn text_of(obj: &Bound<'_, PyAny>) -> Result<String, ConvertError> {
         .map_err(|e| ConvertError::new(e.to_string()))
 }
 
+/// How deep a value passed to llmswitch may nest (containers within containers; the
+/// argument itself is level 1). JSON Schema, tool parameters and provider APIs need far
+/// less. The bound keeps a hostile or accidental deep value from overflowing the stack (of
+/// small-stack threads too) in everything that reads the value after this walk, which
+/// itself uses no recursion.
+pub const MAX_DEPTH: usize = 128;
+
 /// A Python object as JSON. Our own walk rather than pythonize's deserializer: that one
 /// probes every dict for `__dataclass_fields__`, raising (and formatting) an
 /// AttributeError per dict on the stable ABI, which dominated the cost of reading a call.
@@ -71,74 +80,230 @@ fn text_of(obj: &Bound<'_, PyAny>) -> Result<String, ConvertError> {
 /// model classes (as a strict `json_schema` response format), timeout objects such as
 /// `httpx.Timeout` (their longest timeout, in seconds) and int dict keys (as `json.dumps`
 /// writes them) are accepted. With `as_text`, any other value becomes its `str()`.
+/// Containers nested deeper than [`MAX_DEPTH`] or containing themselves are refused. The
+/// walk keeps its own stack of open containers (no recursion), so it needs the same few
+/// hundred bytes of the thread's stack however deep the value.
 pub fn py_to_value(obj: &Bound<'_, PyAny>, as_text: bool) -> Result<Value, ConvertError> {
+    let mut open: Vec<Open<'_>> = Vec::new();
+    walk(obj, as_text, &mut open).map_err(|mut e| {
+        let mut path: Vec<PathStep> = open.iter_mut().filter_map(Open::take_step).collect();
+        path.append(&mut e.path);
+        e.path = path;
+        e
+    })
+}
+
+/// The items of an open container.
+enum Items<'py> {
+    Dict(BoundDictIterator<'py>, Map<String, Value>),
+    List(BoundListIterator<'py>, Vec<Value>),
+    Tuple(BoundTupleIterator<'py>, Vec<Value>),
+}
+
+/// A container being read.
+struct Open<'py> {
+    items: Items<'py>,
+    /// Its address (of the pydantic model, for a model's dump), to tell a cycle.
+    addr: usize,
+    /// Whether values without a JSON form become their `str()` inside it.
+    as_text: bool,
+    /// The key of the dict item being read.
+    key: Option<String>,
+    /// The index of the sequence item being read.
+    index: usize,
+}
+
+impl<'py> Open<'py> {
+    /// Where the item being read is, for an error.
+    fn take_step(&mut self) -> Option<PathStep> {
+        match &self.items {
+            Items::Dict(..) => self.key.take().map(PathStep::Key),
+            Items::List(..) | Items::Tuple(..) => self.index.checked_sub(1).map(PathStep::Index),
+        }
+    }
+
+    /// The next item, `None` when all are read.
+    fn next_item(&mut self) -> Result<Option<Bound<'py, PyAny>>, ConvertError> {
+        match &mut self.items {
+            Items::Dict(iter, _) => {
+                let Some((k, v)) = iter.next() else {
+                    return Ok(None);
+                };
+                let key = if let Ok(s) = k.cast::<PyString>() {
+                    s.to_cow()
+                        .map_err(|e| ConvertError::new(e.to_string()))?
+                        .into_owned()
+                } else if self.as_text
+                    || k.is_instance_of::<PyInt>()
+                    || k.is_instance_of::<PyFloat>()
+                {
+                    text_of(&k)?
+                } else {
+                    return Err(ConvertError::new("dict keys must be strings"));
+                };
+                self.key = Some(key);
+                Ok(Some(v))
+            }
+            Items::List(iter, _) => {
+                self.index += 1;
+                Ok(iter.next())
+            }
+            Items::Tuple(iter, _) => {
+                self.index += 1;
+                Ok(iter.next())
+            }
+        }
+    }
+
+    /// Store the value of the item read.
+    fn put(&mut self, value: Value) {
+        match &mut self.items {
+            Items::Dict(_, map) => {
+                if let Some(k) = self.key.take() {
+                    map.insert(k, value);
+                }
+            }
+            Items::List(_, out) | Items::Tuple(_, out) => out.push(value),
+        }
+    }
+
+    fn finish(self) -> Value {
+        match self.items {
+            Items::Dict(_, map) => Value::Object(map),
+            Items::List(_, out) | Items::Tuple(_, out) => Value::Array(out),
+        }
+    }
+}
+
+/// What one Python object is: a JSON value, or a container to read.
+enum Step<'py> {
+    Value(Value),
+    Open(Items<'py>, usize),
+}
+
+fn walk<'py>(
+    root: &Bound<'py, PyAny>,
+    as_text: bool,
+    open: &mut Vec<Open<'py>>,
+) -> Result<Value, ConvertError> {
+    let mut item = root.clone();
+    let mut item_as_text = as_text;
+    loop {
+        // `item` → a value, or a container to read.
+        let (items, addr, inner_as_text) = match step(&item, item_as_text)? {
+            Step::Value(v) => {
+                let Some(top) = open.last_mut() else {
+                    return Ok(v);
+                };
+                top.put(v);
+                (None, 0, false)
+            }
+            // A model's dump is read as plain data.
+            Step::Open(items, addr) => {
+                let model = addr != item.as_ptr() as usize;
+                (Some(items), addr, item_as_text && !model)
+            }
+        };
+        if let Some(items) = items {
+            if open.iter().any(|o| o.addr == addr) {
+                return Err(ConvertError::new(
+                    "the value contains itself (a self-referencing list or dict), which has no JSON form",
+                ));
+            }
+            if open.len() >= MAX_DEPTH {
+                return Err(ConvertError::new(format!(
+                    "the value is nested more than {MAX_DEPTH} levels deep, the most llmswitch accepts"
+                )));
+            }
+            open.push(Open {
+                items,
+                addr,
+                as_text: inner_as_text,
+                key: None,
+                index: 0,
+            });
+        }
+        // The next item to read, closing the containers read to their end.
+        loop {
+            let Some(top) = open.last_mut() else {
+                return Ok(Value::Null);
+            };
+            if let Some(next) = top.next_item()? {
+                item_as_text = top.as_text;
+                item = next;
+                break;
+            }
+            let done = open.pop().map(Open::finish).unwrap_or(Value::Null);
+            let Some(top) = open.last_mut() else {
+                return Ok(done);
+            };
+            top.put(done);
+        }
+    }
+}
+
+/// One object: scalars become values, containers are opened.
+fn step<'py>(obj: &Bound<'py, PyAny>, as_text: bool) -> Result<Step<'py>, ConvertError> {
     if obj.is_none() {
-        return Ok(Value::Null);
+        return Ok(Step::Value(Value::Null));
     }
     if let Ok(s) = obj.cast::<PyString>() {
         return s
             .to_cow()
-            .map(|s| Value::String(s.into_owned()))
+            .map(|s| Step::Value(Value::String(s.into_owned())))
             .map_err(|e| ConvertError::new(e.to_string()));
     }
     if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
+        return Ok(Step::Value(Value::Bool(b.is_true())));
     }
     if let Ok(i) = obj.cast::<PyInt>() {
         if let Ok(v) = i.extract::<i64>() {
-            return Ok(Value::from(v));
+            return Ok(Step::Value(Value::from(v)));
         }
         return i
             .extract::<u64>()
-            .map(Value::from)
+            .map(|v| Step::Value(Value::from(v)))
             .map_err(|_| ConvertError::new("integer out of range"));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return serde_json::Number::from_f64(f.value())
-            .map(Value::Number)
+            .map(|n| Step::Value(Value::Number(n)))
             .ok_or_else(|| ConvertError::new("NaN and infinity are not valid JSON"));
     }
+    let addr = obj.as_ptr() as usize;
     if let Ok(d) = obj.cast::<PyDict>() {
-        let mut map = Map::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            let key = if let Ok(s) = k.cast::<PyString>() {
-                s.to_cow()
-                    .map_err(|e| ConvertError::new(e.to_string()))?
-                    .into_owned()
-            } else if as_text || k.is_instance_of::<PyInt>() || k.is_instance_of::<PyFloat>() {
-                text_of(&k)?
-            } else {
-                return Err(ConvertError::new("dict keys must be strings"));
-            };
-            match py_to_value(&v, as_text) {
-                Ok(v) => {
-                    map.insert(key, v);
-                }
-                Err(e) => return Err(e.inside(PathStep::Key(key))),
-            }
-        }
-        return Ok(Value::Object(map));
+        return Ok(Step::Open(
+            Items::Dict(d.iter(), Map::with_capacity(d.len())),
+            addr,
+        ));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return seq_to_value(l.iter(), as_text);
+        return Ok(Step::Open(
+            Items::List(l.iter(), Vec::with_capacity(l.len())),
+            addr,
+        ));
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return seq_to_value(t.iter(), as_text);
+        return Ok(Step::Open(
+            Items::Tuple(t.iter(), Vec::with_capacity(t.len())),
+            addr,
+        ));
     }
-    other_to_value(obj).or_else(|e| {
+    other(obj).or_else(|e| {
         if as_text {
-            text_of(obj).map(Value::String)
+            text_of(obj).map(|s| Step::Value(Value::String(s)))
         } else {
             Err(e)
         }
     })
 }
 
-/// Objects that are not plain data: pydantic models and model classes, timeout objects.
-fn other_to_value(obj: &Bound<'_, PyAny>) -> Result<Value, ConvertError> {
+/// Objects that are not plain data: pydantic models (their dump, opened under the model's
+/// address) and model classes, timeout objects.
+fn other<'py>(obj: &Bound<'py, PyAny>) -> Result<Step<'py>, ConvertError> {
     let py = obj.py();
     if let Ok(class) = obj.cast::<PyType>() {
-        return response_format_of(class);
+        return response_format_of(class).map(Step::Value);
     }
     if obj
         .hasattr(pyo3::intern!(py, "model_dump"))
@@ -151,8 +316,16 @@ fn other_to_value(obj: &Bound<'_, PyAny>) -> Result<Value, ConvertError> {
         let dumped = obj
             .call_method("model_dump", (), Some(&kwargs))
             .map_err(|e| ConvertError::new(e.to_string()))?;
-        return py_to_value(&dumped, false);
+        return match step(&dumped, false)? {
+            Step::Open(items, _) => Ok(Step::Open(items, obj.as_ptr() as usize)),
+            value => Ok(value),
+        };
     }
+    timeout_of(obj).map(Step::Value)
+}
+
+/// A timeout object such as `httpx.Timeout`: its longest timeout in seconds.
+fn timeout_of(obj: &Bound<'_, PyAny>) -> Result<Value, ConvertError> {
     let mut longest: Option<f64> = None;
     for attr in ["connect", "read", "write", "pool", "total"] {
         if let Ok(s) = obj.getattr(attr).and_then(|v| v.extract::<f64>()) {
@@ -194,18 +367,4 @@ fn response_format_of(class: &Bound<'_, PyType>) -> Result<Value, ConvertError> 
     let format = ResponseFormat::strict_json_schema(&name, schema)
         .map_err(|e| ConvertError::new(format!("({name}): {e}")))?;
     serde_json::to_value(format).map_err(|e| ConvertError::new(e.to_string()))
-}
-
-fn seq_to_value<'py>(
-    items: impl Iterator<Item = Bound<'py, PyAny>>,
-    as_text: bool,
-) -> Result<Value, ConvertError> {
-    let mut out = Vec::new();
-    for (i, item) in items.enumerate() {
-        match py_to_value(&item, as_text) {
-            Ok(v) => out.push(v),
-            Err(e) => return Err(e.inside(PathStep::Index(i))),
-        }
-    }
-    Ok(Value::Array(out))
 }

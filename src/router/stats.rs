@@ -52,7 +52,11 @@ pub fn snapshot(d: &Deployment, now: Duration) -> DeploymentStats {
         model_id: d.id.clone(),
         model_group: d.model_group.clone(),
         model: d.model.clone(),
-        api_base: d.target.api_base.clone(),
+        api_base: d
+            .target
+            .api_base
+            .as_deref()
+            .map(|b| crate::redact::url_for_display(b).into_owned()),
         in_flight: s.in_flight.load(Ordering::Relaxed),
         successes: s.successes.load(Ordering::Relaxed),
         failures: s.failures.load(Ordering::Relaxed),

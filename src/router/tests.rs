@@ -804,8 +804,8 @@ async fn stream_falls_back_before_the_first_chunk() {
     assert!(text.starts_with("Hello"), "{text}");
     assert_eq!(
         stat(&r.stats(), "ok").in_flight,
-        1,
-        "in flight until the stream is dropped"
+        0,
+        "settled once read to its end, even before it is dropped"
     );
     drop(stream);
     let s = r.stats();

@@ -132,6 +132,7 @@ pub struct PackedRecord {
     metadata: Option<Sym>,
     status: CallStatus,
     stream: bool,
+    estimated: bool,
 }
 
 /// The ring of packed records and the values they share.
@@ -200,6 +201,7 @@ impl RecordRing {
             metadata,
             status: r.status,
             stream: r.stream,
+            estimated: r.estimated,
         };
         self.records.push_back(packed);
     }
@@ -298,6 +300,7 @@ impl RingSnapshot {
             status: r.status,
             error: self.text(r.error),
             stream: r.stream,
+            estimated: r.estimated,
             metadata: r
                 .metadata
                 .and_then(|m| self.metadata.get(m.index()).cloned().flatten()),
@@ -328,6 +331,7 @@ mod tests {
             },
             error: i.is_multiple_of(5).then(|| "RateLimitError".to_owned()),
             stream: i % 2 == 1,
+            estimated: i == 3,
             metadata: meta.map(Arc::new),
             downgraded_from: (i == 7).then(|| "gpt-4o".to_owned()),
         }

@@ -155,6 +155,10 @@ pub struct SpendRecord {
     /// The exception class of a failure (`RateLimitError`, `BudgetExceededError`, ...).
     pub error: Option<String>,
     pub stream: bool,
+    /// The tokens (and cost) are llmswitch's count, not the provider's: a stream that ended
+    /// before the provider's usage arrived (closed, cancelled, cut off) is charged its
+    /// counted prompt and the counted text of the chunks received.
+    pub estimated: bool,
     pub metadata: Option<Arc<CallMetadata>>,
     /// Set when a budget switched the call to a cheaper model: the model asked for.
     pub downgraded_from: Option<String>,
@@ -203,6 +207,8 @@ pub enum SpendError {
     GroupKey(String),
     #[error("unknown interval {0:?}: use \"hour\" or \"day\"")]
     Interval(String),
+    #[error("{message}")]
+    Unwritten { message: String },
 }
 
 struct LedgerState {
@@ -327,15 +333,25 @@ impl Ledger {
     }
 
     /// Wait until every record so far is in the SQLite file (no-op without persistence).
-    pub fn flush(&self) {
+    /// Fails if records could not be written (they are kept and retried, up to
+    /// [`store::MAX_BACKLOG`]) or were dropped since the last flush.
+    pub fn flush(&self) -> Result<(), SpendError> {
         let waiter = self
             .state()
             .store
             .as_ref()
             .map(store::Writer::flush_request);
-        if let Some(w) = waiter {
-            w.wait();
+        match waiter {
+            Some(w) => w
+                .wait()
+                .map_err(|message| SpendError::Unwritten { message }),
+            None => Ok(()),
         }
+    }
+
+    /// The SQLite writer's counts and last error (`None` without persistence).
+    pub fn store_status(&self) -> Option<store::WriterStatus> {
+        self.state().store.as_ref().map(store::Writer::status)
     }
 
     /// Visit the records started in `[since, until)`: from the SQLite file when
@@ -347,7 +363,9 @@ impl Ledger {
         mut visit: impl FnMut(&SpendRecord),
     ) -> Result<(), SpendError> {
         if let Some(path) = self.store_path() {
-            self.flush();
+            // Records that cannot be written yet are reported by flush() and status(); the
+            // report covers what the file holds.
+            let _ = self.flush();
             return store::read_range(&path, since, until, visit);
         }
         // Copied under the lock (a memcpy of fixed-size records), unpacked outside it.
@@ -385,6 +403,7 @@ pub(crate) mod tests {
             status: CallStatus::Success,
             error: None,
             stream: false,
+            estimated: false,
             metadata: Some(Arc::new(meta)),
             downgraded_from: None,
         }

@@ -38,24 +38,45 @@ CREATE TABLE IF NOT EXISTS spend (
     key TEXT,
     tags TEXT,
     metadata TEXT,
-    downgraded_from TEXT
+    downgraded_from TEXT,
+    estimated INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS spend_started_at ON spend(started_at);
 ";
 
 const INSERT: &str = "INSERT OR IGNORE INTO spend (id, started_at, model, provider, deployment,
     prompt_tokens, completion_tokens, cost, latency, status, error, stream, user, project, key,
-    tags, metadata, downgraded_from)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+    tags, metadata, downgraded_from, estimated)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 const SELECT: &str = "SELECT id, started_at, model, provider, deployment, prompt_tokens,
     completion_tokens, cost, latency, status, error, stream, user, project, key, tags, metadata,
-    downgraded_from FROM spend WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at";
+    downgraded_from, estimated FROM spend WHERE started_at >= ?1 AND started_at < ?2 ORDER BY started_at";
 
 enum Msg {
     Record(Arc<SpendRecord>),
-    Flush(mpsc::SyncSender<()>),
+    Flush(mpsc::SyncSender<Result<(), String>>),
     Close,
+}
+
+/// Records kept in memory while the file cannot be written (disk full, file locked or made
+/// read-only), retried until they can be; past this the oldest are dropped and counted.
+pub const MAX_BACKLOG: usize = 100_000;
+
+/// How often a failed write is retried when no new record comes to trigger it.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What the writer has done: `spend.status()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterStatus {
+    /// Records written to the file.
+    pub written: u64,
+    /// Records waiting after a failed write, to be retried.
+    pub pending: usize,
+    /// Records dropped because the backlog was full.
+    pub dropped: u64,
+    /// The last write error, until a write succeeds.
+    pub last_error: Option<String>,
 }
 
 /// The handle of a writer thread.
@@ -63,18 +84,20 @@ pub struct Writer {
     tx: mpsc::Sender<Msg>,
     path: PathBuf,
     thread: Option<JoinHandle<()>>,
-    last_error: Arc<Mutex<Option<String>>>,
+    status: Arc<Mutex<WriterStatus>>,
 }
 
 /// Waits for a flush to be done.
-pub struct FlushWaiter(Option<mpsc::Receiver<()>>);
+pub struct FlushWaiter(Option<mpsc::Receiver<Result<(), String>>>);
 
 impl FlushWaiter {
-    /// Block until the writer has written everything sent before the flush (returns at
-    /// once if the writer is gone).
-    pub fn wait(self) {
-        if let Some(rx) = self.0 {
-            let _ = rx.recv();
+    /// Block until the writer has tried to write everything sent before the flush (returns
+    /// at once if the writer is gone). An error says records are still unwritten, or were
+    /// dropped since the last flush.
+    pub fn wait(self) -> Result<(), String> {
+        match self.0 {
+            Some(rx) => rx.recv().unwrap_or(Ok(())),
+            None => Ok(()),
         }
     }
 }
@@ -98,7 +121,37 @@ fn open(path: &Path) -> Result<Connection, SpendError> {
         .map_err(|e| sqlite_error(path, e))?;
     conn.execute_batch(SCHEMA)
         .map_err(|e| sqlite_error(path, e))?;
+    add_estimated_column(&conn).map_err(|e| sqlite_error(path, e))?;
+    // SQLite opens a file it may not write read-only without a word: check now, so that
+    // `enable()` fails rather than every later write.
+    if conn
+        .is_readonly("main")
+        .map_err(|e| sqlite_error(path, e))?
+    {
+        return Err(SpendError::Store {
+            path: path.display().to_string(),
+            message: "the file is read-only; no record could be written to it".to_owned(),
+        });
+    }
+    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+        .map_err(|e| SpendError::Store {
+            path: path.display().to_string(),
+            message: format!("cannot write to the file: {e}"),
+        })?;
     Ok(conn)
+}
+
+/// A file written before records said whether their usage was estimated gains the column.
+fn add_estimated_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('spend') WHERE name = 'estimated'",
+        [],
+        |row| row.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE spend ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
 }
 
 impl Writer {
@@ -107,11 +160,12 @@ impl Writer {
     pub fn open(path: &Path) -> Result<Writer, SpendError> {
         let mut conn = open(path)?;
         let (tx, rx) = mpsc::channel::<Msg>();
-        let last_error = Arc::new(Mutex::new(None));
-        let errors = last_error.clone();
+        let status = Arc::new(Mutex::new(WriterStatus::default()));
+        let shared = status.clone();
+        let shown = path.display().to_string();
         let thread = std::thread::Builder::new()
             .name("llmswitch-spend-writer".to_owned())
-            .spawn(move || run(&mut conn, &rx, &errors))
+            .spawn(move || run(&mut conn, &rx, &shared, &shown))
             .map_err(|e| SpendError::Store {
                 path: path.display().to_string(),
                 message: format!("cannot start the writer thread: {e}"),
@@ -120,7 +174,7 @@ impl Writer {
             tx,
             path: path.to_path_buf(),
             thread: Some(thread),
-            last_error,
+            status,
         })
     }
 
@@ -151,9 +205,12 @@ impl Writer {
         }
     }
 
-    /// The last write error, if writing failed (disk full, file removed...).
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|e| e.clone())
+    /// Records written, pending and dropped, and the last write error.
+    pub fn status(&self) -> WriterStatus {
+        match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// Write everything queued, then stop the thread.
@@ -174,21 +231,44 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: &mut Connection, rx: &mpsc::Receiver<Msg>, errors: &Mutex<Option<String>>) {
-    let mut batch: Vec<Arc<SpendRecord>> = Vec::new();
-    let mut acks: Vec<mpsc::SyncSender<()>> = Vec::new();
+fn run(conn: &mut Connection, rx: &mpsc::Receiver<Msg>, status: &Mutex<WriterStatus>, path: &str) {
+    // Records received and not yet written: the batch being gathered, and after a failed
+    // write the backlog retried with the next batch (or every RETRY_EVERY).
+    let mut backlog: Vec<Arc<SpendRecord>> = Vec::new();
+    let mut acks: Vec<mpsc::SyncSender<Result<(), String>>> = Vec::new();
+    let mut dropped_at_last_flush = 0;
+    let mut warned = false;
+    let update = |f: &mut dyn FnMut(&mut WriterStatus)| match status.lock() {
+        Ok(mut s) => f(&mut s),
+        Err(poisoned) => f(&mut poisoned.into_inner()),
+    };
     loop {
-        let Ok(first) = rx.recv() else { return };
+        let first = if backlog.is_empty() {
+            match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => return,
+            }
+        } else {
+            match rx.recv_timeout(RETRY_EVERY) {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        };
         let mut close = false;
-        let mut next = Some(first);
+        let mut next = first;
         let mut slept = false;
+        let mut fresh = 0;
         while let Some(m) = next.take() {
             match m {
-                Msg::Record(r) => batch.push(r),
+                Msg::Record(r) => {
+                    backlog.push(r);
+                    fresh += 1;
+                }
                 Msg::Flush(ack) => acks.push(ack),
                 Msg::Close => close = true,
             }
-            if close || batch.len() >= MAX_BATCH {
+            if close || fresh >= MAX_BATCH {
                 break;
             }
             next = match rx.try_recv() {
@@ -204,16 +284,58 @@ fn run(conn: &mut Connection, rx: &mpsc::Receiver<Msg>, errors: &Mutex<Option<St
                 Err(_) => None,
             };
         }
-        if !batch.is_empty() {
-            if let Err(e) = write_batch(conn, &batch) {
-                if let Ok(mut slot) = errors.lock() {
-                    *slot = Some(e.to_string());
+        if !backlog.is_empty() {
+            match write_batch(conn, &backlog) {
+                Ok(()) => {
+                    let n = backlog.len() as u64;
+                    backlog.clear();
+                    warned = false;
+                    update(&mut |s| {
+                        s.written += n;
+                        s.pending = 0;
+                        s.last_error = None;
+                    });
+                }
+                Err(e) => {
+                    let excess = backlog.len().saturating_sub(MAX_BACKLOG);
+                    backlog.drain(..excess);
+                    let message = e.to_string();
+                    let pending = backlog.len();
+                    update(&mut |s| {
+                        s.pending = pending;
+                        s.dropped += excess as u64;
+                        s.last_error = Some(message.clone());
+                    });
+                    if !warned {
+                        // Once until a write succeeds again.
+                        warned = true;
+                        crate::cache::warn(format!(
+                            "llmswitch could not write spend records to {path} ({message}); {pending} are kept in memory and retried (at most {MAX_BACKLOG}); see llmswitch.spend.status()"
+                        ));
+                    }
                 }
             }
-            batch.clear();
         }
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
+        if !acks.is_empty() {
+            let s = match status.lock() {
+                Ok(s) => s.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
+            let result = if backlog.is_empty() && s.dropped == dropped_at_last_flush {
+                Ok(())
+            } else {
+                Err(format!(
+                    "spend ledger database {path}: {} records could not be written ({} kept in memory and retried, {} dropped since the last flush): {}",
+                    backlog.len() as u64 + s.dropped - dropped_at_last_flush,
+                    backlog.len(),
+                    s.dropped - dropped_at_last_flush,
+                    s.last_error.as_deref().unwrap_or("unknown error")
+                ))
+            };
+            dropped_at_last_flush = s.dropped;
+            for ack in acks.drain(..) {
+                let _ = ack.send(result.clone());
+            }
         }
         if close {
             return;
@@ -253,6 +375,7 @@ fn write_batch(conn: &mut Connection, batch: &[Arc<SpendRecord>]) -> rusqlite::R
                 tags,
                 extra,
                 r.downgraded_from,
+                r.estimated,
             ])?;
         }
     }
@@ -322,6 +445,7 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpendRecord> {
         stream: row.get(11)?,
         metadata: (!meta.is_empty()).then(|| Arc::new(meta)),
         downgraded_from: row.get(17)?,
+        estimated: row.get(18)?,
     })
 }
 

@@ -89,7 +89,10 @@ def test_cancelling_the_task_aborts_the_request(server, openai_kw):
 def test_a_cancelled_stream_read_leaves_the_stream_usable(server, openai_kw):
     from conftest import chunk
 
-    server.enqueue(sse=[chunk({"content": "a"}), chunk({"content": "b"}), "data: [DONE]"], chunk_delay=0.3)
+    server.enqueue(
+        sse=[chunk({"content": "a"}), chunk({"content": "b"}), chunk({}, "stop"), "data: [DONE]"],
+        chunk_delay=0.3,
+    )
 
     async def main():
         stream = await llmswitch.acompletion(

@@ -43,7 +43,10 @@ def test_gil_released_during_blocking_call(server, openai_kw):
 
 
 def test_gil_released_while_waiting_for_stream_chunks(server, openai_kw):
-    server.enqueue(sse=[chunk({"content": "a"}), chunk({"content": "b"}), "data: [DONE]"], chunk_delay=0.4)
+    server.enqueue(
+        sse=[chunk({"content": "a"}), chunk({"content": "b"}), chunk({}, "stop"), "data: [DONE]"],
+        chunk_delay=0.4,
+    )
     stream = llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, stream=True, **openai_kw)
     count = _count_while(lambda: list(stream))
     assert count > 10_000, count
