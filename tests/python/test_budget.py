@@ -107,7 +107,9 @@ def test_overshoot_is_bounded_by_the_estimate_error_of_calls_in_flight():
                 model="gpt-4o",
                 messages=MESSAGES,
                 mock_response="x" * 40,
-                mock_delay=0.05,
+                # Long enough that all 200 are admitted before the first one settles, even
+                # on a loaded machine (a settled call charges its real cost, 2x the projection).
+                mock_delay=1.0,
                 max_tokens=5,
                 custom_cost_per_token=PRICES,
                 metadata={"user": user},
