@@ -45,7 +45,8 @@ const MICROS_PER_MINUTE: Micros = 60 * MICROS_PER_SECOND;
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long Redis is not asked after it failed.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// A replica's liveness key lives this long; it is refreshed every [`HEARTBEAT`].
+/// A replica's liveness key lives this long; it is refreshed every [`HEARTBEAT`] and by
+/// every admission (the `ADMIT` script repeats the figure).
 const LIVENESS_SECONDS: u64 = 10;
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Budget keys without a window (lifetime budgets) and reservation hashes expire after a
@@ -57,6 +58,9 @@ local n = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local replica = ARGV[3]
 local prefix = ARGV[4]
+-- This replica is alive from its first admission on, not only once its heartbeat has run:
+-- otherwise the others would drop its reservations as a dead replica's (10 = LIVENESS_SECONDS).
+redis.call('SET', prefix .. 'replica:' .. replica, '1', 'EX', 10)
 local function live_sum(key)
   local total = 0
   local all = redis.call('HGETALL', key)
@@ -768,9 +772,15 @@ mod tests {
             l.settle(1, 0.06, NOW);
         }
         // Settlements are written behind; once they are, spend is 20 × 0.06.
+        // Wait for all twenty (a refusal comes as soon as the first few exceed the budget).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let refused = loop {
             match replicas[1].admit(std::slice::from_ref(&k), 0.0, NOW).await {
-                Err(Refusal::BudgetExceeded { spent, .. }) if spent > 1.0 => break spent,
+                Err(Refusal::BudgetExceeded { spent, .. })
+                    if spent > 1.2 - 1e-9 || std::time::Instant::now() > deadline =>
+                {
+                    break spent
+                }
                 Ok(_) | Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
             }
         };
