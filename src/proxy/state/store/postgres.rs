@@ -20,12 +20,18 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use super::tables::{
+    self, select_keys, select_teams, Dialect, BUDGET_COLUMNS, KEY_COLUMNS, LOG_COLUMNS,
+    TEAM_COLUMNS,
+};
 use super::{
     pg_migrations, BudgetOwner, BudgetReset, BudgetRow, DeletedKeyRow, EndUserRow, JsonObject,
     KeyQuery, KeyRow, SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow, SpendTotalsQuery,
     SpendTotalsRow, Store, StoreError, StoreFuture, TeamRow,
 };
 use crate::spend::clock::{self, Micros};
+
+const PG: Dialect = Dialect::Postgres;
 
 /// Connections a gateway holds at most, by default.
 pub const DEFAULT_POOL_SIZE: usize = 5;
@@ -335,14 +341,6 @@ fn get_i32(r: &Row, i: usize) -> Result<Option<i64>, tokio_postgres::Error> {
     Ok(r.try_get::<_, Option<i32>>(i)?.map(i64::from))
 }
 
-/// `$from, $from+1, ...` (n of them).
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// A random version-4 UUID (LiteLLM's ids are Prisma's client-side `uuid()`).
 fn uuid4() -> String {
     let b: [u8; 16] = std::array::from_fn(|i| match i {
@@ -362,40 +360,6 @@ fn uuid4() -> String {
 }
 
 // ---------------------------------------------------------------- keys
-
-/// Key columns as written in SQL.
-pub const KEY_COLUMNS_PLAIN: &[&str] = &[
-    "token",
-    "key_name",
-    "key_alias",
-    "spend",
-    "expires",
-    "models",
-    "aliases",
-    "config",
-    "user_id",
-    "team_id",
-    "permissions",
-    "max_parallel_requests",
-    "metadata",
-    "blocked",
-    "tpm_limit",
-    "rpm_limit",
-    "max_budget",
-    "budget_duration",
-    "budget_reset_at",
-    "allowed_cache_controls",
-    "model_spend",
-    "model_max_budget",
-    "budget_id",
-    "organization_id",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-    "rotation_count",
-    "last_rotation_at",
-];
 
 fn key_values(k: &KeyRow) -> Vec<Param> {
     vec![
@@ -471,32 +435,6 @@ fn keys_from(rows: &[Row]) -> Result<Vec<KeyRow>, tokio_postgres::Error> {
     rows.iter().map(key_from_row).collect()
 }
 
-fn select_keys(where_sql: &str) -> String {
-    format!(
-        "SELECT {} FROM \"LiteLLM_VerificationToken\" {where_sql}",
-        KEY_COLUMNS_PLAIN.join(", ")
-    )
-}
-
-/// `UPDATE` every key column from `$1..$30` where the token is `$32`; spend only if `$31`.
-fn update_key_sql() -> String {
-    let sets: Vec<String> = KEY_COLUMNS_PLAIN
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if *c == "spend" {
-                format!("spend = CASE WHEN $31 THEN ${} ELSE spend END", i + 1)
-            } else {
-                format!("{c} = ${}", i + 1)
-            }
-        })
-        .collect();
-    format!(
-        "UPDATE \"LiteLLM_VerificationToken\" SET {} WHERE token = $32",
-        sets.join(", ")
-    )
-}
-
 async fn update_key(
     tx: &tokio_postgres::Transaction<'_>,
     row: &KeyRow,
@@ -506,7 +444,7 @@ async fn update_key(
     let mut values = key_values(row);
     values.push(Box::new(set_spend));
     values.push(Box::new(where_token.to_owned()));
-    Ok(tx.execute(&update_key_sql(), &refs(&values)).await? > 0)
+    Ok(tx.execute(&tables::update_key(PG), &refs(&values)).await? > 0)
 }
 
 /// Copy the keys matching `where_sql` (with `$1` = `param`) to the deleted-keys table, and
@@ -518,7 +456,7 @@ async fn archive_keys(
     deleted_by: &Option<String>,
     keep: bool,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let cols = KEY_COLUMNS_PLAIN.join(", ");
+    let cols = KEY_COLUMNS.join(", ");
     let rows = tx
         .query(
             &format!("SELECT token FROM \"LiteLLM_VerificationToken\" {where_sql} FOR UPDATE"),
@@ -548,30 +486,6 @@ async fn archive_keys(
 }
 
 // ---------------------------------------------------------------- teams
-
-pub const TEAM_COLUMNS: &[&str] = &[
-    "team_id",
-    "team_alias",
-    "organization_id",
-    "admins",
-    "members",
-    "members_with_roles",
-    "metadata",
-    "max_budget",
-    "soft_budget",
-    "spend",
-    "models",
-    "max_parallel_requests",
-    "tpm_limit",
-    "rpm_limit",
-    "budget_duration",
-    "budget_reset_at",
-    "blocked",
-    "created_at",
-    "updated_at",
-    "model_spend",
-    "model_max_budget",
-];
 
 fn team_values(t: &TeamRow) -> Vec<Param> {
     let now = clock::now();
@@ -631,30 +545,7 @@ fn team_from_row(r: &Row) -> Result<TeamRow, tokio_postgres::Error> {
     })
 }
 
-fn select_teams(where_sql: &str) -> String {
-    format!(
-        "SELECT {} FROM \"LiteLLM_TeamTable\" {where_sql}",
-        TEAM_COLUMNS.join(", ")
-    )
-}
-
 // ---------------------------------------------------------------- end users and budgets
-
-pub const BUDGET_COLUMNS: &[&str] = &[
-    "budget_id",
-    "max_budget",
-    "soft_budget",
-    "max_parallel_requests",
-    "tpm_limit",
-    "rpm_limit",
-    "model_max_budget",
-    "budget_duration",
-    "budget_reset_at",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-];
 
 fn budget_values(b: &BudgetRow) -> Vec<Param> {
     vec![
@@ -678,36 +569,9 @@ async fn upsert_budget(
     tx: &tokio_postgres::Transaction<'_>,
     b: &BudgetRow,
 ) -> Result<(), tokio_postgres::Error> {
-    let sets: Vec<String> = BUDGET_COLUMNS
-        .iter()
-        .skip(1)
-        .filter(|c| !matches!(**c, "created_at" | "created_by"))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    tx.execute(
-        &format!(
-            "INSERT INTO \"LiteLLM_BudgetTable\" ({}) VALUES ({})
-             ON CONFLICT (budget_id) DO UPDATE SET {}",
-            BUDGET_COLUMNS.join(", "),
-            placeholders(1, BUDGET_COLUMNS.len()),
-            sets.join(", ")
-        ),
-        &refs(&budget_values(b)),
-    )
-    .await?;
+    tx.execute(&tables::upsert_budget(PG), &refs(&budget_values(b)))
+        .await?;
     Ok(())
-}
-
-/// End-user columns, then the budget's (all null without one).
-fn select_end_users(where_sql: &str) -> String {
-    let budget: Vec<String> = BUDGET_COLUMNS.iter().map(|c| format!("b.{c}")).collect();
-    format!(
-        "SELECT e.user_id, e.alias, e.spend, e.allowed_model_region::text, e.default_model,
-                e.models, e.budget_id, e.blocked, {}
-         FROM \"LiteLLM_EndUserTable\" e
-         LEFT JOIN \"LiteLLM_BudgetTable\" b ON b.budget_id = e.budget_id {where_sql}",
-        budget.join(", ")
-    )
 }
 
 fn end_user_from_row(r: &Row) -> Result<EndUserRow, tokio_postgres::Error> {
@@ -747,32 +611,6 @@ fn end_user_from_row(r: &Row) -> Result<EndUserRow, tokio_postgres::Error> {
 }
 
 // ---------------------------------------------------------------- spend logs
-
-pub const LOG_COLUMNS_PLAIN: &[&str] = &[
-    "request_id",
-    "call_type",
-    "api_key",
-    "spend",
-    "total_tokens",
-    "prompt_tokens",
-    "completion_tokens",
-    "\"startTime\"",
-    "\"endTime\"",
-    "request_duration_ms",
-    "\"completionStartTime\"",
-    "model",
-    "model_id",
-    "model_group",
-    "custom_llm_provider",
-    "api_base",
-    "\"user\"",
-    "metadata",
-    "cache_hit",
-    "request_tags",
-    "team_id",
-    "end_user",
-    "status",
-];
 
 fn log_values(l: &SpendLogRow) -> Vec<Param> {
     vec![
@@ -838,71 +676,14 @@ fn log_from_row(r: &Row) -> Result<SpendLogRow, tokio_postgres::Error> {
     })
 }
 
-/// ` WHERE ...` for a spend query on `"LiteLLM_SpendLogs" sl`, and its parameters.
+/// ` WHERE ...` for a spend query, and its parameters.
 fn spend_filter(q: &SpendLogQuery) -> (String, Vec<Param>) {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut values: Vec<Param> = Vec::new();
-    let mut add = |clause: &str, v: Param| {
-        values.push(v);
-        clauses.push(clause.replace('?', &format!("${}", values.len())));
-    };
-    if let Some(v) = &q.api_key {
-        add("sl.api_key = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.key_alias {
-        add(
-            "sl.metadata->>'user_api_key_alias' = ?",
-            Box::new(v.clone()),
-        );
-    }
-    if let Some(v) = &q.request_id {
-        add("sl.request_id = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.user {
-        add("sl.\"user\" = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.end_user {
-        add("sl.end_user = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.team_id {
-        add("sl.team_id = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.model {
-        add("(sl.model = ? OR sl.model_group = ?)", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.tag {
-        add(
-            "sl.request_tags @> jsonb_build_array(?::text)",
-            Box::new(v.clone()),
-        );
-    }
-    if let Some(v) = q.start {
-        add("sl.\"startTime\" >= ?", Box::new(ts(v)));
-    }
-    if let Some(v) = q.end {
-        add("sl.\"startTime\" < ?", Box::new(ts(v)));
-    }
-    let sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", clauses.join(" AND "))
-    };
-    (sql, values)
-}
-
-fn dimension_sql(d: SpendDimension) -> &'static str {
-    match d {
-        SpendDimension::Day => "to_char(sl.\"startTime\", 'YYYY-MM-DD')",
-        SpendDimension::ApiKey => "sl.api_key",
-        SpendDimension::KeyAlias => "sl.metadata->>'user_api_key_alias'",
-        SpendDimension::Model => "sl.model",
-        SpendDimension::ModelGroup => "sl.model_group",
-        SpendDimension::TeamId => "sl.team_id",
-        SpendDimension::TeamName => "COALESCE(tt.team_alias, 'Unassigned Team')",
-        SpendDimension::User => "sl.\"user\"",
-        SpendDimension::EndUser => "sl.end_user",
-        SpendDimension::Tag => "tag.value",
-    }
+    tables::spend_filter(
+        PG,
+        q,
+        |v| -> Param { Box::new(v.to_owned()) },
+        |t| -> Param { Box::new(ts(t)) },
+    )
 }
 
 // ---------------------------------------------------------------- the trait
@@ -919,9 +700,8 @@ impl Store for PostgresStore {
     fn insert_key(&self, row: KeyRow) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let sql = format!(
-                "INSERT INTO \"LiteLLM_VerificationToken\" ({}) VALUES ({})",
-                KEY_COLUMNS_PLAIN.join(", "),
-                placeholders(1, KEY_COLUMNS_PLAIN.len())
+                "INSERT INTO \"LiteLLM_VerificationToken\" {}",
+                tables::values_clause(PG, KEY_COLUMNS)
             );
             self.execute(&sql, &key_values(&row)).await.map(|_| ())
         })
@@ -996,7 +776,7 @@ impl Store for PostgresStore {
 
     fn get_deleted_key(&self, token: String) -> StoreFuture<'_, Option<DeletedKeyRow>> {
         Box::pin(async move {
-            let cols = KEY_COLUMNS_PLAIN.join(", ");
+            let cols = KEY_COLUMNS.join(", ");
             let rows = self
                 .query(
                     &format!(
@@ -1006,7 +786,7 @@ impl Store for PostgresStore {
                     &[Box::new(token)],
                 )
                 .await?;
-            let n = KEY_COLUMNS_PLAIN.len();
+            let n = KEY_COLUMNS.len();
             rows.first()
                 .map(|r| {
                     Ok(DeletedKeyRow {
@@ -1085,9 +865,8 @@ impl Store for PostgresStore {
     fn insert_team(&self, row: TeamRow) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let sql = format!(
-                "INSERT INTO \"LiteLLM_TeamTable\" ({}) VALUES ({})",
-                TEAM_COLUMNS.join(", "),
-                placeholders(1, TEAM_COLUMNS.len())
+                "INSERT INTO \"LiteLLM_TeamTable\" {}",
+                tables::values_clause(PG, TEAM_COLUMNS)
             );
             self.execute(&sql, &team_values(&row)).await.map(|_| ())
         })
@@ -1107,34 +886,9 @@ impl Store for PostgresStore {
 
     fn update_team(&self, row: TeamRow, set_spend: bool) -> StoreFuture<'_, bool> {
         Box::pin(async move {
-            let n = TEAM_COLUMNS.len();
-            let sets: Vec<String> = TEAM_COLUMNS
-                .iter()
-                .enumerate()
-                .skip(1)
-                .map(|(i, col)| {
-                    if *col == "spend" {
-                        format!(
-                            "spend = CASE WHEN ${} THEN ${} ELSE spend END",
-                            n + 1,
-                            i + 1
-                        )
-                    } else {
-                        format!("{col} = ${}", i + 1)
-                    }
-                })
-                .collect();
             let mut values = team_values(&row);
             values.push(Box::new(set_spend));
-            let changed = self
-                .execute(
-                    &format!(
-                        "UPDATE \"LiteLLM_TeamTable\" SET {} WHERE team_id = $1",
-                        sets.join(", ")
-                    ),
-                    &values,
-                )
-                .await?;
+            let changed = self.execute(&tables::update_team(PG), &values).await?;
             Ok(changed > 0)
         })
     }
@@ -1219,7 +973,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let rows = self
                 .query(
-                    &select_end_users("WHERE e.user_id = $1"),
+                    &tables::select_end_users(PG, "WHERE e.user_id = $1"),
                     &[Box::new(user_id)],
                 )
                 .await?;
@@ -1280,7 +1034,7 @@ impl Store for PostgresStore {
             };
             let rows = self
                 .query(
-                    &select_end_users(&format!("{filter} ORDER BY e.user_id")),
+                    &tables::select_end_users(PG, &format!("{filter} ORDER BY e.user_id")),
                     &[],
                 )
                 .await?;
@@ -1388,10 +1142,9 @@ impl Store for PostgresStore {
                 Box::pin(async move {
                     let insert = tx
                         .prepare(&format!(
-                            "INSERT INTO \"LiteLLM_SpendLogs\" ({}) VALUES ({})
+                            "INSERT INTO \"LiteLLM_SpendLogs\" {}
                              ON CONFLICT (request_id) DO NOTHING",
-                            LOG_COLUMNS_PLAIN.join(", "),
-                            placeholders(1, LOG_COLUMNS_PLAIN.len())
+                            tables::values_clause(PG, LOG_COLUMNS)
                         ))
                         .await?;
                     // Pipelined: every insert is sent before the first answer is read.
@@ -1442,10 +1195,6 @@ impl Store for PostgresStore {
     fn spend_logs(&self, query: SpendLogQuery) -> StoreFuture<'_, Vec<SpendLogRow>> {
         Box::pin(async move {
             let (where_sql, values) = spend_filter(&query);
-            let cols: Vec<String> = LOG_COLUMNS_PLAIN
-                .iter()
-                .map(|c| format!("sl.{c}"))
-                .collect();
             let limit = if query.limit == 0 {
                 "ALL".to_owned()
             } else {
@@ -1456,7 +1205,7 @@ impl Store for PostgresStore {
                     &format!(
                         "SELECT {} FROM \"LiteLLM_SpendLogs\" sl{where_sql}
                          ORDER BY sl.\"startTime\" DESC, sl.request_id DESC LIMIT {limit}",
-                        cols.join(", ")
+                        tables::qualified("sl", LOG_COLUMNS)
                     ),
                     &values,
                 )
@@ -1471,7 +1220,7 @@ impl Store for PostgresStore {
     fn spend_totals(&self, query: SpendTotalsQuery) -> StoreFuture<'_, Vec<SpendTotalsRow>> {
         Box::pin(async move {
             let (where_sql, values) = spend_filter(&query.filter);
-            let dims: Vec<&str> = query.group_by.iter().map(|d| dimension_sql(*d)).collect();
+            let dims: Vec<&str> = query.group_by.iter().map(|d| PG.dimension(*d)).collect();
             let mut joins = String::new();
             if query.group_by.contains(&SpendDimension::TeamName) {
                 joins.push_str(" LEFT JOIN \"LiteLLM_TeamTable\" tt ON tt.team_id = sl.team_id");

@@ -9,12 +9,17 @@ use std::time::Duration;
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, Row};
 
+use super::tables::{
+    self, select_keys, select_teams, Dialect, KEY_COLUMNS, LOG_COLUMNS, TEAM_COLUMNS,
+};
 use super::{
     migrations, BudgetOwner, BudgetReset, BudgetRow, DeletedKeyRow, EndUserRow, JsonObject,
     KeyQuery, KeyRow, SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow, SpendTotalsQuery,
     SpendTotalsRow, Store, StoreError, StoreFuture, TeamRow,
 };
 use crate::spend::clock::Micros;
+
+const LITE: Dialect = Dialect::Sqlite;
 
 /// How long a connection waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -215,48 +220,7 @@ fn flag(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<bool>> {
     Ok(row.get::<_, Option<i64>>(i)?.map(|v| v != 0))
 }
 
-/// `?1, ?2, ... ?n`.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 // ---------------------------------------------------------------- keys
-
-const KEY_COLUMNS: &[&str] = &[
-    "token",
-    "key_name",
-    "key_alias",
-    "spend",
-    "expires",
-    "models",
-    "aliases",
-    "config",
-    "user_id",
-    "team_id",
-    "permissions",
-    "max_parallel_requests",
-    "metadata",
-    "blocked",
-    "tpm_limit",
-    "rpm_limit",
-    "max_budget",
-    "budget_duration",
-    "budget_reset_at",
-    "allowed_cache_controls",
-    "model_spend",
-    "model_max_budget",
-    "budget_id",
-    "organization_id",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-    "rotation_count",
-    "last_rotation_at",
-];
 
 fn key_values(k: &KeyRow) -> Vec<Sql> {
     vec![
@@ -328,32 +292,6 @@ fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
     })
 }
 
-fn select_keys(where_sql: &str) -> String {
-    format!(
-        "SELECT {} FROM \"LiteLLM_VerificationToken\" {where_sql}",
-        KEY_COLUMNS.join(", ")
-    )
-}
-
-/// `UPDATE` every key column from `?1..?30` where the token is `?32`; spend only if `?31`.
-fn update_key_sql() -> String {
-    let sets: Vec<String> = KEY_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if *c == "spend" {
-                format!("spend = CASE WHEN ?31 = 1 THEN ?{} ELSE spend END", i + 1)
-            } else {
-                format!("{c} = ?{}", i + 1)
-            }
-        })
-        .collect();
-    format!(
-        "UPDATE \"LiteLLM_VerificationToken\" SET {} WHERE token = ?32",
-        sets.join(", ")
-    )
-}
-
 fn update_key(
     conn: &Connection,
     row: &KeyRow,
@@ -363,7 +301,7 @@ fn update_key(
     let mut values = key_values(row);
     values.push(Sql::Integer(i64::from(set_spend)));
     values.push(Sql::Text(where_token.to_owned()));
-    Ok(conn.execute(&update_key_sql(), params_from_iter(values))? > 0)
+    Ok(conn.execute(&tables::update_key(LITE), params_from_iter(values))? > 0)
 }
 
 /// Copy the keys matching `where_sql` (with `?1` = `param`) to the deleted-keys table, and
@@ -401,30 +339,6 @@ fn archive_keys(
 }
 
 // ---------------------------------------------------------------- teams
-
-const TEAM_COLUMNS: &[&str] = &[
-    "team_id",
-    "team_alias",
-    "organization_id",
-    "admins",
-    "members",
-    "members_with_roles",
-    "metadata",
-    "max_budget",
-    "soft_budget",
-    "spend",
-    "models",
-    "max_parallel_requests",
-    "tpm_limit",
-    "rpm_limit",
-    "budget_duration",
-    "budget_reset_at",
-    "blocked",
-    "created_at",
-    "updated_at",
-    "model_spend",
-    "model_max_budget",
-];
 
 fn team_values(t: &TeamRow) -> Vec<Sql> {
     vec![
@@ -478,30 +392,7 @@ fn team_from_row(r: &Row<'_>) -> rusqlite::Result<TeamRow> {
     })
 }
 
-fn select_teams(where_sql: &str) -> String {
-    format!(
-        "SELECT {} FROM \"LiteLLM_TeamTable\" {where_sql}",
-        TEAM_COLUMNS.join(", ")
-    )
-}
-
 // ---------------------------------------------------------------- end users and budgets
-
-const BUDGET_COLUMNS: &[&str] = &[
-    "budget_id",
-    "max_budget",
-    "soft_budget",
-    "max_parallel_requests",
-    "tpm_limit",
-    "rpm_limit",
-    "model_max_budget",
-    "budget_duration",
-    "budget_reset_at",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-];
 
 fn budget_values(b: &BudgetRow) -> Vec<Sql> {
     vec![
@@ -522,35 +413,11 @@ fn budget_values(b: &BudgetRow) -> Vec<Sql> {
 }
 
 fn upsert_budget(conn: &Connection, b: &BudgetRow) -> rusqlite::Result<()> {
-    let sets: Vec<String> = BUDGET_COLUMNS
-        .iter()
-        .skip(1)
-        .filter(|c| !matches!(**c, "created_at" | "created_by"))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
     conn.execute(
-        &format!(
-            "INSERT INTO \"LiteLLM_BudgetTable\" ({}) VALUES ({})
-             ON CONFLICT(budget_id) DO UPDATE SET {}",
-            BUDGET_COLUMNS.join(", "),
-            placeholders(1, BUDGET_COLUMNS.len()),
-            sets.join(", ")
-        ),
+        &tables::upsert_budget(LITE),
         params_from_iter(budget_values(b)),
     )?;
     Ok(())
-}
-
-/// End-user columns, then the budget's (all null without one).
-fn select_end_users(where_sql: &str) -> String {
-    let budget: Vec<String> = BUDGET_COLUMNS.iter().map(|c| format!("b.{c}")).collect();
-    format!(
-        "SELECT e.user_id, e.alias, e.spend, e.allowed_model_region, e.default_model, e.models,
-                e.budget_id, e.blocked, {}
-         FROM \"LiteLLM_EndUserTable\" e
-         LEFT JOIN \"LiteLLM_BudgetTable\" b ON b.budget_id = e.budget_id {where_sql}",
-        budget.join(", ")
-    )
 }
 
 fn end_user_from_row(r: &Row<'_>) -> rusqlite::Result<EndUserRow> {
@@ -589,32 +456,6 @@ fn end_user_from_row(r: &Row<'_>) -> rusqlite::Result<EndUserRow> {
 }
 
 // ---------------------------------------------------------------- spend logs
-
-const LOG_COLUMNS: &[&str] = &[
-    "request_id",
-    "call_type",
-    "api_key",
-    "spend",
-    "total_tokens",
-    "prompt_tokens",
-    "completion_tokens",
-    "\"startTime\"",
-    "\"endTime\"",
-    "request_duration_ms",
-    "\"completionStartTime\"",
-    "model",
-    "model_id",
-    "model_group",
-    "custom_llm_provider",
-    "api_base",
-    "\"user\"",
-    "metadata",
-    "cache_hit",
-    "request_tags",
-    "team_id",
-    "end_user",
-    "status",
-];
 
 fn log_values(l: &SpendLogRow) -> Vec<Sql> {
     vec![
@@ -672,76 +513,9 @@ fn log_from_row(r: &Row<'_>) -> rusqlite::Result<SpendLogRow> {
     })
 }
 
-/// ` WHERE ...` for a spend query on `"LiteLLM_SpendLogs" sl`, and its parameters.
+/// ` WHERE ...` for a spend query, and its parameters.
 fn spend_filter(q: &SpendLogQuery) -> (String, Vec<Sql>) {
-    let mut clauses = Vec::new();
-    let mut values = Vec::new();
-    let mut add = |clause: &str, v: Sql| {
-        values.push(v);
-        clauses.push(clause.replace('?', &format!("?{}", values.len())));
-    };
-    if let Some(v) = &q.api_key {
-        add("sl.api_key = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.key_alias {
-        add(
-            "json_extract(sl.metadata, '$.user_api_key_alias') = ?",
-            Sql::Text(v.clone()),
-        );
-    }
-    if let Some(v) = &q.request_id {
-        add("sl.request_id = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.user {
-        add("sl.\"user\" = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.end_user {
-        add("sl.end_user = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.team_id {
-        add("sl.team_id = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.model {
-        values.push(Sql::Text(v.clone()));
-        let n = values.len();
-        clauses.push(format!("(sl.model = ?{n} OR sl.model_group = ?{n})"));
-    }
-    if let Some(v) = &q.tag {
-        values.push(Sql::Text(v.clone()));
-        let n = values.len();
-        clauses.push(format!(
-            "EXISTS (SELECT 1 FROM json_each(sl.request_tags) WHERE json_each.value = ?{n})"
-        ));
-    }
-    if let Some(v) = q.start {
-        values.push(Sql::Integer(v));
-        clauses.push(format!("sl.\"startTime\" >= ?{}", values.len()));
-    }
-    if let Some(v) = q.end {
-        values.push(Sql::Integer(v));
-        clauses.push(format!("sl.\"startTime\" < ?{}", values.len()));
-    }
-    let sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", clauses.join(" AND "))
-    };
-    (sql, values)
-}
-
-fn dimension_sql(d: SpendDimension) -> &'static str {
-    match d {
-        SpendDimension::Day => "strftime('%Y-%m-%d', sl.\"startTime\" / 1000000, 'unixepoch')",
-        SpendDimension::ApiKey => "sl.api_key",
-        SpendDimension::KeyAlias => "json_extract(sl.metadata, '$.user_api_key_alias')",
-        SpendDimension::Model => "sl.model",
-        SpendDimension::ModelGroup => "sl.model_group",
-        SpendDimension::TeamId => "sl.team_id",
-        SpendDimension::TeamName => "COALESCE(tt.team_alias, 'Unassigned Team')",
-        SpendDimension::User => "sl.\"user\"",
-        SpendDimension::EndUser => "sl.end_user",
-        SpendDimension::Tag => "tag.value",
-    }
+    tables::spend_filter(LITE, q, |v| Sql::Text(v.to_owned()), Sql::Integer)
 }
 
 // ---------------------------------------------------------------- the trait
@@ -759,9 +533,8 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO \"LiteLLM_VerificationToken\" ({}) VALUES ({})",
-                    KEY_COLUMNS.join(", "),
-                    placeholders(1, KEY_COLUMNS.len())
+                    "INSERT INTO \"LiteLLM_VerificationToken\" {}",
+                    tables::values_clause(LITE, KEY_COLUMNS)
                 ),
                 params_from_iter(key_values(&row)),
             )
@@ -896,9 +669,8 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO \"LiteLLM_TeamTable\" ({}) VALUES ({})",
-                    TEAM_COLUMNS.join(", "),
-                    placeholders(1, TEAM_COLUMNS.len())
+                    "INSERT INTO \"LiteLLM_TeamTable\" {}",
+                    tables::values_clause(LITE, TEAM_COLUMNS)
                 ),
                 params_from_iter(team_values(&row)),
             )
@@ -916,32 +688,9 @@ impl Store for SqliteStore {
 
     fn update_team(&self, row: TeamRow, set_spend: bool) -> StoreFuture<'_, bool> {
         self.write(move |c| {
-            let n = TEAM_COLUMNS.len();
-            let sets: Vec<String> = TEAM_COLUMNS
-                .iter()
-                .enumerate()
-                .skip(1)
-                .map(|(i, col)| {
-                    if *col == "spend" {
-                        format!(
-                            "spend = CASE WHEN ?{} = 1 THEN ?{} ELSE spend END",
-                            n + 1,
-                            i + 1
-                        )
-                    } else {
-                        format!("{col} = ?{}", i + 1)
-                    }
-                })
-                .collect();
             let mut values = team_values(&row);
             values.push(Sql::Integer(i64::from(set_spend)));
-            let changed = c.execute(
-                &format!(
-                    "UPDATE \"LiteLLM_TeamTable\" SET {} WHERE team_id = ?1",
-                    sets.join(", ")
-                ),
-                params_from_iter(values),
-            )?;
+            let changed = c.execute(&tables::update_team(LITE), params_from_iter(values))?;
             Ok(changed > 0)
         })
     }
@@ -1009,7 +758,7 @@ impl Store for SqliteStore {
 
     fn get_end_user(&self, user_id: String) -> StoreFuture<'_, Option<EndUserRow>> {
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(&select_end_users("WHERE e.user_id = ?1"))?;
+            let mut stmt = c.prepare_cached(&tables::select_end_users(LITE, "WHERE e.user_id = ?1"))?;
             let mut rows = stmt.query_map([user_id], end_user_from_row)?;
             rows.next().transpose()
         })
@@ -1062,7 +811,7 @@ impl Store for SqliteStore {
             } else {
                 ""
             };
-            let mut stmt = c.prepare(&select_end_users(&format!("{filter} ORDER BY e.user_id")))?;
+            let mut stmt = c.prepare(&tables::select_end_users(LITE, &format!("{filter} ORDER BY e.user_id")))?;
             let rows = stmt.query_map([], end_user_from_row)?;
             rows.collect()
         })
@@ -1142,9 +891,8 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             {
                 let mut insert = tx.prepare_cached(&format!(
-                    "INSERT OR IGNORE INTO \"LiteLLM_SpendLogs\" ({}) VALUES ({})",
-                    LOG_COLUMNS.join(", "),
-                    placeholders(1, LOG_COLUMNS.len())
+                    "INSERT OR IGNORE INTO \"LiteLLM_SpendLogs\" {}",
+                    tables::values_clause(LITE, LOG_COLUMNS)
                 ))?;
                 for l in &batch.logs {
                     insert.execute(params_from_iter(log_values(l)))?;
@@ -1176,7 +924,6 @@ impl Store for SqliteStore {
     fn spend_logs(&self, query: SpendLogQuery) -> StoreFuture<'_, Vec<SpendLogRow>> {
         self.read(move |c| {
             let (where_sql, values) = spend_filter(&query);
-            let cols: Vec<String> = LOG_COLUMNS.iter().map(|c| format!("sl.{c}")).collect();
             let limit = if query.limit == 0 {
                 -1
             } else {
@@ -1185,7 +932,7 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare(&format!(
                 "SELECT {} FROM \"LiteLLM_SpendLogs\" sl{where_sql}
                  ORDER BY sl.\"startTime\" DESC, sl.request_id DESC LIMIT {limit}",
-                cols.join(", ")
+                tables::qualified("sl", LOG_COLUMNS)
             ))?;
             let rows = stmt.query_map(params_from_iter(values), log_from_row)?;
             rows.collect()
@@ -1195,7 +942,7 @@ impl Store for SqliteStore {
     fn spend_totals(&self, query: SpendTotalsQuery) -> StoreFuture<'_, Vec<SpendTotalsRow>> {
         self.read(move |c| {
             let (where_sql, values) = spend_filter(&query.filter);
-            let dims: Vec<&str> = query.group_by.iter().map(|d| dimension_sql(*d)).collect();
+            let dims: Vec<&str> = query.group_by.iter().map(|d| LITE.dimension(*d)).collect();
             let mut joins = String::new();
             if query.group_by.contains(&SpendDimension::TeamName) {
                 joins.push_str(" LEFT JOIN \"LiteLLM_TeamTable\" tt ON tt.team_id = sl.team_id");
