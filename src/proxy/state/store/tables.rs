@@ -1,10 +1,16 @@
-//! LiteLLM's tables as both backends read and write them: the column lists and the
-//! statements built from them, once. The backends differ only in their placeholders
-//! ([`Dialect`]) and in how a value is encoded and decoded, which stays in each backend's
-//! row mappings (`key_values` / `key_from_row`, ...): those follow the order of the lists
-//! here, index for index.
+//! LiteLLM's tables as both backends read and write them: the column lists, the statements
+//! built from them, and the row mappings (`key_values` / `key_from`, ...: index for index
+//! in the lists' order), once. The backends differ only in their placeholders and a few
+//! expressions ([`Dialect`]) and in how each kind of value is stored ([`Encode`],
+//! [`Cells`]: `TEXT[]`, `JSONB` and `TIMESTAMP` in PostgreSQL, JSON text and integer
+//! microseconds in SQLite).
 
-use super::{SpendDimension, SpendLogQuery};
+use serde_json::Value;
+
+use super::{
+    BudgetRow, DeletedKeyRow, EndUserRow, JsonObject, KeyRow, SpendDimension, SpendLogQuery,
+    SpendLogRow, TeamRow,
+};
 use crate::spend::clock::Micros;
 
 /// Which SQL the statements are written for.
@@ -355,6 +361,321 @@ pub fn spend_filter<V>(
     (sql, values)
 }
 
+// ---------------------------------------------------------------- rows
+
+/// How a backend stores each kind of value LiteLLM's columns hold.
+pub trait Encode {
+    type Value;
+    fn text(v: Option<&str>) -> Self::Value;
+    fn real(v: Option<f64>) -> Self::Value;
+    /// `BIGINT`.
+    fn bigint(v: Option<i64>) -> Self::Value;
+    /// `INTEGER`.
+    fn int(v: Option<i64>) -> Self::Value;
+    fn time(v: Option<Micros>) -> Self::Value;
+    fn flag(v: Option<bool>) -> Self::Value;
+    /// `TEXT[]`.
+    fn list(v: &[String]) -> Self::Value;
+    /// `JSONB`.
+    fn json(v: Option<Value>) -> Self::Value;
+}
+
+/// How a backend reads them back from a row, by column index (null: `None`).
+pub trait Cells {
+    type Error;
+    fn text(&self, i: usize) -> Result<Option<String>, Self::Error>;
+    fn real(&self, i: usize) -> Result<Option<f64>, Self::Error>;
+    fn bigint(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    fn int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
+    fn time(&self, i: usize) -> Result<Option<Micros>, Self::Error>;
+    fn flag(&self, i: usize) -> Result<Option<bool>, Self::Error>;
+    /// A list (null: empty).
+    fn list(&self, i: usize) -> Result<Vec<String>, Self::Error>;
+    /// JSON (null, or text that is not JSON: `None`).
+    fn json(&self, i: usize) -> Result<Option<Value>, Self::Error>;
+
+    /// A JSON object (anything else: empty).
+    fn object(&self, i: usize) -> Result<JsonObject, Self::Error> {
+        Ok(match self.json(i)? {
+            Some(Value::Object(o)) => o,
+            _ => JsonObject::new(),
+        })
+    }
+
+    /// A JSON array (anything else: empty).
+    fn array(&self, i: usize) -> Result<Vec<Value>, Self::Error> {
+        Ok(match self.json(i)? {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        })
+    }
+}
+
+fn object<E: Encode>(o: &JsonObject) -> E::Value {
+    E::json(Some(Value::Object(o.clone())))
+}
+
+/// A key's values, in [`KEY_COLUMNS`]' order.
+pub fn key_values<E: Encode>(k: &KeyRow) -> Vec<E::Value> {
+    vec![
+        E::text(Some(&k.token)),
+        E::text(k.key_name.as_deref()),
+        E::text(k.key_alias.as_deref()),
+        E::real(Some(k.spend)),
+        E::time(k.expires),
+        E::list(&k.models),
+        object::<E>(&k.aliases),
+        object::<E>(&k.config),
+        E::text(k.user_id.as_deref()),
+        E::text(k.team_id.as_deref()),
+        object::<E>(&k.permissions),
+        E::int(k.max_parallel_requests),
+        object::<E>(&k.metadata),
+        E::flag(k.blocked),
+        E::bigint(k.tpm_limit),
+        E::bigint(k.rpm_limit),
+        E::real(k.max_budget),
+        E::text(k.budget_duration.as_deref()),
+        E::time(k.budget_reset_at),
+        E::list(&k.allowed_cache_controls),
+        object::<E>(&k.model_spend),
+        object::<E>(&k.model_max_budget),
+        E::text(k.budget_id.as_deref()),
+        E::text(k.organization_id.as_deref()),
+        E::time(k.created_at),
+        E::text(k.created_by.as_deref()),
+        E::time(k.updated_at),
+        E::text(k.updated_by.as_deref()),
+        E::int(Some(k.rotation_count)),
+        E::time(k.last_rotation_at),
+    ]
+}
+
+/// A key from a row of [`KEY_COLUMNS`].
+pub fn key_from<C: Cells>(r: &C) -> Result<KeyRow, C::Error> {
+    Ok(KeyRow {
+        token: r.text(0)?.unwrap_or_default(),
+        key_name: r.text(1)?,
+        key_alias: r.text(2)?,
+        spend: r.real(3)?.unwrap_or(0.0),
+        expires: r.time(4)?,
+        models: r.list(5)?,
+        aliases: r.object(6)?,
+        config: r.object(7)?,
+        user_id: r.text(8)?,
+        team_id: r.text(9)?,
+        permissions: r.object(10)?,
+        max_parallel_requests: r.int(11)?,
+        metadata: r.object(12)?,
+        blocked: r.flag(13)?,
+        tpm_limit: r.bigint(14)?,
+        rpm_limit: r.bigint(15)?,
+        max_budget: r.real(16)?,
+        budget_duration: r.text(17)?,
+        budget_reset_at: r.time(18)?,
+        allowed_cache_controls: r.list(19)?,
+        model_spend: r.object(20)?,
+        model_max_budget: r.object(21)?,
+        budget_id: r.text(22)?,
+        organization_id: r.text(23)?,
+        created_at: r.time(24)?,
+        created_by: r.text(25)?,
+        updated_at: r.time(26)?,
+        updated_by: r.text(27)?,
+        rotation_count: r.int(28)?.unwrap_or(0),
+        last_rotation_at: r.time(29)?,
+    })
+}
+
+/// A deleted key from a row of [`KEY_COLUMNS`], `deleted_at`, `deleted_by`.
+pub fn deleted_key_from<C: Cells>(r: &C) -> Result<DeletedKeyRow, C::Error> {
+    let n = KEY_COLUMNS.len();
+    Ok(DeletedKeyRow {
+        key: key_from(r)?,
+        deleted_at: r.time(n)?.unwrap_or(0),
+        deleted_by: r.text(n + 1)?,
+    })
+}
+
+/// A team's values, in [`TEAM_COLUMNS`]' order.
+pub fn team_values<E: Encode>(t: &TeamRow) -> Vec<E::Value> {
+    vec![
+        E::text(Some(&t.team_id)),
+        E::text(t.team_alias.as_deref()),
+        E::text(t.organization_id.as_deref()),
+        E::list(&t.admins),
+        E::list(&t.members),
+        E::json(Some(Value::Array(t.members_with_roles.clone()))),
+        object::<E>(&t.metadata),
+        E::real(t.max_budget),
+        E::real(t.soft_budget),
+        E::real(Some(t.spend)),
+        E::list(&t.models),
+        E::int(t.max_parallel_requests),
+        E::bigint(t.tpm_limit),
+        E::bigint(t.rpm_limit),
+        E::text(t.budget_duration.as_deref()),
+        E::time(t.budget_reset_at),
+        E::flag(Some(t.blocked)),
+        E::time(t.created_at),
+        E::time(t.updated_at),
+        object::<E>(&t.model_spend),
+        object::<E>(&t.model_max_budget),
+    ]
+}
+
+/// A team from a row of [`TEAM_COLUMNS`].
+pub fn team_from<C: Cells>(r: &C) -> Result<TeamRow, C::Error> {
+    Ok(TeamRow {
+        team_id: r.text(0)?.unwrap_or_default(),
+        team_alias: r.text(1)?,
+        organization_id: r.text(2)?,
+        admins: r.list(3)?,
+        members: r.list(4)?,
+        // LiteLLM's column defaults to `{}` though it holds a list.
+        members_with_roles: r.array(5)?,
+        metadata: r.object(6)?,
+        max_budget: r.real(7)?,
+        soft_budget: r.real(8)?,
+        spend: r.real(9)?.unwrap_or(0.0),
+        models: r.list(10)?,
+        max_parallel_requests: r.int(11)?,
+        tpm_limit: r.bigint(12)?,
+        rpm_limit: r.bigint(13)?,
+        budget_duration: r.text(14)?,
+        budget_reset_at: r.time(15)?,
+        blocked: r.flag(16)?.unwrap_or(false),
+        created_at: r.time(17)?,
+        updated_at: r.time(18)?,
+        model_spend: r.object(19)?,
+        model_max_budget: r.object(20)?,
+    })
+}
+
+/// A budget's values, in [`BUDGET_COLUMNS`]' order.
+pub fn budget_values<E: Encode>(b: &BudgetRow) -> Vec<E::Value> {
+    vec![
+        E::text(Some(&b.budget_id)),
+        E::real(b.max_budget),
+        E::real(b.soft_budget),
+        E::int(b.max_parallel_requests),
+        E::bigint(b.tpm_limit),
+        E::bigint(b.rpm_limit),
+        E::json(b.model_max_budget.clone().map(Value::Object)),
+        E::text(b.budget_duration.as_deref()),
+        E::time(b.budget_reset_at),
+        E::time(Some(b.created_at)),
+        E::text(Some(&b.created_by)),
+        E::time(Some(b.updated_at)),
+        E::text(Some(&b.updated_by)),
+    ]
+}
+
+/// An end user from a row of [`select_end_users`]: [`END_USER_COLUMNS`], then the budget's
+/// (all null without one).
+pub fn end_user_from<C: Cells>(r: &C) -> Result<EndUserRow, C::Error> {
+    let b = END_USER_COLUMNS.len();
+    let budget = match r.text(b)? {
+        Some(budget_id) => Some(BudgetRow {
+            budget_id,
+            max_budget: r.real(b + 1)?,
+            soft_budget: r.real(b + 2)?,
+            max_parallel_requests: r.int(b + 3)?,
+            tpm_limit: r.bigint(b + 4)?,
+            rpm_limit: r.bigint(b + 5)?,
+            model_max_budget: match r.json(b + 6)? {
+                Some(Value::Object(o)) => Some(o),
+                _ => None,
+            },
+            budget_duration: r.text(b + 7)?,
+            budget_reset_at: r.time(b + 8)?,
+            created_at: r.time(b + 9)?.unwrap_or(0),
+            created_by: r.text(b + 10)?.unwrap_or_default(),
+            updated_at: r.time(b + 11)?.unwrap_or(0),
+            updated_by: r.text(b + 12)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(EndUserRow {
+        user_id: r.text(0)?.unwrap_or_default(),
+        alias: r.text(1)?,
+        spend: r.real(2)?.unwrap_or(0.0),
+        allowed_model_region: r.text(3)?,
+        default_model: r.text(4)?,
+        models: r.list(5)?,
+        budget_id: r.text(6)?,
+        blocked: r.flag(7)?.unwrap_or(false),
+        budget,
+    })
+}
+
+/// A spend log row's values, in [`LOG_COLUMNS`]' order.
+pub fn log_values<E: Encode>(l: &SpendLogRow) -> Vec<E::Value> {
+    vec![
+        E::text(Some(&l.request_id)),
+        E::text(Some(&l.call_type)),
+        E::text(Some(&l.api_key)),
+        E::real(Some(l.spend)),
+        E::int(Some(l.total_tokens)),
+        E::int(Some(l.prompt_tokens)),
+        E::int(Some(l.completion_tokens)),
+        E::time(Some(l.start_time)),
+        E::time(Some(l.end_time)),
+        E::int(l.request_duration_ms),
+        E::time(l.completion_start_time),
+        E::text(Some(&l.model)),
+        E::text(l.model_id.as_deref()),
+        E::text(l.model_group.as_deref()),
+        E::text(l.custom_llm_provider.as_deref()),
+        E::text(l.api_base.as_deref()),
+        E::text(l.user.as_deref()),
+        object::<E>(&l.metadata),
+        E::text(l.cache_hit.as_deref()),
+        E::json(Some(Value::Array(
+            l.request_tags.iter().cloned().map(Value::String).collect(),
+        ))),
+        E::text(l.team_id.as_deref()),
+        E::text(l.end_user.as_deref()),
+        E::text(l.status.as_deref()),
+    ]
+}
+
+/// A spend log row from a row of [`LOG_COLUMNS`].
+pub fn log_from<C: Cells>(r: &C) -> Result<SpendLogRow, C::Error> {
+    Ok(SpendLogRow {
+        request_id: r.text(0)?.unwrap_or_default(),
+        call_type: r.text(1)?.unwrap_or_default(),
+        api_key: r.text(2)?.unwrap_or_default(),
+        spend: r.real(3)?.unwrap_or(0.0),
+        total_tokens: r.int(4)?.unwrap_or(0),
+        prompt_tokens: r.int(5)?.unwrap_or(0),
+        completion_tokens: r.int(6)?.unwrap_or(0),
+        start_time: r.time(7)?.unwrap_or(0),
+        end_time: r.time(8)?.unwrap_or(0),
+        request_duration_ms: r.int(9)?,
+        completion_start_time: r.time(10)?,
+        model: r.text(11)?.unwrap_or_default(),
+        model_id: r.text(12)?,
+        model_group: r.text(13)?,
+        custom_llm_provider: r.text(14)?,
+        api_base: r.text(15)?,
+        user: r.text(16)?,
+        metadata: r.object(17)?,
+        cache_hit: r.text(18)?,
+        request_tags: r
+            .array(19)?
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        team_id: r.text(20)?,
+        end_user: r.text(21)?,
+        status: r.text(22)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,7 +712,10 @@ mod tests {
         );
         assert_eq!(values, ["a", "m", "t", "5"]);
         let (sql, _) = spend_filter(Dialect::Postgres, &q, str::to_owned, |t| t.to_string());
-        assert!(sql.contains("(sl.model = $2 OR sl.model_group = $2)"), "{sql}");
+        assert!(
+            sql.contains("(sl.model = $2 OR sl.model_group = $2)"),
+            "{sql}"
+        );
         assert!(sql.contains("jsonb_build_array($3::text)"), "{sql}");
     }
 }
