@@ -128,7 +128,7 @@ class Router(_NativeRouter):
             pass
 
     @classmethod
-    def from_config(cls, config: Any, *, clock: Any = None) -> Router:  # type: ignore[override]
+    def from_config(cls, config: Any, *, clock: Any = None) -> Router:
         """A Router from the proxy's config (``model_list``, ``router_settings`` and the
         router's ``litellm_settings``), as a YAML file or an already parsed mapping; an
         instance of this class (of a subclass, called on one), so ``acompletion`` is
@@ -137,7 +137,7 @@ class Router(_NativeRouter):
         Raises:
             BadRequestError: for an unreadable file, invalid YAML, or an invalid config.
         """
-        self: Router = cls.__new__(cls, clock=clock)
+        self: Any = cls.__new__(cls, clock=clock)
         model_list, defaults, aliases = _NativeRouter._load_config(self, config)
         self.model_list = model_list
         self.default_litellm_params = defaults
@@ -219,11 +219,17 @@ class Router(_NativeRouter):
             if alias not in self.model_group_alias:
                 continue
             target = self._alias_target(alias, listing=model_name is None)
-            out += [{**d, "model_name": alias} for d in self.model_list if target and d.get("model_name") == target]
+            out += [
+                {**d, "model_name": alias}
+                for d in self.model_list
+                if target and d.get("model_name") == target
+            ]
         if not out and model_name is not None:
             group = _NativeRouter._group_of(self, model_name)
             if group is not None and "*" in group:
-                out += [{**d, "model_name": model_name} for d in self.model_list if d.get("model_name") == group]
+                out += [
+                    {**d, "model_name": model_name} for d in self.model_list if d.get("model_name") == group
+                ]
         if model_name is None:
             out += self.model_list
         return out
@@ -258,10 +264,10 @@ class Router(_NativeRouter):
             target = self._alias_target(model_group, listing=True)
             if target is None:
                 return None
-            info = self.get_model_group_info(target)
-            if info is not None:
-                info["model_group"] = model_group
-            return info
+            aliased = self.get_model_group_info(target)
+            if aliased is not None:
+                aliased["model_group"] = model_group
+            return aliased
         deployments = self.get_model_list(model_group)
         if not deployments:
             return None
@@ -307,7 +313,11 @@ def _entry(deployment: Any) -> dict[str, Any]:
     if not isinstance(deployment, dict):
         raise BadRequestError("a deployment must be a dict with model_name, litellm_params and model_info")
     entry = dict(deployment)
-    key = "litellm_params" if "litellm_params" in entry or "llmswitch_params" not in entry else "llmswitch_params"
+    key = (
+        "litellm_params"
+        if "litellm_params" in entry or "llmswitch_params" not in entry
+        else "llmswitch_params"
+    )
     entry[key] = dict(entry.get(key) or {})
     entry["model_info"] = dict(entry.get("model_info") or {})
     return entry

@@ -85,7 +85,11 @@ def test_set_model_list_replaces_deployments_and_keeps_state_by_id():
         router.completion(model="bad", messages=MESSAGES)
     assert router.stats()["bad"]["cooling_down"]
     router.set_model_list(
-        [mock_dep("g", "bad", "litellm.InternalServerError"), mock_dep("g", "good", "fine"), mock_dep("h", None, "h")]
+        [
+            mock_dep("g", "bad", "litellm.InternalServerError"),
+            mock_dep("g", "good", "fine"),
+            mock_dep("h", None, "h"),
+        ]
     )
     # The cooldown survived the edit; settings (num_retries, cooldowns) stay.
     assert router.stats()["bad"]["cooling_down"]
@@ -99,7 +103,9 @@ def test_set_model_list_replaces_deployments_and_keeps_state_by_id():
 
 
 def test_an_invalid_edit_changes_nothing():
-    router = llmswitch.Router(model_list=[mock_dep("a", "a1", "from a"), mock_dep("b", "b1")], fallbacks=[{"a": ["b"]}])
+    router = llmswitch.Router(
+        model_list=[mock_dep("a", "a1", "from a"), mock_dep("b", "b1")], fallbacks=[{"a": ["b"]}]
+    )
     with pytest.raises(llmswitch.BadRequestError, match="nosuch"):
         router.add_deployment({"model_name": "x", "litellm_params": {"model": "nosuch/m"}})
     # Deleting the only deployment of a fallback target breaks the config: refused.
@@ -232,13 +238,16 @@ def restore_settings():
 
 
 def test_model_alias_map_renames_the_model(restore_settings, server):
-    llmswitch.model_alias_map = {"my-model": "openai/gpt-4o-mini"}
-    r = llmswitch.completion(model="my-model", messages=MESSAGES, api_key=TEST_KEY, api_base=server.base_url)
+    llmswitch.model_alias_map = {"openai/my-model": "openai/gpt-4o-mini"}
+    kw = {"messages": MESSAGES, "api_key": TEST_KEY, "api_base": server.base_url}
+    r = llmswitch.completion(model="openai/my-model", **kw)
     assert server.requests[-1]["body"]["model"] == "gpt-4o-mini"
     assert content(r) == "Hello from the mock server."
+    asyncio.run(llmswitch.acompletion(model="openai/my-model", **kw))
+    assert server.requests[-1]["body"]["model"] == "gpt-4o-mini"
     llmswitch.model_alias_map = {}
-    with pytest.raises(llmswitch.BadRequestError):
-        llmswitch.completion(model="my-model", messages=MESSAGES, api_key=TEST_KEY, api_base=server.base_url)
+    llmswitch.completion(model="openai/my-model", **kw)
+    assert server.requests[-1]["body"]["model"] == "my-model"
     with pytest.raises(llmswitch.BadRequestError, match="model_alias_map"):
         llmswitch.model_alias_map = {"x": 3}
 
@@ -250,7 +259,9 @@ def test_model_fallbacks_and_per_call_fallbacks(restore_settings):
     assert content(r) == "from the fallback"
     r = asyncio.run(llmswitch.acompletion(model="openai/gpt-4o", messages=MESSAGES, mock_response=broken))
     assert content(r) == "from the fallback"
-    chunks = list(llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, mock_response=broken, stream=True))
+    chunks = list(
+        llmswitch.completion(model="openai/gpt-4o", messages=MESSAGES, mock_response=broken, stream=True)
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "from the fallback"
     # The call's own fallbacks win; the last error is raised when all fail.
     with pytest.raises(llmswitch.RateLimitError):
