@@ -965,6 +965,15 @@ impl CallArgs {
     /// `model` and arguments that replace this call's. Each attempt's model is renamed by
     /// the module setting `model_alias_map` when it is a key there.
     pub fn into_attempts(mut self) -> Result<Vec<CallArgs>, LlmError> {
+        let mut attempts = self.take_fallbacks()?;
+        attempts.insert(0, self);
+        Ok(attempts)
+    }
+
+    /// [`CallArgs::into_attempts`] without moving this call (a call without fallbacks, the
+    /// usual case, is prepared where it is): its model renamed by `model_alias_map`, and
+    /// the fallback attempts (none, usually).
+    pub fn take_fallbacks(&mut self) -> Result<Vec<CallArgs>, LlmError> {
         let defaults = super::defaults::current();
         // LiteLLM: `fallbacks or litellm.model_fallbacks`.
         let fallbacks = match self.fallbacks.take() {
@@ -987,7 +996,7 @@ impl CallArgs {
                 }
             }
         };
-        let mut attempts = Vec::with_capacity(1 + fallbacks.len());
+        let mut attempts = Vec::with_capacity(fallbacks.len());
         for entry in fallbacks {
             let mut next = self.clone();
             match entry {
@@ -1010,8 +1019,7 @@ impl CallArgs {
             alias(&mut next);
             attempts.push(next);
         }
-        alias(&mut self);
-        attempts.insert(0, self);
+        alias(self);
         Ok(attempts)
     }
 

@@ -37,18 +37,14 @@ fn prepare_from_py(
     kwargs: Option<&Bound<'_, PyDict>>,
     asynchronous: bool,
 ) -> Result<Planned, LlmError> {
-    let mut attempts =
-        call_args(py, model, "messages", messages, kwargs, asynchronous)?.into_attempts()?;
-    match attempts.pop() {
-        Some(only) if attempts.is_empty() => {
-            Ok(Planned::One(Box::new(only.prepare::<ChatRequest>()?)))
-        }
-        last => {
-            attempts.extend(last);
-            let stream = attempts.first().is_some_and(CallArgs::is_stream);
-            Ok(Planned::Attempts { attempts, stream })
-        }
+    let mut args = call_args(py, model, "messages", messages, kwargs, asynchronous)?;
+    let mut attempts = args.take_fallbacks()?;
+    if attempts.is_empty() {
+        return Ok(Planned::One(Box::new(args.prepare::<ChatRequest>()?)));
     }
+    let stream = args.is_stream();
+    attempts.insert(0, args);
+    Ok(Planned::Attempts { attempts, stream })
 }
 
 /// Send a chat completion request to any provider, in OpenAI format.
@@ -89,25 +85,16 @@ fn completion_unlogged<'py>(
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let call = match prepare_from_py(py, model, messages, kwargs, false)? {
-        Planned::One(call) => *call,
-        Planned::Attempts { attempts, stream } => {
-            if stream {
-                let rt = thread_runtime()?;
-                let opened = rt.block_on(py, call::execute_stream_attempts(&rt.client, attempts));
-                deliver_alerts(py);
-                let (stream, meta) = opened?;
-                let stream = SyncStream::new(stream, meta, rt);
-                return Ok(Bound::new(py, stream)?.into_any());
-            }
-            let done = block_on_thread(py, move |client| async move {
-                call::execute_attempts(&client, attempts).await
-            });
-            deliver_alerts(py);
-            let done = done?;
-            return convert::response_to_py(py, &done.response, &done.meta);
-        }
-    };
+    // Each path in its own function: deep arguments are read below this frame, on
+    // threads with small stacks too.
+    match prepare_from_py(py, model, messages, kwargs, false)? {
+        Planned::One(call) => complete_one(py, call),
+        Planned::Attempts { attempts, stream } => complete_with_fallbacks(py, attempts, stream),
+    }
+}
+
+#[inline(never)]
+fn complete_one(py: Python<'_>, call: Box<PreparedCall>) -> PyResult<Bound<'_, PyAny>> {
     if call.options.stream {
         // The stream's connection lives on this thread's runtime, which it keeps.
         let rt = thread_runtime()?;
@@ -119,6 +106,28 @@ fn completion_unlogged<'py>(
     }
     let done = block_on_thread(py, move |client| async move {
         call::execute(&client, &call).await
+    });
+    deliver_alerts(py);
+    let done = done?;
+    convert::response_to_py(py, &done.response, &done.meta)
+}
+
+#[inline(never)]
+fn complete_with_fallbacks(
+    py: Python<'_>,
+    attempts: Vec<CallArgs>,
+    stream: bool,
+) -> PyResult<Bound<'_, PyAny>> {
+    if stream {
+        let rt = thread_runtime()?;
+        let opened = rt.block_on(py, call::execute_stream_attempts(&rt.client, attempts));
+        deliver_alerts(py);
+        let (stream, meta) = opened?;
+        let stream = SyncStream::new(stream, meta, rt);
+        return Ok(Bound::new(py, stream)?.into_any());
+    }
+    let done = block_on_thread(py, move |client| async move {
+        call::execute_attempts(&client, attempts).await
     });
     deliver_alerts(py);
     let done = done?;
