@@ -159,8 +159,12 @@ def oha(
     }
 
 
-def python_load(port: int, n: int, threads: int, stream: bool) -> dict[str, Any]:
-    """A small load without oha (smoke mode): n requests over keep-alive connections."""
+def python_load(
+    port: int, n: int, threads: int, stream: bool, keys: list[str] | None = None
+) -> dict[str, Any]:
+    """A small load without oha (smoke mode): n requests over keep-alive connections, with
+    the master key or each of `keys` in turn."""
+    keys = keys or [MASTER]
     samples: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -168,13 +172,16 @@ def python_load(port: int, n: int, threads: int, stream: bool) -> dict[str, Any]
 
     def worker(count: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for _ in range(count):
+        for i in range(count):
             t = time.perf_counter()
             conn.request(
                 "POST",
                 "/v1/chat/completions",
                 body=body,
-                headers={"Authorization": f"Bearer {MASTER}", "content-type": "application/json"},
+                headers={
+                    "Authorization": f"Bearer {keys[i % len(keys)]}",
+                    "content-type": "application/json",
+                },
             )
             r = conn.getresponse()
             data = r.read()
@@ -248,8 +255,15 @@ def smoke(python: str) -> dict[str, Any]:
                     "streaming": python_load(port, 100, 4, stream=True),
                     "rss_mib": round(g.rss(), 1),
                 }
+                # The keyed run's path in small: virtual keys with budgets, charged per call.
+                keys = [generate_key(port, i) for i in range(20)]
+                out["virtual_keys"] = python_load(port, 200, 4, stream=False, keys=keys)
+                out["virtual_key_spend"] = key_spend(port, keys[-1])
+                out["rss_with_keys_mib"] = round(g.rss(), 1)
             finally:
                 g.stop()
+        if out["virtual_keys"]["errors"] or not out["virtual_key_spend"] > 0:
+            raise SystemExit(f"gateway smoke run with virtual keys failed: {out}")
         if out["non_streaming"]["errors"] or out["streaming"]["errors"]:
             raise SystemExit(f"gateway smoke run had errors: {out}")
         return out
@@ -388,19 +402,7 @@ def keyed(python: str, loadgen_bin: str, seconds: float, n_keys: int = 1000) -> 
             url = g.url + "/v1/chat/completions"
             try:
                 keys_file = Path(d) / "keys.txt"
-                keys = [
-                    post_json(
-                        port,
-                        "/key/generate",
-                        {
-                            "models": ["gpt"],
-                            "max_budget": 1000.0,
-                            "budget_duration": "30d",
-                            "key_alias": f"bench-{i}",
-                        },
-                    )["key"]
-                    for i in range(n_keys)
-                ]
+                keys = [generate_key(port, i) for i in range(n_keys)]
                 keys_file.write_text("\n".join(keys) + "\n")
                 loadgen(loadgen_bin, url, BODY, keys_file, requests=2000, conns=16)  # warm up
                 for name, key in (("master_key", MASTER), ("virtual_keys", keys_file)):
@@ -417,8 +419,7 @@ def keyed(python: str, loadgen_bin: str, seconds: float, n_keys: int = 1000) -> 
                 loadgen(loadgen_bin, url, BODY, keys_file, requests=90_000)
                 vk["rss_after_100k_mib"] = round(g.rss(), 1)
                 # Every key was charged: the budgets and the spend log saw the load.
-                info = get_json(port, f"/key/info?key={keys[-1]}")
-                vk["last_key_spend"] = info["info"]["spend"]
+                vk["last_key_spend"] = key_spend(port, keys[-1])
             finally:
                 g.stop()
     finally:
@@ -434,6 +435,22 @@ def keyed(python: str, loadgen_bin: str, seconds: float, n_keys: int = 1000) -> 
         r["added_stream_p99_us"] = r["latency_stream"]["p99_us"] - d["latency_stream"]["p99_us"]
         r["share_of_direct_throughput"] = round(r["saturation"]["rps"] / d["saturation"]["rps"], 3)
     return results
+
+
+def generate_key(port: int, i: int) -> str:
+    """A virtual key for the bench model with a budget (spent by the runs, never exhausted)."""
+    body = {"models": ["gpt"], "max_budget": 1000.0, "budget_duration": "30d", "key_alias": f"bench-{i}"}
+    return str(post_json(port, "/key/generate", body)["key"])
+
+
+def key_spend(port: int, key: str) -> float:
+    """A key's recorded spend, once the write-behind spend log has written it (≤ 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        spend = float(get_json(port, f"/key/info?key={key}")["info"]["spend"])
+        if spend > 0 or time.monotonic() > deadline:
+            return spend
+        time.sleep(0.05)
 
 
 def get_json(port: int, path: str, key: str = MASTER) -> dict[str, Any]:
