@@ -11,9 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::counters::{Counters, LocalCounters};
 use super::error::ApiError;
-use super::plane::{
-    caller_of, Admitted, CallRequest, Caller, Projection, StateConfig, StatePlane,
-};
+use super::plane::{caller_of, Admitted, CallRequest, Caller, Projection, StateConfig, StatePlane};
 use super::pricing::GroupPrices;
 use super::redis_counters::RedisCounters;
 use super::routes::{routes, RouteClass};
