@@ -660,6 +660,16 @@ mod tests {
         settings: &Value,
         minute: &Arc<AtomicU64>,
     ) -> Replica {
+        replica_warning_to(server, model_list, settings, minute, Arc::new(|_: &str| {}))
+    }
+
+    fn replica_warning_to(
+        server: &Server,
+        model_list: &Value,
+        settings: &Value,
+        minute: &Arc<AtomicU64>,
+        warn: Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> Replica {
         let settings = RouterSettings::from_map(settings.as_object().cloned().unwrap_or_default())
             .expect("settings");
         let config = RouterConfig::new(model_list.clone(), settings).expect("config");
@@ -677,7 +687,7 @@ mod tests {
                 "test:",
                 router.deployments(),
                 tokio::runtime::Handle::current(),
-                Arc::new(|_: &str| {}),
+                warn,
                 Arc::new(move || minute.load(Ordering::SeqCst)),
             )
             .unwrap(),
@@ -850,7 +860,11 @@ mod tests {
         let minute = Arc::new(AtomicU64::new(5));
         let list = json!([deployment("limited", json!({"rpm": 100}))]);
         let settings = json!({"routing_strategy": "usage-based-routing", "num_retries": 0, "allowed_fails": 100});
-        let a = replica(&server, &list, &settings, &minute);
+        let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+        let a = replica_warning_to(&server, &list, &settings, &minute, {
+            let warnings = warnings.clone();
+            Arc::new(move |m: &str| lock(&warnings).push(m.to_owned()))
+        });
         let client = HttpClient::new().unwrap();
         a.router.completion(&client, &call("g")).await.unwrap();
         assert_eq!(a.usage.degraded(), 0);
@@ -860,6 +874,12 @@ mod tests {
             a.router.completion(&client, &call("g")).await.unwrap();
         }
         assert!(a.usage.degraded() >= 1);
+        {
+            let w = lock(&warnings);
+            assert_eq!(w.len(), 1, "warned once: {w:?}");
+            assert!(w[0].contains("is unavailable"), "{w:?}");
+            assert!(w[0].contains("per replica"), "{w:?}");
+        }
         server.restart();
         loop {
             let before = a.usage.degraded();
@@ -869,6 +889,13 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        assert!(
+            lock(&warnings)
+                .last()
+                .is_some_and(|m| m.contains("answers again")),
+            "{:?}",
+            lock(&warnings)
+        );
         // Shared again: another router sees the limit a fills.
         let list = json!([deployment("limited", json!({"rpm": 1}))]);
         minute.fetch_add(1, Ordering::SeqCst);
