@@ -206,7 +206,7 @@ drop_params: bool = False
 
 #: The largest response body (and the largest single stream event) read from a provider,
 #: in bytes; a larger one raises ``APIError`` instead of filling memory. Process-wide,
-#: applied at each call; the environment variable ``LLMSWITCH_MAX_RESPONSE_BYTES`` sets it
+#: applied when assigned; the environment variable ``LLMSWITCH_MAX_RESPONSE_BYTES`` sets it
 #: at start-up (also for ``llmswitch proxy``). See RELIABILITY.md.
 max_response_bytes: int = int(_os.environ.get("LLMSWITCH_MAX_RESPONSE_BYTES") or 256 * 1024 * 1024)
 

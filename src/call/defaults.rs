@@ -1,6 +1,7 @@
 //! Process-wide call defaults: LiteLLM's module-level settings (`litellm.api_key`,
 //! `litellm.api_base`, `litellm.openai_key`, ..., `litellm.num_retries`,
-//! `litellm.request_timeout`, `litellm.drop_params`).
+//! `litellm.request_timeout`, `litellm.drop_params`), and llmswitch's
+//! `max_response_bytes` (kept by [`crate::http`], which reads it for every body).
 //!
 //! A front end sets them when the user does (the Python package when a module attribute is
 //! assigned); every call reads them here, so no front end copies their meaning. What a
@@ -13,7 +14,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::Value;
 
-use super::args::ArgError;
+use super::words::ArgError;
 use crate::providers::TargetOptions;
 
 /// The settings in force.
@@ -76,6 +77,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         "num_retries",
         "request_timeout",
         "drop_params",
+        "max_response_bytes",
     ]
     .into_iter()
     .chain(PROVIDER_KEY_SETTINGS.iter().map(|(name, _)| *name))
@@ -99,8 +101,19 @@ fn text(name: &str, value: &Value) -> Result<Option<String>, ArgError> {
     }
 }
 
-/// Set the module-level setting `name` (None / null unsets it).
+/// Set the module-level setting `name` (None / null unsets it; `max_response_bytes` has
+/// no unset value, and 0 leaves it as it is).
 pub fn set(name: &str, value: &Value) -> Result<(), ArgError> {
+    if name == "max_response_bytes" {
+        let limit = value
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                ArgError::Invalid("max_response_bytes must be a whole number of bytes".to_owned())
+            })?;
+        crate::http::set_max_response_bytes(limit);
+        return Ok(());
+    }
     let mut guard = DEFAULTS
         .write()
         .map_err(|_| ArgError::Invalid("the settings lock is poisoned".to_owned()))?;

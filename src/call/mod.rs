@@ -20,6 +20,7 @@ mod prepare;
 mod request;
 mod send;
 pub mod track;
+pub mod words;
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ pub use super::deployment::DeploymentConfig;
 use super::hedge::HedgePolicy;
 use super::retry::RetryPolicy;
 use super::strategy::{Capabilities, Strategy};
+use crate::environ::{environment_variables, resolve_env};
 use crate::error::LlmError;
 
 /// Fallback chains by model group: `[{"smart": ["fast", "cheap"]}]` (LiteLLM's list of
@@ -247,7 +248,7 @@ where
 /// Deserialize `value`, explaining a bad value in words with its path (the front door's
 /// policy for argument errors).
 fn from_value<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, LlmError> {
-    Ok(crate::call::args::from_value(&value, what)?)
+    Ok(crate::call::words::from_value(&value, what)?)
 }
 
 /// A whole router configuration.
@@ -421,55 +422,6 @@ pub(crate) fn value_kind(v: &Value) -> String {
         Value::Array(_) => "a list".to_owned(),
         Value::Object(_) => "a mapping".to_owned(),
     }
-}
-
-/// A proxy config's `environment_variables` (values as text; nulls skipped).
-pub fn environment_variables(section: Option<&Value>) -> HashMap<String, String> {
-    match section {
-        Some(Value::Object(m)) => m
-            .iter()
-            .filter_map(|(k, v)| match v {
-                Value::String(s) => Some((k.clone(), s.clone())),
-                Value::Null => None,
-                other => Some((k.clone(), other.to_string())),
-            })
-            .collect(),
-        _ => HashMap::new(),
-    }
-}
-
-/// Replace `os.environ/NAME` strings (at any depth) by the variable's value: from `env`
-/// (the config's `environment_variables`) first, then the process environment. A variable
-/// that is not set is an error naming it and where it was used (`at`).
-pub fn resolve_env(v: &mut Value, env: &HashMap<String, String>, at: &str) -> Result<(), LlmError> {
-    match v {
-        Value::String(s) => {
-            if let Some(name) = s.strip_prefix("os.environ/") {
-                let value = env
-                    .get(name)
-                    .cloned()
-                    .or_else(|| std::env::var(name).ok())
-                    .ok_or_else(|| {
-                        LlmError::bad_request(format!(
-                            "{at}: environment variable {name} (from os.environ/{name}) is not set"
-                        ))
-                    })?;
-                *s = value;
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                resolve_env(item, env, at)?;
-            }
-        }
-        Value::Object(m) => {
-            for (k, item) in m.iter_mut() {
-                resolve_env(item, env, &format!("{at}.{k}"))?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 #[cfg(test)]

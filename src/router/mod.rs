@@ -205,11 +205,11 @@ impl RouterRequest {
             None => HedgeChoice::RouterDefault,
             // `hedge=False` (or any false value) turns the router's hedging off.
             Some(v) if is_false(&v) => HedgeChoice::Off,
-            Some(v) => HedgeChoice::Policy(call::args::from_value(&v, "hedge")?),
+            Some(v) => HedgeChoice::Policy(call::words::from_value(&v, "hedge")?),
         };
         let min_capabilities = routing
             .min_capabilities
-            .map(|v| call::args::from_value::<Capabilities>(&v, "min_capabilities"))
+            .map(|v| call::words::from_value::<Capabilities>(&v, "min_capabilities"))
             .transpose()?;
         let call = args.into_call::<R>()?;
         Ok(RouterRequest {

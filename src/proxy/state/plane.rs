@@ -21,6 +21,7 @@ use super::spend_writer::{SpendWriter, SpendWriterConfig, SpendWriterStats};
 use super::store::{BudgetOwner, EndUserRow, KeyRow, SpendLogRow, Store, StoreError, TeamRow};
 use super::time::{to_iso, BudgetWindow};
 use super::token::{abbreviate, hash_token};
+use crate::proxy::principal::Principal;
 use crate::spend::clock::{self, Micros};
 
 /// Settings of the state plane.
@@ -81,6 +82,19 @@ pub enum Caller {
     /// The master key (or anyone, with no master key configured).
     Admin,
     Key(Arc<KeyAuth>),
+}
+
+/// The caller behind a principal: the one the state plane authenticated, or the master
+/// key's for an admin principal made elsewhere; `None` for a virtual key it did not see.
+pub fn caller_of(principal: &Principal) -> Option<Caller> {
+    match principal
+        .state
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<Caller>())
+    {
+        Some(c) => Some(c.clone()),
+        None => principal.is_admin().then_some(Caller::Admin),
+    }
 }
 
 impl Caller {
