@@ -98,7 +98,10 @@ arg_table! {
         "api_key", "api_base", "base_url", "api_version", "extra_headers", "headers",
         "custom_llm_provider",
     ],
-    Routing: ["hedge", "min_capabilities", "fallbacks"],
+    Routing: [
+        "hedge", "min_capabilities", "fallbacks", "mock_testing_fallbacks",
+        "mock_testing_context_fallbacks", "mock_testing_content_policy_fallbacks",
+    ],
 }
 
 /// Keys LiteLLM accepts that configure its own machinery rather than the provider request.
@@ -269,6 +272,11 @@ pub struct RoutingArgs {
     pub fallbacks: Option<Vec<String>>,
     /// `num_retries` given on the call (instead of the router's).
     pub num_retries: Option<u32>,
+    /// `mock_testing_fallbacks=True` (`InternalServerError`),
+    /// `mock_testing_context_fallbacks=True` (`ContextWindowExceededError`),
+    /// `mock_testing_content_policy_fallbacks=True` (`ContentPolicyViolationError`): the
+    /// error the requested group fails with at once, as in LiteLLM's Router.
+    pub mock_testing: Option<ErrorKind>,
 }
 
 /// A call's arguments, read key by key. Build with [`CallArgs::new`] (or
@@ -301,8 +309,10 @@ pub struct CallArgs {
     user: Option<String>,
     hedge: Option<Value>,
     min_capabilities: Option<Value>,
-    /// Typed by [`CallArgs::take_routing`]: a call that is not routed ignores it.
+    /// Typed by [`CallArgs::take_routing`] for the router, by [`CallArgs::into_attempts`]
+    /// for a call that is not routed.
     fallbacks: Option<Value>,
+    mock_testing: Option<ErrorKind>,
     /// `caching=` and `cache={...}`.
     cache_control: CacheControl,
     /// The response cache the call may use (set by the front end: `llmswitch.cache`, the
@@ -674,10 +684,31 @@ impl CallArgs {
         let Some(v) = self.read::<Value, _>(key, value)? else {
             return Ok(());
         };
-        match key {
-            "hedge" => self.hedge = Some(v),
-            "min_capabilities" => self.min_capabilities = Some(v),
-            _fallbacks => self.fallbacks = Some(v),
+        let kind = match key {
+            "hedge" => {
+                self.hedge = Some(v);
+                return Ok(());
+            }
+            "min_capabilities" => {
+                self.min_capabilities = Some(v);
+                return Ok(());
+            }
+            "fallbacks" => {
+                self.fallbacks = Some(v);
+                return Ok(());
+            }
+            "mock_testing_fallbacks" => ErrorKind::InternalServer,
+            "mock_testing_context_fallbacks" => ErrorKind::ContextWindowExceeded,
+            _content_policy => ErrorKind::ContentPolicyViolation,
+        };
+        // LiteLLM reads these as flags: only `True` (or "true") turns one on.
+        let on = match &v {
+            Value::Bool(b) => *b,
+            Value::String(s) => s.eq_ignore_ascii_case("true"),
+            _ => false,
+        };
+        if on && self.mock_testing.is_none() {
+            self.mock_testing = Some(kind);
         }
         Ok(())
     }
@@ -714,7 +745,72 @@ impl CallArgs {
             min_capabilities: self.min_capabilities.take(),
             fallbacks,
             num_retries: self.num_retries,
+            mock_testing: self.mock_testing.take(),
         })
+    }
+
+    /// A call that is not routed, as the attempts to make in order (LiteLLM's
+    /// `completion`): this call, then one per entry of its `fallbacks` (else of the module
+    /// setting `model_fallbacks`, see [`super::defaults`]): a model name, or a mapping of a
+    /// `model` and arguments that replace this call's. Each attempt's model is renamed by
+    /// the module setting `model_alias_map` when it is a key there.
+    pub fn into_attempts(mut self) -> Result<Vec<CallArgs>, LlmError> {
+        let mut attempts = self.take_fallbacks()?;
+        attempts.insert(0, self);
+        Ok(attempts)
+    }
+
+    /// [`CallArgs::into_attempts`] without moving this call (a call without fallbacks, the
+    /// usual case, is prepared where it is): its model renamed by `model_alias_map`, and
+    /// the fallback attempts (none, usually).
+    pub fn take_fallbacks(&mut self) -> Result<Vec<CallArgs>, LlmError> {
+        let defaults = super::defaults::current();
+        // LiteLLM: `fallbacks or litellm.model_fallbacks`.
+        let fallbacks = match self.fallbacks.take() {
+            Some(Value::Array(list)) if !list.is_empty() => list,
+            Some(Value::Null | Value::Array(_)) | None => defaults
+                .as_deref()
+                .and_then(|d| d.model_fallbacks.clone())
+                .unwrap_or_default(),
+            Some(_) => {
+                return Err(LlmError::bad_request(
+                    "fallbacks must be a list of model names or of {\"model\": ..., other arguments} mappings",
+                ))
+            }
+        };
+        self.mock_testing = None;
+        let alias = |args: &mut CallArgs| {
+            if let (Some(d), Some(m)) = (defaults.as_deref(), args.model.as_ref()) {
+                if let Some(to) = d.model_alias_map.get(m) {
+                    args.model = Some(to.clone());
+                }
+            }
+        };
+        let mut attempts = Vec::with_capacity(fallbacks.len());
+        for entry in fallbacks {
+            let mut next = self.clone();
+            match entry {
+                Value::String(model) => next.model = Some(model),
+                Value::Object(overrides) => {
+                    for (key, value) in &overrides {
+                        next.set(key, value).map_err(|e| {
+                            let mut e = LlmError::from(e);
+                            e.message = format!("fallbacks: {}", e.message);
+                            e
+                        })?;
+                    }
+                }
+                _ => {
+                    return Err(LlmError::bad_request(
+                        "fallbacks must be a list of model names or of {\"model\": ..., other arguments} mappings",
+                    ))
+                }
+            }
+            alias(&mut next);
+            attempts.push(next);
+        }
+        alias(self);
+        Ok(attempts)
     }
 
     /// The call options, with the mock and metadata assembled.
@@ -783,6 +879,11 @@ impl CallArgs {
             deployment: None,
             cache,
         })
+    }
+
+    /// Whether the call asks for a stream (`stream=True`).
+    pub fn is_stream(&self) -> bool {
+        self.stream
     }
 
     /// The call, for a request of kind `R` (chat or embeddings).

@@ -1,7 +1,8 @@
 //! Process-wide call defaults: LiteLLM's module-level settings (`litellm.api_key`,
 //! `litellm.api_base`, `litellm.openai_key`, ..., `litellm.num_retries`,
-//! `litellm.request_timeout`, `litellm.drop_params`), and llmswitch's
-//! `max_response_bytes` (kept by [`crate::http`], which reads it for every body).
+//! `litellm.request_timeout`, `litellm.drop_params`, `litellm.model_alias_map`,
+//! `litellm.model_fallbacks`), and llmswitch's `max_response_bytes` (kept by
+//! [`crate::http`], which reads it for every body).
 //!
 //! A front end sets them when the user does (the Python package when a module attribute is
 //! assigned); every call reads them here, so no front end copies their meaning. What a
@@ -29,6 +30,11 @@ pub struct Defaults {
     pub num_retries: Option<u32>,
     pub timeout: Option<Duration>,
     pub drop_params: bool,
+    /// `model_alias_map`: a model name a call (not routed) asks for → the model it sends to.
+    pub model_alias_map: HashMap<String, String>,
+    /// `model_fallbacks`: the fallbacks of a call (not routed) that gives none: model names,
+    /// or mappings of a `model` and arguments (see [`super::CallArgs::into_attempts`]).
+    pub model_fallbacks: Option<Vec<Value>>,
 }
 
 /// LiteLLM's per-provider key variables and the provider each one serves.
@@ -78,6 +84,8 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         "request_timeout",
         "drop_params",
         "max_response_bytes",
+        "model_alias_map",
+        "model_fallbacks",
     ]
     .into_iter()
     .chain(PROVIDER_KEY_SETTINGS.iter().map(|(name, _)| *name))
@@ -155,6 +163,43 @@ pub fn set(name: &str, value: &Value) -> Result<(), ArgError> {
                 _ => {
                     return Err(ArgError::Invalid(
                         "drop_params must be True or False".to_owned(),
+                    ))
+                }
+            }
+        }
+        "model_alias_map" => {
+            d.model_alias_map = match value {
+                Value::Null => HashMap::new(),
+                Value::Object(m) => m
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(to) => Ok((k.clone(), to.clone())),
+                        _ => Err(ArgError::Invalid(format!(
+                            "model_alias_map must map model names to model names; {k:?} maps to something else"
+                        ))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => {
+                    return Err(ArgError::Invalid(
+                        "model_alias_map must be a dict of model names".to_owned(),
+                    ))
+                }
+            }
+        }
+        "model_fallbacks" => {
+            d.model_fallbacks = match value {
+                Value::Null => None,
+                Value::Array(list) => {
+                    if let Some(bad) = list.iter().find(|v| !(v.is_string() || v.is_object())) {
+                        return Err(ArgError::Invalid(format!(
+                            "model_fallbacks must be a list of model names or of {{\"model\": ...}} mappings, got an entry {bad}"
+                        )));
+                    }
+                    (!list.is_empty()).then(|| list.clone())
+                }
+                _ => {
+                    return Err(ArgError::Invalid(
+                        "model_fallbacks must be a list of model names or None".to_owned(),
                     ))
                 }
             }

@@ -1106,3 +1106,36 @@ async fn when_every_attempt_fails_the_client_gets_anthropics_last_error() {
     assert_eq!(records.len(), 2);
     assert!(records.iter().all(|r| r.status == RequestStatus::Failure));
 }
+
+#[tokio::test]
+async fn aliases_and_deployment_ids_route_but_wildcard_names_are_refused() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let c = config(&format!(
+        r#"
+model_list:
+  - model_name: gpt
+    litellm_params: {{model: openai/gpt-4o, api_key: sk-provider, api_base: "{base}/v1"}}
+    model_info: {{id: gpt-1}}
+  - model_name: "openai/*"
+    litellm_params: {{model: "openai/*", api_key: sk-provider, api_base: "{base}/v1"}}
+router_settings:
+  num_retries: 0
+  model_group_alias: {{gpt-4: gpt}}
+general_settings:
+  master_key: {MASTER}
+"#,
+        base = mock.url()
+    ));
+    let hooks = Hooks::master_key_only(c.master_key.clone());
+    let state = ProxyState::new(&c, hooks).unwrap_or_else(|e| panic!("{e}"));
+    let app = app(state);
+    for name in ["gpt-4", "gpt-1"] {
+        let r = post_raw(&app, "/v1/chat/completions", chat_body(name, false)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{name}");
+        assert_eq!(r.headers()["x-litellm-model-id"], "gpt-1", "{name}");
+    }
+    // Open-ended names would each become a metrics label and a key permission.
+    let r = post_raw(&app, "/v1/chat/completions", chat_body("openai/o3", false)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(mock.requests().len(), 2);
+}

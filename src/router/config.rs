@@ -78,6 +78,42 @@ impl<'de> Deserialize<'de> for FallbackMap {
     }
 }
 
+/// The target of a `model_group_alias` entry: `"group"` or `{"model": "group", "hidden":
+/// true}` (a hidden alias routes, but is not listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasTarget {
+    pub model: String,
+    pub hidden: bool,
+}
+
+impl<'de> Deserialize<'de> for AliasTarget {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "a model group name, or {\"model\": name, \"hidden\": bool}"
+        )]
+        enum Form {
+            Name(String),
+            Item {
+                model: String,
+                #[serde(default)]
+                hidden: Option<bool>,
+            },
+        }
+        Ok(match Form::deserialize(d)? {
+            Form::Name(model) => AliasTarget {
+                model,
+                hidden: false,
+            },
+            Form::Item { model, hidden } => AliasTarget {
+                model,
+                hidden: hidden.unwrap_or(false),
+            },
+        })
+    }
+}
+
 /// Router settings, with LiteLLM's names and defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -127,6 +163,10 @@ pub struct RouterSettings {
     /// call to one is answered by an entry stored by any of them.
     #[serde(deserialize_with = "null_as_default")]
     pub caching_groups: Vec<Vec<String>>,
+    /// Other names of model groups: `{"gpt-4": "smart"}` sends calls of `gpt-4` to the
+    /// group `smart`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub model_group_alias: HashMap<String, AliasTarget>,
 }
 
 impl Default for RouterSettings {
@@ -154,6 +194,7 @@ impl Default for RouterSettings {
             seed: None,
             cache_responses: false,
             caching_groups: Vec::new(),
+            model_group_alias: HashMap::new(),
         }
     }
 }
@@ -210,6 +251,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "seed",
     "cache_responses",
     "caching_groups",
+    "model_group_alias",
 ];
 
 /// `routing_strategy_args`.
@@ -380,6 +422,12 @@ impl RouterConfig {
         })?;
         Self::from_yaml(&text)
     }
+}
+
+/// A `model_list` (a JSON array of entries) as the router reads it, `os.environ/NAME`
+/// values resolved from the environment.
+pub fn read_model_list(value: Value) -> Result<Vec<DeploymentConfig>, LlmError> {
+    parse_model_list(value, &HashMap::new())
 }
 
 fn parse_model_list(
