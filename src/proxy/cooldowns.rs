@@ -3,7 +3,8 @@
 //! `<prefix>cooldown:<deployment id>` with the cooldown's length as its expiry; every
 //! gateway reads those keys every [`POLL`] and cools the same deployments down for what is
 //! left (deployment ids are `model_info.id`, or a hash of the entry, the same on every
-//! replica with the same config). Failure counts that lead to a cooldown stay per replica.
+//! replica with the same config). The failures that lead to a cooldown are counted across
+//! replicas by the router's shared counters ([`crate::router::redis_usage`]).
 //!
 //! Redis never delays a request here: writes are spawned, reads happen in the background;
 //! while Redis is unavailable each replica's cooldowns are its own.

@@ -149,7 +149,7 @@ impl Metrics {
         let degraded = Counter::default();
         registry.register(
             "shared_limits_degraded",
-            "Requests admitted against this replica's own rate limits and budgets because the shared counters' Redis was unavailable",
+            "Requests admitted against this replica's own rate limits and budgets, and routing decisions made on its own deployment counters, because the shared counters' Redis was unavailable",
             degraded.clone(),
         );
         Metrics {
@@ -273,8 +273,9 @@ impl Metrics {
 }
 
 impl Metrics {
-    /// Bring `shared_limits_degraded` up to the state plane's running count of requests
-    /// admitted against this replica's own limits because Redis was unavailable.
+    /// Bring `shared_limits_degraded` up to the running count of requests admitted against
+    /// this replica's own limits (state plane) and routing decisions made on its own
+    /// deployment counters (router) because Redis was unavailable.
     pub fn note_degraded(&self, degraded: u64) {
         let seen = self.degraded.get();
         if degraded > seen {

@@ -12,6 +12,9 @@
 //! Concurrency: all state shared between calls lives in atomics on the deployments and
 //! groups (in flight, moving averages, per-minute counters, cooldown deadlines); the
 //! configuration is immutable. No lock exists, so none is held across a network wait.
+//! Routers in several processes can share their deployment counters ([`usage`]: rpm/tpm
+//! limits, usage-based and least-busy routing, failures towards a cooldown) through
+//! Redis ([`redis_usage`]); each still counts in its own atomics, its fallback.
 
 mod cache;
 pub mod clock;
@@ -19,9 +22,11 @@ pub mod config;
 pub mod deployment;
 pub mod hedge;
 pub mod live;
+pub mod redis_usage;
 pub mod retry;
 pub mod stats;
 pub mod strategy;
+pub mod usage;
 pub mod wildcard;
 
 use std::collections::HashMap;
@@ -39,6 +44,7 @@ pub use own::OwnAnswer;
 pub use retry::RetryPolicy;
 pub use stats::DeploymentStats;
 pub use strategy::{Capabilities, Strategy};
+pub use usage::{InProcess, Usage, UsageCounters};
 
 use clock::{micros, minute_of};
 use hedge::LatencyHistogram;
@@ -417,7 +423,12 @@ pub struct Router {
     count_tokens: TokenCounter,
     /// Told when a deployment starts cooling down (shared cooldowns).
     cooldown_listener: std::sync::OnceLock<CooldownListener>,
+    /// Counters shared with other routers (none: [`InProcess`]).
+    usage: std::sync::OnceLock<Arc<dyn UsageCounters>>,
 }
+
+/// The counters of a router that shares none.
+static IN_PROCESS: InProcess = InProcess;
 
 /// Called with a deployment's id and the cooldown's length when it starts cooling down
 /// here, so other processes can cool it down too ([`Router::apply_cooldown`]).
@@ -523,6 +534,7 @@ impl Router {
             catalogue,
             count_tokens,
             cooldown_listener: std::sync::OnceLock::new(),
+            usage: std::sync::OnceLock::new(),
         };
         let s = &router.settings;
         let check = |what: &str, map: &FallbackMap| -> Result<(), LlmError> {
@@ -722,6 +734,27 @@ impl Router {
         })
     }
 
+    /// Share deployment counters with other routers through `usage` (once; `false` if
+    /// counters are set already): rpm/tpm limits, usage-based and least-busy routing, and
+    /// the failures counted towards cooldowns.
+    pub fn share_usage(&self, usage: Arc<dyn UsageCounters>) -> bool {
+        self.usage.set(usage).is_ok()
+    }
+
+    /// The deployment counters in use.
+    fn usage(&self) -> &dyn UsageCounters {
+        match self.usage.get() {
+            Some(u) => u.as_ref(),
+            None => &IN_PROCESS,
+        }
+    }
+
+    /// Routing decisions made on this router's own counters because the shared ones did
+    /// not answer.
+    pub fn usage_degraded(&self) -> u64 {
+        self.usage().degraded()
+    }
+
     /// Tell `listener` about every cooldown that starts here (once; `false` if one is set).
     pub fn on_cooldown(&self, listener: CooldownListener) -> bool {
         self.cooldown_listener.set(listener).is_ok()
@@ -839,8 +872,40 @@ impl Router {
         let route = self.resolve(model_group)?;
         let request = Asked::Chat(request);
         let mut needs = self.needs(request, stream, None);
-        self.pick_in(&route, &mut needs, request, &[], None)
+        self.pick_in(&route, &mut needs, request, &[], None, &[])
             .map_err(|why| why.into_error(&route.group.name))
+    }
+
+    /// Whether an attempt on `d` asks the shared counters first: usage-based routing
+    /// enforces `d`'s rpm/tpm, and counters are shared.
+    fn admits_shared(&self, d: &Deployment) -> bool {
+        self.settings.routing_strategy == Strategy::UsageBased
+            && (d.rpm.is_some() || d.tpm.is_some())
+            && self.usage.get().is_some()
+    }
+
+    /// [`Router::pick_in`], then, where limits are shared, the shared counters' consent: a
+    /// deployment they refuse (at its limit across routers) is skipped and another picked.
+    async fn take(
+        &self,
+        route: &Route<'_>,
+        needs: &mut Needs,
+        request: Asked<'_>,
+        tried: &[usize],
+        exclude: Option<usize>,
+    ) -> Result<Lease, Unavailable> {
+        let mut refused: Vec<usize> = Vec::new();
+        loop {
+            let minute = minute_of(self.clock.now());
+            let lease = self.pick_in(route, needs, request, tried, exclude, &refused)?;
+            let d = &lease.deployment;
+            if !self.admits_shared(d) || self.usage().admit(d).await {
+                return Ok(lease);
+            }
+            // Not sent: this router's own count of it goes too.
+            d.state.requests_this_minute.remove(minute, 1);
+            refused.push(d.index);
+        }
     }
 
     fn pick_in(
@@ -850,11 +915,13 @@ impl Router {
         request: Asked<'_>,
         tried: &[usize],
         exclude: Option<usize>,
+        refused: &[usize],
     ) -> Result<Lease, Unavailable> {
         let group = route.group;
         let now = self.clock.now();
         let minute = minute_of(now);
         let usage_based = self.settings.routing_strategy == Strategy::UsageBased;
+        let usage = self.usage();
         let caps = needs.caps.union(group.min_capabilities);
         let check_caps = needs.check_caps || !group.min_capabilities.is_empty();
         let mut why = Unavailable {
@@ -872,12 +939,19 @@ impl Router {
                 why.soonest = Some(why.soonest.map_or(left, |x| x.min(left)));
                 continue;
             }
+            let others = if usage_based && (d.rpm.is_some() || d.tpm.is_some()) {
+                usage.others(d)
+            } else {
+                Usage::default()
+            };
             let over_rpm = usage_based
-                && d.rpm
-                    .is_some_and(|rpm| s.requests_this_minute.get(minute) >= rpm);
+                && (refused.contains(&d.index)
+                    || d.rpm.is_some_and(|rpm| {
+                        s.requests_this_minute.get(minute) + others.requests >= rpm
+                    }));
             let over_tpm = usage_based
                 && d.tpm
-                    .is_some_and(|tpm| s.tokens_this_minute.get(minute) >= tpm);
+                    .is_some_and(|tpm| s.tokens_this_minute.get(minute) + others.tokens >= tpm);
             let over_parallel = d
                 .max_parallel_requests
                 .is_some_and(|m| s.in_flight.load(Ordering::Relaxed) >= m);
@@ -943,10 +1017,11 @@ impl Router {
             stream: needs.stream,
             latency_buffer: self.settings.routing_strategy_args.lowest_latency_buffer,
             minute,
+            usage,
         };
         while !candidates.is_empty() {
             let i = choose(self.settings.routing_strategy, &candidates, &cx);
-            if let Some(lease) = acquire(candidates[i], minute, usage_based) {
+            if let Some(lease) = acquire(candidates[i], minute, usage_based, usage) {
                 return Ok(lease);
             }
             // Lost a race for the last slot: another call took it.
@@ -1182,7 +1257,10 @@ impl Router {
         let mut role = first_role;
         let mut last: Option<LlmError> = None;
         loop {
-            let lease = match self.pick_in(route, needs, req.payload.asked(), &tried, None) {
+            let lease = match self
+                .take(route, needs, req.payload.asked(), &tried, None)
+                .await
+            {
                 Ok(lease) => lease,
                 Err(why) => {
                     let e = why.into_error(&group.name);
@@ -1262,13 +1340,16 @@ impl Router {
             }
             () = tokio::time::sleep(delay) => {}
         }
-        let Ok(second) = self.pick_in(
-            route,
-            needs,
-            req.payload.asked(),
-            tried,
-            Some(primary_dep.index),
-        ) else {
+        let Ok(second) = self
+            .take(
+                route,
+                needs,
+                req.payload.asked(),
+                tried,
+                Some(primary_dep.index),
+            )
+            .await
+        else {
             // No other deployment free: keep waiting for the first.
             let (result, record) = primary.await;
             trace.push(record);
@@ -1421,6 +1502,7 @@ impl Router {
             None => {}
         }
         let clock = self.clock.clone();
+        let usage = self.usage.get().cloned();
         let (provider, model, pricing) = (
             meta.provider.clone(),
             meta.model.clone(),
@@ -1431,6 +1513,9 @@ impl Router {
                 let s = &lease.deployment.state;
                 s.tokens_this_minute
                     .add(minute_of(clock.now()), u.total_tokens);
+                if let Some(usage) = &usage {
+                    usage.add_tokens(&lease.deployment, u.total_tokens);
+                }
                 let cost = crate::cost::call_cost(&provider, &model, u, pricing.as_ref());
                 s.spend.add(cost.unwrap_or(0.0));
             }
@@ -1457,6 +1542,7 @@ impl Router {
                 if let Some(u) = &response.usage {
                     s.tokens_this_minute
                         .add(minute_of(self.clock.now()), u.total_tokens);
+                    self.usage().add_tokens(dep, u.total_tokens);
                 }
             }
             Answer::Embedding(EmbeddingCompletion { response, meta }) => {
@@ -1466,6 +1552,7 @@ impl Router {
                 if let Some(u) = &response.usage {
                     s.tokens_this_minute
                         .add(minute_of(self.clock.now()), u.total_tokens);
+                    self.usage().add_tokens(dep, u.total_tokens);
                 }
             }
             Answer::Stream(..) => {
@@ -1475,7 +1562,7 @@ impl Router {
         }
     }
 
-    fn on_failure(&self, dep: &Deployment, e: &LlmError, elapsed: Duration, stream: bool) {
+    fn on_failure(&self, dep: &Arc<Deployment>, e: &LlmError, elapsed: Duration, stream: bool) {
         let s = &dep.state;
         s.failures.fetch_add(1, Ordering::Relaxed);
         if e.kind == ErrorKind::Timeout {
@@ -1497,21 +1584,52 @@ impl Router {
                 Some(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)))
             }
             _ => {
+                let allowed = self.settings.allowed_fails;
                 let fails = s.fails_this_minute.add(minute_of(now), 1);
-                (fails > u64::from(self.settings.allowed_fails)).then(|| self.settings.cooldown())
+                if fails > u64::from(allowed) {
+                    Some(self.settings.cooldown())
+                } else {
+                    // Not on this router alone; perhaps with the other routers' failures.
+                    let length = self.settings.cooldown();
+                    if let (Some(usage), false) = (self.usage.get(), length.is_zero()) {
+                        let (d, clock) = (dep.clone(), self.clock.clone());
+                        let listener = self.cooldown_listener.get().cloned();
+                        usage.add_failure(
+                            dep,
+                            allowed,
+                            Box::new(move || {
+                                start_cooldown(&d, clock.as_ref(), length, listener.as_ref());
+                            }),
+                        );
+                    }
+                    None
+                }
             }
         };
         if let Some(d) = cooldown.filter(|d| !d.is_zero()) {
-            let until = micros(now.saturating_add(d));
-            let before = s.cooldown_until_us.fetch_max(until, Ordering::AcqRel);
-            if before <= micros(now) {
-                s.cooldowns.fetch_add(1, Ordering::Relaxed);
-            }
-            s.fails_this_minute.reset(minute_of(now));
-            if let Some(listener) = self.cooldown_listener.get() {
-                listener(&dep.id, d);
-            }
+            start_cooldown(dep, self.clock.as_ref(), d, self.cooldown_listener.get());
         }
+    }
+}
+
+/// `dep` cools down for `length` from now (a longer cooldown under way is kept); its
+/// failures this minute start again from zero, and `listener` is told.
+fn start_cooldown(
+    dep: &Deployment,
+    clock: &dyn Clock,
+    length: Duration,
+    listener: Option<&CooldownListener>,
+) {
+    let s = &dep.state;
+    let now = clock.now();
+    let until = micros(now.saturating_add(length));
+    let before = s.cooldown_until_us.fetch_max(until, Ordering::AcqRel);
+    if before <= micros(now) {
+        s.cooldowns.fetch_add(1, Ordering::Relaxed);
+    }
+    s.fails_this_minute.reset(minute_of(now));
+    if let Some(listener) = listener {
+        listener(&dep.id, length);
     }
 }
 
@@ -1523,7 +1641,13 @@ fn embedding_item_tokens(d: &Deployment, item: &InputItem<'_>) -> u64 {
 }
 
 /// Take an in-flight slot on `d` (and, for usage-based routing, a request of its rpm).
-fn acquire(d: &Arc<Deployment>, minute: u64, enforce_limits: bool) -> Option<Lease> {
+/// `usage` is told of the request unless it will be asked to admit it.
+fn acquire(
+    d: &Arc<Deployment>,
+    minute: u64,
+    enforce_limits: bool,
+    usage: &dyn UsageCounters,
+) -> Option<Lease> {
     let s = &d.state;
     match d.max_parallel_requests {
         Some(max) => {
@@ -1550,6 +1674,9 @@ fn acquire(d: &Arc<Deployment>, minute: u64, enforce_limits: bool) -> Option<Lea
         _ => {
             s.requests_this_minute.add(minute, 1);
         }
+    }
+    if !(enforce_limits && (d.rpm.is_some() || d.tpm.is_some())) {
+        usage.count_request(d);
     }
     Some(lease)
 }

@@ -67,7 +67,7 @@ impl Router {
         let attempts =
             |trace: &[AttemptRecord<'_>]| trace.iter().map(ToString::to_string).collect();
         loop {
-            let lease = match self.pick_in(&route, &mut needs, asked, &tried, None) {
+            let lease = match self.take(&route, &mut needs, asked, &tried, None).await {
                 Ok(lease) => lease,
                 Err(why) => {
                     let e = why.into_error(&group.name);

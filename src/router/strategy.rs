@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::clock::minute_of;
 use super::deployment::Deployment;
+use super::usage::UsageCounters;
 use crate::error::LlmError;
 
 /// `routing_strategy`.
@@ -213,6 +214,8 @@ pub struct ChoiceContext<'a> {
     pub stream: bool,
     pub latency_buffer: f64,
     pub minute: u64,
+    /// What other routers sharing the counters report (least-busy, usage-based).
+    pub usage: &'a dyn UsageCounters,
 }
 
 /// Pick one of `candidates` (non-empty) by `strategy`; returns its position.
@@ -230,6 +233,7 @@ pub fn choose(
         Strategy::RoundRobin => cx.cursor.round_robin.fetch_add(1, Ordering::Relaxed) % n,
         Strategy::LeastBusy => lowest(candidates, cx.rng, 0.0, |d| {
             f64::from(d.state.in_flight.load(Ordering::Relaxed))
+                + cx.usage.others(d).in_flight as f64
         }),
         Strategy::LatencyBased => lowest(candidates, cx.rng, cx.latency_buffer, |d| {
             let s = &d.state;
@@ -244,8 +248,9 @@ pub fn choose(
         Strategy::CostBased => lowest(candidates, cx.rng, 0.0, |d| d.facts.unit_cost()),
         Strategy::UsageBased => lowest(candidates, cx.rng, 0.0, |d| {
             // Tokens first; requests break ties between deployments with equal tokens.
-            d.state.tokens_this_minute.get(cx.minute) as f64
-                + d.state.requests_this_minute.get(cx.minute) as f64 * 1e-6
+            let others = cx.usage.others(d);
+            (d.state.tokens_this_minute.get(cx.minute) + others.tokens) as f64
+                + (d.state.requests_this_minute.get(cx.minute) + others.requests) as f64 * 1e-6
         }),
     }
 }
@@ -350,6 +355,7 @@ mod tests {
             stream: false,
             latency_buffer: 0.1,
             minute: 0,
+            usage: &crate::router::usage::InProcess,
         }
     }
 

@@ -299,3 +299,91 @@ def test_a_deployment_failing_on_one_gateway_cools_down_on_the_others(
     finally:
         for g in gateways:
             g.stop()
+
+
+def start_shared(
+    server: MockServer, tmp_path: Path, name: str, database: str, redis_port: int, **router: Any
+) -> llmswitch.proxy.ProxyServer:
+    """A gateway on `database` and the Redis at `redis_port`; keys cached for ten minutes, so
+    only Redis can tell it of a change elsewhere in time."""
+    import json
+
+    cfg = write_config(tmp_path / f"{name}.yaml", server, database_url=database, user_api_key_cache_ttl=600)
+    body = json.loads(cfg.read_text())
+    body["router_settings"].update({"redis_host": "127.0.0.1", "redis_port": redis_port, **router})
+    cfg.write_text(json.dumps(body))
+    return llmswitch.proxy.start(cfg)
+
+
+def test_keys_and_teams_changed_on_one_gateway_are_refused_by_the_other_at_once(
+    server: MockServer, tmp_path: Path, database: str, redis_server: Any
+) -> None:
+    a = start_shared(server, tmp_path, "inv-a", database, redis_server.port)
+    b = start_shared(server, tmp_path, "inv-b", database, redis_server.port)
+    try:
+        admin = Admin(a.url)
+        key = admin.post("/key/generate", {"models": ["gpt"]})["key"]
+        assert post_chat(b.url, key) == 200  # now cached on b, for ten minutes
+
+        def status_on_b(k: str, expected: int) -> None:
+            # Published when a answers; b applies it as it arrives (well within the TTL).
+            wait_until(
+                lambda: post_chat(b.url, k) == expected, f"{expected} from the other gateway", timeout=20
+            )
+
+        admin.post("/key/block", {"key": key})
+        status_on_b(key, 401)
+        admin.post("/key/unblock", {"key": key})
+        status_on_b(key, 200)
+        new = admin.post("/key/regenerate", {"key": key})["key"]
+        status_on_b(key, 401)
+        assert post_chat(b.url, new) == 200
+        admin.post("/key/delete", {"keys": [new]})
+        status_on_b(new, 401)
+
+        team = admin.post("/team/new", {"models": ["gpt"]})
+        member = admin.post("/key/generate", {"team_id": team["team_id"]})["key"]
+        status_on_b(member, 200)  # once b has read the new team
+        admin.post("/team/block", {"team_id": team["team_id"]})
+        status_on_b(member, 401)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_deployments_rpm_holds_across_gateways_and_survives_a_redis_outage(
+    server: MockServer, tmp_path: Path, database: str, redis_server: Any
+) -> None:
+    import json
+
+    gateways = []
+    for i in range(3):
+        cfg = write_config(tmp_path / f"d{i}.yaml", server, database_url=database)
+        body = json.loads(cfg.read_text())
+        body["model_list"][0]["litellm_params"]["rpm"] = 4
+        body["model_list"][1]["litellm_params"]["rpm"] = 1000
+        body["router_settings"].update(
+            {
+                "routing_strategy": "usage-based-routing",
+                "redis_host": "127.0.0.1",
+                "redis_port": redis_server.port,
+            }
+        )
+        cfg.write_text(json.dumps(body))
+        gateways.append(llmswitch.proxy.start(cfg))
+    try:
+        first_minute = time.time() // 60
+        statuses = [post_chat(gateways[i % 3].url, MASTER) for i in range(12)]
+        windows = 1 if time.time() // 60 == first_minute else 2
+        # Each gateway alone would admit 4 (12 in all): shared, 4 per minute in all.
+        assert statuses.count(200) <= 4 * windows, statuses
+        assert statuses.count(200) >= 4, statuses
+        assert set(statuses) <= {200, 429}, statuses
+
+        # Redis goes away: calls are never failed by it; each gateway counts on its own.
+        redis_server.stop()
+        assert [post_chat(g.url, MASTER, model="mini") for g in gateways] == [200, 200, 200]
+        assert all(degraded(g) >= 1 for g in gateways)
+    finally:
+        for g in gateways:
+            g.stop()

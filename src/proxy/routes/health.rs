@@ -189,7 +189,7 @@ pub(super) async fn health(
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     state
         .metrics
-        .note_degraded(state.hooks.spend.degraded_admissions());
+        .note_degraded(state.hooks.spend.degraded_admissions() + state.router.usage_degraded());
     let text = state.metrics.render(state.hooks.spend.dropped());
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

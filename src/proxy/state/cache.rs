@@ -3,7 +3,8 @@
 //! background read refreshes it (another gateway's change shows within a TTL). Unknown
 //! keys are remembered briefly too, so a client retrying a wrong key does not reach the
 //! database each time. This process's own changes (update, block, delete, regenerate)
-//! replace the entry at once.
+//! replace the entry at once; another replica's, announced through Redis, drop it
+//! ([`KeyCache::invalidate`]), so the next request reads the database.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -26,6 +27,8 @@ pub enum Cached {
 struct Slot {
     row: Option<Arc<KeyRow>>,
     at: Instant,
+    /// `false`: changed elsewhere at `at`; nothing known until read again.
+    known: bool,
 }
 
 /// The key cache.
@@ -33,6 +36,8 @@ struct Slot {
 pub struct KeyCache {
     slots: RwLock<HashMap<String, Slot>>,
     refreshing: Mutex<HashSet<String>>,
+    /// Reads started before this are dropped ([`KeyCache::invalidate_all`]).
+    epoch: RwLock<Instant>,
     ttl: Duration,
     missing_ttl: Duration,
     max_entries: usize,
@@ -43,6 +48,7 @@ impl KeyCache {
         KeyCache {
             slots: RwLock::new(HashMap::new()),
             refreshing: Mutex::new(HashSet::new()),
+            epoch: RwLock::new(Instant::now()),
             ttl,
             missing_ttl: ttl.min(Duration::from_secs(10)),
             max_entries: max_entries.max(16),
@@ -54,7 +60,7 @@ impl KeyCache {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let Some(slot) = slots.get(token) else {
+        let Some(slot) = slots.get(token).filter(|s| s.known) else {
             return Cached::Miss;
         };
         let age = slot.at.elapsed();
@@ -68,10 +74,59 @@ impl KeyCache {
 
     /// Remember `row` (or that the token has none).
     pub fn put(&self, token: &str, row: Option<Arc<KeyRow>>) {
+        self.put_slot(token, row, true);
+    }
+
+    /// Forget what is known of `token` (changed by another replica): the next lookup reads
+    /// the database, and a read already under way, which may predate the change, is not
+    /// kept.
+    pub fn invalidate(&self, token: &str) {
+        self.put_slot(token, None, false);
+    }
+
+    /// Forget every key (changes elsewhere may have been missed), and drop the reads under
+    /// way.
+    pub fn invalidate_all(&self) {
         let mut slots = match self.slots.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        match self.epoch.write() {
+            Ok(mut e) => *e = Instant::now(),
+            Err(p) => *p.into_inner() = Instant::now(),
+        }
+        slots.clear();
+    }
+
+    fn put_slot(&self, token: &str, row: Option<Arc<KeyRow>>, known: bool) {
+        self.put_slot_read(token, row, known, None);
+    }
+
+    /// Store a slot; for a database read (`read_started`), only if nothing changed since the
+    /// read started (checked under the write lock, so no change slips in between).
+    fn put_slot_read(
+        &self,
+        token: &str,
+        row: Option<Arc<KeyRow>>,
+        known: bool,
+        read_started: Option<Instant>,
+    ) {
+        let mut slots = match self.slots.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(started) = read_started {
+            if slots.get(token).is_some_and(|s| s.at > started) {
+                return;
+            }
+            let epoch = match self.epoch.read() {
+                Ok(e) => *e,
+                Err(p) => *p.into_inner(),
+            };
+            if started < epoch {
+                return;
+            }
+        }
         if slots.len() >= self.max_entries && !slots.contains_key(token) {
             // Full: forget unknown tokens first, then whatever is oldest past its TTL, then
             // half of the rest (a cold read each brings them back).
@@ -90,6 +145,7 @@ impl KeyCache {
             Slot {
                 row,
                 at: Instant::now(),
+                known,
             },
         );
     }
@@ -97,16 +153,7 @@ impl KeyCache {
     /// Remember a row read from the database at `read_started`, unless the entry changed
     /// since (this process updated or deleted the key meanwhile: its entry wins).
     pub fn put_read(&self, token: &str, row: Option<Arc<KeyRow>>, read_started: Instant) {
-        {
-            let slots = match self.slots.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if slots.get(token).is_some_and(|s| s.at > read_started) {
-                return;
-            }
-        }
-        self.put(token, row);
+        self.put_slot_read(token, row, true, Some(read_started));
     }
 
     /// Change a cached row in place (a budget reset), if cached.
@@ -115,7 +162,7 @@ impl KeyCache {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if let Some(slot) = slots.get_mut(token) {
+        if let Some(slot) = slots.get_mut(token).filter(|s| s.known) {
             if let Some(row) = &slot.row {
                 let mut new = KeyRow::clone(row);
                 f(&mut new);
@@ -204,6 +251,30 @@ mod tests {
             cache.put(&format!("k{i}"), row("k"));
         }
         assert!(cache.len() <= 16);
+    }
+
+    #[test]
+    fn a_change_elsewhere_drops_the_entry_and_reads_that_predate_it() {
+        let cache = KeyCache::new(Duration::from_secs(60), 16);
+        cache.put("a", row("a"));
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        cache.invalidate("a");
+        assert!(matches!(cache.get("a"), Cached::Miss));
+        cache.put_read("a", row("a"), started); // read before the change: stale
+        assert!(matches!(cache.get("a"), Cached::Miss));
+        cache.put_read("a", row("a"), Instant::now());
+        assert!(matches!(cache.get("a"), Cached::Fresh(Some(_))));
+
+        cache.put("b", row("b"));
+        let started = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        cache.invalidate_all();
+        assert!(cache.is_empty());
+        cache.put_read("b", row("b"), started);
+        assert!(matches!(cache.get("b"), Cached::Miss));
+        cache.put_read("b", row("b"), Instant::now());
+        assert!(matches!(cache.get("b"), Cached::Fresh(Some(_))));
     }
 
     #[test]

@@ -180,6 +180,9 @@ pub async fn build_hooks(config: &ProxyConfig) -> Result<(Hooks, Arc<StateHooks>
     let plane = StatePlane::start_with_counters(store, state_config(config), counters)
         .await
         .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    if let Some(redis) = &config.shared_redis {
+        super::invalidation::share(&plane, redis, REDIS_PREFIX).map_err(ProxyError::Internal)?;
+    }
     Ok(hooks_for(plane, config.master_key.as_ref()))
 }
 

@@ -10,6 +10,7 @@ pub mod counters;
 pub mod customers;
 pub mod error;
 pub mod hooks;
+pub mod invalidation;
 pub mod keys;
 pub mod plane;
 pub mod pricing;
@@ -25,7 +26,7 @@ pub mod token;
 pub mod views;
 
 pub use error::ApiError;
-pub use plane::{Admitted, CallRequest, Caller, KeyAuth, StateConfig, StatePlane};
+pub use plane::{Admitted, CallRequest, Caller, Changed, KeyAuth, StateConfig, StatePlane};
 
 /// Report a problem of the state plane that no request can be told about (a failing
 /// database, dropped spend rows) on standard error.

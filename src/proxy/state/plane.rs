@@ -161,7 +161,22 @@ pub struct StatePlane {
     counters: Arc<dyn Counters>,
     spend: SpendWriter,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Told of every change this process makes to a key, team or end user (the other
+    /// replicas' caches drop theirs: [`super::invalidation`]).
+    changes: std::sync::OnceLock<ChangeFeed>,
 }
+
+/// A key, team or end user changed (updated, blocked, deleted, regenerated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// The key with this hash (`token`).
+    Key(String),
+    Team(String),
+    EndUser(String),
+}
+
+/// Where this process's changes are announced.
+pub type ChangeFeed = Arc<dyn Fn(Changed) + Send + Sync>;
 
 fn read<T: Clone>(lock: &RwLock<HashMap<String, T>>, id: &str) -> Option<T> {
     match lock.read() {
@@ -286,6 +301,7 @@ impl StatePlane {
             end_users: RwLock::new(HashMap::new()),
             counters,
             tasks: Mutex::new(Vec::new()),
+            changes: std::sync::OnceLock::new(),
             store,
             config,
         });
@@ -489,6 +505,51 @@ impl StatePlane {
     /// Put this process's new version of a key into the cache.
     pub(crate) fn cache_key(&self, token: &str, row: Option<KeyRow>) {
         self.keys.put(token, row.map(Arc::new));
+        self.announce(Changed::Key(token.to_owned()));
+    }
+
+    /// Tell `feed` of every change this process makes to a key, team or end user (once;
+    /// `false` if a feed is set).
+    pub fn on_change(&self, feed: ChangeFeed) -> bool {
+        self.changes.set(feed).is_ok()
+    }
+
+    fn announce(&self, what: Changed) {
+        if let Some(feed) = self.changes.get() {
+            feed(what);
+        }
+    }
+
+    /// Another replica changed `what`: drop the cached key (read again on its next use), or
+    /// read the team or end user again now.
+    pub async fn changed_elsewhere(&self, what: Changed) -> Result<(), StoreError> {
+        match what {
+            Changed::Key(token) => self.keys.invalidate(&token),
+            Changed::Team(id) => {
+                let row = self.store.get_team(id.clone()).await?;
+                self.set_team(&id, row);
+            }
+            Changed::EndUser(id) => {
+                let row = self.store.get_end_user(id.clone()).await?;
+                self.set_end_user(&id, row);
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes elsewhere may have been missed (the feed was down): forget every cached key
+    /// and read teams and end users again.
+    pub async fn resync(&self) -> Result<(), StoreError> {
+        self.keys.invalidate_all();
+        self.reload().await
+    }
+
+    /// Register a background task that ends with the plane.
+    pub(crate) fn add_task(&self, task: JoinHandle<()>) {
+        match self.tasks.lock() {
+            Ok(mut tasks) => tasks.push(task),
+            Err(p) => p.into_inner().push(task),
+        }
     }
 
     pub(crate) fn team(&self, team_id: &str) -> Option<Arc<TeamRow>> {
@@ -496,6 +557,11 @@ impl StatePlane {
     }
 
     pub(crate) fn cache_team(&self, team_id: &str, row: Option<TeamRow>) {
+        self.set_team(team_id, row);
+        self.announce(Changed::Team(team_id.to_owned()));
+    }
+
+    fn set_team(&self, team_id: &str, row: Option<TeamRow>) {
         let mut teams = write(&self.teams);
         match row {
             Some(t) => {
@@ -508,6 +574,11 @@ impl StatePlane {
     }
 
     pub(crate) fn cache_end_user(&self, user_id: &str, row: Option<EndUserRow>) {
+        self.set_end_user(user_id, row);
+        self.announce(Changed::EndUser(user_id.to_owned()));
+    }
+
+    fn set_end_user(&self, user_id: &str, row: Option<EndUserRow>) {
         let mut users = write(&self.end_users);
         match row.filter(EndUserRow::is_restricted) {
             Some(e) => {

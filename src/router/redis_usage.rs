@@ -1,0 +1,910 @@
+//! [`RedisUsage`]: deployment counters shared by routers through Redis (LiteLLM's
+//! `redis_host`/`redis_port`/`redis_password` or `redis_url`), under
+//! `<prefix>deployment:<id>:...`. Per counter:
+//!
+//! - **rpm/tpm limits** (usage-based routing, a deployment with `rpm`/`tpm`): exact for
+//!   requests. Each attempt runs one Lua script that refuses if the minute's shared count
+//!   reached `rpm` (or its tokens reached `tpm`) and otherwise counts the request, so the
+//!   limit holds across routers within each UTC minute. Tokens are counted when calls end
+//!   and pushed in batches (below), so, as within one router, calls in flight may pass
+//!   `tpm` by their own tokens.
+//! - **requests and tokens per minute for usage-based ranking**, and **calls in flight for
+//!   least-busy**: batched. Every [`SYNC_EVERY`] one script adds what this router counted
+//!   since the last push, writes its calls in flight, and reads every router's totals; the
+//!   strategies rank on this router's live counts plus the others' last-read ones (a view
+//!   at most [`SYNC_EVERY`] old: exactness buys nothing for balancing).
+//! - **failures towards a cooldown** (`allowed_fails`): exact. Each failure that did not
+//!   reach the limit on this router alone is one script (`INCR` of the minute's count);
+//!   the router whose failure makes the sum pass `allowed_fails` starts the cooldown, which
+//!   the shared cooldowns then spread to every router.
+//!
+//! Redis never blocks or fails a call: every wait is bounded by the connection's response
+//! timeout (250 ms unless set); an error or a late answer makes this router decide on its
+//! own counters (it already counted), warns once until Redis answers again, counts the
+//! decision in [`UsageCounters::degraded`], and leaves Redis alone for [`RETRY_AFTER`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Script;
+
+use super::deployment::Deployment;
+use super::usage::{StartCooldown, Usage, UsageCounters, UsageFuture};
+use crate::cache::config::RedisConfig;
+
+/// How often the batched counters are pushed and the others' read.
+pub const SYNC_EVERY: Duration = Duration::from_millis(250);
+/// How long a decision waits for Redis unless the config says otherwise.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long Redis is not asked after it failed.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// A router whose calls in flight were not refreshed for this long is gone.
+const STALE_MS: u64 = 5_000;
+/// The others' view is not used once this old (Redis stopped answering).
+const VIEW_MAX_AGE: Duration = Duration::from_secs(5);
+
+const ADMIT: &str = r#"
+local rpm = tonumber(ARGV[1])
+local tpm = tonumber(ARGV[2])
+local r = tonumber(redis.call('GET', KEYS[1]) or '0')
+if rpm >= 0 and r >= rpm then return {0, r} end
+if tpm >= 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= tpm then return {0, r} end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 120)
+return {1, r + 1}
+"#;
+
+const FAIL: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 120)
+if n > tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"#;
+
+/// KEYS per deployment: requests, tokens (this minute), in-flight hash. ARGV: replica, the
+/// age in ms after which a router's calls in flight no longer count, then per deployment: requests and tokens to add, calls in flight here. Returns per
+/// deployment: requests, tokens, the other routers' calls in flight.
+const SYNC: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local replica = ARGV[1]
+local out = {}
+for i = 1, #KEYS / 3 do
+  local k = (i - 1) * 3
+  local a = 2 + (i - 1) * 3
+  local dr = tonumber(ARGV[a + 1])
+  local dt = tonumber(ARGV[a + 2])
+  if dr > 0 then
+    redis.call('INCRBY', KEYS[k + 1], dr)
+    redis.call('EXPIRE', KEYS[k + 1], 120)
+  end
+  if dt > 0 then
+    redis.call('INCRBY', KEYS[k + 2], dt)
+    redis.call('EXPIRE', KEYS[k + 2], 120)
+  end
+  redis.call('HSET', KEYS[k + 3], replica, ARGV[a + 3] .. ':' .. now)
+  redis.call('EXPIRE', KEYS[k + 3], 60)
+  local busy = 0
+  local all = redis.call('HGETALL', KEYS[k + 3])
+  for j = 1, #all, 2 do
+    if all[j] ~= replica then
+      local c, at = string.match(all[j + 1], '^(%d+):(%d+)$')
+      if c and now - tonumber(at) < tonumber(ARGV[2]) then
+        busy = busy + tonumber(c)
+      else
+        redis.call('HDEL', KEYS[k + 3], all[j])
+      end
+    end
+  end
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
+  out[#out + 1] = busy
+end
+return out
+"#;
+
+/// The UTC minute now (the window of rpm, tpm and failures, the same on every router).
+fn wall_minute() -> u64 {
+    u64::try_from(crate::spend::clock::now().div_euclid(60_000_000)).unwrap_or(0)
+}
+
+/// One deployment's counters here.
+#[derive(Default)]
+struct Slot {
+    /// Requests and tokens counted here and not pushed yet.
+    pending_requests: AtomicU64,
+    pending_tokens: AtomicU64,
+    /// The minute of `own_*`: what this router counted in Redis in that minute.
+    own_minute: AtomicU64,
+    own_requests: AtomicU64,
+    own_tokens: AtomicU64,
+    /// The others' usage as last read, and the minute it is of.
+    view_minute: AtomicU64,
+    others_requests: AtomicU64,
+    others_tokens: AtomicU64,
+    others_in_flight: AtomicU64,
+    /// A minute in which Redis refused this deployment (at its limit across routers).
+    full_minute: AtomicU64,
+}
+
+impl Slot {
+    /// Note `requests` and `tokens` this router put into Redis in `minute`.
+    fn own(&self, minute: u64, requests: u64, tokens: u64) {
+        if self.own_minute.swap(minute, Ordering::AcqRel) != minute {
+            self.own_requests.store(0, Ordering::Release);
+            self.own_tokens.store(0, Ordering::Release);
+        }
+        self.own_requests.fetch_add(requests, Ordering::AcqRel);
+        self.own_tokens.fetch_add(tokens, Ordering::AcqRel);
+    }
+
+    fn own_in(&self, minute: u64) -> (u64, u64) {
+        if self.own_minute.load(Ordering::Acquire) == minute {
+            (
+                self.own_requests.load(Ordering::Acquire),
+                self.own_tokens.load(Ordering::Acquire),
+            )
+        } else {
+            (0, 0)
+        }
+    }
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    prefix: String,
+    replica: String,
+    admit: Script,
+    fail: Script,
+    sync: Script,
+    deployments: Vec<Arc<Deployment>>,
+    slots: Vec<Slot>,
+    timeout: Duration,
+    down_until: Mutex<Option<Instant>>,
+    warned: AtomicBool,
+    degraded: AtomicU64,
+    /// When the others' view was last read (ms after `started`, plus one; 0: never).
+    synced_ms: AtomicU64,
+    started: Instant,
+    shown: String,
+    warn: Arc<dyn Fn(&str) + Send + Sync>,
+    runtime: tokio::runtime::Handle,
+    /// The window now: [`wall_minute`] (tests move it).
+    minute: MinuteSource,
+}
+
+/// Which minute it is (the index of the window).
+pub type MinuteSource = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl Inner {
+    fn key(&self, d: &Deployment, what: &str) -> String {
+        format!("{}deployment:{}:{what}", self.prefix, d.id)
+    }
+
+    fn is_down(&self) -> bool {
+        let mut down = lock(&self.down_until);
+        match *down {
+            Some(until) if Instant::now() < until => true,
+            Some(_) => {
+                *down = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn failed(&self, why: &str) {
+        *lock(&self.down_until) = Some(Instant::now() + RETRY_AFTER);
+        if !self.warned.swap(true, Ordering::AcqRel) {
+            (self.warn)(&format!(
+                "Redis at {} is unavailable ({why}): deployment rpm/tpm limits, failure counts and routing usage are counted per replica until it is back",
+                self.shown
+            ));
+        }
+    }
+
+    fn ok(&self) {
+        if self.warned.swap(false, Ordering::AcqRel) {
+            (self.warn)(&format!(
+                "Redis at {} answers again: deployment counters are shared again",
+                self.shown
+            ));
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Whether the others' view was read recently (Redis answers).
+    fn view_is_fresh(&self) -> bool {
+        match self.synced_ms.load(Ordering::Acquire) {
+            0 => false,
+            at => {
+                self.elapsed_ms().saturating_sub(at - 1)
+                    < u64::try_from(VIEW_MAX_AGE.as_millis()).unwrap_or(u64::MAX)
+            }
+        }
+    }
+
+    fn slot(&self, d: &Deployment) -> Option<&Slot> {
+        self.slots
+            .get(d.index)
+            .filter(|_| self.deployments.get(d.index).is_some_and(|x| x.id == d.id))
+    }
+
+    /// Push the batched counts, write the calls in flight here, read the others'.
+    async fn sync(&self) -> Result<(), String> {
+        let minute = (self.minute)();
+        let mut invocation = self.sync.prepare_invoke();
+        invocation.arg(&self.replica).arg(STALE_MS);
+        let mut taken = Vec::with_capacity(self.slots.len());
+        for (d, slot) in self.deployments.iter().zip(&self.slots) {
+            let requests = slot.pending_requests.swap(0, Ordering::AcqRel);
+            let tokens = slot.pending_tokens.swap(0, Ordering::AcqRel);
+            slot.own(minute, requests, tokens);
+            taken.push((requests, tokens));
+            invocation
+                .key(self.key(d, &format!("requests:{minute}")))
+                .key(self.key(d, &format!("tokens:{minute}")))
+                .key(self.key(d, "busy"))
+                .arg(requests)
+                .arg(tokens)
+                .arg(d.state.in_flight.load(Ordering::Relaxed));
+        }
+        let mut conn = self.conn.clone();
+        let answer = tokio::time::timeout(
+            self.timeout * 2,
+            invocation.invoke_async::<Vec<u64>>(&mut conn),
+        )
+        .await;
+        let totals = match answer {
+            Ok(Ok(v)) if v.len() == 3 * self.slots.len() => v,
+            other => {
+                // Not pushed: counted again next time (unless the minute is over).
+                for (slot, (requests, tokens)) in self.slots.iter().zip(taken) {
+                    slot.pending_requests.fetch_add(requests, Ordering::AcqRel);
+                    slot.pending_tokens.fetch_add(tokens, Ordering::AcqRel);
+                    if slot.own_minute.load(Ordering::Acquire) == minute {
+                        let _ = slot.own_requests.fetch_update(
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                            |n| Some(n.saturating_sub(requests)),
+                        );
+                        let _ = slot.own_tokens.fetch_update(
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                            |n| Some(n.saturating_sub(tokens)),
+                        );
+                    }
+                }
+                return Err(match other {
+                    Ok(Ok(_)) => "an unexpected answer to a counter sync".to_owned(),
+                    Ok(Err(e)) => crate::redact::mask_key_shapes(&e.to_string()),
+                    Err(_) => "no answer to a counter sync".to_owned(),
+                });
+            }
+        };
+        for (slot, t) in self.slots.iter().zip(totals.chunks(3)) {
+            let (own_r, own_t) = slot.own_in(minute);
+            slot.others_requests
+                .store(t[0].saturating_sub(own_r), Ordering::Release);
+            slot.others_tokens
+                .store(t[1].saturating_sub(own_t), Ordering::Release);
+            slot.others_in_flight.store(t[2], Ordering::Release);
+            slot.view_minute.store(minute, Ordering::Release);
+        }
+        self.synced_ms
+            .store(self.elapsed_ms() + 1, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Deployment counters shared through Redis. See the module's documentation.
+pub struct RedisUsage {
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RedisUsage {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RedisUsage {
+    /// Counters for `deployments` (a router's, in its order: [`super::Router::deployments`])
+    /// under `prefix`. Connects lazily (a Redis that is down now does not fail this; a
+    /// malformed URL does); writes and the periodic sync run on `runtime`. `warn` reports
+    /// an outage and the recovery.
+    pub fn new(
+        config: &RedisConfig,
+        prefix: &str,
+        deployments: &[Arc<Deployment>],
+        runtime: tokio::runtime::Handle,
+        warn: Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<RedisUsage, String> {
+        Self::with_minutes(
+            config,
+            prefix,
+            deployments,
+            runtime,
+            warn,
+            Arc::new(wall_minute),
+        )
+    }
+
+    /// [`RedisUsage::new`] with windows numbered by `minute` instead of the UTC minute.
+    pub fn with_minutes(
+        config: &RedisConfig,
+        prefix: &str,
+        deployments: &[Arc<Deployment>],
+        runtime: tokio::runtime::Handle,
+        warn: Arc<dyn Fn(&str) + Send + Sync>,
+        minute: MinuteSource,
+    ) -> Result<RedisUsage, String> {
+        let shown = crate::cache::redis_shown(config);
+        let client = crate::cache::redis_client(config).map_err(|e| {
+            format!(
+                "Redis at {shown}: {}",
+                crate::redact::mask_key_shapes(&e.to_string())
+            )
+        })?;
+        let timeout = config.response_timeout.unwrap_or(RESPONSE_TIMEOUT);
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(
+                config.connect_timeout.unwrap_or(Duration::from_secs(1)),
+            ))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = {
+            let _entered = runtime.enter();
+            ConnectionManager::new_lazy_with_config(client, manager_config)
+                .map_err(|e| format!("Redis at {shown}: {e}"))?
+        };
+        let inner = Arc::new(Inner {
+            conn,
+            prefix: prefix.to_owned(),
+            replica: format!("{:016x}", fastrand::u64(..)),
+            admit: Script::new(ADMIT),
+            fail: Script::new(FAIL),
+            sync: Script::new(SYNC),
+            deployments: deployments.to_vec(),
+            slots: deployments.iter().map(|_| Slot::default()).collect(),
+            timeout,
+            down_until: Mutex::new(None),
+            warned: AtomicBool::new(false),
+            degraded: AtomicU64::new(0),
+            synced_ms: AtomicU64::new(0),
+            started: Instant::now(),
+            shown,
+            warn,
+            runtime: runtime.clone(),
+            minute,
+        });
+        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        let task = runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(SYNC_EVERY).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if inner.slots.is_empty() || inner.is_down() {
+                    continue;
+                }
+                match inner.sync().await {
+                    Ok(()) => inner.ok(),
+                    Err(why) => inner.failed(&why),
+                }
+            }
+        });
+        Ok(RedisUsage { inner, task })
+    }
+
+    /// Push and read now (tests; the router does it every [`SYNC_EVERY`]).
+    pub async fn sync_now(&self) -> Result<(), String> {
+        self.inner.sync().await
+    }
+}
+
+impl UsageCounters for RedisUsage {
+    fn admit<'a>(&'a self, d: &'a Deployment) -> UsageFuture<'a, bool> {
+        Box::pin(async move {
+            let inner = &*self.inner;
+            let Some(slot) = inner.slot(d) else {
+                return true;
+            };
+            if inner.is_down() {
+                inner.degraded.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+            let minute = (inner.minute)();
+            let mut invocation = inner.admit.prepare_invoke();
+            invocation
+                .key(inner.key(d, &format!("requests:{minute}")))
+                .key(inner.key(d, &format!("tokens:{minute}")))
+                .arg(d.rpm.map_or(-1, |r| i64::try_from(r).unwrap_or(i64::MAX)))
+                .arg(d.tpm.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX)));
+            let mut conn = inner.conn.clone();
+            match tokio::time::timeout(
+                inner.timeout,
+                invocation.invoke_async::<(i64, i64)>(&mut conn),
+            )
+            .await
+            {
+                Ok(Ok((admitted, _count))) => {
+                    inner.ok();
+                    if admitted == 1 {
+                        slot.own(minute, 1, 0);
+                        true
+                    } else {
+                        slot.full_minute.store(minute + 1, Ordering::Release);
+                        false
+                    }
+                }
+                Ok(Err(e)) => {
+                    inner.failed(&crate::redact::mask_key_shapes(&e.to_string()));
+                    inner.degraded.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+                Err(_) => {
+                    inner.failed("no answer within the deadline");
+                    inner.degraded.fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+            }
+        })
+    }
+
+    fn count_request(&self, d: &Deployment) {
+        if let Some(slot) = self.inner.slot(d) {
+            slot.pending_requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn add_tokens(&self, d: &Deployment, tokens: u64) {
+        if let Some(slot) = self.inner.slot(d) {
+            slot.pending_tokens.fetch_add(tokens, Ordering::Relaxed);
+        }
+    }
+
+    fn add_failure(&self, d: &Deployment, allowed_fails: u32, start: StartCooldown) {
+        let inner = &self.inner;
+        if inner.slot(d).is_none() {
+            return;
+        }
+        if inner.is_down() {
+            inner.degraded.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let key = inner.key(d, &format!("fails:{}", (inner.minute)()));
+        let inner = Arc::clone(inner);
+        self.inner.runtime.spawn(async move {
+            let mut invocation = inner.fail.prepare_invoke();
+            invocation.key(&key).arg(allowed_fails);
+            let mut conn = inner.conn.clone();
+            match tokio::time::timeout(inner.timeout, invocation.invoke_async::<i64>(&mut conn))
+                .await
+            {
+                Ok(Ok(reached)) => {
+                    inner.ok();
+                    if reached == 1 {
+                        start();
+                    }
+                }
+                Ok(Err(e)) => {
+                    inner.failed(&crate::redact::mask_key_shapes(&e.to_string()));
+                    inner.degraded.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    inner.failed("no answer within the deadline");
+                    inner.degraded.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+
+    fn others(&self, d: &Deployment) -> Usage {
+        let inner = &*self.inner;
+        let Some(slot) = inner.slot(d) else {
+            return Usage::default();
+        };
+        let minute = (inner.minute)();
+        if slot.full_minute.load(Ordering::Acquire) == minute + 1 {
+            // Refused by Redis this minute: at its limit until the next.
+            return Usage {
+                requests: u64::MAX / 4,
+                tokens: u64::MAX / 4,
+                in_flight: slot.others_in_flight.load(Ordering::Relaxed),
+            };
+        }
+        if !inner.view_is_fresh() {
+            return Usage::default();
+        }
+        let this_minute = slot.view_minute.load(Ordering::Acquire) == minute;
+        Usage {
+            requests: if this_minute {
+                slot.others_requests.load(Ordering::Relaxed)
+            } else {
+                0
+            },
+            tokens: if this_minute {
+                slot.others_tokens.load(Ordering::Relaxed)
+            } else {
+                0
+            },
+            in_flight: slot.others_in_flight.load(Ordering::Relaxed),
+        }
+    }
+
+    fn degraded(&self) -> u64 {
+        self.inner.degraded.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::AtomicU64;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::http::HttpClient;
+    use crate::router::{
+        default_token_counter, ModelFacts, Router, RouterConfig, RouterRequest, RouterSettings,
+        SystemClock,
+    };
+    use crate::types::{ChatRequest, Message};
+
+    /// A redis-server of our own on a free loopback port, killed when dropped.
+    struct Server {
+        port: u16,
+        child: Option<Child>,
+    }
+
+    impl Server {
+        fn start() -> Option<Server> {
+            let installed = Command::new("redis-server")
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok();
+            if !installed {
+                assert!(
+                    std::env::var("LLMSWITCH_REQUIRE_REDIS").as_deref() != Ok("1"),
+                    "redis-server is required (LLMSWITCH_REQUIRE_REDIS=1)"
+                );
+                return None;
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut s = Server { port, child: None };
+            s.restart();
+            Some(s)
+        }
+
+        fn restart(&mut self) {
+            self.stop();
+            let child = Command::new("redis-server")
+                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            self.child = Some(child);
+            for _ in 0..400 {
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            panic!("redis-server did not start");
+        }
+
+        fn stop(&mut self) {
+            if let Some(mut c) = self.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+
+        fn config(&self) -> RedisConfig {
+            RedisConfig {
+                host: Some("127.0.0.1".into()),
+                port: Some(self.port),
+                // A loaded test machine may miss the production deadline; the outage test
+                // stops the server, which refuses at once.
+                connect_timeout: Some(Duration::from_secs(10)),
+                response_timeout: Some(Duration::from_secs(10)),
+                ..Default::default()
+            }
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.stop();
+        }
+    }
+
+    fn no_catalogue(_: &str, _: &str) -> ModelFacts {
+        ModelFacts::default()
+    }
+
+    /// One router of several sharing `server`, in the window `minute` says.
+    struct Replica {
+        router: Router,
+        usage: Arc<RedisUsage>,
+    }
+
+    fn replica(
+        server: &Server,
+        model_list: &Value,
+        settings: &Value,
+        minute: &Arc<AtomicU64>,
+    ) -> Replica {
+        replica_warning_to(server, model_list, settings, minute, Arc::new(|_: &str| {}))
+    }
+
+    fn replica_warning_to(
+        server: &Server,
+        model_list: &Value,
+        settings: &Value,
+        minute: &Arc<AtomicU64>,
+        warn: Arc<dyn Fn(&str) + Send + Sync>,
+    ) -> Replica {
+        let settings = RouterSettings::from_map(settings.as_object().cloned().unwrap_or_default())
+            .expect("settings");
+        let config = RouterConfig::new(model_list.clone(), settings).expect("config");
+        let router = Router::build(
+            config,
+            Arc::new(SystemClock::new()),
+            no_catalogue,
+            default_token_counter,
+        )
+        .expect("router");
+        let minute = minute.clone();
+        let usage = Arc::new(
+            RedisUsage::with_minutes(
+                &server.config(),
+                "test:",
+                router.deployments(),
+                tokio::runtime::Handle::current(),
+                warn,
+                Arc::new(move || minute.load(Ordering::SeqCst)),
+            )
+            .unwrap(),
+        );
+        assert!(router.share_usage(usage.clone()));
+        Replica { router, usage }
+    }
+
+    fn call(model: &str) -> RouterRequest {
+        RouterRequest::new(model, ChatRequest::new(model, vec![Message::user("hi")]))
+    }
+
+    fn deployment(id: &str, params: Value) -> Value {
+        let mut p = params;
+        p["model"] = json!("openai/gpt-4o");
+        p["mock_response"] = json!("ok");
+        json!({"model_name": "g", "litellm_params": p, "model_info": {"id": id}})
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deployments_rpm_holds_across_routers_within_a_minute() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(1_000));
+        let list = json!([deployment("limited", json!({"rpm": 5}))]);
+        let settings = json!({"routing_strategy": "usage-based-routing", "num_retries": 0});
+        let replicas: Vec<Replica> = (0..3)
+            .map(|_| replica(&server, &list, &settings, &minute))
+            .collect();
+        let client = HttpClient::new().unwrap();
+        let mut ok = 0;
+        for i in 0..15 {
+            match replicas[i % 3].router.completion(&client, &call("g")).await {
+                Ok(_) => ok += 1,
+                Err(e) => assert_eq!(e.kind, ErrorKind::RouterRateLimit, "{}", e.message),
+            }
+        }
+        assert_eq!(ok, 5, "each router alone would allow 5");
+        assert!(replicas.iter().all(|r| r.usage.degraded() == 0));
+        // The next window starts afresh.
+        minute.fetch_add(1, Ordering::SeqCst);
+        assert!(replicas[1]
+            .router
+            .completion(&client, &call("g"))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_deployment_passes_calls_to_the_others_of_its_group() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(7));
+        let list = json!([
+            deployment("small", json!({"rpm": 2})),
+            deployment("large", json!({"rpm": 1000})),
+        ]);
+        let settings = json!({"routing_strategy": "usage-based-routing", "num_retries": 0});
+        let replicas: Vec<Replica> = (0..3)
+            .map(|_| replica(&server, &list, &settings, &minute))
+            .collect();
+        let client = HttpClient::new().unwrap();
+        let mut on_small = 0;
+        for i in 0..12 {
+            let done = replicas[i % 3]
+                .router
+                .completion(&client, &call("g"))
+                .await
+                .unwrap();
+            if done.meta.model_id.as_deref() == Some("small") {
+                on_small += 1;
+            }
+        }
+        assert!(on_small <= 2, "{on_small} calls on a deployment with rpm 2");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_on_several_routers_add_up_to_a_cooldown() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(3));
+        let list = json!([{"model_name": "g",
+            "litellm_params": {"model": "openai/x", "mock_response": "litellm.InternalServerError"},
+            "model_info": {"id": "flaky"}}]);
+        let settings = json!({"allowed_fails": 2, "cooldown_time": 60, "num_retries": 0});
+        let replicas: Vec<Replica> = (0..3)
+            .map(|_| replica(&server, &list, &settings, &minute))
+            .collect();
+        let announced = Arc::new(AtomicU64::new(0));
+        for r in &replicas {
+            let announced = announced.clone();
+            r.router.on_cooldown(Arc::new(move |id: &str, _| {
+                assert_eq!(id, "flaky");
+                announced.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        let client = HttpClient::new().unwrap();
+        // One failure on each router: none reaches allowed_fails (2) alone; the sum (3)
+        // passes it.
+        for r in &replicas {
+            let e = r.router.completion(&client, &call("g")).await.unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InternalServer);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while announced.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no cooldown started");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let cooling: Vec<bool> = replicas
+            .iter()
+            .map(|r| r.router.stats()[0].cooling_down)
+            .collect();
+        assert_eq!(cooling.iter().filter(|c| **c).count(), 1, "{cooling:?}");
+        assert_eq!(announced.load(Ordering::SeqCst), 1);
+        assert!(replicas.iter().all(|r| r.usage.degraded() == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn least_busy_and_usage_based_routing_see_the_other_routers() {
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(11));
+        let list = json!([deployment("x", json!({})), deployment("y", json!({}))]);
+        let request = ChatRequest::new("g", vec![Message::user("hi")]);
+
+        let busy = json!({"routing_strategy": "least-busy"});
+        let (a, b) = (
+            replica(&server, &list, &busy, &minute),
+            replica(&server, &list, &busy, &minute),
+        );
+        // Calls in flight on "x" through router a.
+        a.router.deployments()[0]
+            .state
+            .in_flight
+            .fetch_add(3, Ordering::SeqCst);
+        a.usage.sync_now().await.unwrap();
+        b.usage.sync_now().await.unwrap();
+        assert_eq!(b.usage.others(&b.router.deployments()[0]).in_flight, 3);
+        for _ in 0..20 {
+            let lease = b.router.pick("g", &request, false).unwrap();
+            assert_eq!(lease.deployment.id, "y");
+        }
+
+        let usage = json!({"routing_strategy": "usage-based-routing"});
+        let (c, d) = (
+            replica(&server, &list, &usage, &minute),
+            replica(&server, &list, &usage, &minute),
+        );
+        c.usage.add_tokens(&c.router.deployments()[0], 1_000);
+        c.usage.sync_now().await.unwrap();
+        d.usage.sync_now().await.unwrap();
+        assert_eq!(d.usage.others(&d.router.deployments()[0]).tokens, 1_000);
+        for _ in 0..20 {
+            let lease = d.router.pick("g", &request, false).unwrap();
+            assert_eq!(lease.deployment.id, "y");
+        }
+        // A router does not count its own usage twice.
+        assert_eq!(c.usage.others(&c.router.deployments()[0]).tokens, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_redis_outage_falls_back_to_each_routers_own_counters_and_recovers() {
+        let Some(mut server) = Server::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(5));
+        let list = json!([deployment("limited", json!({"rpm": 100}))]);
+        let settings = json!({"routing_strategy": "usage-based-routing", "num_retries": 0, "allowed_fails": 100});
+        let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+        let a = replica_warning_to(&server, &list, &settings, &minute, {
+            let warnings = warnings.clone();
+            Arc::new(move |m: &str| lock(&warnings).push(m.to_owned()))
+        });
+        let client = HttpClient::new().unwrap();
+        a.router.completion(&client, &call("g")).await.unwrap();
+        assert_eq!(a.usage.degraded(), 0);
+        server.stop();
+        // Never fails, never blocks: decided on the router's own counters, and counted.
+        for _ in 0..5 {
+            a.router.completion(&client, &call("g")).await.unwrap();
+        }
+        assert!(a.usage.degraded() >= 1);
+        {
+            let w = lock(&warnings);
+            assert_eq!(w.len(), 1, "warned once: {w:?}");
+            assert!(w[0].contains("is unavailable"), "{w:?}");
+            assert!(w[0].contains("per replica"), "{w:?}");
+        }
+        server.restart();
+        loop {
+            let before = a.usage.degraded();
+            a.router.completion(&client, &call("g")).await.unwrap();
+            if a.usage.degraded() == before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            lock(&warnings)
+                .last()
+                .is_some_and(|m| m.contains("answers again")),
+            "{:?}",
+            lock(&warnings)
+        );
+        // Shared again: another router sees the limit a fills.
+        let list = json!([deployment("limited", json!({"rpm": 1}))]);
+        minute.fetch_add(1, Ordering::SeqCst);
+        let (b, c) = (
+            replica(&server, &list, &settings, &minute),
+            replica(&server, &list, &settings, &minute),
+        );
+        b.router.completion(&client, &call("g")).await.unwrap();
+        let e = c.router.completion(&client, &call("g")).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RouterRateLimit);
+    }
+}
