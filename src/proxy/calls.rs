@@ -168,9 +168,6 @@ impl CallContext {
                 tags: &self.tags,
                 stream: self.stream,
                 prompt_tokens: LazyTokens::new(|| count_prompt(&self.state, &group, chat)),
-                prompt_token_bound: LazyTokens::new(|| {
-                    chat.map_or(0, crate::tokens::request_token_bound)
-                }),
                 max_output_tokens: chat.and_then(ChatRequest::max_output_tokens).map(u64::from),
             };
             self.state

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::counters::{Counters, LocalCounters};
 use super::error::ApiError;
-use super::plane::{caller_of, Admitted, CallRequest, Caller, Projection, StateConfig, StatePlane};
+use super::plane::{caller_of, Admitted, CallRequest, Caller, StateConfig, StatePlane};
 use super::pricing::GroupPrices;
 use super::redis_counters::RedisCounters;
 use super::routes::{routes, RouteClass};
@@ -357,13 +357,13 @@ impl Admission for StateHooks {
                 ));
             };
             let prices = self.prices.get();
-            let project = |projection| {
+            let project = || {
                 prices.map_or(0.0, |p| {
-                    let prompt = match projection {
-                        Projection::UpperBound => call.prompt_token_bound.get(),
-                        Projection::Exact => call.prompt_tokens.get(),
-                    };
-                    p.projected_cost(call.model_group, prompt, call.max_output_tokens)
+                    p.projected_cost(
+                        call.model_group,
+                        call.prompt_tokens.get(),
+                        call.max_output_tokens,
+                    )
                 })
             };
             let request = CallRequest {
