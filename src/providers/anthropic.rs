@@ -28,7 +28,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -37,8 +36,7 @@ use crate::error::{is_content_policy_message, is_context_window_message, ErrorKi
 use crate::http::retry_after_seconds;
 use crate::providers::openai::{endpoint, json_headers, redact_value, AuthStyle};
 use crate::providers::{
-    env_first, missing_key_error, parse_json, HttpRequest, Provider, StreamParser, Target,
-    TargetOptions,
+    parse_json, ApiEnv, HttpRequest, Provider, StreamParser, Target, TargetOptions,
 };
 use crate::stream::{Frame, StreamControl};
 use crate::types::{
@@ -67,6 +65,14 @@ pub const THINKING_BUDGETS: &[(&str, u32)] = &[
 
 const API_KEY_ENV: &[&str] = &["ANTHROPIC_API_KEY"];
 const API_BASE_ENV: &[&str] = &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"];
+/// Where the key and base URL come from when the call gives none.
+const ENV: ApiEnv = ApiEnv {
+    name: "anthropic",
+    key: API_KEY_ENV,
+    base: API_BASE_ENV,
+    default_base: DEFAULT_API_BASE,
+    key_required: true,
+};
 
 /// The OpenAI parameters Anthropic's API can express. `n` is accepted only as 1.
 pub const SUPPORTED_PARAMS: &[&str] = &[
@@ -86,10 +92,6 @@ pub const SUPPORTED_PARAMS: &[&str] = &[
     "stream",
 ];
 
-fn env_names(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| (*s).to_owned()).collect()
-}
-
 /// The Anthropic provider's registry entry.
 pub struct Anthropic;
 
@@ -107,33 +109,7 @@ impl Provider for Anthropic {
         model: &str,
         opts: &TargetOptions,
     ) -> Result<Target, LlmError> {
-        let api_base = opts
-            .api_base
-            .clone()
-            .or_else(|| env_first(&env_names(API_BASE_ENV)))
-            .unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        let api_key = match &opts.api_key {
-            Some(k) => k.clone(),
-            None => match env_first(&env_names(API_KEY_ENV)) {
-                Some(k) => SecretString::from(k),
-                None => {
-                    return Err(missing_key_error(
-                        "anthropic",
-                        model,
-                        &env_names(API_KEY_ENV),
-                    ))
-                }
-            },
-        };
-        Ok(Target {
-            provider: self.clone(),
-            model: model.to_owned(),
-            api_base,
-            api_key: Some(api_key),
-            api_version: opts.api_version.clone(),
-            extra_headers: opts.extra_headers.clone(),
-            provider_options: opts.provider_options.clone(),
-        })
+        ENV.target(self, model, opts)
     }
 
     fn check_params(
@@ -1614,6 +1590,7 @@ impl StreamParser for AnthropicStreamParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::SecretString;
 
     fn target() -> Target {
         Arc::new(Anthropic)

@@ -24,7 +24,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -32,8 +31,8 @@ use crate::error::{is_context_window_message, ErrorKind, LlmError};
 use crate::http::retry_after_seconds;
 use crate::providers::openai::{json_headers, redact_value, AuthStyle};
 use crate::providers::{
-    encode_json, env_first, error_message, missing_key_error, parse_json, HttpRequest, Provider,
-    StreamParser, Target, TargetOptions,
+    encode_json, error_message, parse_json, ApiEnv, HttpRequest, Provider, StreamParser, Target,
+    TargetOptions,
 };
 use crate::stream::{Frame, StreamControl};
 use crate::types::{
@@ -47,6 +46,14 @@ use crate::types::{
 pub const DEFAULT_API_BASE: &str = "https://api.cohere.com";
 const API_KEY_ENV: &[&str] = &["COHERE_API_KEY", "CO_API_KEY"];
 const API_BASE_ENV: &[&str] = &["COHERE_API_BASE"];
+/// Where the key and base URL come from when the call gives none.
+const ENV: ApiEnv = ApiEnv {
+    name: "cohere",
+    key: API_KEY_ENV,
+    base: API_BASE_ENV,
+    default_base: DEFAULT_API_BASE,
+    key_required: true,
+};
 /// `input_type` sent to `/v2/embed` when the caller gives none (LiteLLM's default; v3 and
 /// later models require one).
 pub const DEFAULT_EMBEDDING_INPUT_TYPE: &str = "search_document";
@@ -68,10 +75,6 @@ pub const SUPPORTED_PARAMS: &[&str] = &[
     "stream_options",
     "stream",
 ];
-
-fn env_names(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| (*s).to_owned()).collect()
-}
 
 /// The Cohere provider's registry entry.
 pub struct Cohere;
@@ -99,27 +102,7 @@ impl Provider for Cohere {
             .with_provider("cohere")
             .with_model(model));
         }
-        let api_key = match &opts.api_key {
-            Some(k) => k.clone(),
-            None => match env_first(&env_names(API_KEY_ENV)) {
-                Some(k) => SecretString::from(k),
-                None => return Err(missing_key_error("cohere", model, &env_names(API_KEY_ENV))),
-            },
-        };
-        let api_base = opts
-            .api_base
-            .clone()
-            .or_else(|| env_first(&env_names(API_BASE_ENV)))
-            .unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        Ok(Target {
-            provider: self,
-            model: model.to_owned(),
-            api_base,
-            api_key: Some(api_key),
-            api_version: opts.api_version.clone(),
-            extra_headers: opts.extra_headers.clone(),
-            provider_options: opts.provider_options.clone(),
-        })
+        ENV.target(self, model, opts)
     }
 
     fn build_request(
@@ -1080,6 +1063,7 @@ impl StreamParser for CohereStreamParser {
 mod tests {
     use super::*;
     use crate::types::ChatParams;
+    use secrecy::SecretString;
 
     fn target(model: &str) -> Target {
         Arc::new(Cohere)

@@ -24,15 +24,14 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
-use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 
 use crate::error::{is_content_policy_message, is_context_window_message, ErrorKind, LlmError};
 use crate::http::retry_after_seconds;
 use crate::providers::openai::{json_headers, redact_value, AuthStyle};
 use crate::providers::{
-    encode_json, env_first, error_message, missing_key_error, parse_json, HttpRequest, Provider,
-    StreamParser, Target, TargetOptions,
+    encode_json, error_message, parse_json, ApiEnv, HttpRequest, Provider, StreamParser, Target,
+    TargetOptions,
 };
 use crate::stream::{Frame, StreamControl};
 use crate::types::{
@@ -45,6 +44,14 @@ pub const DEFAULT_API_BASE: &str = "https://api.mistral.ai/v1";
 /// LiteLLM's order: the Azure AI deployment of Mistral first.
 const API_KEY_ENV: &[&str] = &["MISTRAL_AZURE_API_KEY", "MISTRAL_API_KEY"];
 const API_BASE_ENV: &[&str] = &["MISTRAL_AZURE_API_BASE", "MISTRAL_API_BASE"];
+/// Where the key and base URL come from when the call gives none.
+const ENV: ApiEnv = ApiEnv {
+    name: "mistral",
+    key: API_KEY_ENV,
+    base: API_BASE_ENV,
+    default_base: DEFAULT_API_BASE,
+    key_required: true,
+};
 /// How many replaced tool-call ids the provider remembers to restore in responses.
 const REMEMBERED_IDS: usize = 4096;
 
@@ -68,10 +75,6 @@ pub const SUPPORTED_PARAMS: &[&str] = &[
     "stream_options",
     "stream",
 ];
-
-fn env_names(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| (*s).to_owned()).collect()
-}
 
 /// Magistral models reason with Mistral's reasoning system prompt (`prompt_mode`).
 fn is_magistral(model: &str) -> bool {
@@ -140,27 +143,7 @@ impl Provider for Mistral {
         model: &str,
         opts: &TargetOptions,
     ) -> Result<Target, LlmError> {
-        let api_key = match &opts.api_key {
-            Some(k) => k.clone(),
-            None => match env_first(&env_names(API_KEY_ENV)) {
-                Some(k) => SecretString::from(k),
-                None => return Err(missing_key_error("mistral", model, &env_names(API_KEY_ENV))),
-            },
-        };
-        let api_base = opts
-            .api_base
-            .clone()
-            .or_else(|| env_first(&env_names(API_BASE_ENV)))
-            .unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        Ok(Target {
-            provider: self,
-            model: model.to_owned(),
-            api_base,
-            api_key: Some(api_key),
-            api_version: opts.api_version.clone(),
-            extra_headers: opts.extra_headers.clone(),
-            provider_options: opts.provider_options.clone(),
-        })
+        ENV.target(self, model, opts)
     }
 
     fn build_request(
@@ -925,6 +908,7 @@ impl StreamParser for MistralStreamParser {
 mod tests {
     use super::*;
     use crate::types::ChatParams;
+    use secrecy::SecretString;
 
     fn target(model: &str) -> Target {
         Arc::new(Mistral::new())

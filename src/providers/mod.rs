@@ -304,6 +304,51 @@ pub fn env_first(vars: &[String]) -> Option<String> {
         .find(|v| !v.trim().is_empty())
 }
 
+/// Where a native API finds its key and base URL when the call gives none: the first of
+/// its environment variables that is set, else (the base URL) its default.
+pub struct ApiEnv {
+    /// The provider's name, for the missing-key error.
+    pub name: &'static str,
+    pub key: &'static [&'static str],
+    pub base: &'static [&'static str],
+    pub default_base: &'static str,
+    /// Whether a call without a key fails (`AuthenticationError`) before any request.
+    pub key_required: bool,
+}
+
+impl ApiEnv {
+    /// The call's target: its model, key and base URL (the call's, else the environment's).
+    pub fn target(
+        &self,
+        provider: Arc<dyn Provider>,
+        model: &str,
+        opts: &TargetOptions,
+    ) -> Result<Target, LlmError> {
+        let names = |vars: &[&str]| vars.iter().map(|v| (*v).to_owned()).collect::<Vec<_>>();
+        let api_key = opts
+            .api_key
+            .clone()
+            .or_else(|| env_first(&names(self.key)).map(SecretString::from));
+        if api_key.is_none() && self.key_required {
+            return Err(missing_key_error(self.name, model, &names(self.key)));
+        }
+        let api_base = opts
+            .api_base
+            .clone()
+            .or_else(|| env_first(&names(self.base)))
+            .unwrap_or_else(|| self.default_base.to_owned());
+        Ok(Target {
+            provider,
+            model: model.to_owned(),
+            api_base,
+            api_key,
+            api_version: opts.api_version.clone(),
+            extra_headers: opts.extra_headers.clone(),
+            provider_options: opts.provider_options.clone(),
+        })
+    }
+}
+
 /// The error for a missing key.
 pub fn missing_key_error(provider: &str, model: &str, env_vars: &[String]) -> LlmError {
     let vars = env_vars.join(" or ");

@@ -20,7 +20,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
-use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -28,7 +27,7 @@ use crate::error::{is_context_window_message, ErrorKind, LlmError};
 use crate::http::retry_after_seconds;
 use crate::providers::openai::{json_headers, redact_value, AuthStyle};
 use crate::providers::{
-    encode_json, env_first, error_message, parse_json, HttpRequest, Provider, StreamParser, Target,
+    encode_json, error_message, parse_json, ApiEnv, HttpRequest, Provider, StreamParser, Target,
     TargetOptions,
 };
 use crate::stream::{Frame, FrameFormat, StreamControl};
@@ -43,6 +42,14 @@ use crate::types::{
 pub const DEFAULT_API_BASE: &str = "http://localhost:11434";
 const API_KEY_ENV: &[&str] = &["OLLAMA_API_KEY"];
 const API_BASE_ENV: &[&str] = &["OLLAMA_API_BASE"];
+/// Where the key and base URL come from when the call gives none.
+const ENV: ApiEnv = ApiEnv {
+    name: "ollama",
+    key: API_KEY_ENV,
+    base: API_BASE_ENV,
+    default_base: DEFAULT_API_BASE,
+    key_required: false,
+};
 /// Top-level fields of Ollama's chat request that callers may pass as keywords; any other
 /// keyword is a model option.
 const TOP_LEVEL: &[&str] = &["keep_alive", "think", "format", "logprobs", "top_logprobs"];
@@ -72,10 +79,6 @@ pub const SUPPORTED_PARAMS: &[&str] = &[
     "stream",
 ];
 
-fn env_names(names: &[&str]) -> Vec<String> {
-    names.iter().map(|s| (*s).to_owned()).collect()
-}
-
 /// An Ollama provider, registered as `ollama` and as `ollama_chat` (the same API).
 pub struct Ollama {
     name: &'static str,
@@ -101,24 +104,7 @@ impl Provider for Ollama {
         model: &str,
         opts: &TargetOptions,
     ) -> Result<Target, LlmError> {
-        let api_base = opts
-            .api_base
-            .clone()
-            .or_else(|| env_first(&env_names(API_BASE_ENV)))
-            .unwrap_or_else(|| DEFAULT_API_BASE.to_owned());
-        let api_key = opts
-            .api_key
-            .clone()
-            .or_else(|| env_first(&env_names(API_KEY_ENV)).map(SecretString::from));
-        Ok(Target {
-            provider: self,
-            model: model.to_owned(),
-            api_base,
-            api_key,
-            api_version: opts.api_version.clone(),
-            extra_headers: opts.extra_headers.clone(),
-            provider_options: opts.provider_options.clone(),
-        })
+        ENV.target(self, model, opts)
     }
 
     /// Ollama has no way to force a tool call: `tool_choice` `"required"` or a named
