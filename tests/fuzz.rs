@@ -404,7 +404,7 @@ fn mutate(mut body: Vec<u8>, cut: usize, flips: &[(usize, u8)]) -> Vec<u8> {
         }
     }
     let keep = cut % (body.len() + 1);
-    if keep < body.len() && keep % 3 == 0 {
+    if keep < body.len() && keep.is_multiple_of(3) {
         body.truncate(keep);
     }
     body
