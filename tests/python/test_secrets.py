@@ -563,6 +563,9 @@ def test_gateway_upstream_api_base_user_info(
         ):
             channels.add(*http(path))
     for f in tmp_path.iterdir():
-        data = f.read_bytes().decode("latin-1")
+        try:
+            data = f.read_bytes().decode("latin-1")
+        except FileNotFoundError:
+            continue  # the -wal and -shm files go when the gateway's last connection closes
         assert not leaks(data), f"secret in {f.name}"
     channels.check()
