@@ -14,6 +14,7 @@ pub mod migrations;
 pub mod pg_migrations;
 pub mod postgres;
 pub mod sqlite;
+pub mod tables;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
