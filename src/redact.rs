@@ -43,6 +43,22 @@ pub fn url_for_display(url: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The secret part of a URL's user-info: the password of `http://user:SECRET@host`, or the
+/// whole user-info when it has no password (`https://TOKEN@host`, a token as user name).
+/// `None` for a URL without user-info.
+pub fn url_user_info_secret(url: &str) -> Option<&str> {
+    let authority_start = url.find("://")? + 3;
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest[..authority_len].rfind('@')?;
+    let user_info = &rest[..at];
+    let secret = match user_info.split_once(':') {
+        Some((_, password)) => password,
+        None => user_info,
+    };
+    (!secret.is_empty()).then_some(secret)
+}
+
 /// Mask key-shaped tokens (see [`KEY_PREFIXES`]) and the value after `Bearer `.
 pub fn mask_key_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -110,6 +126,21 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(url_for_display(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn url_user_info_secret_is_the_password_or_the_token() {
+        for (url, secret) in [
+            ("http://user:SECRET@host:8080/v1", Some("SECRET")),
+            ("https://TOKEN@host/v1?x=a@b", Some("TOKEN")),
+            ("http://a:b@c@host", Some("b@c")),
+            ("http://user:@host", None),
+            ("http://host/v1/u@x", None),
+            ("https://api.openai.com/v1", None),
+            ("", None),
+        ] {
+            assert_eq!(url_user_info_secret(url), secret, "{url}");
         }
     }
 

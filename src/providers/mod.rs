@@ -102,8 +102,9 @@ impl Target {
         self.provider.name()
     }
 
-    /// Secrets of this target, for redaction of anything we show: its key, and the
-    /// credentials its provider resolved for the call (AWS's secret key and session token).
+    /// Secrets of this target, for redaction of anything we show: its key, the credentials
+    /// its provider resolved for the call (AWS's secret key and session token), and the
+    /// password (or token) in its `api_base`'s user-info.
     pub fn secrets(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self
             .api_key
@@ -111,6 +112,9 @@ impl Target {
             .map(|k| vec![k.expose_secret()])
             .unwrap_or_default();
         out.extend(self.provider.secrets());
+        // Credentials in api_base's user-info: a provider, or a proxy in front of it, may
+        // echo them (or the URL) in an error.
+        out.extend(crate::redact::url_user_info_secret(&self.api_base));
         out
     }
 

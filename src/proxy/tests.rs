@@ -169,6 +169,28 @@ async fn model_info_shows_deployments_without_secrets() {
 }
 
 #[tokio::test]
+async fn model_info_masks_credentials_in_api_base_user_info() {
+    let yaml = r#"
+model_list:
+  - model_name: gpt
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: sk-provider
+      api_base: http://svc:USERINFO-SECRET-123@127.0.0.1:9/v1
+general_settings:
+  master_key: sk-test-master-key
+"#;
+    let app = app(state_for(yaml));
+    let (status, body) = call(&app, "GET", "/model/info", &[AUTH], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.to_string().contains("USERINFO-SECRET-123"), "{body}");
+    assert_eq!(
+        body["data"][0]["litellm_params"]["api_base"],
+        "http://[REDACTED]@127.0.0.1:9/v1"
+    );
+}
+
+#[tokio::test]
 async fn health_reports_every_deployment_without_calling_it() {
     let app = app(state_for(YAML));
     let (status, body) = call(&app, "GET", "/health", &[AUTH], None).await;

@@ -225,6 +225,30 @@ def partial_head(conn: Conn) -> None:
     conn.hang()
 
 
+def trickle(
+    content_type: str, prefix: Iterable[bytes] = (), filler: bytes = b" ", every: float = 0.05
+) -> Action:
+    """A 200 event stream: the frames of `prefix`, then one byte of `filler` every `every`
+    seconds (each its own chunk), forever: an event that never completes, though bytes keep
+    arriving. Stops when the client goes away or the server stops."""
+
+    def action(conn: Conn) -> None:
+        h = {"Content-Type": content_type, "Transfer-Encoding": "chunked"}
+        try:
+            conn.sock.sendall(head(200, h))
+            for frame in prefix:
+                conn.sock.sendall(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
+            for i in range(int(60 / every)):
+                if conn.stopping.wait(every):
+                    return
+                byte = filler[i % len(filler) : i % len(filler) + 1]
+                conn.sock.sendall(b"1\r\n" + byte + b"\r\n")
+        except OSError:
+            return  # the client gave up
+
+    return action
+
+
 def redirect(status: int, location: str) -> Action:
     return respond(status, b"", headers={"Location": location})
 
@@ -576,3 +600,15 @@ FAMILIES = [
         "application/vnd.amazon.eventstream",
     ),
 ]
+
+
+def endless_event(family: Family) -> tuple[bytes, bytes]:
+    """The start of an event that never ends in `family`'s stream format, and the bytes to
+    trickle after it (each keeps the event incomplete)."""
+    if family.stream_type == "application/vnd.amazon.eventstream":
+        # A prelude announcing a 1 MiB message (with a correct CRC), then payload bytes.
+        prelude = struct.pack(">II", 1 << 20, 0)
+        return prelude + struct.pack(">I", binascii.crc32(prelude)), b"x"
+    if family.stream_type == "application/x-ndjson":
+        return b'{"model": "m", "message": {"role": "assistant", "content": "', b"a"
+    return b"data: ", b" "

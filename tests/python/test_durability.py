@@ -1,24 +1,28 @@
 """Durability of the spend ledger's SQLite file and of the gateway's state database: kill -9
-in the middle of a steady stream of writes, corrupt and truncated files. Never a corrupt
-file, never silent loss of what was flushed, a clear error for a file that is not a
-database.
-
-Read-only and full filesystems, and SIGTERM, join when issue 14's faults 3 and 7 land (until
-then a failing write is dropped silently, and SIGTERM skips the final flush)."""
+in the middle of a steady stream of writes, SIGTERM, read-only files and filesystems, a
+full filesystem (a small tmpfs where mounting is permitted, else ``RLIMIT_FSIZE``), a file
+over its size limit, corrupt and truncated files. Never a corrupt file, never silent loss
+of what was flushed, a clear error for a file that is not a database or cannot be
+written."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import resource
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +288,257 @@ def test_a_signal_while_the_gateway_reports_ready_stops_it_gracefully(
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "stopped cleanly"
     assert integrity(tmp_path / "state.sqlite") == "ok"
+
+
+# ---- SIGTERM -------------------------------------------------------------------------
+
+
+def test_gateway_spend_logs_survive_sigterm(tmp_path: Path, server: MockServer) -> None:
+    # A long write-behind interval: nothing is written before the signal but what the
+    # graceful shutdown flushes.
+    db = tmp_path / "state.sqlite"
+    config = gateway_config(server, db)
+    config["general_settings"]["proxy_batch_write_at"] = 60
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmswitch", "proxy", "--config", str(path), "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, time.monotonic() + 60)
+        client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER, max_retries=0)
+        for i in range(40):
+            if i % 2:
+                client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+            else:
+                list(
+                    client.chat.completions.create(
+                        model="gpt", messages=[{"role": "user", "content": "hi"}], stream=True
+                    )
+                )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+    assert integrity(db) == "ok"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        logged = conn.execute('SELECT count(*) FROM "LiteLLM_SpendLogs"').fetchone()[0]
+    assert logged == 40
+
+
+# ---- read-only and full filesystems ----------------------------------------------------
+
+#: Root ignores file permissions; without these capabilities (dropped from the bounding
+#: set before exec) it honours them like any user.
+NO_DAC = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def python_honouring_permissions() -> list[str]:
+    if os.geteuid() != 0:
+        return [sys.executable]
+    probe = subprocess.run([*NO_DAC, "true"], capture_output=True) if shutil.which("setpriv") else None
+    if probe is None or probe.returncode != 0:
+        # Dropping capabilities needs CAP_SETPCAP (some containers lack it).
+        pytest.skip("running as root and cannot drop capabilities: file permissions are not enforced")
+    return [*NO_DAC, sys.executable]
+
+
+def run_py(code: str, *args: str, prefix: list[str] | None = None, timeout: float = 120) -> Any:
+    return subprocess.run(
+        [*(prefix or [sys.executable]), "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+READ_ONLY = """
+    import sys, llmswitch
+    try:
+        llmswitch.spend.enable(sys.argv[1])
+        print("ENABLED")
+    except OSError as e:
+        print("REFUSED", e)
+"""
+
+
+def test_ledger_refuses_a_read_only_file_and_directory(tmp_path: Path) -> None:
+    prefix = python_honouring_permissions()
+    # A read-only file.
+    ro_file = tmp_path / "ro.sqlite"
+    out = run_py("import sys, llmswitch; llmswitch.spend.enable(sys.argv[1])", str(ro_file))
+    assert out.returncode == 0, out.stderr
+    before = ro_file.read_bytes()
+    ro_file.chmod(0o444)
+    out = run_py(READ_ONLY, str(ro_file), prefix=prefix)
+    assert out.stdout.startswith("REFUSED"), (out.stdout, out.stderr[-2000:])
+    assert "read-only" in out.stdout or "cannot write" in out.stdout, out.stdout
+    assert ro_file.read_bytes() == before
+    # A new file in a read-only directory.
+    ro_dir = tmp_path / "ro-dir"
+    ro_dir.mkdir()
+    ro_dir.chmod(0o555)
+    try:
+        out = run_py(READ_ONLY, str(ro_dir / "new.sqlite"), prefix=prefix)
+        assert out.stdout.startswith("REFUSED"), (out.stdout, out.stderr[-2000:])
+        assert str(ro_dir) in out.stdout, out.stdout
+        assert list(ro_dir.iterdir()) == []
+    finally:
+        ro_dir.chmod(0o755)
+
+
+def can_mount() -> bool:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    probe = Path(tempfile.mkdtemp(prefix="llmswitch-mount-probe-"))
+    try:
+        ok = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)], capture_output=True
+        )
+        if ok.returncode != 0:
+            return False
+        subprocess.run(["umount", str(probe)], check=True)
+        return True
+    finally:
+        probe.rmdir()
+
+
+@contextlib.contextmanager
+def small_tmpfs(size: str) -> Iterator[Path]:
+    where = Path(tempfile.mkdtemp(prefix="llmswitch-tmpfs-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+        where.rmdir()
+
+
+def test_ledger_refuses_a_read_only_filesystem(tmp_path: Path) -> None:
+    if not can_mount():
+        # The same refusal through permissions (the read-only file test) stands in.
+        (tmp_path / "fallback").mkdir()
+        return test_ledger_refuses_a_read_only_file_and_directory(tmp_path / "fallback")
+    with small_tmpfs("1m") as fs:
+        path = fs / "ledger.sqlite"
+        out = run_py("import sys, llmswitch; llmswitch.spend.enable(sys.argv[1])", str(path))
+        assert out.returncode == 0, out.stderr
+        subprocess.run(["mount", "-o", "remount,ro", str(fs)], check=True)
+        out = run_py(READ_ONLY, str(path))
+        assert out.stdout.startswith("REFUSED"), (out.stdout, out.stderr[-2000:])
+        subprocess.run(["mount", "-o", "remount,rw", str(fs)], check=True)
+        assert integrity(path) == "ok"
+
+
+#: Fills the ledger's filesystem (or caps its files' size), makes calls, and checks that
+#: nothing is lost: flush raises and counts, and once there is room again every record is
+#: written.
+FULL = """
+    import json, os, resource, sys, llmswitch
+    path, how = sys.argv[1], sys.argv[2]
+    llmswitch.spend.enable(path)
+    msgs = [{"role": "user", "content": "hi"}]
+    for _ in range(20):
+        llmswitch.completion(model="mock/x", messages=msgs, metadata={"user": "full"})
+    llmswitch.spend.flush()
+    filler = os.path.join(os.path.dirname(path), "filler")
+    if how == "tmpfs":
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(bytes(4096))
+            except OSError:
+                pass
+    else:  # no file of this process may grow past what it has now
+        size = max(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+    for _ in range(3000):
+        llmswitch.completion(model="mock/x", messages=msgs, metadata={"user": "full"})
+    out = {}
+    try:
+        llmswitch.spend.flush()
+        out["flush"] = "ok"
+    except OSError as e:
+        out["flush"] = str(e)
+    out["full"] = llmswitch.spend.status()
+    if how == "tmpfs":
+        os.remove(filler)
+    else:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    llmswitch.spend.flush()
+    out["after"] = llmswitch.spend.status()
+    print(json.dumps(out))
+"""
+
+
+def check_full(path: Path, out: Any) -> None:
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout)
+    assert "could not be written" in result["flush"], result
+    full = result["full"]
+    assert full["pending"] > 0 and full["dropped"] == 0 and full["last_error"], full
+    after = result["after"]
+    assert (after["pending"], after["dropped"], after["last_error"]) == (0, 0, None), after
+    assert integrity(path) == "ok"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        (n,) = db.execute("SELECT count(*) FROM spend WHERE user = 'full'").fetchone()
+    assert n == 3020
+
+
+def test_ledger_on_a_full_filesystem_loses_nothing(tmp_path: Path) -> None:
+    if can_mount():
+        with small_tmpfs("2m") as fs:
+            path = fs / "ledger.sqlite"
+            out = run_py(FULL, str(path), "tmpfs")
+            check_full(path, out)
+    else:  # where mounting is not permitted, the same through the file size limit
+        path = tmp_path / "ledger.sqlite"
+        check_full(path, run_py(FULL, str(path), "fsize"))
+
+
+def test_ledger_over_its_file_size_limit_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    check_full(path, run_py(FULL, str(path), "fsize"))
+
+
+def test_gateway_spend_logs_over_the_file_size_limit_lose_nothing(tmp_path: Path, server: MockServer) -> None:
+    # The gateway's database cannot grow for a while (its RLIMIT_FSIZE set from outside;
+    # Python ignores SIGXFSZ, so writes fail with EFBIG): the write-behind queue keeps the
+    # rows and retries; once it can grow, every row is there.
+    db = tmp_path / "state.sqlite"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(gateway_config(server, db)))
+    port = free_port()
+    log = tmp_path / "gateway.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llmswitch", "proxy", "--config", str(config), "--port", str(port)],
+            stderr=err,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, time.monotonic() + 60)
+        client = openai.OpenAI(base_url=url + "/v1", api_key=MASTER, max_retries=0)
+        client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}])
+        time.sleep(0.3)  # six write-behind batches: that row is written
+        size = max(p.stat().st_size for p in (db, Path(str(db) + "-wal")) if p.exists())
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
+        for _ in range(100):
+            client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi " * 50}])
+        deadline = time.monotonic() + 30
+        while "spend log write failed" not in (text := log.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "spend log write failed" in text, text[-2000:]
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert integrity(db) == "ok"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        logged = conn.execute('SELECT count(*) FROM "LiteLLM_SpendLogs"').fetchone()[0]
+    assert logged == 101

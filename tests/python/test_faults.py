@@ -4,7 +4,9 @@ or succeeds with the right content; nothing hangs (pytest-timeout is the guard).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import gzip
 import json
 import pathlib
 import resource
@@ -22,12 +24,14 @@ from faults import (
     FaultServer,
     close_before_headers,
     drip,
+    endless_event,
     gzip_bomb,
     headers_never_come,
     partial_head,
     redirect,
     reset_before_headers,
     respond,
+    trickle,
 )
 
 import llmswitch
@@ -240,6 +244,24 @@ def test_stream_stalls_after_a_frame(family: Family, fault: FaultServer) -> None
     raises_within(llmswitch.Timeout, lambda: consume(call(family, fault, True)))
 
 
+@pytest.mark.parametrize("where", ["before-the-first-event", "after-a-frame"])
+def test_stream_that_trickles_bytes_times_out(family: Family, fault: FaultServer, where: str) -> None:
+    # Bytes keep arriving (one every 50 ms), but no event ever completes: `timeout=` holds
+    # between events however the bytes arrive (issue 14's fault 4), blocking and async.
+    start, filler = endless_event(family)
+    prefix = [start] if where == "before-the-first-event" else [*family.frames("partial")[:2], start]
+    fault.serve(trickle(family.stream_type, prefix, filler))
+    raises_within(llmswitch.Timeout, lambda: consume(call(family, fault, True)))
+
+    async def stream_once() -> None:
+        kw = {"timeout": TIMEOUT, "num_retries": 0, **family.kwargs(fault.url)}
+        s = await llmswitch.acompletion(model=family.model, messages=MESSAGES, stream=True, **kw)
+        async for _ in s:
+            pass
+
+    raises_within(llmswitch.Timeout, lambda: asyncio.run(stream_once()))
+
+
 def test_stream_split_utf8_and_a_multi_megabyte_event(family: Family, fault: FaultServer) -> None:
     text = "héllo wörld 😀 " * 300_000  # one ~5 MB event
     data = b"".join(family.frames(text))
@@ -360,16 +382,25 @@ EARLY_FAULTS = {
     "stream-reset-before-first-chunk": respond(
         200, b": ping\n\n", "text/event-stream", chunked=True, then="reset"
     ),
+    # Streams without a single event (issue 14's fault 5): a retryable APIConnectionError.
+    "stream-empty-200": respond(200, b"", "text/event-stream"),
+    "stream-json-instead-of-sse": respond(200, FAMILIES[0].answer("not a stream")),
+    "stream-compressed": respond(
+        200,
+        gzip.compress(b"".join(FAMILIES[0].frames("compressed"))),
+        "text/event-stream",
+        headers={"Content-Encoding": "gzip"},
+    ),
+    # Bytes keep coming, one every 50 ms, but the first event never completes (fault 4).
+    "stream-trickle-before-first-event": trickle("text/event-stream", [b"data: "]),
 }
 
-
-# A stream answered with a JSON body yields no chunk and no error until issue 14's fault 5
-# is fixed (then these join the stream cases).
-STREAM_AWAITS_FAULT_5 = {"invalid-json", "200-error"}
+# Faults only a stream can meet (a JSON answer is a fine non-streaming reply).
+STREAM_ONLY = {n for n in EARLY_FAULTS if n.startswith("stream-")}
 
 
 def early_cases(names: Any = EARLY_FAULTS) -> list[Any]:
-    return [(n, s) for n in names for s in (False, True) if not (s and n in STREAM_AWAITS_FAULT_5)]
+    return [(n, s) for n in names for s in (False, True) if s or n not in STREAM_ONLY]
 
 
 def fault_base(fault: FaultServer, name: str) -> str:
@@ -441,6 +472,22 @@ def test_router_stream_broken_after_chunks_raises(fault: FaultServer, server: An
     )
 
 
+def test_router_stream_trickling_after_chunks_times_out(fault: FaultServer, server: Any) -> None:
+    family = FAMILIES[0]
+    fault.serve(trickle(family.stream_type, [*family.frames("partial")[:2], b"data: "]))
+    router = llmswitch.Router(
+        model_list=router_deployments(fault.url + "/v1", server), fallbacks=[{"bad": ["good"]}], num_retries=0
+    )
+    got: list[str] = []
+
+    def read() -> None:
+        for c in router.completion(model="bad", messages=MESSAGES, stream=True):
+            got.append(c.choices[0].delta.content or "")
+
+    raises_within(llmswitch.Timeout, read)
+    assert "".join(got) == "partial"  # chunks handed out: no fallback after them
+
+
 @pytest.fixture()
 def gateway(fault: FaultServer, server: Any) -> Iterator[Any]:
     import llmswitch.proxy
@@ -493,11 +540,21 @@ def test_gateway_stream_broken_after_chunks_ends_the_client_stream(fault: FaultS
             for _ in client.chat.completions.create(model="bad", messages=MESSAGES, stream=True):
                 pass
         assert time.monotonic() - start < TIMEOUT + 1
+        # A stream that trickles bytes after its chunks ends the client's stream in time.
+        fault.serve(trickle(family.stream_type, [*family.frames("partial")[:2], b"data: "]))
+        start = time.monotonic()
+        got = []
+        with pytest.raises(openai.APIError):
+            for c in client.chat.completions.create(model="bad", messages=MESSAGES, stream=True):
+                got.append(c.choices[0].delta.content or "" if c.choices else "")
+        assert time.monotonic() - start < TIMEOUT + 1
+        assert "".join(got) == "partial"
         # Faults before any byte come back as the provider error's status, in time.
         for action, status in (
             (reset_before_headers, 500),
             (headers_never_come, 408),
             (respond(200, b"{not json"), 500),
+            (trickle("application/json", [b"{"]), 408),
         ):
             fault.serve(action)
             start = time.monotonic()
@@ -556,8 +613,6 @@ ASYNC_FAULTS = {
 
 @pytest.mark.parametrize("fault_name", list(ASYNC_FAULTS))
 def test_async_calls_and_streams(family: Family, fault: FaultServer, fault_name: str) -> None:
-    import asyncio
-
     action, exc = ASYNC_FAULTS[fault_name]
     fault.serve(action)
     kw = {"timeout": TIMEOUT, "num_retries": 0, **family.kwargs(fault.url)}
@@ -571,8 +626,9 @@ def test_async_calls_and_streams(family: Family, fault: FaultServer, fault_name:
             pass
 
     raises_within(exc, lambda: asyncio.run(call_once()))
-    if fault_name != "invalid-json":  # a JSON body for a stream: issue 14's fault 5
-        raises_within(exc, lambda: asyncio.run(stream_once()))
+    # Invalid JSON for a stream: no events (an APIConnectionError, fault 5) or, where a
+    # line is a frame (NDJSON), a garbage frame (an APIError).
+    raises_within(exc, lambda: asyncio.run(stream_once()))
     # A stream stalled after its first frame, async.
     fault.serve(respond(200, family.frames("partial")[:2], then="hang", **frames_type(family)))
     raises_within(llmswitch.Timeout, lambda: asyncio.run(stream_once()))

@@ -613,3 +613,72 @@ def test_sigterm_writes_the_last_spend_records(tmp_path, handler):
     with sqlite3.connect(path) as db:
         (n,) = db.execute("SELECT COUNT(*) FROM spend WHERE user = 'sigterm'").fetchone()
     assert n == 50
+
+
+# Fault 8: after a burst, the idle pool keeps at most LLMSWITCH_POOL_MAX_IDLE_PER_HOST
+# connections per host (it kept 1,024 for 90 s): counted in /proc/self/fd. The server runs in
+# another process, so only the client's sockets are counted.
+
+POOL_SERVER = """
+    import sys
+    from llmswitch.testing import MockServer
+    server = MockServer()
+    for _ in range(int(sys.argv[1])):
+        server.enqueue(delay=0.5)  # every call of the burst is in flight at once
+    print(server.base_url, flush=True)
+    sys.stdin.read()
+"""
+
+POOL_CLIENT = """
+    import asyncio, json, os, sys, time, llmswitch
+    base, n, bound = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    kw = dict(model="openai/gpt-4o", messages=[{"role": "user", "content": "hi"}], api_base=base, api_key="k")
+
+    def fds():
+        return len(os.listdir("/proc/self/fd"))
+
+    async def burst(k):
+        return await asyncio.gather(*(llmswitch.acompletion(**kw) for _ in range(k)))
+
+    asyncio.run(burst(1))  # the runtime, its client and one connection exist
+    before = fds()
+    asyncio.run(burst(n))
+    peak_seen = fds()
+    deadline = time.monotonic() + 20
+    while fds() > before + bound and time.monotonic() < deadline:
+        time.sleep(0.05)  # connections over the bound close as they come back to the pool
+    print(json.dumps({"before": before, "after_burst": peak_seen, "settled": fds()}))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+@pytest.mark.parametrize("max_idle", [None, 4])
+def test_idle_connections_after_a_burst_are_bounded(max_idle):
+    n = 200
+    server = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(POOL_SERVER), str(n + 1)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().strip()
+        env = {k: v for k, v in os.environ.items() if k != "LLMSWITCH_POOL_MAX_IDLE_PER_HOST"}
+        if max_idle is not None:
+            env["LLMSWITCH_POOL_MAX_IDLE_PER_HOST"] = str(max_idle)
+        bound = max_idle if max_idle is not None else 64
+        out = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(POOL_CLIENT), base, str(n), str(bound)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    finally:
+        server.communicate(timeout=30)
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = json.loads(out.stdout)
+    # 200 connections were opened at once (each call waits 0.5 s at the server); at most the
+    # bound stay open (the one from before is among them). Unbounded, 200 stayed for 90 s.
+    assert counts["settled"] <= counts["before"] + bound, counts

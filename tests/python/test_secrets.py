@@ -7,7 +7,8 @@ exceptions (str, repr, attributes, body), responses and stream chunks (repr,
 spend ledger and its SQLite file, Router stats and repr, the gateway's responses (errors,
 models, model info, metrics, spend logs, key info) and its SQLite state file.
 
-(Keys in ``api_base`` user-info join when issue 14's fault 6 lands.)"""
+Passwords in ``api_base`` user-info (``http://user:SECRET@host/v1``) are grepped for in the
+same channels, for the library, the Router and the gateway."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ AWS_MOCK_SECRET = "mock-secret-AKIDMOCKPYTEST"  # the secret the mock checks sig
 MASTER = "sk-SECRETmasterKEY0123456789abcdef"
 UPSTREAM = "sk-SECRETupstreamKEY0123456789abcdef"
 VERTEX_TOKEN = "ya29.mock-access-token"  # what the mock's token endpoint hands out
+USERINFO = "SECRETuserinfoPASS0123456789abcdef"  # the password in api_base's user-info
 
 SECRETS = [
     OPENAI_KEY,
@@ -53,6 +55,7 @@ SECRETS = [
     MASTER,
     UPSTREAM,
     VERTEX_TOKEN,
+    USERINFO,
 ]
 # A secret's middle is enough to find it cut, masked at its ends, or re-encoded.
 FRAGMENTS = [s[6:-6] for s in SECRETS]
@@ -85,7 +88,11 @@ class Channels:
                 self.texts.append(json.dumps(obj, default=repr))
 
     def check(self) -> None:
-        found = {f: (i, t[:200]) for i, t in enumerate(self.texts) for f in leaks(t)}
+        found = {
+            f: (i, t[max(0, t.find(f) - 300) : t.find(f) + 60])
+            for i, t in enumerate(self.texts)
+            for f in leaks(t)
+        }
         assert not found, f"secrets leaked: {found}"
 
 
@@ -415,3 +422,150 @@ def test_gateway_keys(channels: Channels, server: MockServer, tmp_path: pathlib.
         channels.check()
     finally:
         del FRAGMENTS[len(SECRETS) :]
+
+
+def with_userinfo(url: str) -> str:
+    return url.replace("http://", f"http://svc-user:{USERINFO}@", 1)
+
+
+def test_api_base_user_info_in_every_channel(
+    channels: Channels, server: MockServer, ledger: pathlib.Path
+) -> None:
+    import asyncio
+
+    base = with_userinfo(server.base_url)
+    # A success, a stream, and an error that echoes the password (a provider or a proxy
+    # in front of it repeating the URL it was asked for).
+    exercise(channels, server, "openai/gpt-4o", 401, (USERINFO, base), api_base=base, api_key=OPENAI_KEY)
+    # The same through other families' URL builders.
+    exercise(
+        channels,
+        server,
+        "anthropic/claude-sonnet-4-20250514",
+        401,
+        (USERINFO,),
+        api_base=with_userinfo(server.url),
+        api_key=ANTHROPIC_KEY,
+    )
+    channels.add(
+        llmswitch.embedding(
+            model="openai/text-embedding-3-small", input="hi", api_base=base, api_key=OPENAI_KEY
+        )
+    )
+
+    async def async_calls() -> None:
+        channels.add(
+            await llmswitch.acompletion(model="openai/gpt-4o", messages=MESSAGES, api_base=base, api_key="k")
+        )
+        s = await llmswitch.acompletion(
+            model="openai/gpt-4o", messages=MESSAGES, api_base=base, api_key="k", stream=True
+        )
+        channels.add([c async for c in s], s)
+        echo_error(server, 500, USERINFO, base)
+        try:
+            await llmswitch.acompletion(
+                model="openai/gpt-4o", messages=MESSAGES, api_base=base, api_key="k", num_retries=0
+            )
+        except Exception as e:  # the exception is a channel
+            channels.add(e)
+
+    asyncio.run(async_calls())
+    # Nothing listening: a connection error names the URL it could not reach.
+    dead = with_userinfo("http://127.0.0.1:9/v1")
+    with pytest.raises(Exception) as info:
+        llmswitch.completion(
+            model="openai/gpt-4o", messages=MESSAGES, api_base=dead, api_key="k", num_retries=0
+        )
+    channels.add(info.value)
+    # The Router: stats, repr, deployments, errors.
+    router = llmswitch.Router(
+        model_list=[
+            {
+                "model_name": "g",
+                "litellm_params": {"model": "openai/gpt-4o", "api_key": OPENAI_KEY, "api_base": base},
+                "model_info": {"id": "g-1"},
+            },
+            {
+                "model_name": "dead",
+                "litellm_params": {"model": "openai/gpt-4o", "api_key": OPENAI_KEY, "api_base": dead},
+                "model_info": {"id": "dead-1"},
+            },
+        ],
+        num_retries=0,
+    )
+    channels.add(router.completion(model="g", messages=MESSAGES))
+    channels.add(list(router.completion(model="g", messages=MESSAGES, stream=True)))
+    echo_error(server, 401, USERINFO)
+    for group in ("g", "dead"):
+        with pytest.raises(Exception) as info:
+            router.completion(model=group, messages=MESSAGES)
+        channels.add(info.value)
+    channels.add(router, router.stats(), router.get_model_names())
+    grep_ledger(channels, ledger)
+    # Each channel was exercised with the secret in the URL: a redacted form shows.
+    assert any("[REDACTED]@127.0.0.1" in t for t in channels.texts)
+
+
+def test_gateway_upstream_api_base_user_info(
+    channels: Channels, server: MockServer, tmp_path: pathlib.Path
+) -> None:
+    import openai
+
+    import llmswitch.proxy
+
+    db = tmp_path / "state.sqlite"
+    base = with_userinfo(server.base_url)
+    dead = with_userinfo("http://127.0.0.1:9/v1")
+    config = {
+        "model_list": [
+            {
+                "model_name": "gpt",
+                "litellm_params": {"model": "openai/gpt-4o", "api_key": UPSTREAM, "api_base": base},
+                "model_info": {"id": "gpt-1"},
+            },
+            {
+                "model_name": "dead",
+                "litellm_params": {"model": "openai/gpt-4o", "api_key": UPSTREAM, "api_base": dead},
+                "model_info": {"id": "dead-1"},
+            },
+        ],
+        "router_settings": {"num_retries": 0},
+        "general_settings": {"master_key": MASTER, "database_url": str(db), "proxy_batch_write_at": 0.05},
+    }
+    channels.add(llmswitch.completion(model="mock/x", messages=MESSAGES))  # the callbacks' channel
+    with llmswitch.proxy.start(config) as gw:
+
+        def http(path: str) -> tuple[str, str]:
+            req = urllib.request.Request(gw.url + path, headers={"Authorization": f"Bearer {MASTER}"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.read().decode(), repr(dict(r.headers))
+            except urllib.error.HTTPError as e:
+                return e.read().decode(), repr(dict(e.headers))
+
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key=MASTER, max_retries=0)
+        channels.add(client.chat.completions.create(model="gpt", messages=MESSAGES).model_dump_json())  # type: ignore[arg-type]
+        stream = client.chat.completions.create(model="gpt", messages=MESSAGES, stream=True)  # type: ignore[arg-type]
+        channels.add([c.model_dump_json() for c in stream])
+        echo_error(server, 401, USERINFO, base)
+        for model in ("gpt", "dead"):
+            with pytest.raises(openai.APIError) as info:
+                client.chat.completions.create(model=model, messages=MESSAGES)  # type: ignore[arg-type]
+            channels.add(info.value, str(info.value.body))
+        for path in (
+            "/v1/models",
+            "/model/info",
+            "/v2/model/info",
+            "/metrics",
+            "/spend/logs",
+            "/health",
+            "/health?probe=true",
+        ):
+            channels.add(*http(path))
+    for f in tmp_path.iterdir():
+        try:
+            data = f.read_bytes().decode("latin-1")
+        except FileNotFoundError:
+            continue  # the -wal and -shm files go when the gateway's last connection closes
+        assert not leaks(data), f"secret in {f.name}"
+    channels.check()

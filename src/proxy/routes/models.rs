@@ -61,6 +61,15 @@ fn is_secret(name: &str) -> bool {
         .any(|s| n.contains(s))
 }
 
+/// A parameter's value fit to show: credentials in a URL's user-info (`api_base:
+/// http://user:SECRET@host/v1`) masked.
+fn shown(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(crate::redact::url_for_display(s).into_owned()),
+        other => other.clone(),
+    }
+}
+
 pub(super) async fn info(
     State(state): State<AppState>,
     Extension(principal): Extension<Arc<Principal>>,
@@ -78,7 +87,7 @@ pub(super) async fn info(
                 .litellm_params
                 .iter()
                 .filter(|(k, _)| !is_secret(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone(), shown(v)))
                 .collect();
             let mut info = match crate::catalog::model_info(&d.provider, &d.provider_model)
                 .and_then(|i| serde_json::to_value(&*i).ok())
