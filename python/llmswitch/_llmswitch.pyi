@@ -586,6 +586,10 @@ class Router:
         default_max_parallel_requests: int | None = None,
         seed: int | None = None,
         clock: ManualClock | None = None,
+        redis_url: str | None = None,
+        redis_host: str | None = None,
+        redis_port: int | str | None = None,
+        redis_password: str | None = None,
         **kwargs: Any,
     ) -> Router: ...
     @staticmethod

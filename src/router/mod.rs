@@ -19,6 +19,7 @@ pub mod config;
 pub mod deployment;
 pub mod hedge;
 pub mod retry;
+pub mod shared;
 pub mod stats;
 pub mod strategy;
 

@@ -184,7 +184,7 @@ pub async fn build_hooks(config: &ProxyConfig) -> Result<(Hooks, Arc<StateHooks>
 }
 
 /// The prefix of every Redis key of the shared counters.
-pub const REDIS_PREFIX: &str = "llmswitch:";
+pub use crate::router::shared::REDIS_PREFIX;
 
 /// The store `config` names: PostgreSQL for a `postgresql://` `database_url`, else SQLite.
 pub async fn open_store(config: &ProxyConfig) -> Result<Arc<dyn Store>, ProxyError> {
