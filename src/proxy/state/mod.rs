@@ -10,6 +10,7 @@ pub mod counters;
 pub mod customers;
 pub mod error;
 pub mod hooks;
+pub mod journal;
 pub mod keys;
 pub mod plane;
 pub mod pricing;

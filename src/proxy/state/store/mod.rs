@@ -176,7 +176,8 @@ impl EndUserRow {
 }
 
 /// A row of `LiteLLM_SpendLogs`: one request through the gateway.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SpendLogRow {
     pub request_id: String,
     /// `acompletion`, `aembedding`, `anthropic_messages`.
