@@ -12,6 +12,7 @@
 
 pub mod migrations;
 pub mod pg_migrations;
+pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 
