@@ -12,6 +12,9 @@ OUT=bench/results
 mkdir -p "$OUT"
 
 [ -x bench/.tools/bin/oha ] || cargo install oha --locked --root bench/.tools
+# The load generator for the run with 1,000 virtual keys (oha sends one key only).
+cargo build --release -q --manifest-path bench/loadgen/Cargo.toml --target-dir bench/.tools/loadgen-target
+LOADGEN=bench/.tools/loadgen-target/release/llmswitch-loadgen
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     echo "== release build of llmswitch" >&2
@@ -29,5 +32,5 @@ if [ ! -x "$LITELLM_PY" ]; then
 fi
 
 .bench-venv/bin/python bench/gateway_bench.py --oha bench/.tools/bin/oha \
-    --litellm-python "$LITELLM_PY" --seconds "$SECONDS_PER_RUN" --out "$OUT/gateway.json" > /dev/null
+    --litellm-python "$LITELLM_PY" --loadgen "$LOADGEN" --seconds "$SECONDS_PER_RUN" --out "$OUT/gateway.json" > /dev/null
 .bench-venv/bin/python bench/gateway_bench.py --markdown "$OUT/gateway.json"

@@ -159,8 +159,12 @@ def oha(
     }
 
 
-def python_load(port: int, n: int, threads: int, stream: bool) -> dict[str, Any]:
-    """A small load without oha (smoke mode): n requests over keep-alive connections."""
+def python_load(
+    port: int, n: int, threads: int, stream: bool, keys: list[str] | None = None
+) -> dict[str, Any]:
+    """A small load without oha (smoke mode): n requests over keep-alive connections, with
+    the master key or each of `keys` in turn."""
+    keys = keys or [MASTER]
     samples: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -168,13 +172,16 @@ def python_load(port: int, n: int, threads: int, stream: bool) -> dict[str, Any]
 
     def worker(count: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        for _ in range(count):
+        for i in range(count):
             t = time.perf_counter()
             conn.request(
                 "POST",
                 "/v1/chat/completions",
                 body=body,
-                headers={"Authorization": f"Bearer {MASTER}", "content-type": "application/json"},
+                headers={
+                    "Authorization": f"Bearer {keys[i % len(keys)]}",
+                    "content-type": "application/json",
+                },
             )
             r = conn.getresponse()
             data = r.read()
@@ -248,8 +255,15 @@ def smoke(python: str) -> dict[str, Any]:
                     "streaming": python_load(port, 100, 4, stream=True),
                     "rss_mib": round(g.rss(), 1),
                 }
+                # The keyed run's path in small: virtual keys with budgets, charged per call.
+                keys = [generate_key(port, i) for i in range(20)]
+                out["virtual_keys"] = python_load(port, 200, 4, stream=False, keys=keys)
+                out["virtual_key_spend"] = key_spend(port, keys[-1])
+                out["rss_with_keys_mib"] = round(g.rss(), 1)
             finally:
                 g.stop()
+        if out["virtual_keys"]["errors"] or not out["virtual_key_spend"] > 0:
+            raise SystemExit(f"gateway smoke run with virtual keys failed: {out}")
         if out["non_streaming"]["errors"] or out["streaming"]["errors"]:
             raise SystemExit(f"gateway smoke run had errors: {out}")
         return out
@@ -322,6 +336,130 @@ def full(python: str, litellm_python: str | None, oha_bin: str, seconds: float) 
             results["llmswitch"]["saturation"]["rps"] / max(results["litellm"]["saturation"]["rps"], 0.1), 1
         )
     return results
+
+
+def loadgen(
+    bin_: str,
+    url: str,
+    body: str,
+    keys: Path | str,
+    *,
+    rate: int | None = None,
+    seconds: float | None = None,
+    requests: int | None = None,
+    conns: int = 64,
+) -> dict[str, Any]:
+    """bench/loadgen: oha's measurements, with the next key of a list on every request."""
+    cmd = [bin_, url, "--body", body, "--conns", str(conns)]
+    cmd += ["--keys", str(keys)] if isinstance(keys, Path) else ["--key", keys]
+    if rate:
+        cmd += ["--rate", str(rate)]
+    if seconds:
+        cmd += ["--seconds", str(seconds)]
+    if requests:
+        cmd += ["--requests", str(requests)]
+    return dict(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
+
+
+def post_json(port: int, path: str, body: dict[str, Any], key: str = MASTER) -> dict[str, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=json.dumps(body),
+            headers={"Authorization": f"Bearer {key}", "content-type": "application/json"},
+        )
+        r = conn.getresponse()
+        data = json.loads(r.read())
+        if r.status != 200:
+            raise RuntimeError(f"{path}: {r.status} {data}")
+        return dict(data)
+    finally:
+        conn.close()
+
+
+def keyed(python: str, loadgen_bin: str, seconds: float, n_keys: int = 1000) -> dict[str, Any]:
+    """The real features on: n_keys virtual keys (each with a budget) in turn on every request,
+    spend logged to the embedded SQLite store; against the master key on the same gateway and
+    the mock directly, all measured by bench/loadgen."""
+    mock, mock_url = start_mock(python)
+    results: dict[str, Any] = {"loadavg_before": loadavg(), "keys": n_keys}
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            cfg = Path(d) / "config.yaml"
+            cfg.write_text(json.dumps(config(mock_url)))
+            direct = mock_url + "/v1/chat/completions"
+            results["direct"] = {
+                "latency": loadgen(loadgen_bin, direct, BODY, MASTER, rate=1000, seconds=seconds),
+                "latency_stream": loadgen(
+                    loadgen_bin, direct, STREAM_BODY, MASTER, rate=1000, seconds=seconds
+                ),
+                "saturation": loadgen(loadgen_bin, direct, BODY, MASTER, seconds=seconds),
+            }
+            port = free_port()
+            g = Gateway(llmswitch_cmd(python, cfg, port), port)
+            url = g.url + "/v1/chat/completions"
+            try:
+                keys_file = Path(d) / "keys.txt"
+                keys = [generate_key(port, i) for i in range(n_keys)]
+                keys_file.write_text("\n".join(keys) + "\n")
+                loadgen(loadgen_bin, url, BODY, keys_file, requests=2000, conns=16)  # warm up
+                for name, key in (("master_key", MASTER), ("virtual_keys", keys_file)):
+                    results[name] = {
+                        "latency": loadgen(loadgen_bin, url, BODY, key, rate=1000, seconds=seconds),
+                        "latency_stream": loadgen(
+                            loadgen_bin, url, STREAM_BODY, key, rate=1000, seconds=seconds
+                        ),
+                        "saturation": loadgen(loadgen_bin, url, BODY, key, seconds=seconds),
+                    }
+                vk = results["virtual_keys"]
+                loadgen(loadgen_bin, url, BODY, keys_file, requests=10_000)
+                vk["rss_after_10k_mib"] = round(g.rss(), 1)
+                loadgen(loadgen_bin, url, BODY, keys_file, requests=90_000)
+                vk["rss_after_100k_mib"] = round(g.rss(), 1)
+                # Every key was charged: the budgets and the spend log saw the load.
+                vk["last_key_spend"] = key_spend(port, keys[-1])
+            finally:
+                g.stop()
+    finally:
+        mock.terminate()
+        mock.wait()
+    results["loadavg_after"] = loadavg()
+    d = results["direct"]
+    for name in ("master_key", "virtual_keys"):
+        r = results[name]
+        r["added_p50_us"] = r["latency"]["p50_us"] - d["latency"]["p50_us"]
+        r["added_p99_us"] = r["latency"]["p99_us"] - d["latency"]["p99_us"]
+        r["added_stream_p50_us"] = r["latency_stream"]["p50_us"] - d["latency_stream"]["p50_us"]
+        r["added_stream_p99_us"] = r["latency_stream"]["p99_us"] - d["latency_stream"]["p99_us"]
+        r["share_of_direct_throughput"] = round(r["saturation"]["rps"] / d["saturation"]["rps"], 3)
+    return results
+
+
+def generate_key(port: int, i: int) -> str:
+    """A virtual key for the bench model with a budget (spent by the runs, never exhausted)."""
+    body = {"models": ["gpt"], "max_budget": 1000.0, "budget_duration": "30d", "key_alias": f"bench-{i}"}
+    return str(post_json(port, "/key/generate", body)["key"])
+
+
+def key_spend(port: int, key: str) -> float:
+    """A key's recorded spend, once the write-behind spend log has written it (≤ 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        spend = float(get_json(port, f"/key/info?key={key}")["info"]["spend"])
+        if spend > 0 or time.monotonic() > deadline:
+            return spend
+        time.sleep(0.05)
+
+
+def get_json(port: int, path: str, key: str = MASTER) -> dict[str, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {key}"})
+        return dict(json.loads(conn.getresponse().read()))
+    finally:
+        conn.close()
 
 
 GATEWAY_NOTE = (
@@ -413,6 +551,63 @@ def markdown(r: dict[str, Any]) -> str:
     if "throughput_vs_litellm" in r:
         out.append(f"\nThroughput, llmswitch / LiteLLM: **{r['throughput_vs_litellm']}×**.")
     out.append(f"\n{r['cpus']} CPUs; load average before {r['loadavg_before']}, after {r['loadavg_after']}.")
+    if "keyed" in r:
+        out += ["", keyed_markdown(r["keyed"])]
+    return "\n".join(out)
+
+
+def keyed_markdown(k: dict[str, Any]) -> str:
+    """The table of the run with virtual keys, budgets and spend logging on."""
+    d, m, v = k["direct"], k["master_key"], k["virtual_keys"]
+
+    def pair(sub: dict[str, Any], a: str, b: str) -> str:
+        return f"{sub[a]:,} / {sub[b]:,}"
+
+    rows = [
+        (
+            "p50 / p99 at 1,000 req/s, non-streaming (µs)",
+            *(pair(x["latency"], "p50_us", "p99_us") for x in (d, m, v)),
+        ),
+        (
+            "added p50 / p99, non-streaming (µs)",
+            "",
+            pair(m, "added_p50_us", "added_p99_us"),
+            pair(v, "added_p50_us", "added_p99_us"),
+        ),
+        (
+            "p50 / p99 at 1,000 req/s, streaming (µs)",
+            *(pair(x["latency_stream"], "p50_us", "p99_us") for x in (d, m, v)),
+        ),
+        (
+            "added p50 / p99, streaming (µs)",
+            "",
+            pair(m, "added_stream_p50_us", "added_stream_p99_us"),
+            pair(v, "added_stream_p50_us", "added_stream_p99_us"),
+        ),
+        ("saturation, 64 connections (req/s)", *(f"{x['saturation']['rps']:,}" for x in (d, m, v))),
+        (
+            "share of the mock's direct throughput",
+            "1",
+            str(m["share_of_direct_throughput"]),
+            str(v["share_of_direct_throughput"]),
+        ),
+        ("errors under load", *(str(x["saturation"]["errors"]) for x in (d, m, v))),
+        (
+            "RSS after 10k / 100k requests (MiB)",
+            "",
+            "",
+            f"{v['rss_after_10k_mib']} / {v['rss_after_100k_mib']}",
+        ),
+    ]
+    out = [
+        f"With {k['keys']:,} virtual keys, each with a budget, used in turn, and spend logged to SQLite "
+        f"(bench/loadgen; the last key's recorded spend afterwards: ${v['last_key_spend']:.6f}):",
+        "",
+        "| | mock directly | master key | virtual keys |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    out += [f"| {a} | {b} | {c} | {e} |" for a, b, c, e in rows]
+    out.append(f"\nLoad average before {k['loadavg_before']}, after {k['loadavg_after']}.")
     return "\n".join(out)
 
 
@@ -424,6 +619,9 @@ def main() -> None:
     ap.add_argument("--litellm-python", help="python of a venv with litellm[proxy] installed")
     ap.add_argument("--oha", default=shutil.which("oha") or "bench/.tools/bin/oha")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each timed load")
+    ap.add_argument(
+        "--loadgen", help="bench/loadgen binary: also run with 1,000 virtual keys, budgets, spend logs"
+    )
     ap.add_argument("--out", help="write the JSON here too")
     ap.add_argument("--markdown", metavar="JSON", help="print the BENCHMARKS.md section of a saved run")
     args = ap.parse_args()
@@ -435,6 +633,8 @@ def main() -> None:
         if args.smoke
         else full(sys.executable, args.litellm_python, args.oha, args.seconds)
     )
+    if args.loadgen and not args.smoke:
+        result["keyed"] = keyed(sys.executable, args.loadgen, args.seconds)
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).write_text(text)

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod call;
 pub mod catalog;
 pub mod cost;
+pub mod environ;
 pub mod error;
 pub mod http;
 pub mod mock_server;

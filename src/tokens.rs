@@ -44,6 +44,10 @@ pub enum Encoding {
     O200kBase,
     /// GPT-4, GPT-3.5 and the embedding models; the approximation for other families.
     Cl100kBase,
+    /// No vocabulary: one token per UTF-8 byte. An upper bound of every BPE count (a BPE
+    /// token is at least one byte), for estimates that must not load a vocabulary's tables
+    /// (tens of MB on first use).
+    Bytes,
 }
 
 impl Encoding {
@@ -52,13 +56,15 @@ impl Encoding {
         match self {
             Encoding::O200kBase => "o200k_base",
             Encoding::Cl100kBase => "cl100k_base",
+            Encoding::Bytes => "bytes",
         }
     }
 
-    fn bpe(self) -> &'static CoreBPE {
+    fn bpe(self) -> Option<&'static CoreBPE> {
         match self {
-            Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
-            Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
+            Encoding::O200kBase => Some(tiktoken_rs::o200k_base_singleton()),
+            Encoding::Cl100kBase => Some(tiktoken_rs::cl100k_base_singleton()),
+            Encoding::Bytes => None,
         }
     }
 
@@ -67,7 +73,10 @@ impl Encoding {
         if text.is_empty() {
             return 0;
         }
-        self.bpe().encode_ordinary(text).len() as u64
+        match self.bpe() {
+            Some(bpe) => bpe.encode_ordinary(text).len() as u64,
+            None => text.len() as u64,
+        }
     }
 }
 
@@ -107,7 +116,16 @@ pub fn count_text_tokens(provider: &str, model: &str, text: &str) -> u64 {
 /// Prompt tokens of a whole request for `model`: messages, tools and a JSON-schema
 /// response format.
 pub fn count_request_tokens(provider: &str, model: &str, req: &ChatRequest) -> u64 {
-    let enc = encoding_for(provider, model);
+    count_request_tokens_with(encoding_for(provider, model), req)
+}
+
+/// At least [`count_request_tokens`] for any model, without a vocabulary
+/// ([`Encoding::Bytes`]): a bound for admission that costs no tokenizer tables.
+pub fn request_token_bound(req: &ChatRequest) -> u64 {
+    count_request_tokens_with(Encoding::Bytes, req)
+}
+
+fn count_request_tokens_with(enc: Encoding, req: &ChatRequest) -> u64 {
     let mut total = count_messages(enc, &req.messages);
     if let Some(tools) = &req.params.tools {
         total += count_tools(enc, tools);
@@ -332,8 +350,9 @@ mod tests {
     #[test]
     fn known_tiktoken_counts() {
         // Token ids from OpenAI's tiktoken cookbook / reference implementation.
-        let cl = Encoding::Cl100kBase.bpe();
-        let o2 = Encoding::O200kBase.bpe();
+        let (Some(cl), Some(o2)) = (Encoding::Cl100kBase.bpe(), Encoding::O200kBase.bpe()) else {
+            unreachable!("both are vocabularies")
+        };
         assert_eq!(cl.encode_ordinary("hello world"), vec![15339, 1917]);
         assert_eq!(o2.encode_ordinary("hello world"), vec![24912, 2375]);
         assert_eq!(
@@ -424,6 +443,25 @@ mod tests {
             with_tools > base + TOOLS_OVERHEAD_TOKENS + 10,
             "{with_tools}"
         );
+    }
+
+    #[test]
+    fn the_byte_bound_is_never_below_a_vocabulary_count() {
+        let mut req = ChatRequest::new(
+            "gpt-4o",
+            vec![
+                Message::user("You are terse. Réponds en français. 日本語も大丈夫です。"),
+                Message::user("word ".repeat(200)),
+            ],
+        );
+        req.params.tools = Some(vec![serde_json::from_value(json!({"type": "function",
+            "function": {"name": "f", "parameters": {"type": "object"}}}))
+        .unwrap()]);
+        let bound = request_token_bound(&req);
+        for model in ["gpt-4o", "gpt-4", "claude-3-5-sonnet"] {
+            let exact = count_request_tokens("openai", model, &req);
+            assert!(bound >= exact, "{model}: {bound} < {exact}");
+        }
     }
 
     #[test]

@@ -105,30 +105,87 @@ class Router(_NativeRouter):
     model_list: list[dict[str, Any]]
     #: ``default_litellm_params`` as given.
     default_litellm_params: dict[str, Any]
+    #: ``model_group_alias`` as given: ``{alias: group}`` or ``{alias: {"model": group,
+    #: "hidden": bool}}``.
+    model_group_alias: dict[str, Any]
 
     if not TYPE_CHECKING:  # type checkers read the native constructor's signature
 
         def __new__(cls, model_list=None, *args, **kwargs):
-            self = _NativeRouter.__new__(cls, model_list, *args, **kwargs)
-            self.model_list = [
-                {**entry, "litellm_params": dict(entry.get("litellm_params") or {}),
-                 "model_info": dict(entry.get("model_info") or {})}
-                for entry in (model_list or [])
-            ]  # fmt: skip
+            entries = None if model_list is None else [_entry(e) for e in model_list]
+            self = _NativeRouter.__new__(cls, entries, *args, **kwargs)
+            self.model_list = entries or []
             self.default_litellm_params = dict(kwargs.get("default_litellm_params") or {})
+            self.model_group_alias = dict(kwargs.get("model_group_alias") or {})
             # LiteLLM's model_info.id: given, or the id the native router generated (its
             # deployments are in model_list order).
-            stats = list(_NativeRouter.stats(self).values())
-            if len(stats) == len(self.model_list):
-                for entry, s in zip(self.model_list, stats):
-                    if s.get("model_group") == entry.get("model_name"):
-                        entry["model_info"].setdefault("id", s["model_id"])
+            _set_ids(self.model_list, list(_NativeRouter.stats(self)))
             return self
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             # Everything was read by the native __new__; this lets subclasses call
             # super().__init__(...) with the same arguments.
             pass
+
+    @classmethod
+    def from_config(cls, config: Any, *, clock: Any = None) -> Router:
+        """A Router from the proxy's config (``model_list``, ``router_settings`` and the
+        router's ``litellm_settings``), as a YAML file or an already parsed mapping; an
+        instance of this class (of a subclass, called on one), so ``acompletion`` is
+        ``async def``.
+
+        Raises:
+            BadRequestError: for an unreadable file, invalid YAML, or an invalid config.
+        """
+        self: Any = cls.__new__(cls, clock=clock)
+        model_list, defaults, aliases = _NativeRouter._load_config(self, config)
+        self.model_list = model_list
+        self.default_litellm_params = defaults
+        self.model_group_alias = aliases
+        return self
+
+    def set_model_list(self, model_list: list[Any]) -> None:
+        """LiteLLM's ``set_model_list``: serve these deployments instead (the settings
+        stay). Deployments whose id stays keep their cooldowns and averages; calls already
+        running finish on the old list."""
+        entries = [_entry(e) for e in model_list]
+        _set_ids(entries, _NativeRouter._set_model_list(self, entries))
+        self.model_list = entries
+
+    def add_deployment(self, deployment: Any) -> dict[str, Any] | None:
+        """LiteLLM's ``add_deployment``: add a deployment (a dict, or LiteLLM's
+        ``Deployment``) to its model group (or a new one). Returns it, with its
+        ``model_info.id``; None if a deployment already has its id."""
+        entry = _entry(deployment)
+        model_id = _NativeRouter._add_deployment(self, entry)
+        if model_id is None:
+            return None
+        entry["model_info"].setdefault("id", model_id)
+        self.model_list.append(entry)
+        return entry
+
+    def upsert_deployment(self, deployment: Any) -> dict[str, Any] | None:
+        """LiteLLM's ``upsert_deployment``: add the deployment, or replace the one with its
+        ``model_info.id`` (moved to the end of ``model_list``, as LiteLLM re-adds it).
+        Returns it; None when that deployment is already configured exactly so."""
+        entry = _entry(deployment)
+        model_id = _NativeRouter._upsert_deployment(self, entry)
+        if model_id is None:
+            return None
+        entry["model_info"].setdefault("id", model_id)
+        self.model_list = [d for d in self.model_list if d["model_info"].get("id") != model_id]
+        self.model_list.append(entry)
+        return entry
+
+    def delete_deployment(self, id: str) -> dict[str, Any] | None:
+        """LiteLLM's ``delete_deployment``: remove the deployment with this
+        ``model_info.id``. Returns it, or None for an unknown id."""
+        if not _NativeRouter._delete_deployment(self, id):
+            return None
+        for i, d in enumerate(self.model_list):
+            if d["model_info"].get("id") == id:
+                return self.model_list.pop(i)
+        return None
 
     async def acompletion(self, model: Any, messages: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Async twin of :meth:`completion`."""
@@ -138,13 +195,52 @@ class Router(_NativeRouter):
         """Async twin of :meth:`embedding`."""
         return await _NativeRouter.aembedding(self, model, input, **kwargs)
 
+    def _alias_target(self, name: str, listing: bool) -> str | None:
+        """The group alias ``name`` names (None for a hidden alias when ``listing``)."""
+        target = self.model_group_alias.get(name)
+        if isinstance(target, dict):
+            if listing and target.get("hidden") is True:
+                return None
+            target = target.get("model")
+        return target if isinstance(target, str) else None
+
     def get_model_list(
         self, model_name: str | None = None, team_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """LiteLLM's ``get_model_list``: the deployments (of group ``model_name``, if given)."""
+        """LiteLLM's ``get_model_list``: the deployments (of group ``model_name``, if
+        given), with those of each ``model_group_alias`` listed under the alias (hidden
+        aliases only when asked for by name), and for a name only a wildcard group
+        serves, that group's deployments under the name."""
+        out: list[dict[str, Any]] = []
+        if model_name is not None:
+            out += [d for d in self.model_list if d.get("model_name") == model_name]
+        aliases = list(self.model_group_alias) if model_name is None else [model_name]
+        for alias in aliases:
+            if alias not in self.model_group_alias:
+                continue
+            target = self._alias_target(alias, listing=model_name is None)
+            out += [
+                {**d, "model_name": alias}
+                for d in self.model_list
+                if target and d.get("model_name") == target
+            ]
+        if not out and model_name is not None:
+            group = _NativeRouter._group_of(self, model_name)
+            if group is not None and "*" in group:
+                out += [
+                    {**d, "model_name": model_name} for d in self.model_list if d.get("model_name") == group
+                ]
         if model_name is None:
-            return list(self.model_list)
-        return [d for d in self.model_list if d.get("model_name") == model_name]
+            out += self.model_list
+        return out
+
+    def get_model_names(self, team_id: str | None = None) -> list[str]:
+        """The model groups, in model_list order, then the aliases that are not hidden."""
+        names = _NativeRouter.get_model_names(self)
+        for alias in self.model_group_alias:
+            if alias not in names and self._alias_target(alias, listing=True) is not None:
+                names.append(alias)
+        return names
 
     def get_deployment(self, model_id: str) -> dict[str, Any] | None:
         """The deployment whose ``model_info.id`` is ``model_id`` (ids are given in
@@ -163,6 +259,15 @@ class Router(_NativeRouter):
         ``ModelGroupInfo`` fields: ``providers``, ``max_input_tokens``, prices, ``mode``,
         ``supports_*``): the largest limits and prices over the group, or None for an
         unknown group."""
+        if model_group in self.model_group_alias:
+            # As LiteLLM: a hidden alias has no group info.
+            target = self._alias_target(model_group, listing=True)
+            if target is None:
+                return None
+            aliased = self.get_model_group_info(target)
+            if aliased is not None:
+                aliased["model_group"] = model_group
+            return aliased
         deployments = self.get_model_list(model_group)
         if not deployments:
             return None
@@ -200,13 +305,38 @@ class Router(_NativeRouter):
         return info
 
 
+def _entry(deployment: Any) -> dict[str, Any]:
+    """A model_list entry as a dict of its own (LiteLLM's pydantic ``Deployment`` through
+    ``model_dump``), its ``litellm_params`` and ``model_info`` copied."""
+    if not isinstance(deployment, dict) and hasattr(deployment, "model_dump"):
+        deployment = deployment.model_dump()
+    if not isinstance(deployment, dict):
+        raise BadRequestError("a deployment must be a dict with model_name, litellm_params and model_info")
+    entry = dict(deployment)
+    key = (
+        "litellm_params"
+        if "litellm_params" in entry or "llmswitch_params" not in entry
+        else "llmswitch_params"
+    )
+    entry[key] = dict(entry.get(key) or {})
+    entry["model_info"] = dict(entry.get("model_info") or {})
+    return entry
+
+
+def _set_ids(entries: list[dict[str, Any]], ids: list[str]) -> None:
+    """Give each entry the id the router has for it (given, or generated)."""
+    if len(ids) == len(entries):
+        for entry, model_id in zip(entries, ids):
+            entry["model_info"].setdefault("id", model_id)
+
+
 #: Drop parameters a provider does not support instead of raising
 #: ``UnsupportedParamsError`` (the per-call ``drop_params=`` overrides it).
 drop_params: bool = False
 
 #: The largest response body (and the largest single stream event) read from a provider,
 #: in bytes; a larger one raises ``APIError`` instead of filling memory. Process-wide,
-#: applied at each call; the environment variable ``LLMSWITCH_MAX_RESPONSE_BYTES`` sets it
+#: applied when assigned; the environment variable ``LLMSWITCH_MAX_RESPONSE_BYTES`` sets it
 #: at start-up (also for ``llmswitch proxy``). See RELIABILITY.md.
 max_response_bytes: int = int(_os.environ.get("LLMSWITCH_MAX_RESPONSE_BYTES") or 256 * 1024 * 1024)
 
@@ -217,6 +347,15 @@ api_key: str | None = None
 api_base: str | None = None
 num_retries: int | None = None
 request_timeout: float | None = None
+
+#: LiteLLM's ``model_alias_map``: ``{"gpt-4": "openai/gpt-4o"}`` sends ``completion`` /
+#: ``acompletion`` calls of ``gpt-4`` to ``openai/gpt-4o``. Assign a new dict to change it
+#: (the core reads what was assigned; changing the dict in place does nothing).
+model_alias_map: dict[str, str] = {}
+#: LiteLLM's ``model_fallbacks``: the ``fallbacks`` of every ``completion`` /
+#: ``acompletion`` call that gives none: models tried in turn after the call's own fails
+#: (names, or ``{"model": ..., other arguments}`` dicts). Assign to change it.
+model_fallbacks: list[Any] | None = None
 
 #: The response cache (LiteLLM's ``litellm.cache``): ``llmswitch.Cache(type="local" |
 #: "redis" | "disk", ...)``, or None for no caching. See docs/caching.md.

@@ -10,7 +10,7 @@ use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::call::args::from_value;
+use crate::call::words::from_value;
 use crate::error::LlmError;
 
 /// Where entries live.
@@ -330,7 +330,7 @@ impl CacheConfig {
     pub fn from_params(params: &Map<String, Value>) -> Result<CacheConfig, LlmError> {
         let mut params = params.clone();
         for (key, v) in params.iter_mut() {
-            crate::router::config::resolve_env(v, &HashMap::new(), &format!("Cache({key}=...)"))?;
+            crate::environ::resolve_env(v, &HashMap::new(), &format!("Cache({key}=...)"))?;
         }
         let mut c = CacheConfig::default();
         if let Some(t) = params.get("type").filter(|v| !v.is_null()) {

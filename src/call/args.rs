@@ -31,6 +31,8 @@ use crate::types::{
     ParamReader, ToolCall, OPENAI_PARAMS,
 };
 
+pub use super::words::{from_python_value, from_value, ArgError, Spelling};
+use super::words::{read_as, with_article};
 use super::{prepare, CallOptions, PreparedCall, Request};
 
 // ---------------------------------------------------------------------------------------
@@ -96,7 +98,10 @@ arg_table! {
         "api_key", "api_base", "base_url", "api_version", "extra_headers", "headers",
         "custom_llm_provider",
     ],
-    Routing: ["hedge", "min_capabilities", "fallbacks"],
+    Routing: [
+        "hedge", "min_capabilities", "fallbacks", "mock_testing_fallbacks",
+        "mock_testing_context_fallbacks", "mock_testing_content_policy_fallbacks",
+    ],
 }
 
 /// Keys LiteLLM accepts that configure its own machinery rather than the provider request.
@@ -198,218 +203,6 @@ pub fn value_shape(key: &str) -> ValueShape {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Errors in words
-// ---------------------------------------------------------------------------------------
-
-/// A call argument that cannot be used.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ArgError {
-    /// A value of the wrong shape; the message names the argument and what it must be.
-    #[error("{0}")]
-    Invalid(String),
-    /// A key one edit away from a keyword: not sent to the provider.
-    #[error("Unknown parameter '{key}': did you mean '{meant}'? It was not sent, since it is one edit away from that keyword (provider-specific parameters with other names pass through to the provider)")]
-    Misspelt { key: String, meant: &'static str },
-}
-
-impl From<ArgError> for LlmError {
-    fn from(e: ArgError) -> LlmError {
-        match e {
-            ArgError::Invalid(message) => LlmError::bad_request(message),
-            e @ ArgError::Misspelt { .. } => {
-                LlmError::new(ErrorKind::UnsupportedParams, e.to_string())
-            }
-        }
-    }
-}
-
-/// Whose words an error message uses for values: Python's (`None`, `True`, list, dict) or
-/// JSON's (`null`, `true`, array, object).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Spelling {
-    Python,
-    #[default]
-    Json,
-}
-
-impl Spelling {
-    fn null(self) -> &'static str {
-        match self {
-            Spelling::Python => "None",
-            Spelling::Json => "null",
-        }
-    }
-
-    fn list(self) -> &'static str {
-        match self {
-            Spelling::Python => "list",
-            Spelling::Json => "array",
-        }
-    }
-
-    fn map(self) -> &'static str {
-        match self {
-            Spelling::Python => "dict",
-            Spelling::Json => "object",
-        }
-    }
-
-    fn boolean(self, value: &str) -> String {
-        match (self, value) {
-            (Spelling::Python, "true") => "True".to_owned(),
-            (Spelling::Python, "false") => "False".to_owned(),
-            _ => value.to_owned(),
-        }
-    }
-}
-
-/// `word` with its indefinite article.
-fn with_article(word: &str) -> String {
-    let vowel = word.starts_with(['a', 'e', 'i', 'o', 'u']);
-    format!("{} {word}", if vowel { "an" } else { "a" })
-}
-
-/// `what` (a key, or a key with a path) followed by a serde path (`.`, `[0].role`).
-fn join_path(what: &str, path: &str) -> String {
-    match path {
-        "" | "." => what.to_owned(),
-        p if p.starts_with('[') => format!("{what}{p}"),
-        p => format!("{what}.{p}"),
-    }
-}
-
-/// serde's name of an expected type, in words.
-fn expected_words(expected: &str, sp: Spelling) -> String {
-    match expected {
-        "f64" | "f32" => "a number".to_owned(),
-        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a positive integer".to_owned(),
-        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "an integer".to_owned(),
-        "a boolean" => match sp {
-            Spelling::Python => "True or False".to_owned(),
-            Spelling::Json => "true or false".to_owned(),
-        },
-        "a sequence" => with_article(sp.list()),
-        "any valid JSON value" => "a JSON value".to_owned(),
-        e if e == "a map" || e.starts_with("struct ") || e.starts_with("map") => {
-            with_article(sp.map())
-        }
-        e => e.to_owned(),
-    }
-}
-
-/// serde's rendering of an unexpected value, in words.
-fn got_words(got: &str, sp: Spelling) -> String {
-    let inner = |prefix: &str| {
-        got.strip_prefix(prefix)
-            .map(|r| r.trim_matches('`').to_owned())
-    };
-    if let Some(s) = got.strip_prefix("string ") {
-        let text = s.strip_prefix('"').and_then(|s| s.strip_suffix('"'));
-        return format!("the string '{}'", text.unwrap_or(s));
-    }
-    if let Some(v) = inner("integer ").or_else(|| inner("floating point ")) {
-        return v;
-    }
-    if let Some(v) = inner("boolean ") {
-        return sp.boolean(&v);
-    }
-    match got {
-        "null" | "unit value" | "Option value" => sp.null().to_owned(),
-        "sequence" => with_article(sp.list()),
-        "map" => with_article(sp.map()),
-        other => other.to_owned(),
-    }
-}
-
-/// A serde error message, at `at`, in words a person can act on.
-fn explain(at: &str, message: &str, sp: Spelling) -> String {
-    // serde_json adds where in the text the value was; `at` says it better.
-    let message = match message.rsplit_once(" at line ") {
-        Some((m, place)) if place.contains(" column ") => m,
-        _ => message,
-    };
-    let wrong = message
-        .strip_prefix("invalid type: ")
-        .or_else(|| message.strip_prefix("invalid value: "));
-    if let Some((got, expected)) = wrong.and_then(|w| w.split_once(", expected ")) {
-        return format!(
-            "{at} must be {}, got {}",
-            expected_words(expected, sp),
-            got_words(got, sp)
-        );
-    }
-    if let Some(rest) = message.strip_prefix("invalid length ") {
-        if let Some((len, expected)) = rest.split_once(", expected ") {
-            return format!("{at} must be {expected}, got {len} items");
-        }
-    }
-    if let Some(rest) = message.strip_prefix("unknown variant `") {
-        if let Some((variant, rest)) = rest.split_once('`') {
-            let names = rest
-                .trim_start_matches(", expected ")
-                .trim_start_matches("one of ")
-                .replace('`', "")
-                .replace(" or ", ", ");
-            return format!("{at} '{variant}' is not one of {names}");
-        }
-    }
-    if let Some(field) = message.strip_prefix("missing field `") {
-        return format!(
-            "{at} is missing the required field '{}'",
-            field.trim_end_matches('`')
-        );
-    }
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((field, rest)) = rest.split_once('`') {
-            let names = rest
-                .trim_start_matches(", expected ")
-                .trim_start_matches("one of ")
-                .replace('`', "");
-            return format!("{at} has an unknown field '{field}' (known: {names})");
-        }
-    }
-    // Our own `expecting` texts ("a string or a list of strings").
-    if message.starts_with("a ") || message.starts_with("an ") {
-        return format!("{at} must be {message}");
-    }
-    format!("{at}: {message}")
-}
-
-/// Read `value` as `T`. Plain serde first; only a failure is read again with the path of
-/// the offending field tracked, to explain it.
-fn read_as<'de, T, D>(what: &str, value: D, sp: Spelling) -> Result<T, ArgError>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de> + Clone,
-{
-    match T::deserialize(value.clone()) {
-        Ok(v) => Ok(v),
-        Err(first) => {
-            let message = match serde_path_to_error::deserialize::<D, T>(value) {
-                Err(e) => explain(
-                    &join_path(what, &e.path().to_string()),
-                    &e.inner().to_string(),
-                    sp,
-                ),
-                Ok(_) => explain(what, &first.to_string(), sp),
-            };
-            Err(ArgError::Invalid(message))
-        }
-    }
-}
-
-/// Read a JSON value as `T`, explaining a failure in words with `what` and the path of the
-/// offending field (for configuration values and other arguments read outside a call).
-pub fn from_value<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T, ArgError> {
-    read_as(what, value, Spelling::Json)
-}
-
-/// [`from_value`] with Python's words for values (`None`, list, dict).
-pub fn from_python_value<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T, ArgError> {
-    read_as(what, value, Spelling::Python)
-}
-
 /// Reads one OpenAI parameter for [`ChatParams::set_with`].
 struct Reader<'k, D> {
     key: &'k str,
@@ -479,6 +272,11 @@ pub struct RoutingArgs {
     pub fallbacks: Option<Vec<String>>,
     /// `num_retries` given on the call (instead of the router's).
     pub num_retries: Option<u32>,
+    /// `mock_testing_fallbacks=True` (`InternalServerError`),
+    /// `mock_testing_context_fallbacks=True` (`ContextWindowExceededError`),
+    /// `mock_testing_content_policy_fallbacks=True` (`ContentPolicyViolationError`): the
+    /// error the requested group fails with at once, as in LiteLLM's Router.
+    pub mock_testing: Option<ErrorKind>,
 }
 
 /// A call's arguments, read key by key. Build with [`CallArgs::new`] (or
@@ -511,8 +309,10 @@ pub struct CallArgs {
     user: Option<String>,
     hedge: Option<Value>,
     min_capabilities: Option<Value>,
-    /// Typed by [`CallArgs::take_routing`]: a call that is not routed ignores it.
+    /// Typed by [`CallArgs::take_routing`] for the router, by [`CallArgs::into_attempts`]
+    /// for a call that is not routed.
     fallbacks: Option<Value>,
+    mock_testing: Option<ErrorKind>,
     /// `caching=` and `cache={...}`.
     cache_control: CacheControl,
     /// The response cache the call may use (set by the front end: `llmswitch.cache`, the
@@ -884,10 +684,31 @@ impl CallArgs {
         let Some(v) = self.read::<Value, _>(key, value)? else {
             return Ok(());
         };
-        match key {
-            "hedge" => self.hedge = Some(v),
-            "min_capabilities" => self.min_capabilities = Some(v),
-            _fallbacks => self.fallbacks = Some(v),
+        let kind = match key {
+            "hedge" => {
+                self.hedge = Some(v);
+                return Ok(());
+            }
+            "min_capabilities" => {
+                self.min_capabilities = Some(v);
+                return Ok(());
+            }
+            "fallbacks" => {
+                self.fallbacks = Some(v);
+                return Ok(());
+            }
+            "mock_testing_fallbacks" => ErrorKind::InternalServer,
+            "mock_testing_context_fallbacks" => ErrorKind::ContextWindowExceeded,
+            _content_policy => ErrorKind::ContentPolicyViolation,
+        };
+        // LiteLLM reads these as flags: only `True` (or "true") turns one on.
+        let on = match &v {
+            Value::Bool(b) => *b,
+            Value::String(s) => s.eq_ignore_ascii_case("true"),
+            _ => false,
+        };
+        if on && self.mock_testing.is_none() {
+            self.mock_testing = Some(kind);
         }
         Ok(())
     }
@@ -924,7 +745,72 @@ impl CallArgs {
             min_capabilities: self.min_capabilities.take(),
             fallbacks,
             num_retries: self.num_retries,
+            mock_testing: self.mock_testing.take(),
         })
+    }
+
+    /// A call that is not routed, as the attempts to make in order (LiteLLM's
+    /// `completion`): this call, then one per entry of its `fallbacks` (else of the module
+    /// setting `model_fallbacks`, see [`super::defaults`]): a model name, or a mapping of a
+    /// `model` and arguments that replace this call's. Each attempt's model is renamed by
+    /// the module setting `model_alias_map` when it is a key there.
+    pub fn into_attempts(mut self) -> Result<Vec<CallArgs>, LlmError> {
+        let mut attempts = self.take_fallbacks()?;
+        attempts.insert(0, self);
+        Ok(attempts)
+    }
+
+    /// [`CallArgs::into_attempts`] without moving this call (a call without fallbacks, the
+    /// usual case, is prepared where it is): its model renamed by `model_alias_map`, and
+    /// the fallback attempts (none, usually).
+    pub fn take_fallbacks(&mut self) -> Result<Vec<CallArgs>, LlmError> {
+        let defaults = super::defaults::current();
+        // LiteLLM: `fallbacks or litellm.model_fallbacks`.
+        let fallbacks = match self.fallbacks.take() {
+            Some(Value::Array(list)) if !list.is_empty() => list,
+            Some(Value::Null | Value::Array(_)) | None => defaults
+                .as_deref()
+                .and_then(|d| d.model_fallbacks.clone())
+                .unwrap_or_default(),
+            Some(_) => {
+                return Err(LlmError::bad_request(
+                    "fallbacks must be a list of model names or of {\"model\": ..., other arguments} mappings",
+                ))
+            }
+        };
+        self.mock_testing = None;
+        let alias = |args: &mut CallArgs| {
+            if let (Some(d), Some(m)) = (defaults.as_deref(), args.model.as_ref()) {
+                if let Some(to) = d.model_alias_map.get(m) {
+                    args.model = Some(to.clone());
+                }
+            }
+        };
+        let mut attempts = Vec::with_capacity(fallbacks.len());
+        for entry in fallbacks {
+            let mut next = self.clone();
+            match entry {
+                Value::String(model) => next.model = Some(model),
+                Value::Object(overrides) => {
+                    for (key, value) in &overrides {
+                        next.set(key, value).map_err(|e| {
+                            let mut e = LlmError::from(e);
+                            e.message = format!("fallbacks: {}", e.message);
+                            e
+                        })?;
+                    }
+                }
+                _ => {
+                    return Err(LlmError::bad_request(
+                        "fallbacks must be a list of model names or of {\"model\": ..., other arguments} mappings",
+                    ))
+                }
+            }
+            alias(&mut next);
+            attempts.push(next);
+        }
+        alias(self);
+        Ok(attempts)
     }
 
     /// The call options, with the mock and metadata assembled.
@@ -993,6 +879,11 @@ impl CallArgs {
             deployment: None,
             cache,
         })
+    }
+
+    /// Whether the call asks for a stream (`stream=True`).
+    pub fn is_stream(&self) -> bool {
+        self.stream
     }
 
     /// The call, for a request of kind `R` (chat or embeddings).

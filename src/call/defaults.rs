@@ -1,6 +1,8 @@
 //! Process-wide call defaults: LiteLLM's module-level settings (`litellm.api_key`,
 //! `litellm.api_base`, `litellm.openai_key`, ..., `litellm.num_retries`,
-//! `litellm.request_timeout`, `litellm.drop_params`).
+//! `litellm.request_timeout`, `litellm.drop_params`, `litellm.model_alias_map`,
+//! `litellm.model_fallbacks`), and llmswitch's `max_response_bytes` (kept by
+//! [`crate::http`], which reads it for every body).
 //!
 //! A front end sets them when the user does (the Python package when a module attribute is
 //! assigned); every call reads them here, so no front end copies their meaning. What a
@@ -13,7 +15,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::Value;
 
-use super::args::ArgError;
+use super::words::ArgError;
 use crate::providers::TargetOptions;
 
 /// The settings in force.
@@ -28,6 +30,11 @@ pub struct Defaults {
     pub num_retries: Option<u32>,
     pub timeout: Option<Duration>,
     pub drop_params: bool,
+    /// `model_alias_map`: a model name a call (not routed) asks for → the model it sends to.
+    pub model_alias_map: HashMap<String, String>,
+    /// `model_fallbacks`: the fallbacks of a call (not routed) that gives none: model names,
+    /// or mappings of a `model` and arguments (see [`super::CallArgs::into_attempts`]).
+    pub model_fallbacks: Option<Vec<Value>>,
 }
 
 /// LiteLLM's per-provider key variables and the provider each one serves.
@@ -76,6 +83,9 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         "num_retries",
         "request_timeout",
         "drop_params",
+        "max_response_bytes",
+        "model_alias_map",
+        "model_fallbacks",
     ]
     .into_iter()
     .chain(PROVIDER_KEY_SETTINGS.iter().map(|(name, _)| *name))
@@ -99,8 +109,19 @@ fn text(name: &str, value: &Value) -> Result<Option<String>, ArgError> {
     }
 }
 
-/// Set the module-level setting `name` (None / null unsets it).
+/// Set the module-level setting `name` (None / null unsets it; `max_response_bytes` has
+/// no unset value, and 0 leaves it as it is).
 pub fn set(name: &str, value: &Value) -> Result<(), ArgError> {
+    if name == "max_response_bytes" {
+        let limit = value
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                ArgError::Invalid("max_response_bytes must be a whole number of bytes".to_owned())
+            })?;
+        crate::http::set_max_response_bytes(limit);
+        return Ok(());
+    }
     let mut guard = DEFAULTS
         .write()
         .map_err(|_| ArgError::Invalid("the settings lock is poisoned".to_owned()))?;
@@ -142,6 +163,43 @@ pub fn set(name: &str, value: &Value) -> Result<(), ArgError> {
                 _ => {
                     return Err(ArgError::Invalid(
                         "drop_params must be True or False".to_owned(),
+                    ))
+                }
+            }
+        }
+        "model_alias_map" => {
+            d.model_alias_map = match value {
+                Value::Null => HashMap::new(),
+                Value::Object(m) => m
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(to) => Ok((k.clone(), to.clone())),
+                        _ => Err(ArgError::Invalid(format!(
+                            "model_alias_map must map model names to model names; {k:?} maps to something else"
+                        ))),
+                    })
+                    .collect::<Result<_, _>>()?,
+                _ => {
+                    return Err(ArgError::Invalid(
+                        "model_alias_map must be a dict of model names".to_owned(),
+                    ))
+                }
+            }
+        }
+        "model_fallbacks" => {
+            d.model_fallbacks = match value {
+                Value::Null => None,
+                Value::Array(list) => {
+                    if let Some(bad) = list.iter().find(|v| !(v.is_string() || v.is_object())) {
+                        return Err(ArgError::Invalid(format!(
+                            "model_fallbacks must be a list of model names or of {{\"model\": ...}} mappings, got an entry {bad}"
+                        )));
+                    }
+                    (!list.is_empty()).then(|| list.clone())
+                }
+                _ => {
+                    return Err(ArgError::Invalid(
+                        "model_fallbacks must be a list of model names or None".to_owned(),
                     ))
                 }
             }

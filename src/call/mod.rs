@@ -16,10 +16,12 @@
 pub mod args;
 pub mod cached;
 pub mod defaults;
+mod fallback;
 mod prepare;
 mod request;
 mod send;
 pub mod track;
+pub mod words;
 
 #[cfg(test)]
 mod tests;
@@ -35,6 +37,7 @@ use crate::spend::CallMetadata;
 use crate::types::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Usage};
 
 pub use args::{ArgError, ArgKind, Call, CallArgs, FromArgs, RoutingArgs};
+pub use fallback::{execute_attempts, execute_stream_attempts};
 pub use prepare::{prepare, PreparedCall, PreparedEmbedding};
 pub use request::{Request, Translated};
 pub use send::{backoff, execute, execute_stream, prompt_estimate};

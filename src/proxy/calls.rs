@@ -168,6 +168,9 @@ impl CallContext {
                 tags: &self.tags,
                 stream: self.stream,
                 prompt_tokens: LazyTokens::new(|| count_prompt(&self.state, &group, chat)),
+                prompt_token_bound: LazyTokens::new(|| {
+                    chat.map_or(0, crate::tokens::request_token_bound)
+                }),
                 max_output_tokens: chat.and_then(ChatRequest::max_output_tokens).map(u64::from),
             };
             self.state
@@ -182,7 +185,10 @@ impl CallContext {
 
     /// 400 for a group the config does not have, 403 for one the key may not use.
     pub fn check_model(&self, group: &str) -> Result<(), ProxyError> {
-        if !self.state.router.model_names().iter().any(|g| g == group) {
+        // A model group, an alias of one (`router_settings.model_group_alias`) or a
+        // deployment id. Names only a wildcard group serves are refused: every name a
+        // client sent would become a metrics label and a key's model permission.
+        if !self.state.router.is_configured_name(group) {
             return Err(ProxyError::BadRequest {
                 message: format!(
                     "Invalid model name passed in model={group}. Call `/v1/models` to view available models for your key."

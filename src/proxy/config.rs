@@ -15,9 +15,8 @@ use serde_json::{Map, Value};
 
 use crate::cache::config::RedisConfig;
 use crate::cache::CacheConfig;
-use crate::router::config::{
-    environment_variables, resolve_env, value_kind, LITELLM_SETTINGS_FOR_ROUTER,
-};
+use crate::environ::{environment_variables, resolve_env};
+use crate::router::config::{value_kind, LITELLM_SETTINGS_FOR_ROUTER};
 use crate::router::{Router, RouterConfig};
 
 /// A config that could not be used.

@@ -15,6 +15,12 @@ pub use crate::router::shared::POLL;
 pub fn share(state: &Arc<ProxyState>, redis: &RedisConfig, prefix: &str) -> Result<(), ProxyError> {
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|_| ProxyError::Internal("shared cooldowns need a tokio runtime".into()))?;
-    crate::router::shared::share_cooldowns(state, |s| &s.router, redis, prefix, &runtime)
-        .map_err(|e| ProxyError::Internal(e.message.clone()))
+    crate::router::shared::share_cooldowns(
+        state,
+        |s| crate::router::shared::RouterRef::Borrowed(&s.router),
+        redis,
+        prefix,
+        &runtime,
+    )
+    .map_err(|e| ProxyError::Internal(e.message.clone()))
 }

@@ -35,6 +35,8 @@ pub struct CallInfo<'a> {
     /// The prompt's tokens as counted locally (for tpm limits before the call); counted
     /// on the first [`LazyTokens::get`], since counting costs microseconds.
     pub prompt_tokens: LazyTokens<'a>,
+    /// At least `prompt_tokens`, without a tokenizer ([`crate::tokens::request_token_bound`]).
+    pub prompt_token_bound: LazyTokens<'a>,
     /// The most the call may output (`max_tokens`), when it says.
     pub max_output_tokens: Option<u64>,
 }

@@ -48,7 +48,6 @@ pub fn call_args(
     asynchronous: bool,
 ) -> Result<CallArgs, LlmError> {
     let mut args = CallArgs::for_python();
-    super::package::sync_max_response_bytes(py);
     args.use_cache(super::cache::global_cache(py)?);
     args.set_async(asynchronous);
     set(&mut args, "model", model)?;

@@ -12,11 +12,22 @@ use super::exceptions::to_pyerr_in;
 use super::runtime::{block_on_thread, shared_client, spawn_for_coroutine, thread_runtime};
 use super::stream::{AsyncStream, SyncStream};
 use super::values::from_py;
-use crate::call::{self, Completion, PreparedCall, ResponseMeta};
+use crate::call::{self, CallArgs, Completion, PreparedCall, ResponseMeta};
 use crate::error::LlmError;
 use crate::stream::{ChunkStream, StreamAccumulator};
 use crate::types::{ChatChunk, ChatRequest};
 use crate::{model_id, providers};
+
+/// A chat call read from its Python arguments: one call, checked and prepared; or, with
+/// fallbacks (the call's `fallbacks=`, or `llmswitch.model_fallbacks`), the attempts to
+/// make in turn (see [`CallArgs::into_attempts`]).
+enum Planned {
+    One(Box<PreparedCall>),
+    Attempts {
+        attempts: Vec<CallArgs>,
+        stream: bool,
+    },
+}
 
 /// Read and check a call from its Python arguments, through the core's front door.
 fn prepare_from_py(
@@ -25,8 +36,15 @@ fn prepare_from_py(
     messages: Option<&Bound<'_, PyAny>>,
     kwargs: Option<&Bound<'_, PyDict>>,
     asynchronous: bool,
-) -> Result<PreparedCall, LlmError> {
-    call_args(py, model, "messages", messages, kwargs, asynchronous)?.prepare::<ChatRequest>()
+) -> Result<Planned, LlmError> {
+    let mut args = call_args(py, model, "messages", messages, kwargs, asynchronous)?;
+    let mut attempts = args.take_fallbacks()?;
+    if attempts.is_empty() {
+        return Ok(Planned::One(Box::new(args.prepare::<ChatRequest>()?)));
+    }
+    let stream = args.is_stream();
+    attempts.insert(0, args);
+    Ok(Planned::Attempts { attempts, stream })
 }
 
 /// Send a chat completion request to any provider, in OpenAI format.
@@ -67,7 +85,16 @@ fn completion_unlogged<'py>(
     messages: Option<&Bound<'py, PyAny>>,
     kwargs: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let call = prepare_from_py(py, model, messages, kwargs, false)?;
+    // Each path in its own function: deep arguments are read below this frame, on
+    // threads with small stacks too.
+    match prepare_from_py(py, model, messages, kwargs, false)? {
+        Planned::One(call) => complete_one(py, call),
+        Planned::Attempts { attempts, stream } => complete_with_fallbacks(py, attempts, stream),
+    }
+}
+
+#[inline(never)]
+fn complete_one(py: Python<'_>, call: Box<PreparedCall>) -> PyResult<Bound<'_, PyAny>> {
     if call.options.stream {
         // The stream's connection lives on this thread's runtime, which it keeps.
         let rt = thread_runtime()?;
@@ -79,6 +106,28 @@ fn completion_unlogged<'py>(
     }
     let done = block_on_thread(py, move |client| async move {
         call::execute(&client, &call).await
+    });
+    deliver_alerts(py);
+    let done = done?;
+    convert::response_to_py(py, &done.response, &done.meta)
+}
+
+#[inline(never)]
+fn complete_with_fallbacks(
+    py: Python<'_>,
+    attempts: Vec<CallArgs>,
+    stream: bool,
+) -> PyResult<Bound<'_, PyAny>> {
+    if stream {
+        let rt = thread_runtime()?;
+        let opened = rt.block_on(py, call::execute_stream_attempts(&rt.client, attempts));
+        deliver_alerts(py);
+        let (stream, meta) = opened?;
+        let stream = SyncStream::new(stream, meta, rt);
+        return Ok(Bound::new(py, stream)?.into_any());
+    }
+    let done = block_on_thread(py, move |client| async move {
+        call::execute_attempts(&client, attempts).await
     });
     deliver_alerts(py);
     let done = done?;
@@ -190,13 +239,31 @@ pub fn acompletion<'py>(
     let pending = PendingLog::capture(py, "acompletion", &model_text(model), messages, kwargs);
     let prepared = prepare_from_py(py, model, messages, kwargs, true);
     Ok(logged_coroutine("acompletion", pending, async move {
-        let call = match prepared {
+        let planned = match prepared {
             Ok(c) => c,
             Err(e) => return AsyncOutcome::Failed(e),
         };
         let client = match shared_client() {
             Ok(c) => c,
             Err(e) => return AsyncOutcome::Failed(e),
+        };
+        let call = match planned {
+            Planned::One(call) => *call,
+            Planned::Attempts {
+                attempts,
+                stream: true,
+            } => {
+                return match call::execute_stream_attempts(client, attempts).await {
+                    Ok((stream, meta)) => AsyncOutcome::Stream(Box::new((stream, meta))),
+                    Err(e) => AsyncOutcome::Failed(e),
+                }
+            }
+            Planned::Attempts { attempts, .. } => {
+                return match call::execute_attempts(client, attempts).await {
+                    Ok(done) => AsyncOutcome::Response(Box::new(done)),
+                    Err(e) => AsyncOutcome::Failed(e),
+                }
+            }
         };
         if call.options.stream {
             match call::execute_stream(client, &call).await {

@@ -17,8 +17,9 @@ pub fn package(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 
 /// Set a module-level call default (``llmswitch.api_key = ...`` and LiteLLM's other
 /// settings the core reads: ``api_base``, ``openai_key`` and the other per-provider key
-/// variables, ``num_retries``, ``request_timeout``, ``drop_params``). The package calls it
-/// when such an attribute is assigned; None unsets.
+/// variables, ``num_retries``, ``request_timeout``, ``drop_params``; and
+/// ``max_response_bytes``). The package calls it when such an attribute is assigned; None
+/// unsets.
 #[pyfunction]
 pub fn _set_default(name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let value = super::values::py_to_value(value, false).map_err(|e| e.at(name))?;
@@ -30,16 +31,4 @@ pub fn _set_default(name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
 #[pyfunction]
 pub fn _default_names() -> Vec<&'static str> {
     crate::call::defaults::names().collect()
-}
-
-/// `llmswitch.max_response_bytes`, applied process-wide before each call (one attribute
-/// read and one relaxed store).
-pub fn sync_max_response_bytes(py: Python<'_>) {
-    if let Some(limit) = package(py)
-        .ok()
-        .and_then(|m| m.getattr(pyo3::intern!(py, "max_response_bytes")).ok())
-        .and_then(|v| v.extract::<usize>().ok())
-    {
-        crate::http::set_max_response_bytes(limit);
-    }
 }

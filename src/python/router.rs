@@ -1,8 +1,9 @@
 //! `llmswitch.Router`: the pyo3 face of [`crate::router::Router`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyBaseException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use serde_json::{Map, Value};
@@ -12,6 +13,7 @@ use super::callbacks::{self, PendingLog};
 use super::completion::{logged_coroutine, settle, AsyncOutcome};
 use super::convert;
 use super::coroutine::Coroutine;
+use super::exceptions::from_py_exception;
 use super::runtime::{block_on_thread, shared_client, thread_runtime, LocalRuntime};
 use super::stream::SyncStream;
 use super::testing::ManualClock;
@@ -19,7 +21,8 @@ use super::values::from_py;
 use crate::call::FromArgs;
 use crate::error::LlmError;
 use crate::router::{
-    self as core, Answer, Clock, Payload, RouterConfig, RouterRequest, RouterSettings, SystemClock,
+    self as core, Answer, Clock, DeploymentConfig, LiveRouter, Payload, RouterConfig,
+    RouterRequest, RouterSettings, SystemClock,
 };
 use crate::types::{ChatRequest, EmbeddingRequest};
 
@@ -77,6 +80,8 @@ const IGNORED_LITELLM_PARAMS: &[&str] = &[
 ///     hedge: ``{"after_ms": 800}`` or ``{"after_percentile": 95}``: send a second
 ///         attempt to another deployment when the first is slow; the first answer wins.
 ///     min_capabilities: ``{group: ["vision", "function_calling", "response_schema"]}``.
+///     model_group_alias: other names of model groups: ``{"gpt-4": "smart"}``, or
+///         ``{"gpt-4": {"model": "smart", "hidden": True}}`` (routes, but is not listed).
 ///     default_litellm_params: parameters added to every deployment.
 ///     default_max_parallel_requests: ``max_parallel_requests`` of every deployment.
 ///     seed: seed of the router's random choices (reproducible weighted shuffle).
@@ -100,7 +105,95 @@ const IGNORED_LITELLM_PARAMS: &[&str] = &[
 ///     TypeError: for an unknown parameter.
 #[pyclass(module = "llmswitch._llmswitch", frozen, subclass)]
 pub struct Router {
-    inner: Arc<core::Router>,
+    /// The core router, swapped by edits (`set_model_list`, `add_deployment`, ...).
+    inner: Arc<LiveRouter>,
+}
+
+/// One `model_list` entry from Python (a dict, or a pydantic model): its JSON, and the
+/// `litellm_params` whose value is an exception (`"mock_response": RateLimitError(...)`),
+/// which JSON cannot hold.
+fn entry_of(
+    obj: &Bound<'_, PyAny>,
+    at: &str,
+) -> Result<(Value, BTreeMap<String, LlmError>), LlmError> {
+    let py = obj.py();
+    let py_err = |e: PyErr| LlmError::bad_request(format!("{at}: {e}"));
+    let dumped;
+    let dict = match obj.cast::<PyDict>() {
+        Ok(d) => d,
+        Err(_) if obj.hasattr("model_dump").unwrap_or(false) => {
+            dumped = obj.call_method0("model_dump").map_err(py_err)?;
+            dumped.cast::<PyDict>().map_err(|e| py_err(e.into()))?
+        }
+        Err(_) => {
+            return Err(LlmError::bad_request(format!(
+                "{at} must be a dict with model_name, litellm_params and model_info"
+            )))
+        }
+    };
+    let mut errors = BTreeMap::new();
+    let copy = PyDict::new(py);
+    for (key, value) in dict.iter() {
+        let is_params = key
+            .extract::<String>()
+            .is_ok_and(|k| k == "litellm_params" || k == "llmswitch_params");
+        match value.cast::<PyDict>() {
+            Ok(params) if is_params => {
+                let kept = PyDict::new(py);
+                for (k, v) in params.iter() {
+                    if v.is_instance_of::<PyBaseException>() {
+                        errors.insert(k.str().map_err(py_err)?.to_string(), from_py_exception(&v));
+                    } else {
+                        kept.set_item(k, v).map_err(py_err)?;
+                    }
+                }
+                copy.set_item(key, kept).map_err(py_err)?;
+            }
+            _ => copy.set_item(key, value).map_err(py_err)?,
+        }
+    }
+    Ok((value_of(copy.as_any(), at)?, errors))
+}
+
+/// A Python model_list (any iterable of entries) as the router reads it.
+fn model_list_of(list: &Bound<'_, PyAny>) -> Result<Vec<DeploymentConfig>, LlmError> {
+    let items = list
+        .try_iter()
+        .map_err(|_| LlmError::bad_request("model_list must be a list of deployment dicts"))?;
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for (i, item) in items.enumerate() {
+        let item = item.map_err(|e| LlmError::bad_request(format!("model_list: {e}")))?;
+        let (value, errs) = entry_of(&item, &format!("model_list[{i}]"))?;
+        values.push(value);
+        errors.push(errs);
+    }
+    let mut configs = core::config::read_model_list(Value::Array(values))?;
+    for (config, errs) in configs.iter_mut().zip(errors) {
+        config.errors = errs;
+    }
+    Ok(configs)
+}
+
+/// One entry, for `add_deployment` / `upsert_deployment`.
+fn one_entry(obj: &Bound<'_, PyAny>) -> Result<DeploymentConfig, LlmError> {
+    let (value, errors) = entry_of(obj, "deployment")?;
+    let mut list = core::config::read_model_list(Value::Array(vec![value]))?;
+    let mut config = list
+        .pop()
+        .ok_or_else(|| LlmError::bad_request("deployment is empty"))?;
+    config.errors = errors;
+    Ok(config)
+}
+
+/// An entry as LiteLLM's `model_list` shows it (errors as their messages cannot be turned
+/// back into the caller's objects; the Python layer keeps the caller's own entries).
+fn entry_json(config: &DeploymentConfig) -> Value {
+    serde_json::json!({
+        "model_name": config.model_name,
+        "litellm_params": config.litellm_params,
+        "model_info": config.model_info,
+    })
 }
 
 fn value_of(obj: &Bound<'_, PyAny>, what: &str) -> Result<Value, LlmError> {
@@ -214,7 +307,7 @@ fn redis_params(args: &RedisArgs<'_, '_>) -> Result<Option<Map<String, Value>>, 
 /// With LiteLLM's Redis parameters, share the router's cooldowns with every other process
 /// (Router or gateway) using that Redis and the same deployments.
 fn share_through_redis(
-    router: &Arc<core::Router>,
+    router: &Arc<LiveRouter>,
     redis: Option<&Map<String, Value>>,
 ) -> Result<(), LlmError> {
     let Some(params) = redis else {
@@ -223,7 +316,7 @@ fn share_through_redis(
     let redis = crate::cache::CacheConfig::from_params(params)?.redis;
     core::shared::share_cooldowns(
         router,
-        |r| r,
+        |r| core::shared::RouterRef::Shared(r.get()),
         &redis,
         core::shared::REDIS_PREFIX,
         super::runtime::shared_runtime().handle(),
@@ -292,8 +385,8 @@ impl Router {
         content_policy_fallbacks=None, default_fallbacks=None, max_fallbacks=None,
         retry_policy=None, model_group_retry_policy=None, enable_pre_call_checks=None,
         hedge=None, min_capabilities=None, default_litellm_params=None,
-        default_max_parallel_requests=None, seed=None, clock=None, redis_url=None,
-        redis_host=None, redis_port=None, redis_password=None, **kwargs
+        default_max_parallel_requests=None, seed=None, clock=None, model_group_alias=None,
+        redis_url=None, redis_host=None, redis_port=None, redis_password=None, **kwargs
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -320,6 +413,7 @@ impl Router {
         default_max_parallel_requests: Option<&Bound<'_, PyAny>>,
         seed: Option<u64>,
         clock: Option<&Bound<'_, PyAny>>,
+        model_group_alias: Option<&Bound<'_, PyAny>>,
         redis_url: Option<&Bound<'_, PyAny>>,
         redis_host: Option<&Bound<'_, PyAny>>,
         redis_port: Option<&Bound<'_, PyAny>>,
@@ -364,6 +458,7 @@ impl Router {
             ("hedge", hedge),
             ("min_capabilities", min_capabilities),
             ("default_litellm_params", default_litellm_params),
+            ("model_group_alias", model_group_alias),
         ];
         let result = (|| -> Result<RouterConfig, LlmError> {
             let mut settings = Map::new();
@@ -388,47 +483,69 @@ impl Router {
                 response_cache(kw, redis.as_ref(), &mut settings)?;
             }
             let settings = RouterSettings::from_map(settings)?;
-            let list = match model_list.filter(|v| !v.is_none()) {
-                Some(l) => {
-                    let items = l.cast::<PyList>().map_err(|_| {
-                        LlmError::bad_request("model_list must be a list of deployment dicts")
-                    })?;
-                    let values = items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, d)| value_of(&d, &format!("model_list[{i}]")))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Value::Array(values)
+            let model_list = match model_list.filter(|v| !v.is_none()) {
+                Some(l)
+                    if l.cast::<PyList>().is_ok() || l.cast::<pyo3::types::PyTuple>().is_ok() =>
+                {
+                    model_list_of(l)?
                 }
-                None => Value::Array(Vec::new()),
+                Some(_) => {
+                    return Err(LlmError::bad_request(
+                        "model_list must be a list of deployment dicts",
+                    ))
+                }
+                None => Vec::new(),
             };
-            RouterConfig::new(list, settings)
+            Ok(RouterConfig {
+                model_list,
+                settings,
+            })
         })();
         let config = result?;
-        let inner = Arc::new(build(config, clock_of(clock)?)?);
+        let inner = Arc::new(LiveRouter::new(build(config, clock_of(clock)?)?));
         share_through_redis(&inner, redis.as_ref())?;
         Ok(Router { inner })
     }
 
-    /// A Router from the proxy's config (``model_list``, ``router_settings`` and the
-    /// router's ``litellm_settings``), as a YAML file or an already parsed mapping.
-    ///
-    /// Args:
-    ///     config: a path to a YAML file, or a mapping.
-    ///     clock: a ``llmswitch.testing.ManualClock`` (tests).
-    ///
-    /// Returns:
-    ///     A Router.
-    ///
-    /// Raises:
-    ///     BadRequestError: for an unreadable file, invalid YAML, or an invalid config.
-    #[staticmethod]
-    #[pyo3(signature = (config, *, clock=None))]
-    fn from_config(
-        py: Python<'_>,
-        config: &Bound<'_, PyAny>,
-        clock: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Router> {
+    /// Serve ``model_list`` instead (LiteLLM's ``set_model_list``); the settings stay.
+    /// Deployments whose id stays keep their state (cooldowns, averages); calls running
+    /// finish on the old list. Returns each deployment's id, in order.
+    fn _set_model_list(&self, model_list: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        Ok(self.inner.set_model_list(model_list_of(model_list)?)?)
+    }
+
+    /// LiteLLM's ``add_deployment``: the id of the deployment added, or None when one
+    /// already has its id.
+    fn _add_deployment(&self, deployment: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+        Ok(self.inner.add_deployment(one_entry(deployment)?)?)
+    }
+
+    /// LiteLLM's ``upsert_deployment``: the id of the deployment added or replaced, or
+    /// None when it is already configured so.
+    fn _upsert_deployment(&self, deployment: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+        Ok(self.inner.upsert_deployment(one_entry(deployment)?)?)
+    }
+
+    /// LiteLLM's ``delete_deployment``: whether deployment ``id`` existed.
+    fn _delete_deployment(&self, id: &str) -> PyResult<bool> {
+        Ok(self.inner.delete_deployment(id)?.is_some())
+    }
+
+    /// The model group a call of ``model`` is served by (an alias's target, an addressed
+    /// deployment's group, a wildcard group matching it), or None.
+    fn _group_of(&self, model: &str) -> Option<String> {
+        self.inner.get().group_of(model).map(str::to_owned)
+    }
+
+    /// Serve the proxy config ``config`` (``model_list``, ``router_settings`` and the
+    /// router's ``litellm_settings``; a YAML file or a mapping) instead, settings included
+    /// (``Router.from_config`` builds on it). Returns the model_list (dicts, each with its
+    /// ``model_info.id``), ``default_litellm_params`` and ``model_group_alias``.
+    fn _load_config<'py>(
+        &self,
+        py: Python<'py>,
+        config: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let parsed = if config.is_instance_of::<PyDict>() {
             let value: Value = value_of(config, "config")?;
             RouterConfig::from_proxy_config(value)
@@ -442,22 +559,43 @@ impl Router {
                 })?;
             py.detach(|| RouterConfig::from_yaml_file(std::path::Path::new(&path)))
         };
-        let inner = build(parsed?, clock_of(clock)?)?;
-        Ok(Router {
-            inner: Arc::new(inner),
-        })
+        let current = self.inner.get();
+        let router = build(parsed?, current.clock())?;
+        let list: Vec<Value> = router.model_list().iter().map(entry_json).collect();
+        let defaults = Value::Object(router.settings().default_litellm_params.clone());
+        let aliases: Map<String, Value> = router
+            .aliases()
+            .iter()
+            .map(|(name, target)| {
+                let v = if target.hidden {
+                    serde_json::json!({"model": target.model, "hidden": true})
+                } else {
+                    Value::from(target.model.clone())
+                };
+                (name.clone(), v)
+            })
+            .collect();
+        self.inner.replace(router);
+        let out = (list, defaults, Value::Object(aliases));
+        pythonize::pythonize(py, &out)
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
     }
 
     /// A chat completion through the router: a deployment of the model group ``model``
     /// answers, with retries, cooldowns, fallbacks and hedging as configured.
     ///
     /// Args:
-    ///     model: a model group (a ``model_name`` of the model_list).
+    ///     model: a model group (a ``model_name`` of the model_list), an alias of one
+    ///         (``model_group_alias``), a deployment's ``model_info.id``, or a name a
+    ///         wildcard group (``"openai/*"``, ``"*"``) matches.
     ///     messages: OpenAI chat messages.
     ///     **kwargs: as for :func:`llmswitch.completion` (they win over the deployment's
     ///         ``litellm_params``), plus ``num_retries``, ``fallbacks`` (a list of model
     ///         groups), ``hedge`` (a policy, or ``False``) and ``min_capabilities`` for
-    ///         this call.
+    ///         this call, and LiteLLM's test switch ``mock_testing_fallbacks=True`` (the
+    ///         model group fails with ``InternalServerError`` before any attempt, so the
+    ///         fallbacks run; ``mock_testing_context_fallbacks`` and
+    ///         ``mock_testing_content_policy_fallbacks`` likewise).
     ///
     /// Returns:
     ///     A ``ModelResponse`` whose ``_hidden_params`` name ``model_id``,
@@ -481,7 +619,7 @@ impl Router {
             callbacks::start_blocking(py, "completion", &model_text(model), messages, kwargs)?;
         let result = (|| {
             let req = Self::parse::<ChatRequest>(py, model, "messages", messages, kwargs, false)?;
-            let router = self.inner.clone();
+            let router = self.inner.get();
             // Streams and calls alike run on this thread's runtime; a stream keeps it.
             let rt = thread_runtime()?;
             let answer = rt.block_on(py, router.route(&rt.client, &req));
@@ -514,7 +652,7 @@ impl Router {
     ) -> PyResult<Coroutine> {
         let pending = PendingLog::capture(py, "acompletion", &model_text(model), messages, kwargs);
         let parsed = Self::parse::<ChatRequest>(py, model, "messages", messages, kwargs, true);
-        let router = self.inner.clone();
+        let router = self.inner.get();
         Ok(logged_coroutine(
             "Router.acompletion",
             pending,
@@ -569,7 +707,7 @@ impl Router {
         let result = (|| {
             let req =
                 Self::parse::<EmbeddingRequest>(py, model, "input", Some(input), kwargs, false)?;
-            let router = self.inner.clone();
+            let router = self.inner.get();
             let done = block_on_thread(py, move |client| async move {
                 router.embedding(&client, &req).await
             });
@@ -604,7 +742,7 @@ impl Router {
         let pending =
             PendingLog::capture(py, "aembedding", &model_text(model), Some(input), kwargs);
         let parsed = Self::parse::<EmbeddingRequest>(py, model, "input", Some(input), kwargs, true);
-        let router = self.inner.clone();
+        let router = self.inner.get();
         Ok(logged_coroutine("Router.aembedding", pending, async move {
             let outcome = async {
                 let req = parsed?;
@@ -630,7 +768,7 @@ impl Router {
     ///     prices and ``max_input_tokens``.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let out = PyDict::new(py);
-        for s in self.inner.stats() {
+        for s in self.inner.get().stats() {
             let d = pythonize::pythonize(py, &s)
                 .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
             out.set_item(PyString::new(py, &s.model_id), d)?;
@@ -643,21 +781,22 @@ impl Router {
     /// Returns:
     ///     The ``model_name`` of every group, in model_list order.
     fn get_model_names(&self) -> Vec<String> {
-        self.inner.model_names().to_vec()
+        self.inner.get().model_names().to_vec()
     }
 
     /// The routing strategy's name.
     #[getter]
     fn routing_strategy(&self) -> &'static str {
-        self.inner.settings().routing_strategy.name()
+        self.inner.get().settings().routing_strategy.name()
     }
 
     fn __repr__(&self) -> String {
+        let r = self.inner.get();
         format!(
             "Router(model_groups={:?}, routing_strategy={:?}, deployments={})",
-            self.inner.model_names(),
-            self.inner.settings().routing_strategy.name(),
-            self.inner.deployments().len()
+            r.model_names(),
+            r.settings().routing_strategy.name(),
+            r.deployments().len()
         )
     }
 }

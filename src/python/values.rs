@@ -7,7 +7,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyT
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::call::args::from_python_value;
+use crate::call::words::from_python_value;
 use crate::error::LlmError;
 use crate::types::ResponseFormat;
 

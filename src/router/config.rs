@@ -13,6 +13,7 @@ pub use super::deployment::DeploymentConfig;
 use super::hedge::HedgePolicy;
 use super::retry::RetryPolicy;
 use super::strategy::{Capabilities, Strategy};
+use crate::environ::{environment_variables, resolve_env};
 use crate::error::LlmError;
 
 /// Fallback chains by model group: `[{"smart": ["fast", "cheap"]}]` (LiteLLM's list of
@@ -77,6 +78,42 @@ impl<'de> Deserialize<'de> for FallbackMap {
     }
 }
 
+/// The target of a `model_group_alias` entry: `"group"` or `{"model": "group", "hidden":
+/// true}` (a hidden alias routes, but is not listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasTarget {
+    pub model: String,
+    pub hidden: bool,
+}
+
+impl<'de> Deserialize<'de> for AliasTarget {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "a model group name, or {\"model\": name, \"hidden\": bool}"
+        )]
+        enum Form {
+            Name(String),
+            Item {
+                model: String,
+                #[serde(default)]
+                hidden: Option<bool>,
+            },
+        }
+        Ok(match Form::deserialize(d)? {
+            Form::Name(model) => AliasTarget {
+                model,
+                hidden: false,
+            },
+            Form::Item { model, hidden } => AliasTarget {
+                model,
+                hidden: hidden.unwrap_or(false),
+            },
+        })
+    }
+}
+
 /// Router settings, with LiteLLM's names and defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -126,6 +163,10 @@ pub struct RouterSettings {
     /// call to one is answered by an entry stored by any of them.
     #[serde(deserialize_with = "null_as_default")]
     pub caching_groups: Vec<Vec<String>>,
+    /// Other names of model groups: `{"gpt-4": "smart"}` sends calls of `gpt-4` to the
+    /// group `smart`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub model_group_alias: HashMap<String, AliasTarget>,
 }
 
 impl Default for RouterSettings {
@@ -153,6 +194,7 @@ impl Default for RouterSettings {
             seed: None,
             cache_responses: false,
             caching_groups: Vec::new(),
+            model_group_alias: HashMap::new(),
         }
     }
 }
@@ -209,6 +251,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "seed",
     "cache_responses",
     "caching_groups",
+    "model_group_alias",
 ];
 
 /// `routing_strategy_args`.
@@ -247,7 +290,7 @@ where
 /// Deserialize `value`, explaining a bad value in words with its path (the front door's
 /// policy for argument errors).
 fn from_value<T: DeserializeOwned>(value: Value, what: &str) -> Result<T, LlmError> {
-    Ok(crate::call::args::from_value(&value, what)?)
+    Ok(crate::call::words::from_value(&value, what)?)
 }
 
 /// A whole router configuration.
@@ -381,6 +424,12 @@ impl RouterConfig {
     }
 }
 
+/// A `model_list` (a JSON array of entries) as the router reads it, `os.environ/NAME`
+/// values resolved from the environment.
+pub fn read_model_list(value: Value) -> Result<Vec<DeploymentConfig>, LlmError> {
+    parse_model_list(value, &HashMap::new())
+}
+
 fn parse_model_list(
     value: Value,
     env: &HashMap<String, String>,
@@ -421,55 +470,6 @@ pub(crate) fn value_kind(v: &Value) -> String {
         Value::Array(_) => "a list".to_owned(),
         Value::Object(_) => "a mapping".to_owned(),
     }
-}
-
-/// A proxy config's `environment_variables` (values as text; nulls skipped).
-pub fn environment_variables(section: Option<&Value>) -> HashMap<String, String> {
-    match section {
-        Some(Value::Object(m)) => m
-            .iter()
-            .filter_map(|(k, v)| match v {
-                Value::String(s) => Some((k.clone(), s.clone())),
-                Value::Null => None,
-                other => Some((k.clone(), other.to_string())),
-            })
-            .collect(),
-        _ => HashMap::new(),
-    }
-}
-
-/// Replace `os.environ/NAME` strings (at any depth) by the variable's value: from `env`
-/// (the config's `environment_variables`) first, then the process environment. A variable
-/// that is not set is an error naming it and where it was used (`at`).
-pub fn resolve_env(v: &mut Value, env: &HashMap<String, String>, at: &str) -> Result<(), LlmError> {
-    match v {
-        Value::String(s) => {
-            if let Some(name) = s.strip_prefix("os.environ/") {
-                let value = env
-                    .get(name)
-                    .cloned()
-                    .or_else(|| std::env::var(name).ok())
-                    .ok_or_else(|| {
-                        LlmError::bad_request(format!(
-                            "{at}: environment variable {name} (from os.environ/{name}) is not set"
-                        ))
-                    })?;
-                *s = value;
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                resolve_env(item, env, at)?;
-            }
-        }
-        Value::Object(m) => {
-            for (k, item) in m.iter_mut() {
-                resolve_env(item, env, &format!("{at}.{k}"))?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 #[cfg(test)]

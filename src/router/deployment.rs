@@ -2,7 +2,10 @@
 //! credentials, call defaults, routing limits, costs and capabilities), plus its live state
 //! in atomics (in flight, latency, failures, cooldown, per-minute usage).
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -30,6 +33,35 @@ pub struct DeploymentConfig {
     /// `id`, costs and capabilities (overriding the catalogue).
     #[serde(default)]
     pub model_info: Map<String, Value>,
+    /// `litellm_params` whose value is an error, which JSON cannot hold (Python's
+    /// `"mock_response": RateLimitError(...)`): a front end puts them here.
+    #[serde(skip)]
+    pub errors: BTreeMap<String, LlmError>,
+}
+
+impl DeploymentConfig {
+    /// Whether two entries configure the same deployment (LiteLLM's `upsert_deployment`
+    /// test: same `model_name`, `litellm_params` and `model_info`).
+    pub fn same_as(&self, other: &DeploymentConfig) -> bool {
+        self.model_name == other.model_name
+            && self.litellm_params == other.litellm_params
+            && self.model_info == other.model_info
+            && self.errors.len() == other.errors.len()
+            && self
+                .errors
+                .iter()
+                .zip(&other.errors)
+                .all(|((ka, a), (kb, b))| ka == kb && a.kind == b.kind && a.message == b.message)
+    }
+
+    /// `model_info.id`, if the entry gives one.
+    pub fn given_id(&self) -> Option<String> {
+        match self.model_info.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// What the router knows about a deployment's model: prices and limits for cost-based
@@ -132,7 +164,9 @@ pub struct Deployment {
     /// Prices set on the deployment (`model_info` or `litellm_params`), which cost its
     /// calls instead of the catalogue's, as in LiteLLM.
     pub pricing: Option<CustomPricing>,
-    pub state: DeploymentState,
+    /// Shared with the deployment of the same id in a router rebuilt from this one
+    /// ([`super::Router::with_model_list`]), so cooldowns and averages survive an edit.
+    pub state: Arc<DeploymentState>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -194,8 +228,17 @@ impl Deployment {
             .get("custom_llm_provider")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let id_parts = model_id::resolve(&model, custom_llm_provider.as_deref())
-            .map_err(|e| LlmError::bad_request(format!("model_list[{index}]: {}", e.message)))?;
+        // A wildcard deployment (`"openai/*"`, `"*"`) takes its model from each request;
+        // a bare `*` has no provider until then.
+        let id_parts = if model.trim() == "*" && custom_llm_provider.is_none() {
+            model_id::ModelId {
+                provider: String::new(),
+                model: model.clone(),
+            }
+        } else {
+            model_id::resolve(&model, custom_llm_provider.as_deref())
+                .map_err(|e| LlmError::bad_request(format!("model_list[{index}]: {}", e.message)))?
+        };
 
         let mut dep = Deployment {
             index,
@@ -217,7 +260,7 @@ impl Deployment {
             max_parallel_requests: None,
             facts: ModelFacts::default(),
             pricing: None,
-            state: DeploymentState::default(),
+            state: Arc::default(),
         };
         // The deployment's own keys; everything else is a call argument, read by the
         // front door as a call's would be, and sent with every call on this deployment.
@@ -262,6 +305,13 @@ impl Deployment {
                     e
                 })?,
             }
+        }
+        for (key, error) in &config.errors {
+            args.set_exception(key, error.clone()).map_err(|e| {
+                let mut e = LlmError::from(e);
+                e.message = format!("model_list[{index}].litellm_params.{}", e.message);
+                e
+            })?;
         }
         let call = args.into_call::<ChatRequest>().map_err(|mut e| {
             e.message = format!("model_list[{index}].litellm_params: {}", e.message);
@@ -308,10 +358,9 @@ impl Deployment {
             .unwrap_or_else(|| id_parts.model.clone());
         facts.fill_from(&catalogue(&id_parts.provider, &catalogue_model));
         dep.facts = facts;
-        dep.id = match config.model_info.get("id") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => {
+        dep.id = match config.given_id() {
+            Some(id) => id,
+            None => {
                 // Keys must not end up in ids: hash without them.
                 let mut hashed = config.litellm_params.clone();
                 hashed.remove("api_key");
@@ -326,6 +375,16 @@ impl Deployment {
             }
         };
         Ok(dep)
+    }
+
+    /// The model an attempt sends for a request of `requested`: `litellm_params.model`, or
+    /// for a wildcard deployment that model with each `*` replaced by what the request's
+    /// `*`s matched ([`super::wildcard`]).
+    pub fn model_for<'a>(&'a self, matched: Option<&super::wildcard::Match>) -> Cow<'a, str> {
+        match matched {
+            Some(m) if self.model.contains('*') => Cow::Owned(m.fill(&self.model)),
+            _ => Cow::Borrowed(&self.model),
+        }
     }
 
     /// The call options of an attempt on this deployment: the call's own settings win over

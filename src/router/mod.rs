@@ -18,10 +18,12 @@ pub mod clock;
 pub mod config;
 pub mod deployment;
 pub mod hedge;
+pub mod live;
 pub mod retry;
 pub mod shared;
 pub mod stats;
 pub mod strategy;
+pub mod wildcard;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,9 +32,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{DeploymentConfig, FallbackMap, RouterConfig, RouterSettings};
+pub use config::{AliasTarget, DeploymentConfig, FallbackMap, RouterConfig, RouterSettings};
 pub use deployment::{Deployment, ModelFacts};
 pub use hedge::HedgePolicy;
+pub use live::LiveRouter;
 pub use own::OwnAnswer;
 pub use retry::RetryPolicy;
 pub use stats::DeploymentStats;
@@ -42,6 +45,7 @@ use clock::{micros, minute_of};
 use hedge::LatencyHistogram;
 use retry::{counts_against_deployment, retries_allowed, retry_wait};
 use strategy::{choose, ChoiceContext, GroupCursor, Rng};
+use wildcard::{Match, Patterns};
 
 use crate::call::{
     self, CallArgs, CallOptions, Completion, EmbeddingCompletion, FromArgs, ResponseMeta,
@@ -167,6 +171,10 @@ pub struct RouterRequest {
     pub fallbacks: Option<Vec<String>>,
     pub hedge: HedgeChoice,
     pub min_capabilities: Option<Capabilities>,
+    /// LiteLLM's `mock_testing_fallbacks=True` (and its context-window and content-policy
+    /// twins): the requested group fails at once with this error, without an attempt, so
+    /// the fallbacks run.
+    pub mock_testing: Option<ErrorKind>,
 }
 
 impl RouterRequest {
@@ -181,6 +189,7 @@ impl RouterRequest {
             fallbacks: None,
             hedge: HedgeChoice::RouterDefault,
             min_capabilities: None,
+            mock_testing: None,
         }
     }
 }
@@ -200,11 +209,11 @@ impl RouterRequest {
             None => HedgeChoice::RouterDefault,
             // `hedge=False` (or any false value) turns the router's hedging off.
             Some(v) if is_false(&v) => HedgeChoice::Off,
-            Some(v) => HedgeChoice::Policy(call::args::from_value(&v, "hedge")?),
+            Some(v) => HedgeChoice::Policy(call::words::from_value(&v, "hedge")?),
         };
         let min_capabilities = routing
             .min_capabilities
-            .map(|v| call::args::from_value::<Capabilities>(&v, "min_capabilities"))
+            .map(|v| call::words::from_value::<Capabilities>(&v, "min_capabilities"))
             .transpose()?;
         let call = args.into_call::<R>()?;
         Ok(RouterRequest {
@@ -216,6 +225,7 @@ impl RouterRequest {
             fallbacks: routing.fallbacks,
             hedge,
             min_capabilities,
+            mock_testing: routing.mock_testing,
         })
     }
 }
@@ -373,14 +383,38 @@ struct Needs {
     prompt_tokens: Option<u64>,
 }
 
-/// The router. Cheap to share (`Arc<Router>`): every method takes `&self`.
+/// Where a call goes: a group, perhaps one deployment of it (a call addressed by
+/// `model_info.id`), and for a wildcard group what the requested name matched.
+struct Route<'r> {
+    group: &'r Group,
+    only: Option<usize>,
+    matched: Option<Match>,
+}
+
+impl Route<'_> {
+    fn same_target(&self, other: &Route<'_>) -> bool {
+        self.group.name == other.group.name
+            && self.only == other.only
+            && self.matched == other.matched
+    }
+}
+
+/// The router. Cheap to share (`Arc<Router>`): every method takes `&self`. Its
+/// configuration is immutable: an edit ([`Router::with_model_list`]) builds a new router
+/// that shares the live state of the deployments it keeps.
 pub struct Router {
     deployments: Vec<Arc<Deployment>>,
     groups: HashMap<String, Group>,
     group_names: Vec<String>,
+    /// The model_list as read, each entry's `model_info.id` filled in.
+    configs: Vec<DeploymentConfig>,
+    /// Deployment index by id.
+    ids: HashMap<String, usize>,
+    patterns: Patterns,
     settings: RouterSettings,
     clock: Arc<dyn Clock>,
     rng: Rng,
+    catalogue: Catalogue,
     count_tokens: TokenCounter,
     /// Told when a deployment starts cooling down (shared cooldowns).
     cooldown_listener: std::sync::OnceLock<CooldownListener>,
@@ -417,6 +451,17 @@ impl Router {
         catalogue: Catalogue,
         count_tokens: TokenCounter,
     ) -> Result<Router, LlmError> {
+        Router::build_keeping(config, clock, catalogue, count_tokens, &HashMap::new())
+    }
+
+    /// [`Router::build`], giving deployments whose id is in `states` that live state.
+    fn build_keeping(
+        config: RouterConfig,
+        clock: Arc<dyn Clock>,
+        catalogue: Catalogue,
+        count_tokens: TokenCounter,
+        states: &HashMap<&str, &Arc<deployment::DeploymentState>>,
+    ) -> Result<Router, LlmError> {
         let RouterConfig {
             model_list,
             settings,
@@ -424,20 +469,28 @@ impl Router {
         let mut deployments = Vec::with_capacity(model_list.len());
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut group_names = Vec::new();
-        let mut ids = std::collections::HashSet::new();
-        for (i, entry) in model_list.iter().enumerate() {
-            let d = Arc::new(Deployment::from_config(
-                i,
-                entry,
-                &settings.default_litellm_params,
-                &catalogue,
-            )?);
-            if !ids.insert(d.id.clone()) {
+        let mut ids = HashMap::new();
+        let mut configs = Vec::with_capacity(model_list.len());
+        for (i, entry) in model_list.into_iter().enumerate() {
+            let mut d =
+                Deployment::from_config(i, &entry, &settings.default_litellm_params, &catalogue)?;
+            if let Some(state) = states.get(d.id.as_str()) {
+                d.state = Arc::clone(state);
+            }
+            let d = Arc::new(d);
+            if ids.insert(d.id.clone(), i).is_some() {
                 return Err(LlmError::bad_request(format!(
                     "model_list[{i}]: model_info.id '{}' is used by another deployment; ids must be unique",
                     d.id
                 )));
             }
+            let mut entry = entry;
+            if entry.given_id().is_none() {
+                entry
+                    .model_info
+                    .insert("id".to_owned(), serde_json::Value::from(d.id.clone()));
+            }
+            configs.push(entry);
             let group = groups.entry(d.model_group.clone()).or_insert_with(|| {
                 group_names.push(d.model_group.clone());
                 Group {
@@ -456,45 +509,217 @@ impl Router {
             group.members.push(d.clone());
             deployments.push(d);
         }
+        let patterns = Patterns::new(group_names.iter().map(String::as_str));
+        let rng = Rng::new(settings.seed);
+        let router = Router {
+            deployments,
+            groups,
+            group_names,
+            configs,
+            ids,
+            patterns,
+            settings,
+            clock,
+            rng,
+            catalogue,
+            count_tokens,
+            cooldown_listener: std::sync::OnceLock::new(),
+        };
+        let s = &router.settings;
         let check = |what: &str, map: &FallbackMap| -> Result<(), LlmError> {
             for (from, chain) in &map.0 {
                 for name in std::iter::once(from).chain(chain) {
-                    if name != "*" && !groups.contains_key(name) {
+                    if name != "*" && !router.knows(name) {
                         return Err(LlmError::bad_request(format!(
                             "{what}: unknown model group '{name}' (the model_list has: {})",
-                            group_names.join(", ")
+                            router.group_names.join(", ")
                         )));
                     }
                 }
             }
             Ok(())
         };
-        check("fallbacks", &settings.fallbacks)?;
-        check(
-            "context_window_fallbacks",
-            &settings.context_window_fallbacks,
-        )?;
-        check(
-            "content_policy_fallbacks",
-            &settings.content_policy_fallbacks,
-        )?;
+        check("fallbacks", &s.fallbacks)?;
+        check("context_window_fallbacks", &s.context_window_fallbacks)?;
+        check("content_policy_fallbacks", &s.content_policy_fallbacks)?;
         check(
             "default_fallbacks",
             &FallbackMap(HashMap::from([(
                 "*".to_owned(),
-                settings.default_fallbacks.clone(),
+                s.default_fallbacks.clone(),
             )])),
         )?;
-        let rng = Rng::new(settings.seed);
-        Ok(Router {
-            deployments,
-            groups,
-            group_names,
-            settings,
-            clock,
-            rng,
-            count_tokens,
-            cooldown_listener: std::sync::OnceLock::new(),
+        Ok(router)
+    }
+
+    /// A router with the same settings, clock and listener serving `model_list` instead
+    /// (LiteLLM's `set_model_list`). Deployments whose id this router has keep their live
+    /// state (cooldowns, averages, per-minute counts, calls in flight); calls already
+    /// running finish on this router.
+    pub fn with_model_list(&self, model_list: Vec<DeploymentConfig>) -> Result<Router, LlmError> {
+        let states: HashMap<&str, &Arc<deployment::DeploymentState>> = self
+            .deployments
+            .iter()
+            .map(|d| (d.id.as_str(), &d.state))
+            .collect();
+        let config = RouterConfig {
+            model_list,
+            settings: self.settings.clone(),
+        };
+        let router = Router::build_keeping(
+            config,
+            self.clock.clone(),
+            self.catalogue,
+            self.count_tokens,
+            &states,
+        )?;
+        if let Some(listener) = self.cooldown_listener.get() {
+            let _ = router.cooldown_listener.set(listener.clone());
+        }
+        Ok(router)
+    }
+
+    /// The model_list as read (`os.environ/` values resolved), each entry's
+    /// `model_info.id` filled in (given, or generated).
+    pub fn model_list(&self) -> &[DeploymentConfig] {
+        &self.configs
+    }
+
+    /// The entry of deployment `id`.
+    pub fn deployment_config(&self, id: &str) -> Option<&DeploymentConfig> {
+        self.ids.get(id).map(|&i| &self.configs[i])
+    }
+
+    /// LiteLLM's `add_deployment`: this router plus `entry` at the end, or None when a
+    /// deployment already has its id. Returns the new router and the entry's id.
+    pub fn with_deployment_added(
+        &self,
+        entry: DeploymentConfig,
+    ) -> Result<Option<(Router, String)>, LlmError> {
+        if entry
+            .given_id()
+            .is_some_and(|id| self.ids.contains_key(&id))
+        {
+            return Ok(None);
+        }
+        let at = self.configs.len();
+        let mut list = self.configs.clone();
+        list.push(entry);
+        let router = self.with_model_list(list)?;
+        let id = router.deployments[at].id.clone();
+        Ok(Some((router, id)))
+    }
+
+    /// LiteLLM's `upsert_deployment`: `entry` replaces the deployment of its id (moved to
+    /// the end, as LiteLLM re-adds it), or is added; None when that deployment is already
+    /// configured exactly so.
+    pub fn with_deployment_upserted(
+        &self,
+        entry: DeploymentConfig,
+    ) -> Result<Option<(Router, String)>, LlmError> {
+        let Some(at) = entry.given_id().and_then(|id| self.ids.get(&id).copied()) else {
+            return self.with_deployment_added(entry);
+        };
+        if self.configs[at].same_as(&entry) {
+            return Ok(None);
+        }
+        let mut list = self.configs.clone();
+        list.remove(at);
+        list.push(entry);
+        let last = list.len() - 1;
+        let router = self.with_model_list(list)?;
+        let id = router.deployments[last].id.clone();
+        Ok(Some((router, id)))
+    }
+
+    /// LiteLLM's `delete_deployment`: this router without deployment `id`, and its entry;
+    /// None for an unknown id. A fallback chain naming a group that no longer exists is
+    /// an error, as at construction.
+    pub fn with_deployment_deleted(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Router, DeploymentConfig)>, LlmError> {
+        let Some(&at) = self.ids.get(id) else {
+            return Ok(None);
+        };
+        let mut list = self.configs.clone();
+        let removed = list.remove(at);
+        Ok(Some((self.with_model_list(list)?, removed)))
+    }
+
+    /// Whether `model` names something calls can be routed to: a model group, an alias
+    /// (`model_group_alias`), a deployment id, or a name a wildcard group matches.
+    pub fn knows(&self, model: &str) -> bool {
+        self.resolve(model).is_ok()
+    }
+
+    /// Whether `model` is a name the configuration lists: a model group, an alias or a
+    /// deployment id (not a name a wildcard group matches: those are open-ended).
+    pub fn is_configured_name(&self, model: &str) -> bool {
+        self.groups.contains_key(model)
+            || self.settings.model_group_alias.contains_key(model)
+            || self.ids.contains_key(model)
+    }
+
+    /// The model group a call of `model` is served by (its alias's target, an addressed
+    /// deployment's group, the wildcard group matching it), or None.
+    pub fn group_of(&self, model: &str) -> Option<&str> {
+        self.resolve(model).ok().map(|r| r.group.name.as_str())
+    }
+
+    /// `model_group_alias`.
+    pub fn aliases(&self) -> &HashMap<String, AliasTarget> {
+        &self.settings.model_group_alias
+    }
+
+    /// Where a call of `model` goes (LiteLLM's order): a deployment addressed by its
+    /// `model_info.id` (when no group has that name), else the alias's target, then the
+    /// group of that name, then the most specific wildcard group matching it.
+    fn resolve(&self, model: &str) -> Result<Route<'_>, LlmError> {
+        if !self.groups.contains_key(model) {
+            if let Some(&i) = self.ids.get(model) {
+                let d = &self.deployments[i];
+                if let Some(group) = self.groups.get(&d.model_group) {
+                    return Ok(Route {
+                        group,
+                        only: Some(i),
+                        matched: None,
+                    });
+                }
+            }
+        }
+        let name = self
+            .settings
+            .model_group_alias
+            .get(model)
+            .map_or(model, |a| a.model.as_str());
+        if let Some(group) = self.groups.get(name) {
+            // A wildcard group asked for by its own name: its `*`s match themselves.
+            let matched = wildcard::Pattern::new(name).and_then(|p| p.matches(name));
+            return Ok(Route {
+                group,
+                only: None,
+                matched,
+            });
+        }
+        if !self.patterns.is_empty() {
+            let provider = crate::model_id::resolve(name, None)
+                .ok()
+                .map(|m| m.provider);
+            if let Some((pattern, matched)) = self.patterns.find(name, provider.as_deref()) {
+                if let Some(group) = self.groups.get(&pattern.name) {
+                    return Ok(Route {
+                        group,
+                        only: None,
+                        matched: Some(matched),
+                    });
+                }
+            }
+        }
+        self.group(name).map(|group| Route {
+            group,
+            only: None,
+            matched: None,
         })
     }
 
@@ -526,6 +751,11 @@ impl Router {
 
     pub fn settings(&self) -> &RouterSettings {
         &self.settings
+    }
+
+    /// The clock cooldowns and per-minute windows are read on.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     /// Model group names, in `model_list` order.
@@ -607,21 +837,22 @@ impl Router {
         request: &ChatRequest,
         stream: bool,
     ) -> Result<Lease, LlmError> {
-        let group = self.group(model_group)?;
+        let route = self.resolve(model_group)?;
         let request = Asked::Chat(request);
         let mut needs = self.needs(request, stream, None);
-        self.pick_in(group, &mut needs, request, &[], None)
-            .map_err(|why| why.into_error(&group.name))
+        self.pick_in(&route, &mut needs, request, &[], None)
+            .map_err(|why| why.into_error(&route.group.name))
     }
 
     fn pick_in(
         &self,
-        group: &Group,
+        route: &Route<'_>,
         needs: &mut Needs,
         request: Asked<'_>,
         tried: &[usize],
         exclude: Option<usize>,
     ) -> Result<Lease, Unavailable> {
+        let group = route.group;
         let now = self.clock.now();
         let minute = minute_of(now);
         let usage_based = self.settings.routing_strategy == Strategy::UsageBased;
@@ -633,7 +864,7 @@ impl Router {
         };
         let mut candidates: Vec<&Arc<Deployment>> = Vec::with_capacity(group.members.len());
         for d in &group.members {
-            if exclude == Some(d.index) {
+            if exclude == Some(d.index) || route.only.is_some_and(|i| i != d.index) {
                 continue;
             }
             let s = &d.state;
@@ -772,12 +1003,12 @@ impl Router {
         req: &RouterRequest,
     ) -> Result<Answer, LlmError> {
         req.payload.validate()?;
-        let first = self.group(&req.model)?;
+        let first = self.resolve(&req.model)?;
         if let Some(unknown) = req
             .fallbacks
             .iter()
             .flatten()
-            .find(|name| !self.groups.contains_key(name.as_str()))
+            .find(|name| !self.knows(name))
         {
             return Err(LlmError::bad_request(format!(
                 "fallbacks: unknown model group '{unknown}' (the model_list has: {})",
@@ -795,25 +1026,51 @@ impl Router {
             req.min_capabilities,
         );
         let mut trace: Vec<AttemptRecord<'_>> = Vec::new();
-        let mut err = match self
-            .run_group(client, req, first, Role::First, &mut needs, &mut trace)
-            .await
-        {
-            Ok(answer) => return Ok(self.finish(answer, &trace)),
-            Err(e) => e,
+        let mut err = match req.mock_testing {
+            // LiteLLM's mock_testing_fallbacks: the group fails before any attempt.
+            Some(kind) => {
+                trace.push(AttemptRecord {
+                    role: Role::First,
+                    group: &first.group.name,
+                    deployment: None,
+                    outcome: Outcome::Failed(kind),
+                });
+                let chain = self.fallback_chain(
+                    &req.model,
+                    &first.group.name,
+                    req.fallbacks.as_deref(),
+                    kind,
+                );
+                LlmError::new(
+                    kind,
+                    format!(
+                        "This is a mock exception for model={}, to trigger a fallback. Fallbacks={chain:?}",
+                        req.model
+                    ),
+                )
+                .with_model(&req.model)
+            }
+            None => match self
+                .run_group(client, req, &first, Role::First, &mut needs, &mut trace)
+                .await
+            {
+                Ok(answer) => return Ok(self.finish(answer, &trace)),
+                Err(e) => e,
+            },
         };
-        let chain = self.fallback_chain(&first.name, req.fallbacks.as_deref(), err.kind);
+        let chain = self.fallback_chain(
+            &req.model,
+            &first.group.name,
+            req.fallbacks.as_deref(),
+            err.kind,
+        );
         for name in chain.iter().take(self.settings.max_fallbacks) {
             // A chain through "*" can name the failed group itself: it had its turn.
-            let Some(group) = self
-                .groups
-                .get(name.as_str())
-                .filter(|g| g.name != first.name)
-            else {
+            let Some(route) = self.resolve(name).ok().filter(|r| !r.same_target(&first)) else {
                 continue;
             };
             match self
-                .run_group(client, req, group, Role::Fallback, &mut needs, &mut trace)
+                .run_group(client, req, &route, Role::Fallback, &mut needs, &mut trace)
                 .await
             {
                 Ok(answer) => return Ok(self.finish(answer, &trace)),
@@ -852,24 +1109,32 @@ impl Router {
         }
     }
 
-    /// The fallback chain after `group` failed with `kind`: the context-window or
-    /// content-policy chain for those errors when one is set, else the call's own
-    /// `fallbacks`, else the router's for the group (or `"*"`), else `default_fallbacks`.
+    /// The fallback chain after a call of `requested` (served by `group`) failed with
+    /// `kind`: the context-window or content-policy chain for those errors when one is
+    /// set, else the call's own `fallbacks`, else the router's, else `default_fallbacks`.
+    /// A chain is looked up under the requested name (an alias, an id, a name a wildcard
+    /// matched), then under the group's, then under `"*"`, as LiteLLM's lookup groups.
     fn fallback_chain<'a>(
         &'a self,
+        requested: &str,
         group: &str,
         per_call: Option<&'a [String]>,
         kind: ErrorKind,
     ) -> &'a [String] {
         let s = &self.settings;
+        let chain = |map: &'a FallbackMap| {
+            map.get(requested)
+                .or_else(|| map.get(group))
+                .or_else(|| map.get("*"))
+        };
         let specific = match kind {
-            ErrorKind::ContextWindowExceeded => s.context_window_fallbacks.chain(group),
-            ErrorKind::ContentPolicyViolation => s.content_policy_fallbacks.chain(group),
+            ErrorKind::ContextWindowExceeded => chain(&s.context_window_fallbacks),
+            ErrorKind::ContentPolicyViolation => chain(&s.content_policy_fallbacks),
             _ => None,
         };
         specific
             .or(per_call)
-            .or_else(|| s.fallbacks.chain(group))
+            .or_else(|| chain(&s.fallbacks))
             .or_else(|| (!s.default_fallbacks.is_empty()).then_some(s.default_fallbacks.as_slice()))
             .unwrap_or(&[])
     }
@@ -901,11 +1166,12 @@ impl Router {
         &'r self,
         client: &HttpClient,
         req: &RouterRequest,
-        group: &'r Group,
+        route: &Route<'r>,
         first_role: Role,
         needs: &mut Needs,
         trace: &mut Vec<AttemptRecord<'r>>,
     ) -> Result<Answer, LlmError> {
+        let group = route.group;
         let policy = self
             .settings
             .model_group_retry_policy
@@ -917,7 +1183,7 @@ impl Router {
         let mut role = first_role;
         let mut last: Option<LlmError> = None;
         loop {
-            let lease = match self.pick_in(group, needs, req.payload.asked(), &tried, None) {
+            let lease = match self.pick_in(route, needs, req.payload.asked(), &tried, None) {
                 Ok(lease) => lease,
                 Err(why) => {
                     let e = why.into_error(&group.name);
@@ -932,7 +1198,7 @@ impl Router {
                 }
             };
             match self
-                .attempt_hedged(client, req, group, lease, role, needs, &mut tried, trace)
+                .attempt_hedged(client, req, route, lease, role, needs, &mut tried, trace)
                 .await
             {
                 Ok(answer) => return Ok(answer),
@@ -963,7 +1229,7 @@ impl Router {
         &'r self,
         client: &HttpClient,
         req: &RouterRequest,
-        group: &'r Group,
+        route: &Route<'r>,
         lease: Lease,
         role: Role,
         needs: &mut Needs,
@@ -971,6 +1237,7 @@ impl Router {
         trace: &mut Vec<AttemptRecord<'r>>,
     ) -> Result<Answer, LlmError> {
         let stream = needs.stream;
+        let group = route.group;
         let primary_dep: &'r Arc<Deployment> = &self.deployments[lease.deployment.index];
         tried.push(primary_dep.index);
         let policy = match req.hedge {
@@ -981,12 +1248,12 @@ impl Router {
         let histogram = if stream { &group.ttft } else { &group.latency };
         let delay = policy.and_then(|p| p.delay(histogram));
         let Some(delay) = delay else {
-            let (result, record) = self.attempt(client, req, group, lease, role).await;
+            let (result, record) = self.attempt(client, req, route, lease, role).await;
             trace.push(record);
             return result;
         };
         let primary_started = Instant::now();
-        let primary = self.attempt(client, req, group, lease, role);
+        let primary = self.attempt(client, req, route, lease, role);
         tokio::pin!(primary);
         tokio::select! {
             biased;
@@ -997,7 +1264,7 @@ impl Router {
             () = tokio::time::sleep(delay) => {}
         }
         let Ok(second) = self.pick_in(
-            group,
+            route,
             needs,
             req.payload.asked(),
             tried,
@@ -1012,7 +1279,7 @@ impl Router {
         tried.push(second_dep.index);
         second_dep.state.hedges.fetch_add(1, Ordering::Relaxed);
         let hedge_started = Instant::now();
-        let secondary = self.attempt(client, req, group, second, Role::Hedge);
+        let secondary = self.attempt(client, req, route, second, Role::Hedge);
         tokio::pin!(secondary);
         tokio::select! {
             (result, record) = &mut primary => {
@@ -1078,13 +1345,15 @@ impl Router {
         &'r self,
         client: &HttpClient,
         req: &RouterRequest,
-        group: &'r Group,
+        route: &Route<'r>,
         lease: Lease,
         role: Role,
     ) -> (Result<Answer, LlmError>, AttemptRecord<'r>) {
+        let group = route.group;
         let dep: &'r Arc<Deployment> = &self.deployments[lease.deployment.index];
         let started = Instant::now();
-        let result = self.send(client, req, dep, lease).await;
+        let model = dep.model_for(route.matched.as_ref());
+        let result = self.send(client, req, dep, &model, lease).await;
         let elapsed = started.elapsed();
         let outcome = match &result {
             Ok(answer) => {
@@ -1110,13 +1379,14 @@ impl Router {
         client: &HttpClient,
         req: &RouterRequest,
         dep: &Arc<Deployment>,
+        model: &str,
         lease: Lease,
     ) -> Result<Answer, LlmError> {
         let request = match &req.payload {
             Payload::Chat(r) => r,
             Payload::Embedding(r) => {
                 let prepared = call::prepare(
-                    &dep.model,
+                    model,
                     dep.custom_llm_provider.as_deref(),
                     dep.embedding_request(r),
                     &dep.target_options(&req.target),
@@ -1130,7 +1400,7 @@ impl Router {
             }
         };
         let prepared = call::prepare(
-            &dep.model,
+            model,
             dep.custom_llm_provider.as_deref(),
             dep.request(request),
             &dep.target_options(&req.target),

@@ -43,7 +43,10 @@ impl Router {
         F: FnMut(Lease) -> Fut,
         Fut: Future<Output = Result<T, LlmError>>,
     {
-        let group = self.group(model_group)?;
+        // An alias or a deployment id routes as for any call; a wildcard group's `*`
+        // model is the caller's to fill in (its request names the model).
+        let route = self.resolve(model_group)?;
+        let group = route.group;
         let asked = Asked::Chat(request);
         let mut needs = self.needs(asked, stream, None);
         let policy = self
@@ -64,7 +67,7 @@ impl Router {
         let attempts =
             |trace: &[AttemptRecord<'_>]| trace.iter().map(ToString::to_string).collect();
         loop {
-            let lease = match self.pick_in(group, &mut needs, asked, &tried, None) {
+            let lease = match self.pick_in(&route, &mut needs, asked, &tried, None) {
                 Ok(lease) => lease,
                 Err(why) => {
                     let e = why.into_error(&group.name);
@@ -147,9 +150,10 @@ impl Router {
         per_call: Option<&[String]>,
         kind: ErrorKind,
     ) -> Vec<String> {
-        self.fallback_chain(model_group, per_call, kind)
+        let group = self.group_of(model_group).unwrap_or(model_group);
+        self.fallback_chain(model_group, group, per_call, kind)
             .iter()
-            .filter(|g| g.as_str() != model_group && self.groups.contains_key(g.as_str()))
+            .filter(|g| g.as_str() != model_group && g.as_str() != group && self.knows(g))
             .take(self.settings.max_fallbacks)
             .cloned()
             .collect()

@@ -25,11 +25,30 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 /// The key prefix of llmswitch's shared state in Redis (the gateway's counters use it too).
 pub const REDIS_PREFIX: &str = "llmswitch:";
 
-/// Share the cooldowns of the router `router(owner)` through `redis`, on `runtime`. The
-/// reading task ends when `owner` is dropped (it holds `owner` weakly).
+/// The router an owner serves with now: its own, or the current one of a
+/// [`super::LiveRouter`].
+pub enum RouterRef<'a> {
+    Borrowed(&'a Router),
+    Shared(Arc<Router>),
+}
+
+impl std::ops::Deref for RouterRef<'_> {
+    type Target = Router;
+
+    fn deref(&self) -> &Router {
+        match self {
+            RouterRef::Borrowed(r) => r,
+            RouterRef::Shared(r) => r,
+        }
+    }
+}
+
+/// Share the cooldowns of the router `router(owner)` through `redis`, on `runtime` (a
+/// router that replaces it by an edit keeps the listener). The reading task ends when
+/// `owner` is dropped (it holds `owner` weakly).
 pub fn share_cooldowns<T: Send + Sync + 'static>(
     owner: &Arc<T>,
-    router: fn(&T) -> &Router,
+    router: for<'a> fn(&'a T) -> RouterRef<'a>,
     redis: &RedisConfig,
     prefix: &str,
     runtime: &tokio::runtime::Handle,
@@ -79,7 +98,8 @@ pub fn share_cooldowns<T: Send + Sync + 'static>(
         loop {
             tokio::time::sleep(POLL).await;
             let Some(owner) = weak.upgrade() else { return };
-            let ids = router(&owner).deployment_ids();
+            let current = router(&owner);
+            let ids = current.deployment_ids();
             let mut pipe = redis::pipe();
             for id in &ids {
                 pipe.cmd("PTTL").arg(format!("{key_prefix}{id}"));
@@ -92,7 +112,7 @@ pub fn share_cooldowns<T: Send + Sync + 'static>(
             for (id, ms) in ids.iter().zip(left) {
                 if let Ok(ms) = u64::try_from(ms) {
                     if ms > 0 {
-                        router(&owner).apply_cooldown(id, Duration::from_millis(ms));
+                        current.apply_cooldown(id, Duration::from_millis(ms));
                     }
                 }
             }

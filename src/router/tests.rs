@@ -1026,3 +1026,258 @@ async fn embedding_pre_call_checks_use_the_longest_input() {
         assert_eq!(done.meta.model_id.as_deref(), Some("big"));
     }
 }
+
+// --- aliases, wildcard groups, ids, mock testing, edits -----------------------------------
+
+fn mock_model(group: &str, id: &str, model: &str) -> Value {
+    json!({"model_name": group, "litellm_params": {"model": model, "mock_response": "ok"},
+           "model_info": {"id": id}})
+}
+
+#[tokio::test]
+async fn an_alias_routes_to_its_group() {
+    let r = router(
+        json!([mock("smart", "s1", "from smart")]),
+        json!({"model_group_alias": {"gpt-4": "smart", "hidden-one": {"model": "smart", "hidden": true}}}),
+    );
+    for name in ["gpt-4", "hidden-one", "smart"] {
+        let done = r.completion(&client(), &call(name)).await.unwrap();
+        assert_eq!(done.meta.model_id.as_deref(), Some("s1"), "{name}");
+        assert_eq!(done.meta.model_group.as_deref(), Some("smart"));
+    }
+    assert!(r.knows("gpt-4"));
+    assert!(r.aliases()["hidden-one"].hidden);
+    assert!(!r.knows("gpt-5"));
+    let e = r.completion(&client(), &call("gpt-5")).await.unwrap_err();
+    assert!(
+        e.message.contains("No model group named 'gpt-5'"),
+        "{}",
+        e.message
+    );
+}
+
+#[tokio::test]
+async fn a_wildcard_group_serves_what_it_matches_with_the_requested_model() {
+    let r = router(
+        json!([
+            mock_model("openai/*", "w1", "openai/*"),
+            mock_model("*", "any", "*"),
+            mock("fixed", "f1", "fixed")
+        ]),
+        json!({}),
+    );
+    let done = r
+        .completion(&client(), &call("openai/gpt-4o-mini"))
+        .await
+        .unwrap();
+    assert_eq!(done.meta.model_id.as_deref(), Some("w1"));
+    assert_eq!(done.meta.model, "gpt-4o-mini");
+    assert_eq!(done.meta.provider, "openai");
+    // A bare name is tried as given first, so "*" takes it here...
+    let done = r.completion(&client(), &call("gpt-4o")).await.unwrap();
+    assert_eq!(done.meta.model_id.as_deref(), Some("any"));
+    // ...and without "*" it matches "openai/*" with its provider prefixed (LiteLLM's
+    // second try).
+    let only = router(json!([mock_model("openai/*", "w1", "openai/*")]), json!({}));
+    let done = only.completion(&client(), &call("gpt-4o")).await.unwrap();
+    assert_eq!(done.meta.model_id.as_deref(), Some("w1"));
+    assert_eq!(done.meta.model, "gpt-4o");
+    assert!(!only.knows("claude-3-5-haiku-latest-typo/x"));
+    // "*" takes everything else, and its "*" model becomes the requested one.
+    let done = r
+        .completion(&client(), &call("anthropic/claude-3-5-haiku-latest"))
+        .await
+        .unwrap();
+    assert_eq!(done.meta.model_id.as_deref(), Some("any"));
+    assert_eq!(done.meta.provider, "anthropic");
+    assert_eq!(done.meta.model, "claude-3-5-haiku-latest");
+    // A named group wins over the patterns.
+    let done = r.completion(&client(), &call("fixed")).await.unwrap();
+    assert_eq!(done.meta.model_id.as_deref(), Some("f1"));
+}
+
+#[tokio::test]
+async fn a_deployment_is_addressed_by_its_id() {
+    let r = router(
+        json!([mock("g", "d1", "one"), mock("g", "d2", "two")]),
+        json!({"num_retries": 0}),
+    );
+    for _ in 0..4 {
+        let done = r.completion(&client(), &call("d2")).await.unwrap();
+        assert_eq!(done.response.text(), Some("two"));
+        assert_eq!(done.meta.model_group.as_deref(), Some("g"));
+    }
+    assert_eq!(r.group_of("d1"), Some("g"));
+}
+
+#[tokio::test]
+async fn mock_testing_fallbacks_fails_the_first_group_and_falls_back() {
+    let r = router(
+        json!([mock("a", "a1", "from a"), mock("b", "b1", "from b")]),
+        json!({"fallbacks": [{"a": ["b"]}]}),
+    );
+    let body = json!({"model": "a", "messages": [{"role": "user", "content": "hi"}],
+                      "mock_testing_fallbacks": true});
+    let args = CallArgs::from_json_map(body.as_object().unwrap()).unwrap();
+    let req = RouterRequest::from_args::<ChatRequest>(args).unwrap();
+    assert_eq!(req.mock_testing, Some(ErrorKind::InternalServer));
+    let done = r.completion(&client(), &req).await.unwrap();
+    assert_eq!(done.response.text(), Some("from b"));
+    assert_eq!(
+        done.meta.attempts,
+        vec!["first a: InternalServerError", "fallback b/b1: ok"]
+    );
+    assert_eq!(
+        stat(&r.stats(), "a1").failures,
+        0,
+        "no attempt was made on a"
+    );
+    // Without fallbacks, the mock error is the answer.
+    let mut req = call("b");
+    req.mock_testing = Some(ErrorKind::ContextWindowExceeded);
+    let e = r.completion(&client(), &req).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ContextWindowExceeded);
+    assert!(
+        e.message.contains("mock exception for model=b"),
+        "{}",
+        e.message
+    );
+}
+
+#[tokio::test]
+async fn an_error_in_litellm_params_is_raised_by_that_deployment() {
+    let mut list: Vec<DeploymentConfig> = serde_json::from_value(json!([
+        mock("a", "a1", "unused"),
+        mock("b", "b1", "from b")
+    ]))
+    .unwrap();
+    list[0].litellm_params.remove("mock_response");
+    list[0].errors.insert(
+        "mock_response".to_owned(),
+        LlmError::new(ErrorKind::RateLimit, "slow down"),
+    );
+    let settings = RouterSettings::from_map(
+        json!({"num_retries": 0, "fallbacks": [{"a": ["b"]}]})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    )
+    .unwrap();
+    let config = RouterConfig {
+        model_list: list,
+        settings,
+    };
+    let r = Router::build(
+        config,
+        Arc::new(SystemClock::new()),
+        no_catalogue,
+        default_token_counter,
+    )
+    .unwrap();
+    let done = r.completion(&client(), &call("a")).await.unwrap();
+    assert_eq!(
+        done.meta.attempts,
+        vec!["first a/a1: RateLimitError", "fallback b/b1: ok"]
+    );
+}
+
+#[tokio::test]
+async fn edits_build_a_router_that_keeps_live_state_by_id() {
+    let clock = Arc::new(ManualClock::new());
+    let r = router_with(
+        json!([
+            mock("g", "bad", "litellm.InternalServerError"),
+            mock("g", "good", "fine")
+        ]),
+        json!({"num_retries": 0, "allowed_fails": 0, "cooldown_time": 60}),
+        clock,
+    );
+    // Cool "bad" down.
+    let mut req = call("bad");
+    req.num_retries = Some(0);
+    let _ = r.completion(&client(), &req).await.unwrap_err();
+    assert!(stat(&r.stats(), "bad").cooling_down);
+    let live = LiveRouter::new(r);
+    // A generated id is written back into the kept model_list and is stable.
+    let added = live
+        .add_deployment(serde_json::from_value(json!({"model_name": "h", "litellm_params": {"model": "openai/gpt-4o", "mock_response": "h"}})).unwrap())
+        .unwrap()
+        .expect("added");
+    let now = live.get();
+    assert!(
+        stat(&now.stats(), "bad").cooling_down,
+        "state kept across the edit"
+    );
+    assert_eq!(
+        now.deployment_config(&added).unwrap().model_info["id"],
+        json!(added.clone())
+    );
+    let done = now.completion(&client(), &call("h")).await.unwrap();
+    assert_eq!(done.response.text(), Some("h"));
+    // Adding an existing id changes nothing.
+    assert!(live
+        .add_deployment(serde_json::from_value(mock("x", "good", "other")).unwrap())
+        .unwrap()
+        .is_none());
+    // Upsert: the same entry is no change; a different one replaces it (moved last).
+    assert!(live
+        .upsert_deployment(serde_json::from_value(mock("g", "good", "fine")).unwrap())
+        .unwrap()
+        .is_none());
+    live.upsert_deployment(serde_json::from_value(mock("g", "good", "better")).unwrap())
+        .unwrap()
+        .expect("replaced");
+    let now = live.get();
+    assert_eq!(
+        now.model_list().last().unwrap().given_id().as_deref(),
+        Some("good")
+    );
+    let done = now.completion(&client(), &call("good")).await.unwrap();
+    assert_eq!(done.response.text(), Some("better"));
+    // Delete: the id (and then its group) is gone; the other ids are unchanged.
+    let removed = live.delete_deployment(&added).unwrap().expect("deleted");
+    assert_eq!(removed.model_name, "h");
+    assert!(live.delete_deployment(&added).unwrap().is_none());
+    let now = live.get();
+    assert!(!now.knows("h"));
+    assert_eq!(now.deployment_ids(), vec!["bad", "good"]);
+    // Set the whole list.
+    let ids = live
+        .set_model_list(serde_json::from_value(json!([mock("n", "n1", "new")])).unwrap())
+        .unwrap();
+    assert_eq!(ids, vec!["n1"]);
+    assert_eq!(live.get().model_names(), ["n"]);
+}
+
+#[test]
+fn a_fallback_to_an_alias_or_a_wildcard_name_is_known() {
+    let r = router(
+        json!([
+            mock("a", "a1", "x"),
+            mock_model("openai/*", "w", "openai/*")
+        ]),
+        json!({"model_group_alias": {"backup": "a"},
+               "fallbacks": [{"a": ["openai/gpt-4o"]}, {"backup": ["a"]}]}),
+    );
+    assert!(r.knows("openai/o3"));
+    let bad = RouterSettings::from_map(
+        json!({"fallbacks": [{"a": ["ghost"]}]})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    )
+    .unwrap();
+    let config = RouterConfig::new(json!([mock("a", "a1", "x")]), bad).unwrap();
+    let e = Router::build(
+        config,
+        Arc::new(SystemClock::new()),
+        no_catalogue,
+        default_token_counter,
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("unknown model group 'ghost'"),
+        "{}",
+        e.message
+    );
+}

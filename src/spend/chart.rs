@@ -1,13 +1,14 @@
-//! The spend report's chart: cost per hour or day as stacked bars, one colour per group
-//! (the costliest groups; the rest stacked as "other"), with axes, labels and a legend. A
-//! plain SVG string: it shows in Jupyter (above the table), in a browser and in any
-//! document, with no plotting dependency. Rendered here, next to the aggregation that
-//! produces its buckets, so the gateway can serve the same picture.
+//! The spend report drawn: its chart, cost per hour or day as stacked bars, one colour per
+//! group (the costliest groups; the rest stacked as "other"), with axes, labels and a
+//! legend, and the HTML table under it ([`Report::to_html`]). A plain SVG string: it shows
+//! in Jupyter (above the table), in a browser and in any document, with no plotting
+//! dependency. Rendered here, next to the aggregation that produces its buckets, so the
+//! gateway can serve the same picture.
 
 use std::fmt::Write as _;
 
 use super::clock;
-use super::report::{escape_html, utc_hour, Interval, Report};
+use super::report::{thousands, usd, utc_hour, Interval, Report};
 
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 320.0;
@@ -31,6 +32,109 @@ const TEXT: &str = "font-family:system-ui,sans-serif;font-size:11px;fill:#333";
 /// The colour of the report row at `index` (rows sorted by cost), as in the chart.
 pub fn row_color(index: usize) -> &'static str {
     PALETTE.get(index).copied().unwrap_or(OTHER_COLOR)
+}
+
+/// Text safe inside HTML elements and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The share bar's width in the HTML table (100 % of the total).
+const SHARE_BAR_WIDTH: f64 = 100.0;
+const BAR_HEIGHT: u32 = 10;
+
+const TABLE_STYLE: &str = "border-collapse:collapse;font:13px system-ui,sans-serif";
+const CELL: &str = "padding:2px 10px;text-align:right;white-space:nowrap";
+const KEY_CELL: &str = "padding:2px 10px;text-align:left;white-space:nowrap";
+
+impl Report {
+    /// The chart (cost over time, stacked by group) above a table with one row per group
+    /// and its share of the total as a bar. Every value that came from a caller (model
+    /// names, users, tags, metadata) is escaped.
+    pub fn to_html(&self) -> String {
+        let decimals = self.decimals();
+        let mut h = String::with_capacity(4096 + self.rows.len() * 600);
+        h.push_str("<div class=\"llmswitch-spend-report\">\n");
+        h.push_str(&svg(self, false));
+        let _ = writeln!(h, "\n<table style=\"{TABLE_STYLE}\">");
+        let _ = writeln!(
+            h,
+            "<caption style=\"text-align:left;font-weight:600;padding:4px 10px\">{}</caption>",
+            escape_html(&self.title())
+        );
+        h.push_str("<thead><tr>");
+        for name in self.key_names() {
+            let _ = write!(h, "<th style=\"{KEY_CELL}\">{}</th>", escape_html(&name));
+        }
+        for name in [
+            "calls",
+            "failed",
+            "blocked",
+            "prompt tokens",
+            "completion tokens",
+            "cost (USD)",
+        ] {
+            let _ = write!(h, "<th style=\"{CELL}\">{name}</th>");
+        }
+        let _ = writeln!(
+            h,
+            "<th style=\"{KEY_CELL}\">share of total</th></tr></thead>\n<tbody>"
+        );
+        for (i, row) in self.rows.iter().enumerate() {
+            h.push_str("<tr>");
+            for value in &row.key {
+                match value {
+                    Some(v) => {
+                        let _ = write!(h, "<td style=\"{KEY_CELL}\">{}</td>", escape_html(v));
+                    }
+                    None => {
+                        let _ = write!(h, "<td style=\"{KEY_CELL}\"><em>(none)</em></td>");
+                    }
+                }
+            }
+            let share = format!("{:.1}%", row.share * 100.0);
+            let width = (row.share * SHARE_BAR_WIDTH).clamp(0.0, SHARE_BAR_WIDTH);
+            for cell in [
+                thousands(row.calls),
+                thousands(Self::failed(row)),
+                thousands(row.blocked),
+                thousands(row.prompt_tokens),
+                thousands(row.completion_tokens),
+                usd(row.cost, decimals),
+            ] {
+                let _ = write!(h, "<td style=\"{CELL}\">{cell}</td>");
+            }
+            let _ = writeln!(
+                h,
+                "<td style=\"{KEY_CELL}\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"share-bar\" width=\"{SHARE_BAR_WIDTH}\" height=\"{BAR_HEIGHT}\" role=\"img\" aria-label=\"{share} of the total\">\
+                 <rect x=\"0\" y=\"0\" width=\"{SHARE_BAR_WIDTH}\" height=\"{BAR_HEIGHT}\" fill=\"#e8e8e8\"></rect>\
+                 <rect x=\"0\" y=\"0\" width=\"{width:.1}\" height=\"{BAR_HEIGHT}\" fill=\"{}\"></rect></svg> {share}</td></tr>",
+                row_color(i)
+            );
+        }
+        h.push_str("</tbody>\n</table>\n</div>");
+        h
+    }
+
+    /// A standalone HTML page: [`Report::to_html`] with a title and a character set.
+    pub fn to_html_page(&self) -> String {
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n</head>\n<body style=\"margin:16px;font:13px system-ui,sans-serif\">\n{}\n</body>\n</html>\n",
+            escape_html(&self.title()),
+            self.to_html()
+        )
+    }
 }
 
 /// One stacked series: a label, a colour and its cost per bucket.

@@ -362,24 +362,8 @@ impl Aggregator {
     }
 }
 
-/// Text safe inside HTML elements and attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A count with thousands separators.
-fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -424,14 +408,6 @@ pub fn usd(cost: f64, decimals: usize) -> String {
     format!("${cost:.decimals$}")
 }
 
-/// The share bar's width in the HTML table (100 % of the total).
-const SHARE_BAR_WIDTH: f64 = 100.0;
-const BAR_HEIGHT: u32 = 10;
-
-const TABLE_STYLE: &str = "border-collapse:collapse;font:13px system-ui,sans-serif";
-const CELL: &str = "padding:2px 10px;text-align:right;white-space:nowrap";
-const KEY_CELL: &str = "padding:2px 10px;text-align:left;white-space:nowrap";
-
 impl Report {
     /// The column names: the group keys, then the measures.
     pub fn key_names(&self) -> Vec<String> {
@@ -455,7 +431,7 @@ impl Report {
         cost_decimals(self.rows.iter().map(|r| r.cost))
     }
 
-    fn failed(row: &ReportRow) -> u64 {
+    pub(super) fn failed(row: &ReportRow) -> u64 {
         row.failures - row.blocked
     }
 
@@ -485,83 +461,6 @@ impl Report {
             let _ = write!(t, ", until {}", clock::utc_iso(u));
         }
         t
-    }
-
-    /// The chart (cost over time, stacked by group) above a table with one row per group
-    /// and its share of the total as a bar. Every value that came from a caller (model
-    /// names, users, tags, metadata) is escaped.
-    pub fn to_html(&self) -> String {
-        let decimals = self.decimals();
-        let mut h = String::with_capacity(4096 + self.rows.len() * 600);
-        h.push_str("<div class=\"llmswitch-spend-report\">\n");
-        h.push_str(&super::chart::svg(self, false));
-        let _ = writeln!(h, "\n<table style=\"{TABLE_STYLE}\">");
-        let _ = writeln!(
-            h,
-            "<caption style=\"text-align:left;font-weight:600;padding:4px 10px\">{}</caption>",
-            escape_html(&self.title())
-        );
-        h.push_str("<thead><tr>");
-        for name in self.key_names() {
-            let _ = write!(h, "<th style=\"{KEY_CELL}\">{}</th>", escape_html(&name));
-        }
-        for name in [
-            "calls",
-            "failed",
-            "blocked",
-            "prompt tokens",
-            "completion tokens",
-            "cost (USD)",
-        ] {
-            let _ = write!(h, "<th style=\"{CELL}\">{name}</th>");
-        }
-        let _ = writeln!(
-            h,
-            "<th style=\"{KEY_CELL}\">share of total</th></tr></thead>\n<tbody>"
-        );
-        for (i, row) in self.rows.iter().enumerate() {
-            h.push_str("<tr>");
-            for value in &row.key {
-                match value {
-                    Some(v) => {
-                        let _ = write!(h, "<td style=\"{KEY_CELL}\">{}</td>", escape_html(v));
-                    }
-                    None => {
-                        let _ = write!(h, "<td style=\"{KEY_CELL}\"><em>(none)</em></td>");
-                    }
-                }
-            }
-            let share = format!("{:.1}%", row.share * 100.0);
-            let width = (row.share * SHARE_BAR_WIDTH).clamp(0.0, SHARE_BAR_WIDTH);
-            for cell in [
-                thousands(row.calls),
-                thousands(Self::failed(row)),
-                thousands(row.blocked),
-                thousands(row.prompt_tokens),
-                thousands(row.completion_tokens),
-                usd(row.cost, decimals),
-            ] {
-                let _ = write!(h, "<td style=\"{CELL}\">{cell}</td>");
-            }
-            let _ = writeln!(
-                h,
-                "<td style=\"{KEY_CELL}\"><svg xmlns=\"http://www.w3.org/2000/svg\" class=\"share-bar\" width=\"{SHARE_BAR_WIDTH}\" height=\"{BAR_HEIGHT}\" role=\"img\" aria-label=\"{share} of the total\">\
-                 <rect x=\"0\" y=\"0\" width=\"{SHARE_BAR_WIDTH}\" height=\"{BAR_HEIGHT}\" fill=\"#e8e8e8\"></rect>\
-                 <rect x=\"0\" y=\"0\" width=\"{width:.1}\" height=\"{BAR_HEIGHT}\" fill=\"{}\"></rect></svg> {share}</td></tr>",
-                super::chart::row_color(i)
-            );
-        }
-        h.push_str("</tbody>\n</table>\n</div>");
-        h
-    }
-
-    /// A standalone HTML page: [`Report::to_html`] with a title and a character set.
-    pub fn to_html_page(&self) -> String {
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n</head>\n<body style=\"margin:16px;font:13px system-ui,sans-serif\">\n{}\n</body>\n</html>\n",
-            escape_html(&self.title()),
-            self.to_html()
-        )
     }
 
     /// A plain-text table, for terminals.

@@ -131,8 +131,10 @@ def test_bad_input_fails_fast(server):
         llmswitch.Router(model_list=[mock_dep("g", "d")], routing_strategy="fastest")
     with pytest.raises(llmswitch.BadRequestError, match=r"[Uu]nknown provider|nosuch"):
         llmswitch.Router(model_list=[{"model_name": "g", "litellm_params": {"model": "nosuch/m"}}])
-    with pytest.raises(TypeError, match="model_group_alias"):
-        llmswitch.Router(model_list=[mock_dep("g", "d")], model_group_alias={"a": "g"})
+    with pytest.raises(TypeError, match="model_groups_alias"):
+        llmswitch.Router(model_list=[mock_dep("g", "d")], model_groups_alias={"a": "g"})
+    with pytest.raises(llmswitch.BadRequestError, match="model_group_alias"):
+        llmswitch.Router(model_list=[mock_dep("g", "d")], model_group_alias={"a": 3})
     # Cache/logging settings of LiteLLM are accepted (they do not change routing).
     llmswitch.Router(model_list=[mock_dep("g", "d")], set_verbose=True, cache_responses=False)
 

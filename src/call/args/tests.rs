@@ -271,3 +271,35 @@ fn the_front_door_prepares_a_call() {
     assert_eq!(prepared.provider(), "mock");
     assert_eq!(prepared.request.params.temperature, Some(0.1));
 }
+
+#[test]
+fn a_call_that_is_not_routed_tries_its_fallbacks_in_order() {
+    let body = json!({"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}],
+                      "temperature": 0.5, "mock_testing_fallbacks": true,
+                      "fallbacks": ["anthropic/claude-3-5-haiku-latest",
+                                    {"model": "groq/llama-3.3-70b-versatile", "temperature": 0.1}]});
+    let args = CallArgs::from_json_map(body.as_object().unwrap()).unwrap();
+    let attempts = args.into_attempts().unwrap();
+    let calls: Vec<_> = attempts
+        .into_iter()
+        .map(|a| a.into_call::<ChatRequest>().unwrap())
+        .collect();
+    let models: Vec<&str> = calls.iter().map(|c| c.model.as_str()).collect();
+    assert_eq!(
+        models,
+        [
+            "openai/gpt-4o",
+            "anthropic/claude-3-5-haiku-latest",
+            "groq/llama-3.3-70b-versatile"
+        ]
+    );
+    assert_eq!(calls[1].request.params.temperature, Some(0.5));
+    assert_eq!(
+        calls[2].request.params.temperature,
+        Some(0.1),
+        "the mapping's arguments win"
+    );
+    let bad = json!({"model": "m", "fallbacks": "nope"});
+    let args = CallArgs::from_json_map(bad.as_object().unwrap()).unwrap();
+    assert!(args.into_attempts().is_err());
+}

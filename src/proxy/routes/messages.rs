@@ -96,7 +96,35 @@ pub(super) async fn messages(
     headers: HeaderMap,
     body: Body_,
 ) -> Response {
-    let mut ctx = CallContext::new(&state, principal, RouteKind::Messages);
+    Box::pin(handle(state, principal, headers, body, Endpoint::Messages)).await
+}
+
+pub(super) async fn count_tokens(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
+    headers: HeaderMap,
+    body: Body_,
+) -> Response {
+    Box::pin(handle(
+        state,
+        principal,
+        headers,
+        body,
+        Endpoint::CountTokens,
+    ))
+    .await
+}
+
+/// Both routes: a group of Anthropic's own API gets the body passed through, any other
+/// group a translation.
+async fn handle(
+    state: AppState,
+    principal: Arc<Principal>,
+    headers: HeaderMap,
+    body: Body_,
+    endpoint: Endpoint,
+) -> Response {
+    let mut ctx = CallContext::new(&state, principal, endpoint.route_kind());
     let body = match body {
         Ok(JsonBody(b)) => b,
         Err(e) => return ctx.fail(e),
@@ -105,18 +133,28 @@ pub(super) async fn messages(
         Ok(g) => g,
         Err(e) => return ctx.fail(e),
     };
-    if native_anthropic(&state, &group) {
-        return Box::pin(passthrough(
-            ctx,
-            &state,
-            &headers,
-            body,
-            group,
-            Endpoint::Messages,
-        ))
-        .await;
+    if endpoint == Endpoint::CountTokens {
+        if let Err(e) = ctx.check_model(&group) {
+            return ctx.fail(e);
+        }
     }
-    let openai = match translate::to_openai(body, thinking_mode(&state, &group)) {
+    if native_anthropic(&state, &group) {
+        return Box::pin(passthrough(ctx, &state, &headers, body, group, endpoint)).await;
+    }
+    match endpoint {
+        Endpoint::Messages => Box::pin(translated(ctx, &state, body, &group)).await,
+        Endpoint::CountTokens => translated_count(ctx, &state, body, &group),
+    }
+}
+
+/// A message translated to a chat completion and routed as one; the answer translated back.
+async fn translated(
+    mut ctx: CallContext,
+    state: &AppState,
+    body: Map<String, Value>,
+    group: &str,
+) -> Response {
+    let openai = match translate::to_openai(body, thinking_mode(state, group)) {
         Ok(o) => o,
         Err(e) => return ctx.fail(e),
     };
@@ -126,7 +164,7 @@ pub(super) async fn messages(
     };
     drop(openai);
     let answer = Box::pin(state.router.route(&state.client, &req)).await;
-    translated_response(ctx, req, &group, answer)
+    translated_response(ctx, req, group, answer)
 }
 
 /// A translated call's answer in the Anthropic format (`group` is the model shown).
@@ -170,39 +208,17 @@ fn translated_response(
     }
 }
 
-pub(super) async fn count_tokens(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Arc<Principal>>,
-    headers: HeaderMap,
-    body: Body_,
+/// The translated request's tokens, counted for the group's first deployment. Counting
+/// calls no model: the context is only for the check and the failure shape.
+fn translated_count(
+    mut ctx: CallContext,
+    state: &AppState,
+    body: Map<String, Value>,
+    group: &str,
 ) -> Response {
-    // Counting calls no model: the context is only for the check and the failure shape.
-    let mut ctx = CallContext::new(&state, principal, RouteKind::CountTokens);
-    let body = match body {
-        Ok(JsonBody(b)) => b,
-        Err(e) => return ctx.fail(e),
-    };
-    let group = match group_of(&body) {
-        Ok(g) => g,
-        Err(e) => return ctx.fail(e),
-    };
-    if let Err(e) = ctx.check_model(&group) {
-        return ctx.fail(e);
-    }
-    if native_anthropic(&state, &group) {
-        return Box::pin(passthrough(
-            ctx,
-            &state,
-            &headers,
-            body,
-            group,
-            Endpoint::CountTokens,
-        ))
-        .await;
-    }
     let counted = translate::to_openai(body, Thinking::Drop).and_then(|openai| {
         let req: ChatRequest = super::parse_json(&serde_json::to_vec(&openai).unwrap_or_default())?;
-        let d = members(&state, &group).next().ok_or_else(|| {
+        let d = members(state, group).next().ok_or_else(|| {
             ProxyError::Internal(format!("model group '{group}' has no deployment"))
         })?;
         Ok(crate::tokens::count_request_tokens(
@@ -224,9 +240,55 @@ enum Endpoint {
     CountTokens,
 }
 
-/// Anthropic's answer to the last failed attempt (status, content type, headers, body),
-/// handed back to the client unchanged when every attempt failed.
-type LastError = Arc<Mutex<Option<(StatusCode, HeaderValue, HeaderMap, Bytes)>>>;
+impl Endpoint {
+    fn route_kind(self) -> RouteKind {
+        match self {
+            Endpoint::Messages => RouteKind::Messages,
+            Endpoint::CountTokens => RouteKind::CountTokens,
+        }
+    }
+}
+
+/// What the client gets of Anthropic's answer besides its body.
+struct Head {
+    status: StatusCode,
+    content_type: HeaderValue,
+    /// The upstream headers a client sees.
+    headers: HeaderMap,
+}
+
+impl Head {
+    fn of(upstream: &reqwest::Response) -> Head {
+        let mut headers = HeaderMap::new();
+        for name in ["request-id", "retry-after"] {
+            if let Some(v) = upstream.headers().get(name) {
+                headers.insert(HeaderName::from_static(name), v.clone());
+            }
+        }
+        Head {
+            status: upstream.status(),
+            content_type: upstream
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .cloned()
+                .unwrap_or(HeaderValue::from_static("application/json")),
+            headers,
+        }
+    }
+
+    fn respond(self, body: Body) -> Response {
+        let mut r = Response::new(body);
+        *r.status_mut() = self.status;
+        let h = r.headers_mut();
+        h.extend(self.headers);
+        h.insert(header::CONTENT_TYPE, self.content_type);
+        r
+    }
+}
+
+/// Anthropic's answer to the last failed attempt, handed back to the client unchanged when
+/// every attempt failed.
+type LastError = Arc<Mutex<Option<(Head, Bytes)>>>;
 
 /// A passthrough attempt Anthropic answered with a success status.
 struct Sent {
@@ -285,13 +347,13 @@ impl Forward<'_> {
         let status = upstream.status();
         if !status.is_success() {
             let upstream_headers = upstream.headers().clone();
-            let content_type = content_type_of(&upstream);
+            let head = Head::of(&upstream);
             let bytes = crate::http::read_body_capped(upstream, &host)
                 .await
                 .unwrap_or_default();
             let e = anthropic::error_from_body(status.as_u16(), &upstream_headers, &bytes, &target);
             if let Ok(mut last) = self.last_error.lock() {
-                *last = Some((status, content_type, kept_headers(&upstream_headers), bytes));
+                *last = Some((head, bytes));
             }
             return Err(e);
         }
@@ -327,24 +389,6 @@ impl Forward<'_> {
             })
             .await
     }
-}
-
-fn content_type_of(r: &reqwest::Response) -> HeaderValue {
-    r.headers()
-        .get(header::CONTENT_TYPE)
-        .cloned()
-        .unwrap_or(HeaderValue::from_static("application/json"))
-}
-
-/// The upstream headers a client sees.
-fn kept_headers(upstream: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    for name in ["request-id", "retry-after"] {
-        if let Some(v) = upstream.get(name) {
-            out.insert(HeaderName::from_static(name), v.clone());
-        }
-    }
-    out
 }
 
 /// Send the body to one of the group's Anthropic deployments as is (model name and key
@@ -424,32 +468,7 @@ async fn passthrough(
     }
     let own = match outcome {
         Ok(own) => own,
-        Err(mut e) => {
-            attempts.append(&mut e.attempts);
-            let upstream = last_error.lock().ok().and_then(|mut l| l.take());
-            let Some((status, content_type, mut headers, bytes)) = upstream else {
-                e.attempts = attempts;
-                return ctx.fail(e.into());
-            };
-            // Anthropic's own error, as it sent it.
-            if endpoint == Endpoint::CountTokens {
-                ctx.quiet();
-            } else {
-                ctx.finish(Ending {
-                    status: RequestStatus::Failure,
-                    meta: None,
-                    usage: None,
-                    cost: None,
-                    error: Some(e.kind.class_name()),
-                    http_status: status.as_u16(),
-                    time_to_first_token: None,
-                });
-            }
-            if let Ok(v) = HeaderValue::from_str(&attempts.len().to_string()) {
-                headers.insert(HeaderName::from_static("x-llmswitch-attempts"), v);
-            }
-            return passthrough_response(status, content_type, headers, Body::from(bytes));
-        }
+        Err(e) => return failed(ctx, endpoint, e, attempts, &last_error),
     };
     attempts.extend(own.attempts);
     let Sent {
@@ -460,49 +479,107 @@ async fn passthrough(
     } = own.answer;
     meta.attempts = attempts;
     meta.retries = own.retries;
-    let status = upstream.status();
-    let content_type = content_type_of(&upstream);
-    let mut response_headers = kept_headers(upstream.headers());
+    let mut head = Head::of(&upstream);
     if endpoint == Endpoint::CountTokens {
         ctx.quiet();
         let bytes = crate::http::read_body_capped(upstream, &host)
             .await
             .unwrap_or_default();
-        return passthrough_response(status, content_type, response_headers, Body::from(bytes));
+        return head.respond(Body::from(bytes));
     }
-    ctx.headers(&meta, None, &mut response_headers);
-    if !ctx.stream {
-        // Under max_response_bytes, as every body llmswitch reads.
-        let bytes = match crate::http::read_body_capped(upstream, &host).await {
-            Ok(b) => b,
-            Err(e) => return ctx.fail(e.into()),
-        };
-        let usage = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v.get("usage").cloned())
-            .and_then(|u| serde_json::from_value::<AnthropicUsage>(u).ok())
-            .map(|u| u.to_openai());
-        let cost = usage.as_ref().and_then(|u| meta.cost_of(u));
-        if let Some(c) = cost {
-            let c = c.to_string();
-            for name in ["x-llmswitch-response-cost", "x-litellm-response-cost"] {
-                if let Ok(v) = HeaderValue::from_str(&c) {
-                    response_headers.insert(HeaderName::from_static(name), v);
-                }
-            }
-        }
+    ctx.headers(&meta, None, &mut head.headers);
+    if ctx.stream {
+        streamed(ctx, meta, lease, upstream, head)
+    } else {
+        whole(ctx, meta, lease, upstream, &host, head).await
+    }
+}
+
+/// Every attempt failed: Anthropic's own answer to the last one, as it sent it, else the
+/// error.
+fn failed(
+    mut ctx: CallContext,
+    endpoint: Endpoint,
+    mut e: LlmError,
+    mut attempts: Vec<String>,
+    last_error: &LastError,
+) -> Response {
+    attempts.append(&mut e.attempts);
+    let upstream = last_error.lock().ok().and_then(|mut l| l.take());
+    let Some((mut head, bytes)) = upstream else {
+        e.attempts = attempts;
+        return ctx.fail(e.into());
+    };
+    if endpoint == Endpoint::CountTokens {
+        ctx.quiet();
+    } else {
         ctx.finish(Ending {
-            status: RequestStatus::Success,
-            meta: Some(&meta),
-            usage: usage.as_ref(),
-            cost,
-            error: None,
-            http_status: 200,
+            status: RequestStatus::Failure,
+            meta: None,
+            usage: None,
+            cost: None,
+            error: Some(e.kind.class_name()),
+            http_status: head.status.as_u16(),
             time_to_first_token: None,
         });
-        drop(lease);
-        return passthrough_response(status, content_type, response_headers, Body::from(bytes));
     }
+    if let Ok(v) = HeaderValue::from_str(&attempts.len().to_string()) {
+        head.headers
+            .insert(HeaderName::from_static("x-llmswitch-attempts"), v);
+    }
+    head.respond(Body::from(bytes))
+}
+
+/// A whole message: read under `max_response_bytes`, as every body llmswitch reads, and
+/// recorded with the usage in it.
+async fn whole(
+    mut ctx: CallContext,
+    meta: ResponseMeta,
+    lease: Lease,
+    upstream: reqwest::Response,
+    host: &str,
+    mut head: Head,
+) -> Response {
+    let bytes = match crate::http::read_body_capped(upstream, host).await {
+        Ok(b) => b,
+        Err(e) => return ctx.fail(e.into()),
+    };
+    let usage = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("usage").cloned())
+        .and_then(|u| serde_json::from_value::<AnthropicUsage>(u).ok())
+        .map(|u| u.to_openai());
+    let cost = usage.as_ref().and_then(|u| meta.cost_of(u));
+    if let Some(c) = cost {
+        let c = c.to_string();
+        for name in ["x-llmswitch-response-cost", "x-litellm-response-cost"] {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                head.headers.insert(HeaderName::from_static(name), v);
+            }
+        }
+    }
+    ctx.finish(Ending {
+        status: RequestStatus::Success,
+        meta: Some(&meta),
+        usage: usage.as_ref(),
+        cost,
+        error: None,
+        http_status: 200,
+        time_to_first_token: None,
+    });
+    drop(lease);
+    head.respond(Body::from(bytes))
+}
+
+/// A stream: its bytes passed on as they come, recorded when it ends or the client goes
+/// away.
+fn streamed(
+    ctx: CallContext,
+    meta: ResponseMeta,
+    lease: Lease,
+    upstream: reqwest::Response,
+    head: Head,
+) -> Response {
     let stream = PassthroughStream {
         ctx,
         meta,
@@ -533,12 +610,7 @@ async fn passthrough(
             }
         },
     );
-    passthrough_response(
-        status,
-        content_type,
-        response_headers,
-        Body::from_stream(body),
-    )
+    head.respond(Body::from_stream(body))
 }
 
 /// A passthrough group failed and its fallback is not Anthropic's API: the request is
@@ -592,20 +664,6 @@ fn mark_fallback(meta: &mut ResponseMeta, before: &mut Vec<String>) {
             .map(|a| a.replacen("first ", "fallback ", 1)),
     );
     meta.attempts = all;
-}
-
-fn passthrough_response(
-    status: StatusCode,
-    content_type: HeaderValue,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.extend(headers);
-    h.insert(header::CONTENT_TYPE, content_type);
-    r
 }
 
 /// A passed-through stream: records its usage when it ends or the client goes away.

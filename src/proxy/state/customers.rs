@@ -9,7 +9,10 @@ use super::counters::{ScopeId, ScopeKind};
 use super::error::ApiError;
 use super::keys::ADMIN_NAME;
 use super::plane::StatePlane;
-use super::requests::{check_budget, check_limit, first_reset, patch, reject_unsupported, Patch};
+use super::requests::{
+    apply, apply_budget_duration, apply_or_default, check_budgets_and_limits, first_reset_of,
+    patch, reject_unsupported, Patch,
+};
 use super::store::{BudgetRow, EndUserRow, JsonObject, StoreError};
 use super::token::uuid4;
 use super::views;
@@ -129,16 +132,16 @@ impl StatePlane {
                     .with_param("user_id"),
             );
         };
-        check_budget("max_budget", req.max_budget)?;
-        check_budget("soft_budget", req.soft_budget)?;
-        check_budget("spend", req.spend)?;
-        for (name, v) in [
-            ("tpm_limit", req.tpm_limit),
-            ("rpm_limit", req.rpm_limit),
-            ("max_parallel_requests", req.max_parallel_requests),
-        ] {
-            check_limit(name, v)?;
-        }
+        check_budgets_and_limits(
+            &[
+                ("max_budget", req.max_budget),
+                ("soft_budget", req.soft_budget),
+                ("spend", req.spend),
+            ],
+            req.tpm_limit,
+            req.rpm_limit,
+            req.max_parallel_requests,
+        )?;
         check_region(req.allowed_model_region.as_deref())?;
         let now = clock::now();
         let has_budget = req.max_budget.is_some()
@@ -154,9 +157,7 @@ impl StatePlane {
             b.max_parallel_requests = req.max_parallel_requests;
             b.tpm_limit = req.tpm_limit;
             b.rpm_limit = req.rpm_limit;
-            if let Some(d) = &req.budget_duration {
-                b.budget_reset_at = Some(first_reset(d, now)?);
-            }
+            b.budget_reset_at = first_reset_of(req.budget_duration.as_deref(), now)?;
             b.budget_duration = req.budget_duration;
             Some(b)
         } else {
@@ -209,19 +210,15 @@ impl StatePlane {
             );
         };
         let mut row = self.end_user_to_change(&user_id).await?;
-        for (name, v) in [
-            ("max_budget", &req.max_budget),
-            ("soft_budget", &req.soft_budget),
-        ] {
-            check_budget(name, v.flatten())?;
-        }
-        for (name, v) in [
-            ("tpm_limit", &req.tpm_limit),
-            ("rpm_limit", &req.rpm_limit),
-            ("max_parallel_requests", &req.max_parallel_requests),
-        ] {
-            check_limit(name, v.flatten())?;
-        }
+        check_budgets_and_limits(
+            &[
+                ("max_budget", req.max_budget.flatten()),
+                ("soft_budget", req.soft_budget.flatten()),
+            ],
+            req.tpm_limit.flatten(),
+            req.rpm_limit.flatten(),
+            req.max_parallel_requests.flatten(),
+        )?;
         if let Some(r) = &req.allowed_model_region {
             check_region(r.as_deref())?;
         }
@@ -237,48 +234,27 @@ impl StatePlane {
                 Some(b) => b,
                 None => new_budget(now)?,
             };
-            if let Some(v) = req.max_budget {
-                b.max_budget = v;
-            }
-            if let Some(v) = req.soft_budget {
-                b.soft_budget = v;
-            }
-            if let Some(v) = req.max_parallel_requests {
-                b.max_parallel_requests = v;
-            }
-            if let Some(v) = req.tpm_limit {
-                b.tpm_limit = v;
-            }
-            if let Some(v) = req.rpm_limit {
-                b.rpm_limit = v;
-            }
-            if let Some(d) = req.budget_duration {
-                b.budget_reset_at = match &d {
-                    Some(d) => Some(first_reset(d, now)?),
-                    None => None,
-                };
-                b.budget_duration = d;
-            }
+            apply(&mut b.max_budget, req.max_budget);
+            apply(&mut b.soft_budget, req.soft_budget);
+            apply(&mut b.max_parallel_requests, req.max_parallel_requests);
+            apply(&mut b.tpm_limit, req.tpm_limit);
+            apply(&mut b.rpm_limit, req.rpm_limit);
+            apply_budget_duration(
+                req.budget_duration,
+                &mut b.budget_duration,
+                &mut b.budget_reset_at,
+                now,
+            )?;
             b.updated_at = now;
             b.updated_by = ADMIN_NAME.to_owned();
             row.budget_id = Some(b.budget_id.clone());
             row.budget = Some(b);
         }
-        if let Some(v) = req.alias {
-            row.alias = v;
-        }
-        if let Some(v) = req.blocked {
-            row.blocked = v.unwrap_or(false);
-        }
-        if let Some(v) = req.allowed_model_region {
-            row.allowed_model_region = v;
-        }
-        if let Some(v) = req.default_model {
-            row.default_model = v;
-        }
-        if let Some(v) = req.models {
-            row.models = v.unwrap_or_default();
-        }
+        apply(&mut row.alias, req.alias);
+        apply_or_default(&mut row.blocked, req.blocked);
+        apply(&mut row.allowed_model_region, req.allowed_model_region);
+        apply(&mut row.default_model, req.default_model);
+        apply_or_default(&mut row.models, req.models);
         if !self.store().update_end_user(row.clone()).await? {
             return Err(not_found(&user_id));
         }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::counters::{Counters, LocalCounters};
 use super::error::ApiError;
-use super::plane::{Admitted, CallRequest, Caller, StateConfig, StatePlane};
+use super::plane::{caller_of, Admitted, CallRequest, Caller, Projection, StateConfig, StatePlane};
 use super::pricing::GroupPrices;
 use super::redis_counters::RedisCounters;
 use super::routes::{routes, RouteClass};
@@ -324,19 +324,6 @@ pub fn effective_models(key: &[String], team: &[String]) -> Option<Vec<String>> 
     }
 }
 
-/// The caller behind a principal: the one the state plane authenticated, or the master
-/// key's for an admin principal made elsewhere; `None` for a virtual key it did not see.
-pub fn caller_of(principal: &Principal) -> Option<Caller> {
-    match principal
-        .state
-        .as_ref()
-        .and_then(|s| s.downcast_ref::<Caller>())
-    {
-        Some(c) => Some(c.clone()),
-        None => principal.is_admin().then_some(Caller::Admin),
-    }
-}
-
 impl Authenticator for StateHooks {
     fn authenticate<'a>(
         &'a self,
@@ -374,13 +361,13 @@ impl Admission for StateHooks {
                 ));
             };
             let prices = self.prices.get();
-            let project = || {
+            let project = |projection| {
                 prices.map_or(0.0, |p| {
-                    p.projected_cost(
-                        call.model_group,
-                        call.prompt_tokens.get(),
-                        call.max_output_tokens,
-                    )
+                    let prompt = match projection {
+                        Projection::UpperBound => call.prompt_token_bound.get(),
+                        Projection::Exact => call.prompt_tokens.get(),
+                    };
+                    p.projected_cost(call.model_group, prompt, call.max_output_tokens)
                 })
             };
             let request = CallRequest {

@@ -10,7 +10,9 @@ use super::counters::{ScopeId, ScopeKind};
 use super::error::ApiError;
 use super::plane::{Caller, StatePlane};
 use super::requests::{
-    check_budget, check_limit, expiry, first_reset, patch, reject_unsupported, Patch,
+    apply, apply_budget_duration, apply_metadata, apply_or_default, apply_spend,
+    check_budgets_and_limits, expiry, first_reset_of, metadata_with_tags, patch,
+    reject_unsupported, Patch,
 };
 use super::store::{JsonObject, KeyQuery, KeyRow};
 use super::token::{abbreviate, generate_key, hash_if_needed, hash_token, MIN_CUSTOM_KEY_LENGTH};
@@ -133,10 +135,6 @@ pub struct ListKeysQuery {
     pub return_full_object: Option<bool>,
 }
 
-fn set_tags(metadata: &mut JsonObject, tags: Vec<String>) {
-    metadata.insert("tags".into(), json!(tags));
-}
-
 fn check_custom_key(key: &str) -> Result<(), ApiError> {
     if !key.starts_with("sk-") {
         let masked = if key.len() > 8 {
@@ -201,20 +199,14 @@ impl StatePlane {
     /// `POST /key/generate`.
     pub async fn generate_key(&self, req: GenerateKeyRequest) -> Result<Value, ApiError> {
         reject_unsupported("/key/generate", &req.other)?;
-        check_budget("max_budget", req.max_budget)?;
-        check_budget("spend", req.spend)?;
-        for (name, v) in [
-            ("tpm_limit", req.tpm_limit),
-            ("rpm_limit", req.rpm_limit),
-            ("max_parallel_requests", req.max_parallel_requests),
-        ] {
-            check_limit(name, v)?;
-        }
+        check_budgets_and_limits(
+            &[("max_budget", req.max_budget), ("spend", req.spend)],
+            req.tpm_limit,
+            req.rpm_limit,
+            req.max_parallel_requests,
+        )?;
         let now = clock::now();
-        let budget_reset_at = match req.budget_duration.as_deref() {
-            Some(d) => Some(first_reset(d, now)?),
-            None => None,
-        };
+        let budget_reset_at = first_reset_of(req.budget_duration.as_deref(), now)?;
         let expires = expiry(req.duration.as_deref(), now)?;
         let key = match req.key {
             Some(k) => {
@@ -226,10 +218,7 @@ impl StatePlane {
         self.check_alias_free(req.key_alias.as_deref(), None)
             .await?;
         self.check_team_exists(req.team_id.as_deref()).await?;
-        let mut metadata = req.metadata.unwrap_or_default();
-        if let Some(tags) = req.tags {
-            set_tags(&mut metadata, tags);
-        }
+        let metadata = metadata_with_tags(req.metadata, req.tags);
         let row = KeyRow {
             token: hash_token(&key),
             key_name: Some(abbreviate(&key)),
@@ -305,19 +294,15 @@ impl StatePlane {
         c: KeyChanges,
         now: Micros,
     ) -> Result<bool, ApiError> {
-        if let Some(Some(b)) = c.max_budget {
-            check_budget("max_budget", Some(b))?;
-        }
-        if let Some(Some(s)) = c.spend {
-            check_budget("spend", Some(s))?;
-        }
-        for (name, v) in [
-            ("tpm_limit", &c.tpm_limit),
-            ("rpm_limit", &c.rpm_limit),
-            ("max_parallel_requests", &c.max_parallel_requests),
-        ] {
-            check_limit(name, v.flatten())?;
-        }
+        check_budgets_and_limits(
+            &[
+                ("max_budget", c.max_budget.flatten()),
+                ("spend", c.spend.flatten()),
+            ],
+            c.tpm_limit.flatten(),
+            c.rpm_limit.flatten(),
+            c.max_parallel_requests.flatten(),
+        )?;
         if let Some(alias) = &c.key_alias {
             self.check_alias_free(alias.as_deref(), Some(&row.token))
                 .await?;
@@ -330,63 +315,21 @@ impl StatePlane {
         if let Some(d) = c.duration {
             row.expires = expiry(d.as_deref(), now)?;
         }
-        if let Some(d) = c.budget_duration {
-            match d {
-                Some(d) => {
-                    row.budget_reset_at = Some(first_reset(&d, now)?);
-                    row.budget_duration = Some(d);
-                }
-                None => {
-                    row.budget_duration = None;
-                    row.budget_reset_at = None;
-                }
-            }
-        }
-        if let Some(m) = c.models {
-            row.models = m.unwrap_or_default();
-        }
-        if let Some(v) = c.max_budget {
-            row.max_budget = v;
-        }
-        if let Some(v) = c.user_id {
-            row.user_id = v;
-        }
-        if let Some(v) = c.max_parallel_requests {
-            row.max_parallel_requests = v;
-        }
-        if let Some(v) = c.tpm_limit {
-            row.tpm_limit = v;
-        }
-        if let Some(v) = c.rpm_limit {
-            row.rpm_limit = v;
-        }
-        if let Some(v) = c.blocked {
-            row.blocked = v;
-        }
-        if let Some(m) = c.metadata {
-            // `metadata` replaces the stored metadata, keeping the key's tags unless the
-            // request sets them too.
-            let tags = row.metadata.get("tags").cloned();
-            row.metadata = m.unwrap_or_default();
-            if let (Some(t), false) = (tags, row.metadata.contains_key("tags")) {
-                row.metadata.insert("tags".into(), t);
-            }
-        }
-        if let Some(t) = c.tags {
-            match t {
-                Some(tags) => set_tags(&mut row.metadata, tags),
-                None => {
-                    row.metadata.remove("tags");
-                }
-            }
-        }
-        let set_spend = match c.spend {
-            Some(s) => {
-                row.spend = s.unwrap_or(0.0);
-                true
-            }
-            None => false,
-        };
+        apply_budget_duration(
+            c.budget_duration,
+            &mut row.budget_duration,
+            &mut row.budget_reset_at,
+            now,
+        )?;
+        apply_or_default(&mut row.models, c.models);
+        apply(&mut row.max_budget, c.max_budget);
+        apply(&mut row.user_id, c.user_id);
+        apply(&mut row.max_parallel_requests, c.max_parallel_requests);
+        apply(&mut row.tpm_limit, c.tpm_limit);
+        apply(&mut row.rpm_limit, c.rpm_limit);
+        apply(&mut row.blocked, c.blocked);
+        apply_metadata(&mut row.metadata, c.metadata, c.tags);
+        let set_spend = apply_spend(&mut row.spend, c.spend);
         row.updated_at = Some(now);
         row.updated_by = Some(ADMIN_NAME.to_owned());
         Ok(set_spend)

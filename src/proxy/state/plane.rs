@@ -22,6 +22,7 @@ use super::spend_writer::{SpendWriter, SpendWriterConfig, SpendWriterStats};
 use super::store::{BudgetOwner, EndUserRow, KeyRow, SpendLogRow, Store, StoreError, TeamRow};
 use super::time::{to_iso, BudgetWindow};
 use super::token::{abbreviate, hash_token};
+use crate::proxy::principal::Principal;
 use crate::spend::clock::{self, Micros};
 
 /// Settings of the state plane.
@@ -88,6 +89,19 @@ pub enum Caller {
     Key(Arc<KeyAuth>),
 }
 
+/// The caller behind a principal: the one the state plane authenticated, or the master
+/// key's for an admin principal made elsewhere; `None` for a virtual key it did not see.
+pub fn caller_of(principal: &Principal) -> Option<Caller> {
+    match principal
+        .state
+        .as_ref()
+        .and_then(|s| s.downcast_ref::<Caller>())
+    {
+        Some(c) => Some(c.clone()),
+        None => principal.is_admin().then_some(Caller::Admin),
+    }
+}
+
 impl Caller {
     pub fn is_admin(&self) -> bool {
         matches!(self, Caller::Admin)
@@ -110,9 +124,21 @@ pub struct CallRequest<'a> {
     pub end_user: Option<&'a str>,
     /// USD the call may cost (prompt + its output allowance at the group's prices); 0 when
     /// unknown, in which case budgets refuse only once spend has reached them. Called only
-    /// when a budget applies (counting the prompt's tokens costs microseconds).
-    pub projected_cost: &'a (dyn Fn() -> f64 + Send + Sync),
+    /// when a budget applies: first for the [`Projection::UpperBound`], and for the
+    /// [`Projection::Exact`] cost only if a budget refuses the bound.
+    pub projected_cost: &'a (dyn Fn(Projection) -> f64 + Send + Sync),
     pub now: Micros,
+}
+
+/// How a call's cost is projected for admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// The prompt's tokens bounded by its bytes ([`crate::tokens::request_token_bound`]):
+    /// never below the exact projection, and no tokenizer. A vocabulary's tables cost
+    /// ~40 MB on first use, which a gateway with budgets would otherwise always pay.
+    UpperBound,
+    /// The prompt counted with the model's tokenizer.
+    Exact,
 }
 
 /// An admitted call's hold on its limits and budgets. Settle it when the call ends;
@@ -599,15 +625,30 @@ impl StatePlane {
         if entities.iter().all(EntityLimits::is_unlimited) {
             return Ok(Admitted { lease: None });
         }
-        let projected = if entities.iter().any(|e| e.budget.is_some()) {
-            (call.projected_cost)().max(0.0)
-        } else {
-            0.0
+        let budgeted = entities.iter().any(|e| e.budget.is_some());
+        let project = |p| {
+            if budgeted {
+                (call.projected_cost)(p).max(0.0)
+            } else {
+                0.0
+            }
         };
-        match self.counters.admit(&entities, projected, call.now).await {
-            Ok(lease) => Ok(Admitted { lease: Some(lease) }),
-            Err(refusal) => Err(self.refusal_error(caller, refusal)),
+        let bound = project(Projection::UpperBound);
+        let refusal = match self.counters.admit(&entities, bound, call.now).await {
+            Ok(lease) => return Ok(Admitted { lease: Some(lease) }),
+            Err(refusal) => refusal,
+        };
+        // Refused on the bound: the prompt counted exactly may still fit the budget.
+        if let Refusal::BudgetExceeded { .. } = refusal {
+            let exact = project(Projection::Exact);
+            if exact < bound {
+                return match self.counters.admit(&entities, exact, call.now).await {
+                    Ok(lease) => Ok(Admitted { lease: Some(lease) }),
+                    Err(refusal) => Err(self.refusal_error(caller, refusal)),
+                };
+            }
         }
+        Err(self.refusal_error(caller, refusal))
     }
 
     fn refusal_error(&self, caller: &Caller, refusal: Refusal) -> ApiError {

@@ -1,10 +1,10 @@
 //! What the admin request bodies have in common: fields that can be left out, set, or
 //! explicitly cleared (`null`), LiteLLM fields this gateway does not implement (refused
-//! unless empty, so a limit the caller relies on is never silently ignored), and checks of
-//! budgets and durations.
+//! unless empty, so a limit the caller relies on is never silently ignored), checks of
+//! budgets and durations, and how a patch changes the fields keys, teams and end users share.
 
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::store::JsonObject;
@@ -76,6 +76,103 @@ pub fn check_limit(name: &str, v: Option<i64>) -> Result<(), ApiError> {
         .with_param(name)),
         _ => Ok(()),
     }
+}
+
+/// Check a request's budgets (`(name, value)`, in order), then its limits.
+pub fn check_budgets_and_limits(
+    budgets: &[(&str, Option<f64>)],
+    tpm_limit: Option<i64>,
+    rpm_limit: Option<i64>,
+    max_parallel_requests: Option<i64>,
+) -> Result<(), ApiError> {
+    for (name, v) in budgets {
+        check_budget(name, *v)?;
+    }
+    for (name, v) in [
+        ("tpm_limit", tpm_limit),
+        ("rpm_limit", rpm_limit),
+        ("max_parallel_requests", max_parallel_requests),
+    ] {
+        check_limit(name, v)?;
+    }
+    Ok(())
+}
+
+/// Set `field` to a patch's value, if it has one (`null` clears).
+pub fn apply<T>(field: &mut Option<T>, p: Patch<T>) {
+    if let Some(v) = p {
+        *field = v;
+    }
+}
+
+/// Set `field` to a patch's value, if it has one (`null` resets it to its default).
+pub fn apply_or_default<T: Default>(field: &mut T, p: Patch<T>) {
+    if let Some(v) = p {
+        *field = v.unwrap_or_default();
+    }
+}
+
+/// A `spend` patch: whether it sets the spend.
+pub fn apply_spend(spend: &mut f64, p: Patch<f64>) -> bool {
+    let set = p.is_some();
+    apply_or_default(spend, p);
+    set
+}
+
+/// A `budget_duration` patch: the duration, and its first reset from now.
+pub fn apply_budget_duration(
+    p: Patch<String>,
+    budget_duration: &mut Option<String>,
+    budget_reset_at: &mut Option<Micros>,
+    now: Micros,
+) -> Result<(), ApiError> {
+    if let Some(d) = p {
+        *budget_reset_at = first_reset_of(d.as_deref(), now)?;
+        *budget_duration = d;
+    }
+    Ok(())
+}
+
+/// New metadata, with the request's `tags` in it.
+pub fn metadata_with_tags(metadata: Option<JsonObject>, tags: Option<Vec<String>>) -> JsonObject {
+    let mut metadata = metadata.unwrap_or_default();
+    if let Some(tags) = tags {
+        metadata.insert("tags".into(), json!(tags));
+    }
+    metadata
+}
+
+/// `metadata` and `tags` patches: `metadata` replaces the stored metadata, keeping the
+/// stored tags unless it has its own; then `tags` sets or clears them.
+pub fn apply_metadata(
+    metadata: &mut JsonObject,
+    metadata_patch: Patch<JsonObject>,
+    tags: Patch<Vec<String>>,
+) {
+    if let Some(m) = metadata_patch {
+        let tags = metadata.get("tags").cloned();
+        *metadata = m.unwrap_or_default();
+        if let (Some(t), false) = (tags, metadata.contains_key("tags")) {
+            metadata.insert("tags".into(), t);
+        }
+    }
+    match tags {
+        Some(Some(tags)) => {
+            metadata.insert("tags".into(), json!(tags));
+        }
+        Some(None) => {
+            metadata.remove("tags");
+        }
+        None => {}
+    }
+}
+
+/// The `budget_reset_at` of a `budget_duration` (if any) starting now.
+pub fn first_reset_of(
+    budget_duration: Option<&str>,
+    now: Micros,
+) -> Result<Option<Micros>, ApiError> {
+    budget_duration.map(|d| first_reset(d, now)).transpose()
 }
 
 /// The `budget_reset_at` of a new `budget_duration` starting now.

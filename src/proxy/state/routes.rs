@@ -22,12 +22,11 @@ use serde_json::Value;
 
 use super::customers::{CustomerIdsRequest, NewCustomerRequest, UpdateCustomerRequest};
 use super::error::ApiError;
-use super::hooks::caller_of;
 use super::keys::{
     BlockKeyRequest, DeleteKeysRequest, GenerateKeyRequest, ListKeysQuery, RegenerateKeyRequest,
     UpdateKeyRequest,
 };
-use super::plane::{Caller, StatePlane};
+use super::plane::{caller_of, Caller, StatePlane};
 use super::reports::{SpendLogsQuery, SpendReportQuery};
 use super::requests::parse_body;
 use super::teams::{BlockTeamRequest, DeleteTeamRequest, NewTeamRequest, UpdateTeamRequest};

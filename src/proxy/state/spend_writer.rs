@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::journal::Journal;
 use super::store::{SpendBatch, SpendIncrements, SpendLogRow, Store};
@@ -91,6 +90,8 @@ enum Msg {
 /// and stop (a writer retrying a failing database stops with the runtime).
 pub struct SpendWriter {
     tx: mpsc::Sender<Msg>,
+    /// Cuts the writer's gathering short (a flush, or closing).
+    urgent: Arc<Notify>,
     stats: Arc<SpendWriterStats>,
     task: JoinHandle<()>,
     journal: Option<Arc<Journal>>,
@@ -111,9 +112,18 @@ impl SpendWriter {
     ) -> Self {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
         let stats = Arc::new(SpendWriterStats::default());
-        let task = tokio::spawn(run(store, rx, config, stats.clone(), journal.clone()));
+        let urgent = Arc::new(Notify::new());
+        let task = tokio::spawn(run(
+            store,
+            rx,
+            urgent.clone(),
+            config,
+            stats.clone(),
+            journal.clone(),
+        ));
         SpendWriter {
             tx,
+            urgent,
             stats,
             task,
             journal,
@@ -152,6 +162,7 @@ impl SpendWriter {
             if self.tx.send(Msg::Flush(done)).await.is_err() {
                 return false;
             }
+            self.urgent.notify_one();
             wait.await.is_ok()
         };
         tokio::time::timeout(grace, work).await.unwrap_or(false)
@@ -161,8 +172,11 @@ impl SpendWriter {
     /// the writer is stopped and what it still held is lost). Returns whether all was
     /// written.
     pub async fn close(self, grace: Duration) -> bool {
-        let SpendWriter { tx, task, .. } = self;
+        let SpendWriter {
+            tx, task, urgent, ..
+        } = self;
         drop(tx);
+        urgent.notify_one();
         let abort = task.abort_handle();
         match tokio::time::timeout(grace, task).await {
             Ok(done) => done.is_ok(),
@@ -217,6 +231,7 @@ pub(super) fn increments(rows: &[SpendLogRow]) -> SpendIncrements {
 async fn run(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Msg>,
+    urgent: Arc<Notify>,
     config: SpendWriterConfig,
     stats: Arc<SpendWriterStats>,
     journal: Option<Arc<Journal>>,
@@ -236,20 +251,22 @@ async fn run(
         }
         Msg::Flush(w) => waiters.push(w),
     };
+    // The last batch was full: more rows wait, so write them without gathering.
+    let mut behind = false;
     loop {
         if batch.is_empty() && waiters.is_empty() {
             match rx.recv().await {
                 Some(m) => take(m, &mut batch, &mut waiters, &mut last_seq),
                 None => return,
             }
-        }
-        // Gather for one interval, unless someone waits for a flush or the batch is full.
-        let deadline = Instant::now() + config.interval;
-        while batch.len() < max_batch && waiters.is_empty() && !closed {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(m)) => take(m, &mut batch, &mut waiters, &mut last_seq),
-                Ok(None) => closed = true,
-                Err(_) => break,
+            // Gather for one interval, unless someone waits for a flush. The rows wait in
+            // the queue meanwhile: waking this task for each one would cost every request
+            // a task wake-up (and often a worker thread's) on the gateway's runtime.
+            if waiters.is_empty() && !behind {
+                tokio::select! {
+                    () = tokio::time::sleep(config.interval) => {}
+                    () = urgent.notified() => {}
+                }
             }
         }
         while batch.len() < max_batch {
@@ -262,6 +279,7 @@ async fn run(
                 }
             }
         }
+        behind = batch.len() >= max_batch;
         if !batch.is_empty() {
             // The journal's rows so far reach the disk itself (a machine crash loses at
             // most the rows since), off the request path.

@@ -7,7 +7,10 @@ use serde_json::{json, Value};
 use super::counters::{ScopeId, ScopeKind};
 use super::error::ApiError;
 use super::plane::StatePlane;
-use super::requests::{check_budget, check_limit, first_reset, patch, reject_unsupported, Patch};
+use super::requests::{
+    apply, apply_budget_duration, apply_metadata, apply_or_default, apply_spend,
+    check_budgets_and_limits, first_reset_of, metadata_with_tags, patch, reject_unsupported, Patch,
+};
 use super::store::{JsonObject, StoreError, TeamRow};
 use super::token::uuid4;
 use super::views;
@@ -103,28 +106,22 @@ impl StatePlane {
     /// `POST /team/new`.
     pub async fn new_team(&self, req: NewTeamRequest) -> Result<Value, ApiError> {
         reject_unsupported("/team/new", &req.other)?;
-        check_budget("max_budget", req.max_budget)?;
-        check_budget("soft_budget", req.soft_budget)?;
-        for (name, v) in [
-            ("tpm_limit", req.tpm_limit),
-            ("rpm_limit", req.rpm_limit),
-            ("max_parallel_requests", req.max_parallel_requests),
-        ] {
-            check_limit(name, v)?;
-        }
+        check_budgets_and_limits(
+            &[
+                ("max_budget", req.max_budget),
+                ("soft_budget", req.soft_budget),
+            ],
+            req.tpm_limit,
+            req.rpm_limit,
+            req.max_parallel_requests,
+        )?;
         let now = clock::now();
-        let budget_reset_at = match req.budget_duration.as_deref() {
-            Some(d) => Some(first_reset(d, now)?),
-            None => None,
-        };
+        let budget_reset_at = first_reset_of(req.budget_duration.as_deref(), now)?;
         let team_id = match req.team_id.filter(|t| !t.trim().is_empty()) {
             Some(id) => id,
             None => uuid4()?,
         };
-        let mut metadata = req.metadata.unwrap_or_default();
-        if let Some(tags) = req.tags {
-            metadata.insert("tags".into(), json!(tags));
-        }
+        let metadata = metadata_with_tags(req.metadata, req.tags);
         let row = TeamRow {
             team_id: team_id.clone(),
             team_alias: req.team_alias,
@@ -165,82 +162,32 @@ impl StatePlane {
         let team_id = required_team_id(req.team_id)?;
         let mut row = self.team_to_change(&team_id).await?;
         let now = clock::now();
-        if let Some(Some(b)) = req.max_budget {
-            check_budget("max_budget", Some(b))?;
-        }
-        if let Some(Some(b)) = req.soft_budget {
-            check_budget("soft_budget", Some(b))?;
-        }
-        if let Some(Some(s)) = req.spend {
-            check_budget("spend", Some(s))?;
-        }
-        for (name, v) in [
-            ("tpm_limit", &req.tpm_limit),
-            ("rpm_limit", &req.rpm_limit),
-            ("max_parallel_requests", &req.max_parallel_requests),
-        ] {
-            check_limit(name, v.flatten())?;
-        }
-        if let Some(d) = req.budget_duration {
-            match d {
-                Some(d) => {
-                    row.budget_reset_at = Some(first_reset(&d, now)?);
-                    row.budget_duration = Some(d);
-                }
-                None => {
-                    row.budget_duration = None;
-                    row.budget_reset_at = None;
-                }
-            }
-        }
-        if let Some(v) = req.team_alias {
-            row.team_alias = v;
-        }
-        if let Some(v) = req.metadata {
-            let tags = row.metadata.get("tags").cloned();
-            row.metadata = v.unwrap_or_default();
-            if let (Some(t), false) = (tags, row.metadata.contains_key("tags")) {
-                row.metadata.insert("tags".into(), t);
-            }
-        }
-        if let Some(v) = req.tags {
-            match v {
-                Some(tags) => {
-                    row.metadata.insert("tags".into(), json!(tags));
-                }
-                None => {
-                    row.metadata.remove("tags");
-                }
-            }
-        }
-        if let Some(v) = req.tpm_limit {
-            row.tpm_limit = v;
-        }
-        if let Some(v) = req.rpm_limit {
-            row.rpm_limit = v;
-        }
-        if let Some(v) = req.max_parallel_requests {
-            row.max_parallel_requests = v;
-        }
-        if let Some(v) = req.max_budget {
-            row.max_budget = v;
-        }
-        if let Some(v) = req.soft_budget {
-            row.soft_budget = v;
-        }
-        if let Some(v) = req.models {
-            row.models = v.unwrap_or_default();
-        }
-        if let Some(v) = req.blocked {
-            row.blocked = v.unwrap_or(false);
-        }
-        let set_spend = match req.spend {
-            Some(s) => {
-                row.spend = s.unwrap_or(0.0);
-                true
-            }
-            None => false,
-        };
+        check_budgets_and_limits(
+            &[
+                ("max_budget", req.max_budget.flatten()),
+                ("soft_budget", req.soft_budget.flatten()),
+                ("spend", req.spend.flatten()),
+            ],
+            req.tpm_limit.flatten(),
+            req.rpm_limit.flatten(),
+            req.max_parallel_requests.flatten(),
+        )?;
+        apply_budget_duration(
+            req.budget_duration,
+            &mut row.budget_duration,
+            &mut row.budget_reset_at,
+            now,
+        )?;
+        apply(&mut row.team_alias, req.team_alias);
+        apply_metadata(&mut row.metadata, req.metadata, req.tags);
+        apply(&mut row.tpm_limit, req.tpm_limit);
+        apply(&mut row.rpm_limit, req.rpm_limit);
+        apply(&mut row.max_parallel_requests, req.max_parallel_requests);
+        apply(&mut row.max_budget, req.max_budget);
+        apply(&mut row.soft_budget, req.soft_budget);
+        apply_or_default(&mut row.models, req.models);
+        apply_or_default(&mut row.blocked, req.blocked);
+        let set_spend = apply_spend(&mut row.spend, req.spend);
         row.updated_at = Some(now);
         if !self.store().update_team(row.clone(), set_spend).await? {
             return Err(not_found(&team_id));

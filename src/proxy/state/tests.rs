@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+use super::plane::Projection;
 use super::routes::{routes, with_auth};
 use super::store::sqlite::SqliteStore;
 use super::store::tests::TempDb;
@@ -105,7 +106,7 @@ impl Harness {
                 &CallRequest {
                     model_group: model,
                     end_user,
-                    projected_cost: &move || cost,
+                    projected_cost: &move |_| cost,
                     now: clock::now(),
                 },
             )
@@ -492,7 +493,7 @@ async fn customers_have_budgets_limits_models_and_blocks() {
             &CallRequest {
                 model_group: "gpt-4o",
                 end_user: Some("acme"),
-                projected_cost: &|| 0.0,
+                projected_cost: &|_| 0.0,
                 now: clock::now(),
             },
         )
@@ -562,7 +563,7 @@ async fn two_hundred_concurrent_requests_never_overshoot_a_key_budget() {
             let call = CallRequest {
                 model_group: "gpt-4o",
                 end_user: None,
-                projected_cost: &|| 0.05,
+                projected_cost: &|_| 0.05,
                 now: clock::now(),
             };
             let admitted = plane.admit(&caller, &call).await;
@@ -806,4 +807,51 @@ async fn spend_logs_and_reports_in_litellms_shapes() {
     assert_eq!(info["info"]["spend"], json!(1.5));
     let (_, team) = h.get("/team/info?team_id=t1").await;
     assert_eq!(team["team_info"]["spend"], json!(1.5));
+}
+
+#[tokio::test]
+async fn a_call_refused_on_its_cost_bound_is_admitted_on_its_exact_cost() {
+    let h = harness("projection").await;
+    let (_, gen) = h.post("/key/generate", json!({"max_budget": 1.0})).await;
+    let key = gen["key"].as_str().unwrap().to_owned();
+    let caller = h.auth(&key).await.unwrap();
+    let asked = std::sync::Mutex::new(Vec::new());
+    let project = |p: Projection| {
+        asked.lock().unwrap().push(p);
+        match p {
+            Projection::UpperBound => 1.5,
+            Projection::Exact => 0.4,
+        }
+    };
+    let call = CallRequest {
+        model_group: "gpt-4o",
+        end_user: None,
+        projected_cost: &project,
+        now: clock::now(),
+    };
+    // The bound does not fit the budget; the exact count does, and is what is held.
+    let first = h.plane.admit(&caller, &call).await.unwrap();
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [Projection::UpperBound, Projection::Exact]
+    );
+    let second = h.plane.admit(&caller, &call).await.unwrap();
+    // 0.8 held: a third exact projection no longer fits either.
+    let Err(third) = h.plane.admit(&caller, &call).await else {
+        unreachable!("a third call past the budget was admitted")
+    };
+    assert_eq!(third.status, 422, "{third:?}");
+    drop((first, second));
+    // A bound that fits is held as it is: the tokenizer is never asked for.
+    asked.lock().unwrap().clear();
+    let cheap = |p: Projection| {
+        asked.lock().unwrap().push(p);
+        0.1
+    };
+    let call = CallRequest {
+        projected_cost: &cheap,
+        ..call
+    };
+    h.plane.admit(&caller, &call).await.unwrap();
+    assert_eq!(*asked.lock().unwrap(), [Projection::UpperBound]);
 }

@@ -15,6 +15,7 @@ pub mod pg_migrations;
 pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
+pub mod tables;
 
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};

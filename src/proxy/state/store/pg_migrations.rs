@@ -15,6 +15,8 @@
 //! at once apply each migration once, the others wait and find it applied. Never edit a
 //! released migration: add one.
 
+use super::tables;
+
 /// `pg_advisory_xact_lock` key of the migrations ("llmswitch" in ASCII, truncated).
 pub const MIGRATION_LOCK: i64 = 0x6c6c_6d73_7769_7463;
 
@@ -183,28 +185,10 @@ CREATE INDEX IF NOT EXISTS "LiteLLM_SpendLogs_api_key_startTime_idx" ON "LiteLLM
 
 /// Columns the gateway reads or writes, per table: checked after the migrations.
 pub const REQUIRED_COLUMNS: &[(&str, &[&str])] = &[
-    (
-        "LiteLLM_VerificationToken",
-        super::postgres::KEY_COLUMNS_PLAIN,
-    ),
-    (
-        "LiteLLM_DeletedVerificationToken",
-        super::postgres::KEY_COLUMNS_PLAIN,
-    ),
-    ("LiteLLM_TeamTable", super::postgres::TEAM_COLUMNS),
-    ("LiteLLM_BudgetTable", super::postgres::BUDGET_COLUMNS),
-    (
-        "LiteLLM_EndUserTable",
-        &[
-            "user_id",
-            "alias",
-            "spend",
-            "allowed_model_region",
-            "default_model",
-            "models",
-            "budget_id",
-            "blocked",
-        ],
-    ),
-    ("LiteLLM_SpendLogs", super::postgres::LOG_COLUMNS_PLAIN),
+    ("LiteLLM_VerificationToken", tables::KEY_COLUMNS),
+    ("LiteLLM_DeletedVerificationToken", tables::KEY_COLUMNS),
+    ("LiteLLM_TeamTable", tables::TEAM_COLUMNS),
+    ("LiteLLM_BudgetTable", tables::BUDGET_COLUMNS),
+    ("LiteLLM_EndUserTable", tables::END_USER_COLUMNS),
+    ("LiteLLM_SpendLogs", tables::LOG_COLUMNS),
 ];

@@ -20,12 +20,17 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use super::tables::{
+    self, select_keys, select_teams, Cells, Dialect, Encode, KEY_COLUMNS, LOG_COLUMNS, TEAM_COLUMNS,
+};
 use super::{
     pg_migrations, pg_tls, BudgetOwner, BudgetReset, BudgetRow, DeletedKeyRow, EndUserRow,
-    JsonObject, KeyQuery, KeyRow, SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow,
-    SpendTotalsQuery, SpendTotalsRow, Store, StoreError, StoreFuture, TeamRow,
+    KeyQuery, KeyRow, SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow, SpendTotalsQuery,
+    SpendTotalsRow, Store, StoreError, StoreFuture, TeamRow,
 };
 use crate::spend::clock::{self, Micros};
+
+const PG: Dialect = Dialect::Postgres;
 
 /// Connections a gateway holds at most, by default.
 pub const DEFAULT_POOL_SIZE: usize = 5;
@@ -318,22 +323,6 @@ fn micros(t: PrimitiveDateTime) -> Micros {
     i64::try_from(t.assume_utc().unix_timestamp_nanos() / 1000).unwrap_or(0)
 }
 
-fn p_ts(m: Option<Micros>) -> Param {
-    Box::new(m.map(ts))
-}
-
-fn p_text(s: &Option<String>) -> Param {
-    Box::new(s.clone())
-}
-
-fn p_obj(o: &JsonObject) -> Param {
-    Box::new(Value::Object(o.clone()))
-}
-
-fn p_i32(i: Option<i64>) -> Param {
-    Box::new(i.map(to_i32))
-}
-
 fn to_i32(v: i64) -> i32 {
     i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }
@@ -342,31 +331,122 @@ fn get_ts(r: &Row, i: usize) -> Result<Option<Micros>, tokio_postgres::Error> {
     Ok(r.try_get::<_, Option<PrimitiveDateTime>>(i)?.map(micros))
 }
 
-fn get_obj(r: &Row, i: usize) -> Result<JsonObject, tokio_postgres::Error> {
-    Ok(match r.try_get::<_, Option<Value>>(i)? {
-        Some(Value::Object(o)) => o,
-        _ => JsonObject::new(),
+/// PostgreSQL's types for LiteLLM's columns (Prisma's mapping).
+struct Pg;
+
+impl Encode for Pg {
+    type Value = Param;
+
+    fn text(v: Option<&str>) -> Param {
+        Box::new(v.map(str::to_owned))
+    }
+
+    fn real(v: Option<f64>) -> Param {
+        Box::new(v)
+    }
+
+    fn bigint(v: Option<i64>) -> Param {
+        Box::new(v)
+    }
+
+    fn int(v: Option<i64>) -> Param {
+        Box::new(v.map(to_i32))
+    }
+
+    fn time(v: Option<Micros>) -> Param {
+        Box::new(v.map(ts))
+    }
+
+    fn flag(v: Option<bool>) -> Param {
+        Box::new(v)
+    }
+
+    fn list(v: &[String]) -> Param {
+        Box::new(v.to_vec())
+    }
+
+    fn json(v: Option<Value>) -> Param {
+        Box::new(v)
+    }
+}
+
+impl Cells for Row {
+    type Error = tokio_postgres::Error;
+
+    fn text(&self, i: usize) -> Result<Option<String>, Self::Error> {
+        self.try_get(i)
+    }
+
+    fn real(&self, i: usize) -> Result<Option<f64>, Self::Error> {
+        self.try_get(i)
+    }
+
+    fn bigint(&self, i: usize) -> Result<Option<i64>, Self::Error> {
+        self.try_get(i)
+    }
+
+    fn int(&self, i: usize) -> Result<Option<i64>, Self::Error> {
+        Ok(self.try_get::<_, Option<i32>>(i)?.map(i64::from))
+    }
+
+    fn time(&self, i: usize) -> Result<Option<Micros>, Self::Error> {
+        get_ts(self, i)
+    }
+
+    fn flag(&self, i: usize) -> Result<Option<bool>, Self::Error> {
+        self.try_get(i)
+    }
+
+    fn list(&self, i: usize) -> Result<Vec<String>, Self::Error> {
+        Ok(self
+            .try_get::<_, Option<Vec<Option<String>>>>(i)?
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    fn json(&self, i: usize) -> Result<Option<Value>, Self::Error> {
+        self.try_get(i)
+    }
+}
+
+fn key_values(k: &KeyRow) -> Vec<Param> {
+    tables::key_values::<Pg>(k)
+}
+
+fn key_from_row(r: &Row) -> Result<KeyRow, tokio_postgres::Error> {
+    tables::key_from(r)
+}
+
+/// A team's values; its times are NOT NULL in LiteLLM's table.
+fn team_values(t: &TeamRow) -> Vec<Param> {
+    let now = clock::now();
+    tables::team_values::<Pg>(&TeamRow {
+        created_at: Some(t.created_at.unwrap_or(now)),
+        updated_at: Some(t.updated_at.unwrap_or(now)),
+        ..t.clone()
     })
 }
 
-fn get_list(r: &Row, i: usize) -> Result<Vec<String>, tokio_postgres::Error> {
-    Ok(r.try_get::<_, Option<Vec<Option<String>>>>(i)?
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect())
+fn team_from_row(r: &Row) -> Result<TeamRow, tokio_postgres::Error> {
+    tables::team_from(r)
 }
 
-fn get_i32(r: &Row, i: usize) -> Result<Option<i64>, tokio_postgres::Error> {
-    Ok(r.try_get::<_, Option<i32>>(i)?.map(i64::from))
+fn budget_values(b: &BudgetRow) -> Vec<Param> {
+    tables::budget_values::<Pg>(b)
 }
 
-/// `$from, $from+1, ...` (n of them).
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn end_user_from_row(r: &Row) -> Result<EndUserRow, tokio_postgres::Error> {
+    tables::end_user_from(r)
+}
+
+fn log_values(l: &SpendLogRow) -> Vec<Param> {
+    tables::log_values::<Pg>(l)
+}
+
+fn log_from_row(r: &Row) -> Result<SpendLogRow, tokio_postgres::Error> {
+    tables::log_from(r)
 }
 
 /// A random version-4 UUID (LiteLLM's ids are Prisma's client-side `uuid()`).
@@ -389,138 +469,8 @@ fn uuid4() -> String {
 
 // ---------------------------------------------------------------- keys
 
-/// Key columns as written in SQL.
-pub const KEY_COLUMNS_PLAIN: &[&str] = &[
-    "token",
-    "key_name",
-    "key_alias",
-    "spend",
-    "expires",
-    "models",
-    "aliases",
-    "config",
-    "user_id",
-    "team_id",
-    "permissions",
-    "max_parallel_requests",
-    "metadata",
-    "blocked",
-    "tpm_limit",
-    "rpm_limit",
-    "max_budget",
-    "budget_duration",
-    "budget_reset_at",
-    "allowed_cache_controls",
-    "model_spend",
-    "model_max_budget",
-    "budget_id",
-    "organization_id",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-    "rotation_count",
-    "last_rotation_at",
-];
-
-fn key_values(k: &KeyRow) -> Vec<Param> {
-    vec![
-        Box::new(k.token.clone()),
-        p_text(&k.key_name),
-        p_text(&k.key_alias),
-        Box::new(k.spend),
-        p_ts(k.expires),
-        Box::new(k.models.clone()),
-        p_obj(&k.aliases),
-        p_obj(&k.config),
-        p_text(&k.user_id),
-        p_text(&k.team_id),
-        p_obj(&k.permissions),
-        p_i32(k.max_parallel_requests),
-        p_obj(&k.metadata),
-        Box::new(k.blocked),
-        Box::new(k.tpm_limit),
-        Box::new(k.rpm_limit),
-        Box::new(k.max_budget),
-        p_text(&k.budget_duration),
-        p_ts(k.budget_reset_at),
-        Box::new(k.allowed_cache_controls.clone()),
-        p_obj(&k.model_spend),
-        p_obj(&k.model_max_budget),
-        p_text(&k.budget_id),
-        p_text(&k.organization_id),
-        p_ts(k.created_at),
-        p_text(&k.created_by),
-        p_ts(k.updated_at),
-        p_text(&k.updated_by),
-        Box::new(to_i32(k.rotation_count)),
-        p_ts(k.last_rotation_at),
-    ]
-}
-
-fn key_from_row(r: &Row) -> Result<KeyRow, tokio_postgres::Error> {
-    Ok(KeyRow {
-        token: r.try_get(0)?,
-        key_name: r.try_get(1)?,
-        key_alias: r.try_get(2)?,
-        spend: r.try_get::<_, Option<f64>>(3)?.unwrap_or(0.0),
-        expires: get_ts(r, 4)?,
-        models: get_list(r, 5)?,
-        aliases: get_obj(r, 6)?,
-        config: get_obj(r, 7)?,
-        user_id: r.try_get(8)?,
-        team_id: r.try_get(9)?,
-        permissions: get_obj(r, 10)?,
-        max_parallel_requests: get_i32(r, 11)?,
-        metadata: get_obj(r, 12)?,
-        blocked: r.try_get(13)?,
-        tpm_limit: r.try_get(14)?,
-        rpm_limit: r.try_get(15)?,
-        max_budget: r.try_get(16)?,
-        budget_duration: r.try_get(17)?,
-        budget_reset_at: get_ts(r, 18)?,
-        allowed_cache_controls: get_list(r, 19)?,
-        model_spend: get_obj(r, 20)?,
-        model_max_budget: get_obj(r, 21)?,
-        budget_id: r.try_get(22)?,
-        organization_id: r.try_get(23)?,
-        created_at: get_ts(r, 24)?,
-        created_by: r.try_get(25)?,
-        updated_at: get_ts(r, 26)?,
-        updated_by: r.try_get(27)?,
-        rotation_count: get_i32(r, 28)?.unwrap_or(0),
-        last_rotation_at: get_ts(r, 29)?,
-    })
-}
-
 fn keys_from(rows: &[Row]) -> Result<Vec<KeyRow>, tokio_postgres::Error> {
     rows.iter().map(key_from_row).collect()
-}
-
-fn select_keys(where_sql: &str) -> String {
-    format!(
-        "SELECT {} FROM \"LiteLLM_VerificationToken\" {where_sql}",
-        KEY_COLUMNS_PLAIN.join(", ")
-    )
-}
-
-/// `UPDATE` every key column from `$1..$30` where the token is `$32`; spend only if `$31`.
-fn update_key_sql() -> String {
-    let sets: Vec<String> = KEY_COLUMNS_PLAIN
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if *c == "spend" {
-                format!("spend = CASE WHEN $31 THEN ${} ELSE spend END", i + 1)
-            } else {
-                format!("{c} = ${}", i + 1)
-            }
-        })
-        .collect();
-    format!(
-        "UPDATE \"LiteLLM_VerificationToken\" SET {} WHERE token = $32",
-        sets.join(", ")
-    )
 }
 
 async fn update_key(
@@ -532,7 +482,7 @@ async fn update_key(
     let mut values = key_values(row);
     values.push(Box::new(set_spend));
     values.push(Box::new(where_token.to_owned()));
-    Ok(tx.execute(&update_key_sql(), &refs(&values)).await? > 0)
+    Ok(tx.execute(&tables::update_key(PG), &refs(&values)).await? > 0)
 }
 
 /// Copy the keys matching `where_sql` (with `$1` = `param`) to the deleted-keys table, and
@@ -544,7 +494,7 @@ async fn archive_keys(
     deleted_by: &Option<String>,
     keep: bool,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let cols = KEY_COLUMNS_PLAIN.join(", ");
+    let cols = KEY_COLUMNS.join(", ");
     let rows = tx
         .query(
             &format!("SELECT token FROM \"LiteLLM_VerificationToken\" {where_sql} FOR UPDATE"),
@@ -575,360 +525,27 @@ async fn archive_keys(
 
 // ---------------------------------------------------------------- teams
 
-pub const TEAM_COLUMNS: &[&str] = &[
-    "team_id",
-    "team_alias",
-    "organization_id",
-    "admins",
-    "members",
-    "members_with_roles",
-    "metadata",
-    "max_budget",
-    "soft_budget",
-    "spend",
-    "models",
-    "max_parallel_requests",
-    "tpm_limit",
-    "rpm_limit",
-    "budget_duration",
-    "budget_reset_at",
-    "blocked",
-    "created_at",
-    "updated_at",
-    "model_spend",
-    "model_max_budget",
-];
-
-fn team_values(t: &TeamRow) -> Vec<Param> {
-    let now = clock::now();
-    vec![
-        Box::new(t.team_id.clone()),
-        p_text(&t.team_alias),
-        p_text(&t.organization_id),
-        Box::new(t.admins.clone()),
-        Box::new(t.members.clone()),
-        Box::new(Value::Array(t.members_with_roles.clone())),
-        p_obj(&t.metadata),
-        Box::new(t.max_budget),
-        Box::new(t.soft_budget),
-        Box::new(t.spend),
-        Box::new(t.models.clone()),
-        p_i32(t.max_parallel_requests),
-        Box::new(t.tpm_limit),
-        Box::new(t.rpm_limit),
-        p_text(&t.budget_duration),
-        p_ts(t.budget_reset_at),
-        Box::new(t.blocked),
-        // NOT NULL in LiteLLM's table.
-        Box::new(ts(t.created_at.unwrap_or(now))),
-        Box::new(ts(t.updated_at.unwrap_or(now))),
-        p_obj(&t.model_spend),
-        p_obj(&t.model_max_budget),
-    ]
-}
-
-fn team_from_row(r: &Row) -> Result<TeamRow, tokio_postgres::Error> {
-    Ok(TeamRow {
-        team_id: r.try_get(0)?,
-        team_alias: r.try_get(1)?,
-        organization_id: r.try_get(2)?,
-        admins: get_list(r, 3)?,
-        members: get_list(r, 4)?,
-        // LiteLLM's column defaults to `{}` though it holds a list.
-        members_with_roles: match r.try_get::<_, Option<Value>>(5)? {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
-        metadata: get_obj(r, 6)?,
-        max_budget: r.try_get(7)?,
-        soft_budget: r.try_get(8)?,
-        spend: r.try_get::<_, Option<f64>>(9)?.unwrap_or(0.0),
-        models: get_list(r, 10)?,
-        max_parallel_requests: get_i32(r, 11)?,
-        tpm_limit: r.try_get(12)?,
-        rpm_limit: r.try_get(13)?,
-        budget_duration: r.try_get(14)?,
-        budget_reset_at: get_ts(r, 15)?,
-        blocked: r.try_get::<_, Option<bool>>(16)?.unwrap_or(false),
-        created_at: get_ts(r, 17)?,
-        updated_at: get_ts(r, 18)?,
-        model_spend: get_obj(r, 19)?,
-        model_max_budget: get_obj(r, 20)?,
-    })
-}
-
-fn select_teams(where_sql: &str) -> String {
-    format!(
-        "SELECT {} FROM \"LiteLLM_TeamTable\" {where_sql}",
-        TEAM_COLUMNS.join(", ")
-    )
-}
-
 // ---------------------------------------------------------------- end users and budgets
-
-pub const BUDGET_COLUMNS: &[&str] = &[
-    "budget_id",
-    "max_budget",
-    "soft_budget",
-    "max_parallel_requests",
-    "tpm_limit",
-    "rpm_limit",
-    "model_max_budget",
-    "budget_duration",
-    "budget_reset_at",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-];
-
-fn budget_values(b: &BudgetRow) -> Vec<Param> {
-    vec![
-        Box::new(b.budget_id.clone()),
-        Box::new(b.max_budget),
-        Box::new(b.soft_budget),
-        p_i32(b.max_parallel_requests),
-        Box::new(b.tpm_limit),
-        Box::new(b.rpm_limit),
-        Box::new(b.model_max_budget.clone().map(Value::Object)),
-        p_text(&b.budget_duration),
-        p_ts(b.budget_reset_at),
-        Box::new(ts(b.created_at)),
-        Box::new(b.created_by.clone()),
-        Box::new(ts(b.updated_at)),
-        Box::new(b.updated_by.clone()),
-    ]
-}
 
 async fn upsert_budget(
     tx: &tokio_postgres::Transaction<'_>,
     b: &BudgetRow,
 ) -> Result<(), tokio_postgres::Error> {
-    let sets: Vec<String> = BUDGET_COLUMNS
-        .iter()
-        .skip(1)
-        .filter(|c| !matches!(**c, "created_at" | "created_by"))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    tx.execute(
-        &format!(
-            "INSERT INTO \"LiteLLM_BudgetTable\" ({}) VALUES ({})
-             ON CONFLICT (budget_id) DO UPDATE SET {}",
-            BUDGET_COLUMNS.join(", "),
-            placeholders(1, BUDGET_COLUMNS.len()),
-            sets.join(", ")
-        ),
-        &refs(&budget_values(b)),
-    )
-    .await?;
+    tx.execute(&tables::upsert_budget(PG), &refs(&budget_values(b)))
+        .await?;
     Ok(())
-}
-
-/// End-user columns, then the budget's (all null without one).
-fn select_end_users(where_sql: &str) -> String {
-    let budget: Vec<String> = BUDGET_COLUMNS.iter().map(|c| format!("b.{c}")).collect();
-    format!(
-        "SELECT e.user_id, e.alias, e.spend, e.allowed_model_region::text, e.default_model,
-                e.models, e.budget_id, e.blocked, {}
-         FROM \"LiteLLM_EndUserTable\" e
-         LEFT JOIN \"LiteLLM_BudgetTable\" b ON b.budget_id = e.budget_id {where_sql}",
-        budget.join(", ")
-    )
-}
-
-fn end_user_from_row(r: &Row) -> Result<EndUserRow, tokio_postgres::Error> {
-    let budget_id: Option<String> = r.try_get(8)?;
-    let budget = match budget_id {
-        Some(budget_id) => Some(BudgetRow {
-            budget_id,
-            max_budget: r.try_get(9)?,
-            soft_budget: r.try_get(10)?,
-            max_parallel_requests: get_i32(r, 11)?,
-            tpm_limit: r.try_get(12)?,
-            rpm_limit: r.try_get(13)?,
-            model_max_budget: match r.try_get::<_, Option<Value>>(14)? {
-                Some(Value::Object(o)) => Some(o),
-                _ => None,
-            },
-            budget_duration: r.try_get(15)?,
-            budget_reset_at: get_ts(r, 16)?,
-            created_at: get_ts(r, 17)?.unwrap_or(0),
-            created_by: r.try_get::<_, Option<String>>(18)?.unwrap_or_default(),
-            updated_at: get_ts(r, 19)?.unwrap_or(0),
-            updated_by: r.try_get::<_, Option<String>>(20)?.unwrap_or_default(),
-        }),
-        None => None,
-    };
-    Ok(EndUserRow {
-        user_id: r.try_get(0)?,
-        alias: r.try_get(1)?,
-        spend: r.try_get::<_, Option<f64>>(2)?.unwrap_or(0.0),
-        allowed_model_region: r.try_get(3)?,
-        default_model: r.try_get(4)?,
-        models: get_list(r, 5)?,
-        budget_id: r.try_get(6)?,
-        blocked: r.try_get::<_, Option<bool>>(7)?.unwrap_or(false),
-        budget,
-    })
 }
 
 // ---------------------------------------------------------------- spend logs
 
-pub const LOG_COLUMNS_PLAIN: &[&str] = &[
-    "request_id",
-    "call_type",
-    "api_key",
-    "spend",
-    "total_tokens",
-    "prompt_tokens",
-    "completion_tokens",
-    "\"startTime\"",
-    "\"endTime\"",
-    "request_duration_ms",
-    "\"completionStartTime\"",
-    "model",
-    "model_id",
-    "model_group",
-    "custom_llm_provider",
-    "api_base",
-    "\"user\"",
-    "metadata",
-    "cache_hit",
-    "request_tags",
-    "team_id",
-    "end_user",
-    "status",
-];
-
-fn log_values(l: &SpendLogRow) -> Vec<Param> {
-    vec![
-        Box::new(l.request_id.clone()),
-        Box::new(l.call_type.clone()),
-        Box::new(l.api_key.clone()),
-        Box::new(l.spend),
-        Box::new(to_i32(l.total_tokens)),
-        Box::new(to_i32(l.prompt_tokens)),
-        Box::new(to_i32(l.completion_tokens)),
-        Box::new(ts(l.start_time)),
-        Box::new(ts(l.end_time)),
-        p_i32(l.request_duration_ms),
-        p_ts(l.completion_start_time),
-        Box::new(l.model.clone()),
-        p_text(&l.model_id),
-        p_text(&l.model_group),
-        p_text(&l.custom_llm_provider),
-        p_text(&l.api_base),
-        p_text(&l.user),
-        p_obj(&l.metadata),
-        p_text(&l.cache_hit),
-        Box::new(Value::Array(
-            l.request_tags.iter().cloned().map(Value::String).collect(),
-        )),
-        p_text(&l.team_id),
-        p_text(&l.end_user),
-        p_text(&l.status),
-    ]
-}
-
-fn log_from_row(r: &Row) -> Result<SpendLogRow, tokio_postgres::Error> {
-    Ok(SpendLogRow {
-        request_id: r.try_get(0)?,
-        call_type: r.try_get(1)?,
-        api_key: r.try_get::<_, Option<String>>(2)?.unwrap_or_default(),
-        spend: r.try_get::<_, Option<f64>>(3)?.unwrap_or(0.0),
-        total_tokens: get_i32(r, 4)?.unwrap_or(0),
-        prompt_tokens: get_i32(r, 5)?.unwrap_or(0),
-        completion_tokens: get_i32(r, 6)?.unwrap_or(0),
-        start_time: get_ts(r, 7)?.unwrap_or(0),
-        end_time: get_ts(r, 8)?.unwrap_or(0),
-        request_duration_ms: get_i32(r, 9)?,
-        completion_start_time: get_ts(r, 10)?,
-        model: r.try_get::<_, Option<String>>(11)?.unwrap_or_default(),
-        model_id: r.try_get(12)?,
-        model_group: r.try_get(13)?,
-        custom_llm_provider: r.try_get(14)?,
-        api_base: r.try_get(15)?,
-        user: r.try_get(16)?,
-        metadata: get_obj(r, 17)?,
-        cache_hit: r.try_get(18)?,
-        request_tags: match r.try_get::<_, Option<Value>>(19)? {
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        },
-        team_id: r.try_get(20)?,
-        end_user: r.try_get(21)?,
-        status: r.try_get(22)?,
-    })
-}
-
-/// ` WHERE ...` for a spend query on `"LiteLLM_SpendLogs" sl`, and its parameters.
+/// ` WHERE ...` for a spend query, and its parameters.
 fn spend_filter(q: &SpendLogQuery) -> (String, Vec<Param>) {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut values: Vec<Param> = Vec::new();
-    let mut add = |clause: &str, v: Param| {
-        values.push(v);
-        clauses.push(clause.replace('?', &format!("${}", values.len())));
-    };
-    if let Some(v) = &q.api_key {
-        add("sl.api_key = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.key_alias {
-        add(
-            "sl.metadata->>'user_api_key_alias' = ?",
-            Box::new(v.clone()),
-        );
-    }
-    if let Some(v) = &q.request_id {
-        add("sl.request_id = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.user {
-        add("sl.\"user\" = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.end_user {
-        add("sl.end_user = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.team_id {
-        add("sl.team_id = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.model {
-        add("(sl.model = ? OR sl.model_group = ?)", Box::new(v.clone()));
-    }
-    if let Some(v) = &q.tag {
-        add(
-            "sl.request_tags @> jsonb_build_array(?::text)",
-            Box::new(v.clone()),
-        );
-    }
-    if let Some(v) = q.start {
-        add("sl.\"startTime\" >= ?", Box::new(ts(v)));
-    }
-    if let Some(v) = q.end {
-        add("sl.\"startTime\" < ?", Box::new(ts(v)));
-    }
-    let sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", clauses.join(" AND "))
-    };
-    (sql, values)
-}
-
-fn dimension_sql(d: SpendDimension) -> &'static str {
-    match d {
-        SpendDimension::Day => "to_char(sl.\"startTime\", 'YYYY-MM-DD')",
-        SpendDimension::ApiKey => "sl.api_key",
-        SpendDimension::KeyAlias => "sl.metadata->>'user_api_key_alias'",
-        SpendDimension::Model => "sl.model",
-        SpendDimension::ModelGroup => "sl.model_group",
-        SpendDimension::TeamId => "sl.team_id",
-        SpendDimension::TeamName => "COALESCE(tt.team_alias, 'Unassigned Team')",
-        SpendDimension::User => "sl.\"user\"",
-        SpendDimension::EndUser => "sl.end_user",
-        SpendDimension::Tag => "tag.value",
-    }
+    tables::spend_filter(
+        PG,
+        q,
+        |v| -> Param { Box::new(v.to_owned()) },
+        |t| -> Param { Box::new(ts(t)) },
+    )
 }
 
 // ---------------------------------------------------------------- the trait
@@ -945,9 +562,8 @@ impl Store for PostgresStore {
     fn insert_key(&self, row: KeyRow) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let sql = format!(
-                "INSERT INTO \"LiteLLM_VerificationToken\" ({}) VALUES ({})",
-                KEY_COLUMNS_PLAIN.join(", "),
-                placeholders(1, KEY_COLUMNS_PLAIN.len())
+                "INSERT INTO \"LiteLLM_VerificationToken\" {}",
+                tables::values_clause(PG, KEY_COLUMNS)
             );
             self.execute(&sql, &key_values(&row)).await.map(|_| ())
         })
@@ -1022,7 +638,7 @@ impl Store for PostgresStore {
 
     fn get_deleted_key(&self, token: String) -> StoreFuture<'_, Option<DeletedKeyRow>> {
         Box::pin(async move {
-            let cols = KEY_COLUMNS_PLAIN.join(", ");
+            let cols = KEY_COLUMNS.join(", ");
             let rows = self
                 .query(
                     &format!(
@@ -1032,15 +648,8 @@ impl Store for PostgresStore {
                     &[Box::new(token)],
                 )
                 .await?;
-            let n = KEY_COLUMNS_PLAIN.len();
             rows.first()
-                .map(|r| {
-                    Ok(DeletedKeyRow {
-                        key: key_from_row(r)?,
-                        deleted_at: get_ts(r, n)?.unwrap_or(0),
-                        deleted_by: r.try_get(n + 1)?,
-                    })
-                })
+                .map(tables::deleted_key_from)
                 .transpose()
                 .map_err(|e| self.err(e))
         })
@@ -1111,9 +720,8 @@ impl Store for PostgresStore {
     fn insert_team(&self, row: TeamRow) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let sql = format!(
-                "INSERT INTO \"LiteLLM_TeamTable\" ({}) VALUES ({})",
-                TEAM_COLUMNS.join(", "),
-                placeholders(1, TEAM_COLUMNS.len())
+                "INSERT INTO \"LiteLLM_TeamTable\" {}",
+                tables::values_clause(PG, TEAM_COLUMNS)
             );
             self.execute(&sql, &team_values(&row)).await.map(|_| ())
         })
@@ -1133,34 +741,9 @@ impl Store for PostgresStore {
 
     fn update_team(&self, row: TeamRow, set_spend: bool) -> StoreFuture<'_, bool> {
         Box::pin(async move {
-            let n = TEAM_COLUMNS.len();
-            let sets: Vec<String> = TEAM_COLUMNS
-                .iter()
-                .enumerate()
-                .skip(1)
-                .map(|(i, col)| {
-                    if *col == "spend" {
-                        format!(
-                            "spend = CASE WHEN ${} THEN ${} ELSE spend END",
-                            n + 1,
-                            i + 1
-                        )
-                    } else {
-                        format!("{col} = ${}", i + 1)
-                    }
-                })
-                .collect();
             let mut values = team_values(&row);
             values.push(Box::new(set_spend));
-            let changed = self
-                .execute(
-                    &format!(
-                        "UPDATE \"LiteLLM_TeamTable\" SET {} WHERE team_id = $1",
-                        sets.join(", ")
-                    ),
-                    &values,
-                )
-                .await?;
+            let changed = self.execute(&tables::update_team(PG), &values).await?;
             Ok(changed > 0)
         })
     }
@@ -1245,7 +828,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let rows = self
                 .query(
-                    &select_end_users("WHERE e.user_id = $1"),
+                    &tables::select_end_users(PG, "WHERE e.user_id = $1"),
                     &[Box::new(user_id)],
                 )
                 .await?;
@@ -1306,7 +889,7 @@ impl Store for PostgresStore {
             };
             let rows = self
                 .query(
-                    &select_end_users(&format!("{filter} ORDER BY e.user_id")),
+                    &tables::select_end_users(PG, &format!("{filter} ORDER BY e.user_id")),
                     &[],
                 )
                 .await?;
@@ -1414,10 +997,9 @@ impl Store for PostgresStore {
                 Box::pin(async move {
                     let insert = tx
                         .prepare(&format!(
-                            "INSERT INTO \"LiteLLM_SpendLogs\" ({}) VALUES ({})
+                            "INSERT INTO \"LiteLLM_SpendLogs\" {}
                              ON CONFLICT (request_id) DO NOTHING",
-                            LOG_COLUMNS_PLAIN.join(", "),
-                            placeholders(1, LOG_COLUMNS_PLAIN.len())
+                            tables::values_clause(PG, LOG_COLUMNS)
                         ))
                         .await?;
                     // Pipelined: every insert is sent before the first answer is read.
@@ -1468,10 +1050,6 @@ impl Store for PostgresStore {
     fn spend_logs(&self, query: SpendLogQuery) -> StoreFuture<'_, Vec<SpendLogRow>> {
         Box::pin(async move {
             let (where_sql, values) = spend_filter(&query);
-            let cols: Vec<String> = LOG_COLUMNS_PLAIN
-                .iter()
-                .map(|c| format!("sl.{c}"))
-                .collect();
             let limit = if query.limit == 0 {
                 "ALL".to_owned()
             } else {
@@ -1482,7 +1060,7 @@ impl Store for PostgresStore {
                     &format!(
                         "SELECT {} FROM \"LiteLLM_SpendLogs\" sl{where_sql}
                          ORDER BY sl.\"startTime\" DESC, sl.request_id DESC LIMIT {limit}",
-                        cols.join(", ")
+                        tables::qualified("sl", LOG_COLUMNS)
                     ),
                     &values,
                 )
@@ -1497,7 +1075,7 @@ impl Store for PostgresStore {
     fn spend_totals(&self, query: SpendTotalsQuery) -> StoreFuture<'_, Vec<SpendTotalsRow>> {
         Box::pin(async move {
             let (where_sql, values) = spend_filter(&query.filter);
-            let dims: Vec<&str> = query.group_by.iter().map(|d| dimension_sql(*d)).collect();
+            let dims: Vec<&str> = query.group_by.iter().map(|d| PG.dimension(*d)).collect();
             let mut joins = String::new();
             if query.group_by.contains(&SpendDimension::TeamName) {
                 joins.push_str(" LEFT JOIN \"LiteLLM_TeamTable\" tt ON tt.team_id = sl.team_id");

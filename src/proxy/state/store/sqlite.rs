@@ -8,13 +8,19 @@ use std::time::Duration;
 
 use rusqlite::types::Value as Sql;
 use rusqlite::{params_from_iter, Connection, ErrorCode, OpenFlags, Row};
+use serde_json::Value;
 
+use super::tables::{
+    self, select_keys, select_teams, Cells, Dialect, Encode, KEY_COLUMNS, LOG_COLUMNS, TEAM_COLUMNS,
+};
 use super::{
-    migrations, BudgetOwner, BudgetReset, BudgetRow, DeletedKeyRow, EndUserRow, JsonObject,
-    KeyQuery, KeyRow, SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow, SpendTotalsQuery,
-    SpendTotalsRow, Store, StoreError, StoreFuture, TeamRow,
+    migrations, BudgetOwner, BudgetReset, BudgetRow, DeletedKeyRow, EndUserRow, KeyQuery, KeyRow,
+    SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow, SpendTotalsQuery, SpendTotalsRow,
+    Store, StoreError, StoreFuture, TeamRow,
 };
 use crate::spend::clock::Micros;
+
+const LITE: Dialect = Dialect::Sqlite;
 
 /// How long a connection waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -179,180 +185,121 @@ impl Drop for SqliteStore {
 
 // ---------------------------------------------------------------- value conversions
 
-fn text(s: &Option<String>) -> Sql {
-    s.as_ref().map_or(Sql::Null, |s| Sql::Text(s.clone()))
-}
-
-fn int(i: Option<i64>) -> Sql {
-    i.map_or(Sql::Null, Sql::Integer)
-}
-
-fn real(f: Option<f64>) -> Sql {
-    f.map_or(Sql::Null, Sql::Real)
-}
-
-fn boolean(b: Option<bool>) -> Sql {
-    b.map_or(Sql::Null, |b| Sql::Integer(i64::from(b)))
-}
-
 fn json<T: serde::Serialize>(v: &T) -> Sql {
     Sql::Text(serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned()))
 }
 
-fn object(row: &Row<'_>, i: usize) -> rusqlite::Result<JsonObject> {
-    let s: Option<String> = row.get(i)?;
-    Ok(s.and_then(|s| serde_json::from_str::<JsonObject>(&s).ok())
-        .unwrap_or_default())
+/// SQLite's storage of LiteLLM's columns: JSON as text, times as integer microseconds.
+struct Lite;
+
+impl Encode for Lite {
+    type Value = Sql;
+
+    fn text(v: Option<&str>) -> Sql {
+        v.map_or(Sql::Null, |s| Sql::Text(s.to_owned()))
+    }
+
+    fn real(v: Option<f64>) -> Sql {
+        v.map_or(Sql::Null, Sql::Real)
+    }
+
+    fn bigint(v: Option<i64>) -> Sql {
+        v.map_or(Sql::Null, Sql::Integer)
+    }
+
+    fn int(v: Option<i64>) -> Sql {
+        v.map_or(Sql::Null, Sql::Integer)
+    }
+
+    fn time(v: Option<Micros>) -> Sql {
+        v.map_or(Sql::Null, Sql::Integer)
+    }
+
+    fn flag(v: Option<bool>) -> Sql {
+        v.map_or(Sql::Null, |b| Sql::Integer(i64::from(b)))
+    }
+
+    fn list(v: &[String]) -> Sql {
+        json(&v)
+    }
+
+    fn json(v: Option<Value>) -> Sql {
+        v.map_or(Sql::Null, |v| json(&v))
+    }
 }
 
-fn list<T: serde::de::DeserializeOwned>(row: &Row<'_>, i: usize) -> rusqlite::Result<Vec<T>> {
-    let s: Option<String> = row.get(i)?;
-    Ok(s.and_then(|s| serde_json::from_str::<Vec<T>>(&s).ok())
-        .unwrap_or_default())
+impl Cells for Row<'_> {
+    type Error = rusqlite::Error;
+
+    fn text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+
+    fn real(&self, i: usize) -> rusqlite::Result<Option<f64>> {
+        self.get(i)
+    }
+
+    fn bigint(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+
+    fn int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+
+    fn time(&self, i: usize) -> rusqlite::Result<Option<Micros>> {
+        self.get(i)
+    }
+
+    fn flag(&self, i: usize) -> rusqlite::Result<Option<bool>> {
+        Ok(self.get::<_, Option<i64>>(i)?.map(|v| v != 0))
+    }
+
+    fn list(&self, i: usize) -> rusqlite::Result<Vec<String>> {
+        let s: Option<String> = self.get(i)?;
+        Ok(s.and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default())
+    }
+
+    fn json(&self, i: usize) -> rusqlite::Result<Option<Value>> {
+        let s: Option<String> = self.get(i)?;
+        Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+    }
 }
-
-fn flag(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<bool>> {
-    Ok(row.get::<_, Option<i64>>(i)?.map(|v| v != 0))
-}
-
-/// `?1, ?2, ... ?n`.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-// ---------------------------------------------------------------- keys
-
-const KEY_COLUMNS: &[&str] = &[
-    "token",
-    "key_name",
-    "key_alias",
-    "spend",
-    "expires",
-    "models",
-    "aliases",
-    "config",
-    "user_id",
-    "team_id",
-    "permissions",
-    "max_parallel_requests",
-    "metadata",
-    "blocked",
-    "tpm_limit",
-    "rpm_limit",
-    "max_budget",
-    "budget_duration",
-    "budget_reset_at",
-    "allowed_cache_controls",
-    "model_spend",
-    "model_max_budget",
-    "budget_id",
-    "organization_id",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-    "rotation_count",
-    "last_rotation_at",
-];
 
 fn key_values(k: &KeyRow) -> Vec<Sql> {
-    vec![
-        Sql::Text(k.token.clone()),
-        text(&k.key_name),
-        text(&k.key_alias),
-        Sql::Real(k.spend),
-        int(k.expires),
-        json(&k.models),
-        json(&k.aliases),
-        json(&k.config),
-        text(&k.user_id),
-        text(&k.team_id),
-        json(&k.permissions),
-        int(k.max_parallel_requests),
-        json(&k.metadata),
-        boolean(k.blocked),
-        int(k.tpm_limit),
-        int(k.rpm_limit),
-        real(k.max_budget),
-        text(&k.budget_duration),
-        int(k.budget_reset_at),
-        json(&k.allowed_cache_controls),
-        json(&k.model_spend),
-        json(&k.model_max_budget),
-        text(&k.budget_id),
-        text(&k.organization_id),
-        int(k.created_at),
-        text(&k.created_by),
-        int(k.updated_at),
-        text(&k.updated_by),
-        Sql::Integer(k.rotation_count),
-        int(k.last_rotation_at),
-    ]
+    tables::key_values::<Lite>(k)
 }
 
 fn key_from_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
-    Ok(KeyRow {
-        token: r.get(0)?,
-        key_name: r.get(1)?,
-        key_alias: r.get(2)?,
-        spend: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
-        expires: r.get(4)?,
-        models: list(r, 5)?,
-        aliases: object(r, 6)?,
-        config: object(r, 7)?,
-        user_id: r.get(8)?,
-        team_id: r.get(9)?,
-        permissions: object(r, 10)?,
-        max_parallel_requests: r.get(11)?,
-        metadata: object(r, 12)?,
-        blocked: flag(r, 13)?,
-        tpm_limit: r.get(14)?,
-        rpm_limit: r.get(15)?,
-        max_budget: r.get(16)?,
-        budget_duration: r.get(17)?,
-        budget_reset_at: r.get(18)?,
-        allowed_cache_controls: list(r, 19)?,
-        model_spend: object(r, 20)?,
-        model_max_budget: object(r, 21)?,
-        budget_id: r.get(22)?,
-        organization_id: r.get(23)?,
-        created_at: r.get(24)?,
-        created_by: r.get(25)?,
-        updated_at: r.get(26)?,
-        updated_by: r.get(27)?,
-        rotation_count: r.get::<_, Option<i64>>(28)?.unwrap_or(0),
-        last_rotation_at: r.get(29)?,
-    })
+    tables::key_from(r)
 }
 
-fn select_keys(where_sql: &str) -> String {
-    format!(
-        "SELECT {} FROM \"LiteLLM_VerificationToken\" {where_sql}",
-        KEY_COLUMNS.join(", ")
-    )
+fn team_values(t: &TeamRow) -> Vec<Sql> {
+    tables::team_values::<Lite>(t)
 }
 
-/// `UPDATE` every key column from `?1..?30` where the token is `?32`; spend only if `?31`.
-fn update_key_sql() -> String {
-    let sets: Vec<String> = KEY_COLUMNS
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if *c == "spend" {
-                format!("spend = CASE WHEN ?31 = 1 THEN ?{} ELSE spend END", i + 1)
-            } else {
-                format!("{c} = ?{}", i + 1)
-            }
-        })
-        .collect();
-    format!(
-        "UPDATE \"LiteLLM_VerificationToken\" SET {} WHERE token = ?32",
-        sets.join(", ")
-    )
+fn team_from_row(r: &Row<'_>) -> rusqlite::Result<TeamRow> {
+    tables::team_from(r)
 }
+
+fn budget_values(b: &BudgetRow) -> Vec<Sql> {
+    tables::budget_values::<Lite>(b)
+}
+
+fn end_user_from_row(r: &Row<'_>) -> rusqlite::Result<EndUserRow> {
+    tables::end_user_from(r)
+}
+
+fn log_values(l: &SpendLogRow) -> Vec<Sql> {
+    tables::log_values::<Lite>(l)
+}
+
+fn log_from_row(r: &Row<'_>) -> rusqlite::Result<SpendLogRow> {
+    tables::log_from(r)
+}
+
+// ---------------------------------------------------------------- keys
 
 fn update_key(
     conn: &Connection,
@@ -363,7 +310,7 @@ fn update_key(
     let mut values = key_values(row);
     values.push(Sql::Integer(i64::from(set_spend)));
     values.push(Sql::Text(where_token.to_owned()));
-    Ok(conn.execute(&update_key_sql(), params_from_iter(values))? > 0)
+    Ok(conn.execute(&tables::update_key(LITE), params_from_iter(values))? > 0)
 }
 
 /// Copy the keys matching `where_sql` (with `?1` = `param`) to the deleted-keys table, and
@@ -402,346 +349,21 @@ fn archive_keys(
 
 // ---------------------------------------------------------------- teams
 
-const TEAM_COLUMNS: &[&str] = &[
-    "team_id",
-    "team_alias",
-    "organization_id",
-    "admins",
-    "members",
-    "members_with_roles",
-    "metadata",
-    "max_budget",
-    "soft_budget",
-    "spend",
-    "models",
-    "max_parallel_requests",
-    "tpm_limit",
-    "rpm_limit",
-    "budget_duration",
-    "budget_reset_at",
-    "blocked",
-    "created_at",
-    "updated_at",
-    "model_spend",
-    "model_max_budget",
-];
-
-fn team_values(t: &TeamRow) -> Vec<Sql> {
-    vec![
-        Sql::Text(t.team_id.clone()),
-        text(&t.team_alias),
-        text(&t.organization_id),
-        json(&t.admins),
-        json(&t.members),
-        json(&t.members_with_roles),
-        json(&t.metadata),
-        real(t.max_budget),
-        real(t.soft_budget),
-        Sql::Real(t.spend),
-        json(&t.models),
-        int(t.max_parallel_requests),
-        int(t.tpm_limit),
-        int(t.rpm_limit),
-        text(&t.budget_duration),
-        int(t.budget_reset_at),
-        Sql::Integer(i64::from(t.blocked)),
-        int(t.created_at),
-        int(t.updated_at),
-        json(&t.model_spend),
-        json(&t.model_max_budget),
-    ]
-}
-
-fn team_from_row(r: &Row<'_>) -> rusqlite::Result<TeamRow> {
-    Ok(TeamRow {
-        team_id: r.get(0)?,
-        team_alias: r.get(1)?,
-        organization_id: r.get(2)?,
-        admins: list(r, 3)?,
-        members: list(r, 4)?,
-        members_with_roles: list(r, 5)?,
-        metadata: object(r, 6)?,
-        max_budget: r.get(7)?,
-        soft_budget: r.get(8)?,
-        spend: r.get::<_, Option<f64>>(9)?.unwrap_or(0.0),
-        models: list(r, 10)?,
-        max_parallel_requests: r.get(11)?,
-        tpm_limit: r.get(12)?,
-        rpm_limit: r.get(13)?,
-        budget_duration: r.get(14)?,
-        budget_reset_at: r.get(15)?,
-        blocked: flag(r, 16)?.unwrap_or(false),
-        created_at: r.get(17)?,
-        updated_at: r.get(18)?,
-        model_spend: object(r, 19)?,
-        model_max_budget: object(r, 20)?,
-    })
-}
-
-fn select_teams(where_sql: &str) -> String {
-    format!(
-        "SELECT {} FROM \"LiteLLM_TeamTable\" {where_sql}",
-        TEAM_COLUMNS.join(", ")
-    )
-}
-
 // ---------------------------------------------------------------- end users and budgets
 
-const BUDGET_COLUMNS: &[&str] = &[
-    "budget_id",
-    "max_budget",
-    "soft_budget",
-    "max_parallel_requests",
-    "tpm_limit",
-    "rpm_limit",
-    "model_max_budget",
-    "budget_duration",
-    "budget_reset_at",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "updated_by",
-];
-
-fn budget_values(b: &BudgetRow) -> Vec<Sql> {
-    vec![
-        Sql::Text(b.budget_id.clone()),
-        real(b.max_budget),
-        real(b.soft_budget),
-        int(b.max_parallel_requests),
-        int(b.tpm_limit),
-        int(b.rpm_limit),
-        b.model_max_budget.as_ref().map_or(Sql::Null, json),
-        text(&b.budget_duration),
-        int(b.budget_reset_at),
-        Sql::Integer(b.created_at),
-        Sql::Text(b.created_by.clone()),
-        Sql::Integer(b.updated_at),
-        Sql::Text(b.updated_by.clone()),
-    ]
-}
-
 fn upsert_budget(conn: &Connection, b: &BudgetRow) -> rusqlite::Result<()> {
-    let sets: Vec<String> = BUDGET_COLUMNS
-        .iter()
-        .skip(1)
-        .filter(|c| !matches!(**c, "created_at" | "created_by"))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
     conn.execute(
-        &format!(
-            "INSERT INTO \"LiteLLM_BudgetTable\" ({}) VALUES ({})
-             ON CONFLICT(budget_id) DO UPDATE SET {}",
-            BUDGET_COLUMNS.join(", "),
-            placeholders(1, BUDGET_COLUMNS.len()),
-            sets.join(", ")
-        ),
+        &tables::upsert_budget(LITE),
         params_from_iter(budget_values(b)),
     )?;
     Ok(())
 }
 
-/// End-user columns, then the budget's (all null without one).
-fn select_end_users(where_sql: &str) -> String {
-    let budget: Vec<String> = BUDGET_COLUMNS.iter().map(|c| format!("b.{c}")).collect();
-    format!(
-        "SELECT e.user_id, e.alias, e.spend, e.allowed_model_region, e.default_model, e.models,
-                e.budget_id, e.blocked, {}
-         FROM \"LiteLLM_EndUserTable\" e
-         LEFT JOIN \"LiteLLM_BudgetTable\" b ON b.budget_id = e.budget_id {where_sql}",
-        budget.join(", ")
-    )
-}
-
-fn end_user_from_row(r: &Row<'_>) -> rusqlite::Result<EndUserRow> {
-    let budget_id: Option<String> = r.get(8)?;
-    let budget = match budget_id {
-        Some(budget_id) => Some(BudgetRow {
-            budget_id,
-            max_budget: r.get(9)?,
-            soft_budget: r.get(10)?,
-            max_parallel_requests: r.get(11)?,
-            tpm_limit: r.get(12)?,
-            rpm_limit: r.get(13)?,
-            model_max_budget: r
-                .get::<_, Option<String>>(14)?
-                .and_then(|s| serde_json::from_str(&s).ok()),
-            budget_duration: r.get(15)?,
-            budget_reset_at: r.get(16)?,
-            created_at: r.get::<_, Option<i64>>(17)?.unwrap_or(0),
-            created_by: r.get::<_, Option<String>>(18)?.unwrap_or_default(),
-            updated_at: r.get::<_, Option<i64>>(19)?.unwrap_or(0),
-            updated_by: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
-        }),
-        None => None,
-    };
-    Ok(EndUserRow {
-        user_id: r.get(0)?,
-        alias: r.get(1)?,
-        spend: r.get::<_, Option<f64>>(2)?.unwrap_or(0.0),
-        allowed_model_region: r.get(3)?,
-        default_model: r.get(4)?,
-        models: list(r, 5)?,
-        budget_id: r.get(6)?,
-        blocked: flag(r, 7)?.unwrap_or(false),
-        budget,
-    })
-}
-
 // ---------------------------------------------------------------- spend logs
 
-const LOG_COLUMNS: &[&str] = &[
-    "request_id",
-    "call_type",
-    "api_key",
-    "spend",
-    "total_tokens",
-    "prompt_tokens",
-    "completion_tokens",
-    "\"startTime\"",
-    "\"endTime\"",
-    "request_duration_ms",
-    "\"completionStartTime\"",
-    "model",
-    "model_id",
-    "model_group",
-    "custom_llm_provider",
-    "api_base",
-    "\"user\"",
-    "metadata",
-    "cache_hit",
-    "request_tags",
-    "team_id",
-    "end_user",
-    "status",
-];
-
-fn log_values(l: &SpendLogRow) -> Vec<Sql> {
-    vec![
-        Sql::Text(l.request_id.clone()),
-        Sql::Text(l.call_type.clone()),
-        Sql::Text(l.api_key.clone()),
-        Sql::Real(l.spend),
-        Sql::Integer(l.total_tokens),
-        Sql::Integer(l.prompt_tokens),
-        Sql::Integer(l.completion_tokens),
-        Sql::Integer(l.start_time),
-        Sql::Integer(l.end_time),
-        int(l.request_duration_ms),
-        int(l.completion_start_time),
-        Sql::Text(l.model.clone()),
-        text(&l.model_id),
-        text(&l.model_group),
-        text(&l.custom_llm_provider),
-        text(&l.api_base),
-        text(&l.user),
-        json(&l.metadata),
-        text(&l.cache_hit),
-        json(&l.request_tags),
-        text(&l.team_id),
-        text(&l.end_user),
-        text(&l.status),
-    ]
-}
-
-fn log_from_row(r: &Row<'_>) -> rusqlite::Result<SpendLogRow> {
-    Ok(SpendLogRow {
-        request_id: r.get(0)?,
-        call_type: r.get(1)?,
-        api_key: r.get(2)?,
-        spend: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
-        total_tokens: r.get(4)?,
-        prompt_tokens: r.get(5)?,
-        completion_tokens: r.get(6)?,
-        start_time: r.get(7)?,
-        end_time: r.get(8)?,
-        request_duration_ms: r.get(9)?,
-        completion_start_time: r.get(10)?,
-        model: r.get(11)?,
-        model_id: r.get(12)?,
-        model_group: r.get(13)?,
-        custom_llm_provider: r.get(14)?,
-        api_base: r.get(15)?,
-        user: r.get(16)?,
-        metadata: object(r, 17)?,
-        cache_hit: r.get(18)?,
-        request_tags: list(r, 19)?,
-        team_id: r.get(20)?,
-        end_user: r.get(21)?,
-        status: r.get(22)?,
-    })
-}
-
-/// ` WHERE ...` for a spend query on `"LiteLLM_SpendLogs" sl`, and its parameters.
+/// ` WHERE ...` for a spend query, and its parameters.
 fn spend_filter(q: &SpendLogQuery) -> (String, Vec<Sql>) {
-    let mut clauses = Vec::new();
-    let mut values = Vec::new();
-    let mut add = |clause: &str, v: Sql| {
-        values.push(v);
-        clauses.push(clause.replace('?', &format!("?{}", values.len())));
-    };
-    if let Some(v) = &q.api_key {
-        add("sl.api_key = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.key_alias {
-        add(
-            "json_extract(sl.metadata, '$.user_api_key_alias') = ?",
-            Sql::Text(v.clone()),
-        );
-    }
-    if let Some(v) = &q.request_id {
-        add("sl.request_id = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.user {
-        add("sl.\"user\" = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.end_user {
-        add("sl.end_user = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.team_id {
-        add("sl.team_id = ?", Sql::Text(v.clone()));
-    }
-    if let Some(v) = &q.model {
-        values.push(Sql::Text(v.clone()));
-        let n = values.len();
-        clauses.push(format!("(sl.model = ?{n} OR sl.model_group = ?{n})"));
-    }
-    if let Some(v) = &q.tag {
-        values.push(Sql::Text(v.clone()));
-        let n = values.len();
-        clauses.push(format!(
-            "EXISTS (SELECT 1 FROM json_each(sl.request_tags) WHERE json_each.value = ?{n})"
-        ));
-    }
-    if let Some(v) = q.start {
-        values.push(Sql::Integer(v));
-        clauses.push(format!("sl.\"startTime\" >= ?{}", values.len()));
-    }
-    if let Some(v) = q.end {
-        values.push(Sql::Integer(v));
-        clauses.push(format!("sl.\"startTime\" < ?{}", values.len()));
-    }
-    let sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", clauses.join(" AND "))
-    };
-    (sql, values)
-}
-
-fn dimension_sql(d: SpendDimension) -> &'static str {
-    match d {
-        SpendDimension::Day => "strftime('%Y-%m-%d', sl.\"startTime\" / 1000000, 'unixepoch')",
-        SpendDimension::ApiKey => "sl.api_key",
-        SpendDimension::KeyAlias => "json_extract(sl.metadata, '$.user_api_key_alias')",
-        SpendDimension::Model => "sl.model",
-        SpendDimension::ModelGroup => "sl.model_group",
-        SpendDimension::TeamId => "sl.team_id",
-        SpendDimension::TeamName => "COALESCE(tt.team_alias, 'Unassigned Team')",
-        SpendDimension::User => "sl.\"user\"",
-        SpendDimension::EndUser => "sl.end_user",
-        SpendDimension::Tag => "tag.value",
-    }
+    tables::spend_filter(LITE, q, |v| Sql::Text(v.to_owned()), Sql::Integer)
 }
 
 // ---------------------------------------------------------------- the trait
@@ -759,9 +381,8 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO \"LiteLLM_VerificationToken\" ({}) VALUES ({})",
-                    KEY_COLUMNS.join(", "),
-                    placeholders(1, KEY_COLUMNS.len())
+                    "INSERT INTO \"LiteLLM_VerificationToken\" {}",
+                    tables::values_clause(LITE, KEY_COLUMNS)
                 ),
                 params_from_iter(key_values(&row)),
             )
@@ -832,14 +453,7 @@ impl Store for SqliteStore {
                 "SELECT {cols}, deleted_at, deleted_by FROM \"LiteLLM_DeletedVerificationToken\"
                  WHERE token = ?1 ORDER BY deleted_at DESC LIMIT 1"
             ))?;
-            let n = KEY_COLUMNS.len();
-            let mut rows = stmt.query_map([token], |r| {
-                Ok(DeletedKeyRow {
-                    key: key_from_row(r)?,
-                    deleted_at: r.get(n)?,
-                    deleted_by: r.get(n + 1)?,
-                })
-            })?;
+            let mut rows = stmt.query_map([token], |r| tables::deleted_key_from(r))?;
             rows.next().transpose()
         })
     }
@@ -896,9 +510,8 @@ impl Store for SqliteStore {
         self.write(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO \"LiteLLM_TeamTable\" ({}) VALUES ({})",
-                    TEAM_COLUMNS.join(", "),
-                    placeholders(1, TEAM_COLUMNS.len())
+                    "INSERT INTO \"LiteLLM_TeamTable\" {}",
+                    tables::values_clause(LITE, TEAM_COLUMNS)
                 ),
                 params_from_iter(team_values(&row)),
             )
@@ -916,32 +529,9 @@ impl Store for SqliteStore {
 
     fn update_team(&self, row: TeamRow, set_spend: bool) -> StoreFuture<'_, bool> {
         self.write(move |c| {
-            let n = TEAM_COLUMNS.len();
-            let sets: Vec<String> = TEAM_COLUMNS
-                .iter()
-                .enumerate()
-                .skip(1)
-                .map(|(i, col)| {
-                    if *col == "spend" {
-                        format!(
-                            "spend = CASE WHEN ?{} = 1 THEN ?{} ELSE spend END",
-                            n + 1,
-                            i + 1
-                        )
-                    } else {
-                        format!("{col} = ?{}", i + 1)
-                    }
-                })
-                .collect();
             let mut values = team_values(&row);
             values.push(Sql::Integer(i64::from(set_spend)));
-            let changed = c.execute(
-                &format!(
-                    "UPDATE \"LiteLLM_TeamTable\" SET {} WHERE team_id = ?1",
-                    sets.join(", ")
-                ),
-                params_from_iter(values),
-            )?;
+            let changed = c.execute(&tables::update_team(LITE), params_from_iter(values))?;
             Ok(changed > 0)
         })
     }
@@ -994,12 +584,12 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params_from_iter([
                     Sql::Text(row.user_id.clone()),
-                    text(&row.alias),
+                    Lite::text(row.alias.as_deref()),
                     Sql::Real(row.spend),
-                    text(&row.allowed_model_region),
-                    text(&row.default_model),
+                    Lite::text(row.allowed_model_region.as_deref()),
+                    Lite::text(row.default_model.as_deref()),
                     json(&row.models),
-                    text(&row.budget_id),
+                    Lite::text(row.budget_id.as_deref()),
                     Sql::Integer(i64::from(row.blocked)),
                 ]),
             )?;
@@ -1009,7 +599,8 @@ impl Store for SqliteStore {
 
     fn get_end_user(&self, user_id: String) -> StoreFuture<'_, Option<EndUserRow>> {
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(&select_end_users("WHERE e.user_id = ?1"))?;
+            let mut stmt =
+                c.prepare_cached(&tables::select_end_users(LITE, "WHERE e.user_id = ?1"))?;
             let mut rows = stmt.query_map([user_id], end_user_from_row)?;
             rows.next().transpose()
         })
@@ -1027,11 +618,11 @@ impl Store for SqliteStore {
                  WHERE user_id = ?1",
                 params_from_iter([
                     Sql::Text(row.user_id.clone()),
-                    text(&row.alias),
-                    text(&row.allowed_model_region),
-                    text(&row.default_model),
+                    Lite::text(row.alias.as_deref()),
+                    Lite::text(row.allowed_model_region.as_deref()),
+                    Lite::text(row.default_model.as_deref()),
                     json(&row.models),
-                    text(&row.budget_id),
+                    Lite::text(row.budget_id.as_deref()),
                     Sql::Integer(i64::from(row.blocked)),
                 ]),
             )?;
@@ -1062,7 +653,10 @@ impl Store for SqliteStore {
             } else {
                 ""
             };
-            let mut stmt = c.prepare(&select_end_users(&format!("{filter} ORDER BY e.user_id")))?;
+            let mut stmt = c.prepare(&tables::select_end_users(
+                LITE,
+                &format!("{filter} ORDER BY e.user_id"),
+            ))?;
             let rows = stmt.query_map([], end_user_from_row)?;
             rows.collect()
         })
@@ -1142,9 +736,8 @@ impl Store for SqliteStore {
             let tx = c.transaction()?;
             {
                 let mut insert = tx.prepare_cached(&format!(
-                    "INSERT OR IGNORE INTO \"LiteLLM_SpendLogs\" ({}) VALUES ({})",
-                    LOG_COLUMNS.join(", "),
-                    placeholders(1, LOG_COLUMNS.len())
+                    "INSERT OR IGNORE INTO \"LiteLLM_SpendLogs\" {}",
+                    tables::values_clause(LITE, LOG_COLUMNS)
                 ))?;
                 for l in &batch.logs {
                     insert.execute(params_from_iter(log_values(l)))?;
@@ -1176,7 +769,6 @@ impl Store for SqliteStore {
     fn spend_logs(&self, query: SpendLogQuery) -> StoreFuture<'_, Vec<SpendLogRow>> {
         self.read(move |c| {
             let (where_sql, values) = spend_filter(&query);
-            let cols: Vec<String> = LOG_COLUMNS.iter().map(|c| format!("sl.{c}")).collect();
             let limit = if query.limit == 0 {
                 -1
             } else {
@@ -1185,7 +777,7 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare(&format!(
                 "SELECT {} FROM \"LiteLLM_SpendLogs\" sl{where_sql}
                  ORDER BY sl.\"startTime\" DESC, sl.request_id DESC LIMIT {limit}",
-                cols.join(", ")
+                tables::qualified("sl", LOG_COLUMNS)
             ))?;
             let rows = stmt.query_map(params_from_iter(values), log_from_row)?;
             rows.collect()
@@ -1195,7 +787,7 @@ impl Store for SqliteStore {
     fn spend_totals(&self, query: SpendTotalsQuery) -> StoreFuture<'_, Vec<SpendTotalsRow>> {
         self.read(move |c| {
             let (where_sql, values) = spend_filter(&query.filter);
-            let dims: Vec<&str> = query.group_by.iter().map(|d| dimension_sql(*d)).collect();
+            let dims: Vec<&str> = query.group_by.iter().map(|d| LITE.dimension(*d)).collect();
             let mut joins = String::new();
             if query.group_by.contains(&SpendDimension::TeamName) {
                 joins.push_str(" LEFT JOIN \"LiteLLM_TeamTable\" tt ON tt.team_id = sl.team_id");
