@@ -587,6 +587,10 @@ class Router:
         seed: int | None = None,
         clock: ManualClock | None = None,
         model_group_alias: Mapping[str, str | Mapping[str, Any]] | None = None,
+        redis_url: str | None = None,
+        redis_host: str | None = None,
+        redis_port: int | str | None = None,
+        redis_password: str | None = None,
         **kwargs: Any,
     ) -> Router: ...
     def _set_model_list(self, model_list: Sequence[Mapping[str, Any]]) -> list[str]: ...

@@ -27,15 +27,7 @@ use crate::router::{
 use crate::types::{ChatRequest, EmbeddingRequest};
 
 /// LiteLLM `Router` parameters of the response cache: read by [`response_cache`].
-const CACHE_PARAMS: &[&str] = &[
-    "redis_url",
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "cache_responses",
-    "cache_kwargs",
-    "caching_groups",
-];
+const CACHE_PARAMS: &[&str] = &["cache_responses", "cache_kwargs", "caching_groups"];
 
 /// LiteLLM `Router` parameters that configure machinery llmswitch does not have (logging,
 /// alerting). They do not change which deployment answers, so they are accepted and
@@ -94,11 +86,16 @@ const IGNORED_LITELLM_PARAMS: &[&str] = &[
 ///     default_max_parallel_requests: ``max_parallel_requests`` of every deployment.
 ///     seed: seed of the router's random choices (reproducible weighted shuffle).
 ///     clock: a ``llmswitch.testing.ManualClock`` for cooldowns and per-minute windows.
+///     redis_url: ``redis://[:password@]host:port/db`` (``rediss://`` for TLS), or
+///     redis_host, redis_port, redis_password: a Redis shared by several processes (as
+///         LiteLLM's): a deployment that cools down in one cools down in every Router and
+///         gateway using that Redis with the same deployment ids; the response cache's
+///         Redis with ``cache_responses``. Redis never delays a call: while it is
+///         unavailable, each process's cooldowns are its own.
 ///     cache_responses: cache the router's calls (those that do not say ``caching=``) in
-///         ``llmswitch.cache``, created if unset: in memory, or in Redis with
-///         ``redis_url`` (or ``redis_host``, ``redis_port``, ``redis_password``) and
-///         ``cache_kwargs``. Answers are stored per model group, before a deployment is
-///         picked.
+///         ``llmswitch.cache``, created if unset: in memory, or in Redis with the Redis
+///         parameters and ``cache_kwargs``. Answers are stored per model group, before a
+///         deployment is picked.
 ///     caching_groups: ``[("group-a", "group-b")]``: groups that share cache entries.
 ///     **kwargs: LiteLLM parameters of logging and alerting, accepted and ignored.
 ///
@@ -109,7 +106,7 @@ const IGNORED_LITELLM_PARAMS: &[&str] = &[
 #[pyclass(module = "llmswitch._llmswitch", frozen, subclass)]
 pub struct Router {
     /// The core router, swapped by edits (`set_model_list`, `add_deployment`, ...).
-    inner: LiveRouter,
+    inner: Arc<LiveRouter>,
 }
 
 /// One `model_list` entry from Python (a dict, or a pydantic model): its JSON, and the
@@ -229,6 +226,7 @@ fn clock_of(clock: Option<&Bound<'_, PyAny>>) -> PyResult<Arc<dyn Clock>> {
 /// `caching_groups` lets model groups share entries.
 fn response_cache(
     kwargs: &Bound<'_, PyDict>,
+    redis: Option<&Map<String, Value>>,
     settings: &mut Map<String, Value>,
 ) -> Result<(), LlmError> {
     let py = kwargs.py();
@@ -252,20 +250,8 @@ fn response_cache(
     if super::cache::global_cache(py)?.is_some() {
         return Ok(());
     }
-    let mut params = Map::new();
-    let (url, host, port) = (arg("redis_url")?, arg("redis_host")?, arg("redis_port")?);
-    if url.is_some() || (host.is_some() && port.is_some()) {
-        params.insert("type".to_owned(), Value::from("redis"));
-        for (key, value) in [
-            ("url", url),
-            ("host", host),
-            ("port", port),
-            ("password", arg("redis_password")?),
-        ] {
-            if let Some(v) = value {
-                params.insert(key.to_owned(), v);
-            }
-        }
+    let mut params = redis.cloned().unwrap_or_default();
+    if !params.is_empty() {
         if let Some(Value::Object(extra)) = arg("cache_kwargs")? {
             params.extend(extra);
         }
@@ -277,6 +263,64 @@ fn response_cache(
     let cache = Bound::new(py, cache).map_err(|e| LlmError::bad_request(e.to_string()))?;
     pkg.setattr("cache", cache)
         .map_err(|e| LlmError::bad_request(e.to_string()))
+}
+
+/// LiteLLM's Router Redis parameters (`redis_url`, or `redis_host` and `redis_port`, with
+/// `redis_password`), as given.
+struct RedisArgs<'a, 'py> {
+    url: Option<&'a Bound<'py, PyAny>>,
+    host: Option<&'a Bound<'py, PyAny>>,
+    port: Option<&'a Bound<'py, PyAny>>,
+    password: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// The Redis parameters as a Redis cache's (`Cache(type="redis", ...)`); `None` without
+/// `redis_url` or `redis_host` and `redis_port`.
+fn redis_params(args: &RedisArgs<'_, '_>) -> Result<Option<Map<String, Value>>, LlmError> {
+    let arg = |name: &str, v: Option<&Bound<'_, PyAny>>| -> Result<Option<Value>, LlmError> {
+        match v {
+            Some(v) if !v.is_none() => value_of(v, name).map(Some),
+            _ => Ok(None),
+        }
+    };
+    let url = arg("redis_url", args.url)?;
+    let host = arg("redis_host", args.host)?;
+    let port = arg("redis_port", args.port)?;
+    if url.is_none() && (host.is_none() || port.is_none()) {
+        return Ok(None);
+    }
+    let mut params = Map::new();
+    params.insert("type".to_owned(), Value::from("redis"));
+    for (key, value) in [
+        ("url", url),
+        ("host", host),
+        ("port", port),
+        ("password", arg("redis_password", args.password)?),
+    ] {
+        if let Some(v) = value {
+            params.insert(key.to_owned(), v);
+        }
+    }
+    Ok(Some(params))
+}
+
+/// With LiteLLM's Redis parameters, share the router's cooldowns with every other process
+/// (Router or gateway) using that Redis and the same deployments.
+fn share_through_redis(
+    router: &Arc<LiveRouter>,
+    redis: Option<&Map<String, Value>>,
+) -> Result<(), LlmError> {
+    let Some(params) = redis else {
+        return Ok(());
+    };
+    let redis = crate::cache::CacheConfig::from_params(params)?.redis;
+    core::shared::share_cooldowns(
+        router,
+        |r| core::shared::RouterRef::Shared(r.get()),
+        &redis,
+        core::shared::REDIS_PREFIX,
+        super::runtime::shared_runtime().handle(),
+    )
 }
 
 fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, LlmError> {
@@ -342,7 +386,7 @@ impl Router {
         retry_policy=None, model_group_retry_policy=None, enable_pre_call_checks=None,
         hedge=None, min_capabilities=None, default_litellm_params=None,
         default_max_parallel_requests=None, seed=None, clock=None, model_group_alias=None,
-        **kwargs
+        redis_url=None, redis_host=None, redis_port=None, redis_password=None, **kwargs
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -370,8 +414,18 @@ impl Router {
         seed: Option<u64>,
         clock: Option<&Bound<'_, PyAny>>,
         model_group_alias: Option<&Bound<'_, PyAny>>,
+        redis_url: Option<&Bound<'_, PyAny>>,
+        redis_host: Option<&Bound<'_, PyAny>>,
+        redis_port: Option<&Bound<'_, PyAny>>,
+        redis_password: Option<&Bound<'_, PyAny>>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        let redis = redis_params(&RedisArgs {
+            url: redis_url,
+            host: redis_host,
+            port: redis_port,
+            password: redis_password,
+        })?;
         if let Some(kw) = kwargs {
             for key in kw.keys() {
                 let key: String = key.extract()?;
@@ -426,7 +480,7 @@ impl Router {
                 settings.insert("seed".to_owned(), Value::from(s));
             }
             if let Some(kw) = kwargs {
-                response_cache(kw, &mut settings)?;
+                response_cache(kw, redis.as_ref(), &mut settings)?;
             }
             let settings = RouterSettings::from_map(settings)?;
             let model_list = match model_list.filter(|v| !v.is_none()) {
@@ -448,10 +502,9 @@ impl Router {
             })
         })();
         let config = result?;
-        let inner = build(config, clock_of(clock)?)?;
-        Ok(Router {
-            inner: LiveRouter::new(inner),
-        })
+        let inner = Arc::new(LiveRouter::new(build(config, clock_of(clock)?)?));
+        share_through_redis(&inner, redis.as_ref())?;
+        Ok(Router { inner })
     }
 
     /// Serve ``model_list`` instead (LiteLLM's ``set_model_list``); the settings stay.

@@ -24,6 +24,7 @@ pub mod hedge;
 pub mod live;
 pub mod redis_usage;
 pub mod retry;
+pub mod shared;
 pub mod stats;
 pub mod strategy;
 pub mod usage;

@@ -100,6 +100,8 @@ pub const GENERAL_SETTINGS: &[&str] = &[
     "database_connection_timeout",
     "maximum_spend_logs_retention_period",
     "maximum_spend_logs_retention_interval",
+    // llmswitch's own: the spend journal's directory (docs/gateway-scaleout.md).
+    "spend_logs_journal",
 ];
 
 /// A LiteLLM duration setting (`7d`, `12h`, `30m`) as a length of time.
@@ -159,6 +161,11 @@ pub fn state_config(config: &ProxyConfig) -> StateConfig {
     if let Some(interval) = seconds(g, "proxy_batch_write_at") {
         c.spend_writer.interval = interval;
     }
+    c.spend_journal = g
+        .get("spend_logs_journal")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(std::path::PathBuf::from);
     c.spend_log_retention = duration_setting(g, "maximum_spend_logs_retention_period");
     if let Some(every) = duration_setting(g, "maximum_spend_logs_retention_interval") {
         c.retention_interval = every;
@@ -187,7 +194,7 @@ pub async fn build_hooks(config: &ProxyConfig) -> Result<(Hooks, Arc<StateHooks>
 }
 
 /// The prefix of every Redis key of the shared counters.
-pub const REDIS_PREFIX: &str = "llmswitch:";
+pub use crate::router::shared::REDIS_PREFIX;
 
 /// The store `config` names: PostgreSQL for a `postgresql://` `database_url`, else SQLite.
 pub async fn open_store(config: &ProxyConfig) -> Result<Arc<dyn Store>, ProxyError> {

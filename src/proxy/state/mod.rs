@@ -11,6 +11,7 @@ pub mod customers;
 pub mod error;
 pub mod hooks;
 pub mod invalidation;
+pub mod journal;
 pub mod keys;
 pub mod plane;
 pub mod pricing;

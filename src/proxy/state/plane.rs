@@ -17,6 +17,7 @@ use super::counters::{
     BudgetLimit, Counters, EntityLimits, Lease, LocalCounters, Refusal, ScopeId, ScopeKind,
 };
 use super::error::{py_float, ApiError, BUDGET_EXCEEDED_STATUS};
+use super::journal::{adopt_orphans, Journal, ADOPT_EVERY};
 use super::spend_writer::{SpendWriter, SpendWriterConfig, SpendWriterStats};
 use super::store::{BudgetOwner, EndUserRow, KeyRow, SpendLogRow, Store, StoreError, TeamRow};
 use super::time::{to_iso, BudgetWindow};
@@ -48,6 +49,9 @@ pub struct StateConfig {
     pub spend_log_retention: Option<Duration>,
     /// `general_settings.maximum_spend_logs_retention_interval` (LiteLLM: 1 day): how often.
     pub retention_interval: Duration,
+    /// `general_settings.spend_logs_journal`: the directory of the spend journal (see
+    /// [`super::journal`]); `None`: rows wait in memory only until their batch is written.
+    pub spend_journal: Option<std::path::PathBuf>,
 }
 
 /// Rows deleted per statement by the retention pass.
@@ -65,6 +69,7 @@ impl Default for StateConfig {
             budget_exceeded_status: BUDGET_EXCEEDED_STATUS,
             spend_log_retention: None,
             retention_interval: Duration::from_secs(24 * 3600),
+            spend_journal: None,
         }
     }
 }
@@ -282,8 +287,37 @@ impl StatePlane {
     ) -> Result<Arc<Self>, StoreError> {
         let mut writer_config = config.spend_writer;
         writer_config.keep_logs = config.spend_logs;
+        let journal = match &config.spend_journal {
+            // Replaying needs the log rows to tell what was written already.
+            Some(_) if !config.spend_logs => {
+                super::warn(
+                    "general_settings.spend_logs_journal is ignored with disable_spend_logs",
+                );
+                None
+            }
+            Some(dir) => {
+                let journal = Journal::open(dir).map_err(|e| StoreError::Backend {
+                    location: dir.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                // What killed gateways left behind is written before this one serves.
+                match adopt_orphans(dir, &store, Some(&journal)).await {
+                    Ok(0) => {}
+                    Ok(n) => super::warn(&format!(
+                        "spend journal {}: wrote {n} rows a stopped gateway had not written",
+                        dir.display()
+                    )),
+                    Err(e) => super::warn(&format!(
+                        "spend journal {}: replaying a stopped gateway's rows failed (retried later): {e}",
+                        dir.display()
+                    )),
+                }
+                Some(Arc::new(journal))
+            }
+            None => None,
+        };
         let plane = Arc::new(StatePlane {
-            spend: SpendWriter::start(store.clone(), writer_config),
+            spend: SpendWriter::start_with_journal(store.clone(), writer_config, journal.clone()),
             keys: KeyCache::new(config.cache_ttl, config.max_cached_keys),
             teams: RwLock::new(HashMap::new()),
             end_users: RwLock::new(HashMap::new()),
@@ -333,7 +367,24 @@ impl StatePlane {
                 }
             })
         });
+        let adoption = journal.map(|journal| {
+            let store = plane.store.clone();
+            let journal = Arc::downgrade(&journal);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(ADOPT_EVERY).await;
+                    let Some(journal) = journal.upgrade() else { return };
+                    if let Err(e) = adopt_orphans(journal.dir(), &store, Some(&journal)).await {
+                        super::warn(&format!(
+                            "spend journal {}: replaying a stopped gateway's rows failed (retried later): {e}",
+                            journal.dir().display()
+                        ));
+                    }
+                }
+            })
+        });
         if let Ok(mut tasks) = plane.tasks.lock() {
+            tasks.extend(adoption);
             tasks.push(resets);
             tasks.push(refreshes);
             tasks.extend(retention);

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use super::journal::Journal;
 use super::store::{SpendBatch, SpendIncrements, SpendLogRow, Store};
 
 /// Queue and batching settings.
@@ -80,7 +81,8 @@ impl SpendWriterStats {
 }
 
 enum Msg {
-    Row(Box<SpendLogRow>),
+    /// A row and its journal sequence number (0 without a journal).
+    Row(Box<SpendLogRow>, u64),
     Flush(oneshot::Sender<()>),
 }
 
@@ -92,27 +94,52 @@ pub struct SpendWriter {
     urgent: Arc<Notify>,
     stats: Arc<SpendWriterStats>,
     task: JoinHandle<()>,
+    journal: Option<Arc<Journal>>,
 }
 
 impl SpendWriter {
     /// Start the writer task on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: SpendWriterConfig) -> Self {
+        Self::start_with_journal(store, config, None)
+    }
+
+    /// [`SpendWriter::start`], appending every row to `journal` before queueing it (see
+    /// [`super::journal`]).
+    pub fn start_with_journal(
+        store: Arc<dyn Store>,
+        config: SpendWriterConfig,
+        journal: Option<Arc<Journal>>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
         let stats = Arc::new(SpendWriterStats::default());
         let urgent = Arc::new(Notify::new());
-        let task = tokio::spawn(run(store, rx, urgent.clone(), config, stats.clone()));
+        let task = tokio::spawn(run(
+            store,
+            rx,
+            urgent.clone(),
+            config,
+            stats.clone(),
+            journal.clone(),
+        ));
         SpendWriter {
             tx,
             urgent,
             stats,
             task,
+            journal,
         }
     }
 
     /// Queue a row; never waits. Returns `false` if the queue was full (the row is dropped
-    /// and counted).
+    /// and counted). With a journal, the row is in its file when this returns.
     pub fn record(&self, row: SpendLogRow) -> bool {
-        match self.tx.try_send(Msg::Row(Box::new(row))) {
+        let sent = match &self.journal {
+            Some(j) => j.append(row, |row, seq| {
+                self.tx.try_send(Msg::Row(Box::new(row), seq))
+            }),
+            None => self.tx.try_send(Msg::Row(Box::new(row), 0)),
+        };
+        match sent {
             Ok(()) => true,
             Err(_) => {
                 let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -170,7 +197,7 @@ impl SpendWriter {
     }
 }
 
-fn increments(rows: &[SpendLogRow]) -> SpendIncrements {
+pub(super) fn increments(rows: &[SpendLogRow]) -> SpendIncrements {
     let mut keys: HashMap<&str, f64> = HashMap::new();
     let mut teams: HashMap<&str, f64> = HashMap::new();
     let mut end_users: HashMap<&str, f64> = HashMap::new();
@@ -207,14 +234,21 @@ async fn run(
     urgent: Arc<Notify>,
     config: SpendWriterConfig,
     stats: Arc<SpendWriterStats>,
+    journal: Option<Arc<Journal>>,
 ) {
     let max_batch = config.max_batch.max(1);
     let mut batch: Vec<SpendLogRow> = Vec::new();
+    // The journal sequence number of the last row taken.
+    let mut last_seq = 0u64;
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
     let mut closed = false;
     let mut backoff = config.interval.max(Duration::from_millis(10));
-    let take = |m: Msg, batch: &mut Vec<SpendLogRow>, waiters: &mut Vec<_>| match m {
-        Msg::Row(r) => batch.push(*r),
+    let take = |m: Msg, batch: &mut Vec<SpendLogRow>, waiters: &mut Vec<_>, last: &mut u64| match m
+    {
+        Msg::Row(r, seq) => {
+            batch.push(*r);
+            *last = (*last).max(seq);
+        }
         Msg::Flush(w) => waiters.push(w),
     };
     // The last batch was full: more rows wait, so write them without gathering.
@@ -222,7 +256,7 @@ async fn run(
     loop {
         if batch.is_empty() && waiters.is_empty() {
             match rx.recv().await {
-                Some(m) => take(m, &mut batch, &mut waiters),
+                Some(m) => take(m, &mut batch, &mut waiters, &mut last_seq),
                 None => return,
             }
             // Gather for one interval, unless someone waits for a flush. The rows wait in
@@ -237,7 +271,7 @@ async fn run(
         }
         while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(m) => take(m, &mut batch, &mut waiters),
+                Ok(m) => take(m, &mut batch, &mut waiters, &mut last_seq),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => {
                     closed = true;
@@ -247,6 +281,11 @@ async fn run(
         }
         behind = batch.len() >= max_batch;
         if !batch.is_empty() {
+            // The journal's rows so far reach the disk itself (a machine crash loses at
+            // most the rows since), off the request path.
+            if let Some(file) = journal.as_ref().and_then(|j| j.sync_handle()) {
+                let _ = tokio::task::spawn_blocking(move || file.sync_data()).await;
+            }
             let write = SpendBatch {
                 increments: increments(&batch),
                 logs: if config.keep_logs {
@@ -261,6 +300,9 @@ async fn run(
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     batch.clear();
+                    if let Some(j) = &journal {
+                        j.committed(last_seq);
+                    }
                     backoff = config.interval.max(Duration::from_millis(10));
                 }
                 Err(e) => {

@@ -12,6 +12,7 @@
 
 pub mod migrations;
 pub mod pg_migrations;
+pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 pub mod tables;
@@ -177,7 +178,8 @@ impl EndUserRow {
 }
 
 /// A row of `LiteLLM_SpendLogs`: one request through the gateway.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SpendLogRow {
     pub request_id: String,
     /// `acompletion`, `aembedding`, `anthropic_messages`.

@@ -24,8 +24,8 @@ use super::tables::{
     self, select_keys, select_teams, Cells, Dialect, Encode, KEY_COLUMNS, LOG_COLUMNS, TEAM_COLUMNS,
 };
 use super::{
-    pg_migrations, BudgetOwner, BudgetReset, BudgetRow, DeletedKeyRow, EndUserRow, KeyQuery,
-    KeyRow, SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow, SpendTotalsQuery,
+    pg_migrations, pg_tls, BudgetOwner, BudgetReset, BudgetRow, DeletedKeyRow, EndUserRow,
+    KeyQuery, KeyRow, SpendBatch, SpendDimension, SpendLogQuery, SpendLogRow, SpendTotalsQuery,
     SpendTotalsRow, Store, StoreError, StoreFuture, TeamRow,
 };
 use crate::spend::clock::{self, Micros};
@@ -93,21 +93,40 @@ fn pg_error(location: &str, e: &tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         return StoreError::Conflict(e.to_string());
     }
-    let message = match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    };
     StoreError::Backend {
         location: location.to_owned(),
-        message,
+        message: pg_message(e),
     }
+}
+
+/// A driver error's message with its causes (a TLS handshake's names the certificate's
+/// fault: `invalid peer certificate: UnknownIssuer`).
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {}", db.code().code(), db.message());
+    }
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 impl PostgresStore {
     /// Connect, apply missing migrations (under an advisory lock, so replicas starting at
     /// once apply them once) and check that LiteLLM's tables have every column used.
     pub async fn connect(options: &PostgresOptions) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(&options.url).map_err(|e| {
+        let tls = pg_tls::split_settings(&options.url).map_err(|message| StoreError::Backend {
+            location: "postgresql".to_owned(),
+            message,
+        })?;
+        let mut config = tokio_postgres::Config::from_str(&tls.url).map_err(|e| {
             StoreError::Backend {
                 location: "postgresql".to_owned(),
                 // The parser's message never repeats the password.
@@ -115,13 +134,22 @@ impl PostgresStore {
             }
         })?;
         let location = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        config.ssl_mode(match tls.mode {
+            pg_tls::SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            pg_tls::SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            _ => tokio_postgres::config::SslMode::Require,
+        });
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let connector = pg_tls::connector(&tls).map_err(|message| StoreError::Backend {
+            location: location.clone(),
+            message,
+        })?;
+        let manager = match connector {
+            Some(tls) => Manager::from_config(config, tls, manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .timeouts(Timeouts {
@@ -153,9 +181,7 @@ impl PostgresStore {
         self.pool.get().await.map_err(|e| StoreError::Backend {
             location: self.location.clone(),
             message: match e {
-                deadpool_postgres::PoolError::Backend(e) => {
-                    pg_error(&self.location, &e).to_string()
-                }
+                deadpool_postgres::PoolError::Backend(e) => pg_message(&e),
                 other => other.to_string(),
             },
         })
