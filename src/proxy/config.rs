@@ -384,6 +384,13 @@ fn shared_redis(
         host: read.get("redis_host").cloned(),
         port,
         password: read.get("redis_password").cloned().map(SecretString::from),
+        // LiteLLM's REDIS_SOCKET_TIMEOUT (seconds), as the response cache reads it: how long
+        // a shared counter waits for Redis before the replica counts on its own.
+        response_timeout: std::env::var("REDIS_SOCKET_TIMEOUT")
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok()),
         ..Default::default()
     }))
 }

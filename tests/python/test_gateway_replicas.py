@@ -58,6 +58,10 @@ class Replica:
             [sys.executable, "-m", "llmswitch", "proxy", "--config", str(self.cfg), "--port", str(self.port)],
             stdout=log,
             stderr=log,
+            # A loaded test machine can take longer than the production 250 ms to answer 300
+            # admissions at once, which would degrade a replica to its own counters (and let
+            # it admit the budget again). A stopped Redis refuses at once: no wait on this.
+            env={**os.environ, "REDIS_SOCKET_TIMEOUT": "10"},
         )
         log.close()
 
