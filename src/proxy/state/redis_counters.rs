@@ -21,7 +21,7 @@
 //!   reached the limit, so requests in flight may pass it by their own tokens.
 //!
 //! Redis never blocks or fails a request: an error or a late answer (over
-//! [`RESPONSE_TIMEOUT`]) admits against this replica's own [`LocalCounters`] instead (limits
+//! [`RESPONSE_TIMEOUT`], or `REDIS_SOCKET_TIMEOUT`) admits against this replica's own [`LocalCounters`] instead (limits
 //! per replica), warns once until Redis answers again, and counts each such admission
 //! ([`RedisCounters::degraded`], `/metrics`). Redis is then left alone for [`RETRY_AFTER`].
 
@@ -191,6 +191,9 @@ struct Shared {
     shown: String,
     /// The spend key each entity last used (for an admin's `spend`).
     spend_keys: Mutex<HashMap<ScopeId, String>>,
+    /// How long a call waits for Redis before deciding on its own counters: the configured
+    /// `socket_timeout` (LiteLLM's `REDIS_SOCKET_TIMEOUT`), else [`RESPONSE_TIMEOUT`].
+    answer_timeout: Duration,
 }
 
 impl Shared {
@@ -251,11 +254,12 @@ impl RedisCounters {
                 crate::redact::mask_key_shapes(&e.to_string())
             )
         })?;
+        let answer_timeout = config.response_timeout.unwrap_or(RESPONSE_TIMEOUT);
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(
                 config.connect_timeout.unwrap_or(Duration::from_secs(1)),
             ))
-            .set_response_timeout(Some(config.response_timeout.unwrap_or(RESPONSE_TIMEOUT)))
+            .set_response_timeout(Some(answer_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
         let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
@@ -272,6 +276,7 @@ impl RedisCounters {
             degraded: AtomicU64::new(0),
             shown,
             spend_keys: Mutex::new(HashMap::new()),
+            answer_timeout,
         });
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| "RedisCounters need a tokio runtime".to_owned())?;
@@ -283,7 +288,7 @@ impl RedisCounters {
                     let key = format!("{}replica:{}", s.prefix, s.replica);
                     let mut conn = s.conn.clone();
                     let _ = tokio::time::timeout(
-                        RESPONSE_TIMEOUT,
+                        s.answer_timeout,
                         redis::cmd("SET")
                             .arg(&key)
                             .arg(1)
@@ -370,7 +375,7 @@ impl RedisCounters {
         }
         let mut conn = s.conn.clone();
         let reply: Vec<redis::Value> = match tokio::time::timeout(
-            RESPONSE_TIMEOUT,
+            s.answer_timeout,
             invocation.invoke_async(&mut conn),
         )
         .await
@@ -380,7 +385,7 @@ impl RedisCounters {
             Err(_) => {
                 return Err(format!(
                     "no answer within {} ms",
-                    RESPONSE_TIMEOUT.as_millis()
+                    s.answer_timeout.as_millis()
                 ))
             }
         };
@@ -498,9 +503,10 @@ impl Counters for RedisCounters {
             return;
         };
         let mut conn = self.shared.conn.clone();
+        let wait = self.shared.answer_timeout;
         self.runtime.spawn(async move {
             let _ = tokio::time::timeout(
-                RESPONSE_TIMEOUT,
+                wait,
                 redis::cmd("SET")
                     .arg(&key)
                     .arg(spend.max(0.0))
@@ -582,7 +588,7 @@ impl RedisLease {
             }
             let mut conn = shared.conn.clone();
             match tokio::time::timeout(
-                RESPONSE_TIMEOUT * 4,
+                shared.answer_timeout * 4,
                 invocation.invoke_async::<i64>(&mut conn),
             )
             .await
