@@ -22,6 +22,8 @@ pub mod router;
 pub mod spend;
 pub mod stream;
 pub mod suggest;
+#[cfg(test)]
+mod test_redis;
 pub mod tokens;
 pub mod types;
 

@@ -555,7 +555,7 @@ impl UsageCounters for RedisUsage {
 
 #[cfg(test)]
 mod tests {
-    use std::process::{Child, Command, Stdio};
+    use crate::test_redis::RedisServer;
     use std::sync::atomic::AtomicU64;
 
     use serde_json::{json, Value};
@@ -569,81 +569,6 @@ mod tests {
     };
     use crate::types::{ChatRequest, Message};
 
-    /// A redis-server of our own on a free loopback port, killed when dropped.
-    struct Server {
-        port: u16,
-        child: Option<Child>,
-    }
-
-    impl Server {
-        fn start() -> Option<Server> {
-            let installed = Command::new("redis-server")
-                .arg("--version")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok();
-            if !installed {
-                assert!(
-                    std::env::var("LLMSWITCH_REQUIRE_REDIS").as_deref() != Ok("1"),
-                    "redis-server is required (LLMSWITCH_REQUIRE_REDIS=1)"
-                );
-                return None;
-            }
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut s = Server { port, child: None };
-            s.restart();
-            Some(s)
-        }
-
-        fn restart(&mut self) {
-            self.stop();
-            let child = Command::new("redis-server")
-                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            self.child = Some(child);
-            for _ in 0..400 {
-                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            panic!("redis-server did not start");
-        }
-
-        fn stop(&mut self) {
-            if let Some(mut c) = self.child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-
-        fn config(&self) -> RedisConfig {
-            RedisConfig {
-                host: Some("127.0.0.1".into()),
-                port: Some(self.port),
-                // A loaded test machine may miss the production deadline; the outage test
-                // stops the server, which refuses at once.
-                connect_timeout: Some(Duration::from_secs(10)),
-                response_timeout: Some(Duration::from_secs(10)),
-                ..Default::default()
-            }
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            self.stop();
-        }
-    }
-
     fn no_catalogue(_: &str, _: &str) -> ModelFacts {
         ModelFacts::default()
     }
@@ -655,7 +580,7 @@ mod tests {
     }
 
     fn replica(
-        server: &Server,
+        server: &RedisServer,
         model_list: &Value,
         settings: &Value,
         minute: &Arc<AtomicU64>,
@@ -664,7 +589,7 @@ mod tests {
     }
 
     fn replica_warning_to(
-        server: &Server,
+        server: &RedisServer,
         model_list: &Value,
         settings: &Value,
         minute: &Arc<AtomicU64>,
@@ -709,7 +634,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_deployments_rpm_holds_across_routers_within_a_minute() {
-        let Some(server) = Server::start() else {
+        let Some(server) = RedisServer::start() else {
             return;
         };
         let minute = Arc::new(AtomicU64::new(1_000));
@@ -739,7 +664,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_deployment_passes_calls_to_the_others_of_its_group() {
-        let Some(server) = Server::start() else {
+        let Some(server) = RedisServer::start() else {
             return;
         };
         let minute = Arc::new(AtomicU64::new(7));
@@ -768,7 +693,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failures_on_several_routers_add_up_to_a_cooldown() {
-        let Some(server) = Server::start() else {
+        let Some(server) = RedisServer::start() else {
             return;
         };
         let minute = Arc::new(AtomicU64::new(3));
@@ -810,7 +735,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn least_busy_and_usage_based_routing_see_the_other_routers() {
-        let Some(server) = Server::start() else {
+        let Some(server) = RedisServer::start() else {
             return;
         };
         let minute = Arc::new(AtomicU64::new(11));
@@ -854,7 +779,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redis_outage_falls_back_to_each_routers_own_counters_and_recovers() {
-        let Some(mut server) = Server::start() else {
+        let Some(mut server) = RedisServer::start() else {
             return;
         };
         let minute = Arc::new(AtomicU64::new(5));

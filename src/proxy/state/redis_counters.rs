@@ -616,89 +616,16 @@ impl Drop for RedisLease {
 
 #[cfg(test)]
 mod tests {
-    use std::process::{Child, Command, Stdio};
+    use crate::test_redis::RedisServer;
 
     use super::*;
     use crate::proxy::state::counters::BudgetLimit;
 
     const NOW: Micros = 1_700_000_000 * MICROS_PER_SECOND;
 
-    /// A redis-server of our own on a free loopback port, killed when dropped.
-    struct Server {
-        port: u16,
-        child: Option<Child>,
-    }
-
-    impl Server {
-        fn start() -> Option<Server> {
-            let installed = Command::new("redis-server")
-                .arg("--version")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok();
-            if !installed {
-                assert!(
-                    std::env::var("LLMSWITCH_REQUIRE_REDIS").as_deref() != Ok("1"),
-                    "redis-server is required (LLMSWITCH_REQUIRE_REDIS=1)"
-                );
-                return None;
-            }
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut s = Server { port, child: None };
-            s.restart();
-            Some(s)
-        }
-
-        fn restart(&mut self) {
-            self.stop();
-            let child = Command::new("redis-server")
-                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            self.child = Some(child);
-            for _ in 0..400 {
-                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            panic!("redis-server did not start");
-        }
-
-        fn stop(&mut self) {
-            if let Some(mut c) = self.child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-
-        fn counters(&self) -> RedisCounters {
-            let config = RedisConfig {
-                host: Some("127.0.0.1".into()),
-                port: Some(self.port),
-                // A loaded test machine can take longer than the production 250 ms to answer
-                // 300 scripts at once; a timeout would degrade a replica to its own counters
-                // and let it admit the budget again. The outage tests stop the server, which
-                // refuses at once, so they do not wait on these.
-                connect_timeout: Some(Duration::from_secs(10)),
-                response_timeout: Some(Duration::from_secs(10)),
-                ..Default::default()
-            };
-            RedisCounters::new(&config, "test:").unwrap()
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            self.stop();
-        }
+    /// A replica's counters on `server`.
+    fn replica_on(server: &RedisServer) -> RedisCounters {
+        RedisCounters::new(&server.config(), "test:").unwrap()
     }
 
     fn key(id: &str) -> EntityLimits {
@@ -707,10 +634,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_per_minute_hold_across_replicas() {
-        let Some(server) = Server::start() else {
+        let Some(server) = RedisServer::start() else {
             return;
         };
-        let replicas: Vec<RedisCounters> = (0..3).map(|_| server.counters()).collect();
+        let replicas: Vec<RedisCounters> = (0..3).map(|_| replica_on(&server)).collect();
         let mut k = key("rpm");
         k.rpm = Some(7);
         let mut admitted = 0;
@@ -741,11 +668,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_on_three_replicas_overshoot_a_budget_by_their_projection_error_only(
     ) {
-        let Some(server) = Server::start() else {
+        let Some(server) = RedisServer::start() else {
             return;
         };
         let replicas: Vec<Arc<RedisCounters>> =
-            (0..3).map(|_| Arc::new(server.counters())).collect();
+            (0..3).map(|_| Arc::new(replica_on(&server))).collect();
         let mut k = key("budget");
         // Budget for 20 calls projected at 0.05; each costs 0.06 (20 % over).
         k.budget = Some(BudgetLimit {
@@ -796,10 +723,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn parallel_slots_are_shared_and_given_back() {
-        let Some(server) = Server::start() else {
+        let Some(server) = RedisServer::start() else {
             return;
         };
-        let (a, b) = (server.counters(), server.counters());
+        let (a, b) = (replica_on(&server), replica_on(&server));
         let mut k = key("parallel");
         k.parallel = Some(2);
         let first = a.admit(std::slice::from_ref(&k), 0.0, NOW).await.unwrap();
@@ -825,10 +752,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_redis_outage_degrades_to_local_limits_and_recovers() {
-        let Some(mut server) = Server::start() else {
+        let Some(mut server) = RedisServer::start() else {
             return;
         };
-        let counters = server.counters();
+        let counters = replica_on(&server);
         let mut k = key("outage");
         k.rpm = Some(1000);
         counters
@@ -862,7 +789,7 @@ mod tests {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let other = server.counters();
+        let other = replica_on(&server);
         let mut one = key("after-outage");
         one.rpm = Some(1);
         counters
