@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::store::{SpendLogRow, Store, StoreError};
+use super::store::{SpendIncrements, SpendLogRow, Store, StoreError};
 
 /// How often a gateway looks for orphaned segments after its start.
 pub const ADOPT_EVERY: Duration = Duration::from_secs(10);
@@ -260,7 +260,7 @@ pub async fn adopt_orphans(
             let n = fresh.len() as u64;
             store
                 .write_spend(super::store::SpendBatch {
-                    increments: super::spend_writer::increments(&fresh),
+                    increments: SpendIncrements::of(&fresh),
                     logs: fresh,
                 })
                 .await?;

@@ -8,7 +8,6 @@
 //! memory stays bounded by the queue's capacity plus one batch. [`SpendWriter::flush`]
 //! waits until everything queued before it is written (graceful shutdown).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -197,37 +196,6 @@ impl SpendWriter {
     }
 }
 
-pub(super) fn increments(rows: &[SpendLogRow]) -> SpendIncrements {
-    let mut keys: HashMap<&str, f64> = HashMap::new();
-    let mut teams: HashMap<&str, f64> = HashMap::new();
-    let mut end_users: HashMap<&str, f64> = HashMap::new();
-    for r in rows {
-        if r.spend <= 0.0 || !r.spend.is_finite() {
-            continue;
-        }
-        if !r.api_key.is_empty() {
-            *keys.entry(&r.api_key).or_default() += r.spend;
-        }
-        if let Some(t) = r.team_id.as_deref() {
-            *teams.entry(t).or_default() += r.spend;
-        }
-        if let Some(u) = r.end_user.as_deref() {
-            *end_users.entry(u).or_default() += r.spend;
-        }
-    }
-    let own = |m: HashMap<&str, f64>| {
-        let mut v: Vec<(String, f64)> = m.into_iter().map(|(k, c)| (k.to_owned(), c)).collect();
-        // A stable order: concurrent writers touch rows in the same order (no deadlocks).
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    };
-    SpendIncrements {
-        keys: own(keys),
-        teams: own(teams),
-        end_users: own(end_users),
-    }
-}
-
 async fn run(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Msg>,
@@ -287,7 +255,7 @@ async fn run(
                 let _ = tokio::task::spawn_blocking(move || file.sync_data()).await;
             }
             let write = SpendBatch {
-                increments: increments(&batch),
+                increments: SpendIncrements::of(&batch),
                 logs: if config.keep_logs {
                     batch.clone()
                 } else {

@@ -17,6 +17,8 @@ pub mod postgres;
 pub mod sqlite;
 pub mod tables;
 
+use std::collections::HashMap;
+
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 
@@ -221,6 +223,41 @@ pub struct SpendIncrements {
     pub teams: Vec<(String, f64)>,
     /// End users are created with this spend if they do not exist (as LiteLLM does).
     pub end_users: Vec<(String, f64)>,
+}
+
+impl SpendIncrements {
+    /// The spend of `rows` summed per key, team and end user (rows without a positive,
+    /// finite cost add nothing), each list in a stable order.
+    pub fn of(rows: &[SpendLogRow]) -> SpendIncrements {
+        let mut keys: HashMap<&str, f64> = HashMap::new();
+        let mut teams: HashMap<&str, f64> = HashMap::new();
+        let mut end_users: HashMap<&str, f64> = HashMap::new();
+        for r in rows {
+            if r.spend <= 0.0 || !r.spend.is_finite() {
+                continue;
+            }
+            if !r.api_key.is_empty() {
+                *keys.entry(&r.api_key).or_default() += r.spend;
+            }
+            if let Some(t) = r.team_id.as_deref() {
+                *teams.entry(t).or_default() += r.spend;
+            }
+            if let Some(u) = r.end_user.as_deref() {
+                *end_users.entry(u).or_default() += r.spend;
+            }
+        }
+        let own = |m: HashMap<&str, f64>| {
+            let mut v: Vec<(String, f64)> = m.into_iter().map(|(k, c)| (k.to_owned(), c)).collect();
+            // A stable order: concurrent writers touch rows in the same order (no deadlocks).
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        SpendIncrements {
+            keys: own(keys),
+            teams: own(teams),
+            end_users: own(end_users),
+        }
+    }
 }
 
 /// One write of the spend writer: log rows and the spend columns to raise, in one
