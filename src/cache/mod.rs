@@ -15,6 +15,7 @@ pub mod config;
 mod disk;
 mod key;
 mod local;
+pub mod outage;
 mod redis;
 /// One Redis client setup for the cache and the gateway's shared counters.
 pub(crate) use redis::{client as redis_client, shown as redis_shown};

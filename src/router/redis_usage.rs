@@ -23,8 +23,8 @@
 //! own counters (it already counted), warns once until Redis answers again, counts the
 //! decision in [`UsageCounters::degraded`], and leaves Redis alone for [`RETRY_AFTER`].
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -33,13 +33,14 @@ use redis::Script;
 use super::deployment::Deployment;
 use super::usage::{StartCooldown, Usage, UsageCounters, UsageFuture};
 use crate::cache::config::RedisConfig;
+use crate::cache::outage::Outage;
 
 /// How often the batched counters are pushed and the others' read.
 pub const SYNC_EVERY: Duration = Duration::from_millis(250);
 /// How long a decision waits for Redis unless the config says otherwise.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long Redis is not asked after it failed.
-pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+pub use crate::cache::outage::RETRY_AFTER;
 /// A router whose calls in flight were not refreshed for this long is gone.
 const STALE_MS: u64 = 5_000;
 /// The others' view is not used once this old (Redis stopped answering).
@@ -165,14 +166,11 @@ struct Inner {
     deployments: Vec<Arc<Deployment>>,
     slots: Vec<Slot>,
     timeout: Duration,
-    down_until: Mutex<Option<Instant>>,
-    warned: AtomicBool,
+    outage: Outage,
     degraded: AtomicU64,
     /// When the others' view was last read (ms after `started`, plus one; 0: never).
     synced_ms: AtomicU64,
     started: Instant,
-    shown: String,
-    warn: Arc<dyn Fn(&str) + Send + Sync>,
     runtime: tokio::runtime::Handle,
     /// The window now: [`wall_minute`] (tests move it).
     minute: MinuteSource,
@@ -181,47 +179,21 @@ struct Inner {
 /// Which minute it is (the index of the window).
 pub type MinuteSource = Arc<dyn Fn() -> u64 + Send + Sync>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
-
 impl Inner {
     fn key(&self, d: &Deployment, what: &str) -> String {
         format!("{}deployment:{}:{what}", self.prefix, d.id)
     }
 
     fn is_down(&self) -> bool {
-        let mut down = lock(&self.down_until);
-        match *down {
-            Some(until) if Instant::now() < until => true,
-            Some(_) => {
-                *down = None;
-                false
-            }
-            None => false,
-        }
+        self.outage.is_down()
     }
 
     fn failed(&self, why: &str) {
-        *lock(&self.down_until) = Some(Instant::now() + RETRY_AFTER);
-        if !self.warned.swap(true, Ordering::AcqRel) {
-            (self.warn)(&format!(
-                "Redis at {} is unavailable ({why}): deployment rpm/tpm limits, failure counts and routing usage are counted per replica until it is back",
-                self.shown
-            ));
-        }
+        self.outage.failed(why);
     }
 
     fn ok(&self) {
-        if self.warned.swap(false, Ordering::AcqRel) {
-            (self.warn)(&format!(
-                "Redis at {} answers again: deployment counters are shared again",
-                self.shown
-            ));
-        }
+        self.outage.ok();
     }
 
     fn elapsed_ms(&self) -> u64 {
@@ -385,13 +357,10 @@ impl RedisUsage {
             deployments: deployments.to_vec(),
             slots: deployments.iter().map(|_| Slot::default()).collect(),
             timeout,
-            down_until: Mutex::new(None),
-            warned: AtomicBool::new(false),
+            outage: Outage::new(shown, "deployment rpm/tpm limits, failure counts and routing usage are counted per replica until it is back", "deployment counters are shared again", warn),
             degraded: AtomicU64::new(0),
             synced_ms: AtomicU64::new(0),
             started: Instant::now(),
-            shown,
-            warn,
             runtime: runtime.clone(),
             minute,
         });
@@ -555,6 +524,8 @@ impl UsageCounters for RedisUsage {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use crate::test_redis::RedisServer;
     use std::sync::atomic::AtomicU64;
 
@@ -788,7 +759,7 @@ mod tests {
         let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
         let a = replica_warning_to(&server, &list, &settings, &minute, {
             let warnings = warnings.clone();
-            Arc::new(move |m: &str| lock(&warnings).push(m.to_owned()))
+            Arc::new(move |m: &str| warnings.lock().unwrap().push(m.to_owned()))
         });
         let client = HttpClient::new().unwrap();
         a.router.completion(&client, &call("g")).await.unwrap();
@@ -800,7 +771,7 @@ mod tests {
         }
         assert!(a.usage.degraded() >= 1);
         {
-            let w = lock(&warnings);
+            let w = warnings.lock().unwrap();
             assert_eq!(w.len(), 1, "warned once: {w:?}");
             assert!(w[0].contains("is unavailable"), "{w:?}");
             assert!(w[0].contains("per replica"), "{w:?}");
@@ -815,11 +786,13 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(
-            lock(&warnings)
+            warnings
+                .lock()
+                .unwrap()
                 .last()
                 .is_some_and(|m| m.contains("answers again")),
             "{:?}",
-            lock(&warnings)
+            warnings.lock().unwrap()
         );
         // Shared again: another router sees the limit a fills.
         let list = json!([deployment("limited", json!({"rpm": 1}))]);

@@ -26,9 +26,9 @@
 //! ([`RedisCounters::degraded`], `/metrics`). Redis is then left alone for [`RETRY_AFTER`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -38,13 +38,14 @@ use super::counters::{
     Counters, EntityLimits, Lease, LimitKind, LocalCounters, Refusal, ScopeId, ScopeKind,
 };
 use crate::cache::config::RedisConfig;
+use crate::cache::outage::Outage;
 use crate::spend::clock::{Micros, MICROS_PER_SECOND};
 
 const MICROS_PER_MINUTE: Micros = 60 * MICROS_PER_SECOND;
 /// How long an admission waits for Redis before using the local counters.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long Redis is not asked after it failed.
-pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+pub use crate::cache::outage::RETRY_AFTER;
 /// A replica's liveness key lives this long; it is refreshed every [`HEARTBEAT`] and by
 /// every admission (the `ADMIT` script repeats the figure).
 const LIVENESS_SECONDS: u64 = 10;
@@ -183,12 +184,8 @@ struct Shared {
     replica: String,
     admit: Script,
     settle: Script,
-    down_until: Mutex<Option<Instant>>,
-    /// Whether the outage was reported (reset when Redis answers again).
-    warned: AtomicBool,
+    outage: Outage,
     degraded: AtomicU64,
-    /// Where the server is, for messages (no password).
-    shown: String,
     /// The spend key each entity last used (for an admin's `spend`).
     spend_keys: Mutex<HashMap<ScopeId, String>>,
     /// How long a call waits for Redis before deciding on its own counters: the configured
@@ -198,34 +195,15 @@ struct Shared {
 
 impl Shared {
     fn is_down(&self) -> bool {
-        let mut down = lock(&self.down_until);
-        match *down {
-            Some(until) if Instant::now() < until => true,
-            Some(_) => {
-                *down = None;
-                false
-            }
-            None => false,
-        }
+        self.outage.is_down()
     }
 
     fn failed(&self, why: &str) {
-        *lock(&self.down_until) = Some(Instant::now() + RETRY_AFTER);
-        if !self.warned.swap(true, Ordering::AcqRel) {
-            super::warn(&format!(
-                "Redis at {} is unavailable ({why}): rate limits and budgets are counted per replica until it is back",
-                self.shown
-            ));
-        }
+        self.outage.failed(why);
     }
 
     fn ok(&self) {
-        if self.warned.swap(false, Ordering::AcqRel) {
-            super::warn(&format!(
-                "Redis at {} answers again: limits are shared again",
-                self.shown
-            ));
-        }
+        self.outage.ok();
     }
 }
 
@@ -271,10 +249,13 @@ impl RedisCounters {
             replica,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
-            down_until: Mutex::new(None),
-            warned: AtomicBool::new(false),
+            outage: Outage::new(
+                shown,
+                "rate limits and budgets are counted per replica until it is back",
+                "limits are shared again",
+                Arc::new(|m: &str| super::warn(m)),
+            ),
             degraded: AtomicU64::new(0),
-            shown,
             spend_keys: Mutex::new(HashMap::new()),
             answer_timeout,
         });
