@@ -1139,3 +1139,62 @@ general_settings:
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(mock.requests().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passed_through_anthropic_tokens_count_in_the_shared_deployment_counters() {
+    use crate::router::redis_usage::RedisUsage;
+    use crate::router::UsageCounters;
+    let Some(redis) = crate::test_redis::RedisServer::start() else {
+        return;
+    };
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let (app, state, sink) = gateway(&mock);
+    let shared = |router: &crate::router::Router| {
+        RedisUsage::with_minutes(
+            &redis.config(),
+            "test:",
+            router.deployments(),
+            tokio::runtime::Handle::current(),
+            Arc::new(|_: &str| {}),
+            Arc::new(|| 42),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let here = Arc::new(shared(&state.router));
+    assert!(state.router.share_usage(here.clone()));
+    // Another replica's view of the same Redis.
+    let other = shared(&state.router);
+    let claude = state
+        .router
+        .deployments()
+        .iter()
+        .find(|d| d.id == "claude-1")
+        .cloned()
+        .unwrap_or_else(|| panic!("no claude-1"));
+    let mut expected = 0;
+    for stream in [false, true] {
+        let (status, _h, text) =
+            post_messages(&app, "/v1/messages", messages_body("claude", stream)).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let records = sink.records();
+        let r = records.last().unwrap_or_else(|| panic!("no record"));
+        assert_eq!(r.deployment.as_deref(), Some("claude-1"));
+        assert!(r.completion_tokens > 0);
+        expected += r.prompt_tokens + r.completion_tokens;
+        here.sync_now().await.unwrap_or_else(|e| panic!("{e}"));
+        other.sync_now().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            other.others(&claude).tokens,
+            expected,
+            "the passthrough's tokens (stream: {stream}) in the shared counters"
+        );
+    }
+    let stats = state.router.stats();
+    let local = stats
+        .iter()
+        .find(|s| s.model_id == "claude-1")
+        .unwrap_or_else(|| panic!("no stats"));
+    // (The router's own count is per minute of its clock: a minute may have begun since.)
+    assert!(local.tokens_this_minute > 0, "and in the router's own");
+    assert!(local.spend > 0.0);
+}

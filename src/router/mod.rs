@@ -756,6 +756,23 @@ impl Router {
         self.usage().degraded()
     }
 
+    /// Usage of a call on `d` that the router did not send itself (the callers of
+    /// [`Router::run_own`], such as the gateway's Anthropic passthrough, which read the
+    /// usage out of the answer): its tokens count towards `d`'s `tpm` and usage-based
+    /// routing, here and in the shared counters, and its cost towards `d`'s spend, as a
+    /// routed call's do.
+    pub fn record_usage(&self, d: &Deployment, tokens: u64, cost: Option<f64>) {
+        let s = &d.state;
+        if tokens > 0 {
+            s.tokens_this_minute
+                .add(minute_of(self.clock.now()), tokens);
+            self.usage().add_tokens(d, tokens);
+        }
+        if let Some(c) = cost {
+            s.spend.add(c);
+        }
+    }
+
     /// Tell `listener` about every cooldown that starts here (once; `false` if one is set).
     pub fn on_cooldown(&self, listener: CooldownListener) -> bool {
         self.cooldown_listener.set(listener).is_ok()

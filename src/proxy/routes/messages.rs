@@ -489,9 +489,9 @@ async fn passthrough(
     }
     ctx.headers(&meta, None, &mut head.headers);
     if ctx.stream {
-        streamed(ctx, meta, lease, upstream, head)
+        streamed(ctx, state, meta, lease, upstream, head)
     } else {
-        whole(ctx, meta, lease, upstream, &host, head).await
+        whole(ctx, state, meta, lease, upstream, &host, head).await
     }
 }
 
@@ -531,9 +531,11 @@ fn failed(
 }
 
 /// A whole message: read under `max_response_bytes`, as every body llmswitch reads, and
-/// recorded with the usage in it.
+/// recorded with the usage in it (also in the deployment's counters: tpm, usage-based
+/// routing, shared with other replicas when they share them).
 async fn whole(
     mut ctx: CallContext,
+    state: &AppState,
     meta: ResponseMeta,
     lease: Lease,
     upstream: reqwest::Response,
@@ -567,14 +569,20 @@ async fn whole(
         http_status: 200,
         time_to_first_token: None,
     });
+    state.router.record_usage(
+        &lease.deployment,
+        usage.as_ref().map_or(0, |u| u.total_tokens),
+        cost,
+    );
     drop(lease);
     head.respond(Body::from(bytes))
 }
 
 /// A stream: its bytes passed on as they come, recorded when it ends or the client goes
-/// away.
+/// away (its usage so far also in the deployment's counters, as [`whole`]).
 fn streamed(
     ctx: CallContext,
+    state: &AppState,
     meta: ResponseMeta,
     lease: Lease,
     upstream: reqwest::Response,
@@ -586,7 +594,8 @@ fn streamed(
         scanner: UsageScanner::default(),
         first: None,
         done: false,
-        _lease: lease,
+        state: state.clone(),
+        lease,
     };
     let body = futures_util::stream::unfold(
         (upstream.bytes_stream().boxed(), stream),
@@ -673,7 +682,8 @@ struct PassthroughStream {
     scanner: UsageScanner,
     first: Option<Duration>,
     done: bool,
-    _lease: crate::router::Lease,
+    state: AppState,
+    lease: crate::router::Lease,
 }
 
 impl PassthroughStream {
@@ -684,6 +694,9 @@ impl PassthroughStream {
         self.done = true;
         let usage = self.scanner.usage.to_openai();
         let cost = self.meta.cost_of(&usage);
+        self.state
+            .router
+            .record_usage(&self.lease.deployment, usage.total_tokens, cost);
         self.ctx.finish(Ending {
             status,
             meta: Some(&self.meta),
