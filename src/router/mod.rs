@@ -13,7 +13,8 @@
 //! groups (in flight, moving averages, per-minute counters, cooldown deadlines); the
 //! configuration is immutable. No lock exists, so none is held across a network wait.
 //! Routers in several processes can share their deployment counters ([`usage`]: rpm/tpm
-//! limits, usage-based and least-busy routing, failures towards a cooldown) through
+//! limits, `max_parallel_requests`, usage-based and least-busy routing, failures towards a
+//! cooldown) through
 //! Redis ([`redis_usage`]); each still counts in its own atomics, its fallback.
 
 mod cache;
@@ -45,7 +46,7 @@ pub use own::OwnAnswer;
 pub use retry::RetryPolicy;
 pub use stats::DeploymentStats;
 pub use strategy::{Capabilities, Strategy};
-pub use usage::{InProcess, Usage, UsageCounters};
+pub use usage::{InProcess, ParallelSlot, Usage, UsageCounters};
 
 use clock::{micros, minute_of};
 use hedge::LatencyHistogram;
@@ -262,6 +263,16 @@ pub enum Answer {
 #[derive(Debug)]
 pub struct Lease {
     pub deployment: Arc<Deployment>,
+    /// Its `max_parallel_requests` slot across routers, when counters are shared (given
+    /// back when the lease is dropped, after the in-flight count here).
+    slot: Option<ParallelSlot>,
+}
+
+impl Lease {
+    /// Whether the lease holds a `max_parallel_requests` slot shared with other routers.
+    pub fn holds_shared_slot(&self) -> bool {
+        self.slot.as_ref().is_some_and(ParallelSlot::is_shared)
+    }
 }
 
 impl Drop for Lease {
@@ -321,6 +332,14 @@ impl fmt::Display for AttemptRecord<'_> {
             Outcome::Unavailable(k) => write!(f, ": no deployment available ({})", k.class_name()),
         }
     }
+}
+
+/// Deployments the shared counters refused to this call: at their rpm/tpm across routers,
+/// or with every `max_parallel_requests` slot taken.
+#[derive(Debug, Default)]
+struct Refused {
+    rpm: Vec<usize>,
+    parallel: Vec<usize>,
 }
 
 /// Why no deployment could be picked.
@@ -890,7 +909,7 @@ impl Router {
         let route = self.resolve(model_group)?;
         let request = Asked::Chat(request);
         let mut needs = self.needs(request, stream, None);
-        self.pick_in(&route, &mut needs, request, &[], None, &[])
+        self.pick_in(&route, &mut needs, request, &[], None, &Refused::default())
             .map_err(|why| why.into_error(&route.group.name))
     }
 
@@ -903,7 +922,8 @@ impl Router {
     }
 
     /// [`Router::pick_in`], then, where limits are shared, the shared counters' consent: a
-    /// deployment they refuse (at its limit across routers) is skipped and another picked.
+    /// deployment they refuse (at its limit across routers: a `max_parallel_requests` slot,
+    /// then rpm/tpm) is skipped and another picked.
     async fn take(
         &self,
         route: &Route<'_>,
@@ -912,17 +932,27 @@ impl Router {
         tried: &[usize],
         exclude: Option<usize>,
     ) -> Result<Lease, Unavailable> {
-        let mut refused: Vec<usize> = Vec::new();
+        let mut refused = Refused::default();
         loop {
             let minute = minute_of(self.clock.now());
-            let lease = self.pick_in(route, needs, request, tried, exclude, &refused)?;
-            let d = &lease.deployment;
-            if !self.admits_shared(d) || self.usage().admit(d).await {
+            let mut lease = self.pick_in(route, needs, request, tried, exclude, &refused)?;
+            let d = lease.deployment.clone();
+            if let (Some(max), Some(usage)) = (d.max_parallel_requests, self.usage.get()) {
+                match usage.take_parallel(&d, max).await {
+                    Some(slot) => lease.slot = Some(slot),
+                    None => {
+                        // Not sent: this router's own count of it goes too.
+                        d.state.requests_this_minute.remove(minute, 1);
+                        refused.parallel.push(d.index);
+                        continue;
+                    }
+                }
+            }
+            if !self.admits_shared(&d) || self.usage().admit(&d).await {
                 return Ok(lease);
             }
-            // Not sent: this router's own count of it goes too.
             d.state.requests_this_minute.remove(minute, 1);
-            refused.push(d.index);
+            refused.rpm.push(d.index);
         }
     }
 
@@ -933,7 +963,7 @@ impl Router {
         request: Asked<'_>,
         tried: &[usize],
         exclude: Option<usize>,
-        refused: &[usize],
+        refused: &Refused,
     ) -> Result<Lease, Unavailable> {
         let group = route.group;
         let now = self.clock.now();
@@ -963,16 +993,16 @@ impl Router {
                 Usage::default()
             };
             let over_rpm = usage_based
-                && (refused.contains(&d.index)
+                && (refused.rpm.contains(&d.index)
                     || d.rpm.is_some_and(|rpm| {
                         s.requests_this_minute.get(minute) + others.requests >= rpm
                     }));
             let over_tpm = usage_based
                 && d.tpm
                     .is_some_and(|tpm| s.tokens_this_minute.get(minute) + others.tokens >= tpm);
-            let over_parallel = d
-                .max_parallel_requests
-                .is_some_and(|m| s.in_flight.load(Ordering::Relaxed) >= m);
+            let over_parallel = refused.parallel.contains(&d.index)
+                || d.max_parallel_requests
+                    .is_some_and(|m| s.in_flight.load(Ordering::Relaxed) >= m);
             if over_rpm || over_tpm || over_parallel {
                 why.limited += 1;
                 if over_rpm || over_tpm {
@@ -1682,6 +1712,7 @@ fn acquire(
     // From here, dropping the lease gives the slot back.
     let lease = Lease {
         deployment: d.clone(),
+        slot: None,
     };
     match (enforce_limits, d.rpm) {
         (true, Some(rpm)) => {

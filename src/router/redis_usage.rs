@@ -13,6 +13,13 @@
 //!   since the last push, writes its calls in flight, and reads every router's totals; the
 //!   strategies rank on this router's live counts plus the others' last-read ones (a view
 //!   at most [`SYNC_EVERY`] old: exactness buys nothing for balancing).
+//! - **`max_parallel_requests`**: exact. Each attempt on a deployment with the limit runs
+//!   one script that takes a slot in a sorted set of leases (`...:parallel`, one member per
+//!   call) if fewer than `max_parallel_requests` are held, and the call's lease is removed
+//!   when it ends or is cancelled (dropped). Each lease expires [`LEASE_TTL`] after it was
+//!   last renewed, and its router renews the leases it holds every [`RENEW_EVERY`], so a
+//!   replica that crashed (or a lease whose taking timed out here) stops holding a slot
+//!   within [`LEASE_TTL`]. This router's own in-flight count still applies first.
 //! - **failures towards a cooldown** (`allowed_fails`): exact. Each failure that did not
 //!   reach the limit on this router alone is one script (`INCR` of the minute's count);
 //!   the router whose failure makes the sum pass `allowed_fails` starts the cooldown, which
@@ -22,16 +29,20 @@
 //! timeout (250 ms unless set); an error or a late answer makes this router decide on its
 //! own counters (it already counted), warns once until Redis answers again, counts the
 //! decision in [`UsageCounters::degraded`], and leaves Redis alone for [`RETRY_AFTER`].
+//! For `max_parallel_requests` that makes the limit per router while it lasts; slots taken
+//! then are not counted in Redis, and slots taken before it that outlive an outage longer
+//! than [`LEASE_TTL`] (or a Redis restart) are no longer counted there.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use super::deployment::Deployment;
-use super::usage::{StartCooldown, Usage, UsageCounters, UsageFuture};
+use super::usage::{ParallelSlot, StartCooldown, Usage, UsageCounters, UsageFuture};
 use crate::cache::config::RedisConfig;
 use crate::cache::outage::Outage;
 
@@ -41,6 +52,11 @@ pub const SYNC_EVERY: Duration = Duration::from_millis(250);
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 /// How long Redis is not asked after it failed.
 pub use crate::cache::outage::RETRY_AFTER;
+/// A `max_parallel_requests` lease not renewed for this long is dropped (its router is
+/// gone).
+pub const LEASE_TTL: Duration = Duration::from_secs(15);
+/// How often a router renews the `max_parallel_requests` leases it holds.
+pub const RENEW_EVERY: Duration = Duration::from_millis(2_500);
 /// A router whose calls in flight were not refreshed for this long is gone.
 const STALE_MS: u64 = 5_000;
 /// The others' view is not used once this old (Redis stopped answering).
@@ -55,6 +71,34 @@ if tpm >= 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= tpm then return {
 redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], 120)
 return {1, r + 1}
+"#;
+
+/// KEYS: the deployment's lease set. ARGV: `max_parallel_requests`, the lease, its TTL in
+/// ms. Drops expired leases, then takes a slot if one is free: 1, else 0.
+const TAKE_PARALLEL: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+"#;
+
+/// KEYS: a deployment's lease set. ARGV: the TTL in ms, then the leases this router holds
+/// there: each still present lives another TTL (a lease already gone is not added back).
+const RENEW_PARALLEL: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', now + ttl, ARGV[i])
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 0
 "#;
 
 const FAIL: &str = r#"
@@ -131,6 +175,16 @@ struct Slot {
     others_in_flight: AtomicU64,
     /// A minute in which Redis refused this deployment (at its limit across routers).
     full_minute: AtomicU64,
+    /// The `max_parallel_requests` leases this router holds in Redis (renewed by the sync
+    /// task).
+    leases: Mutex<HashSet<u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
 }
 
 impl Slot {
@@ -163,6 +217,12 @@ struct Inner {
     admit: Script,
     fail: Script,
     sync: Script,
+    take_parallel: Script,
+    renew_parallel: Script,
+    /// The number of the next `max_parallel_requests` lease.
+    next_lease: AtomicU64,
+    /// [`LEASE_TTL`] in ms (tests shorten it).
+    lease_ttl_ms: AtomicU64,
     deployments: Vec<Arc<Deployment>>,
     slots: Vec<Slot>,
     timeout: Duration,
@@ -186,6 +246,63 @@ impl Inner {
 
     fn is_down(&self) -> bool {
         self.outage.is_down()
+    }
+
+    /// The member of the lease set that lease `n` of this router is.
+    fn lease_member(&self, n: u64) -> String {
+        format!("{}:{n}", self.replica)
+    }
+
+    fn lease_ttl_ms(&self) -> u64 {
+        self.lease_ttl_ms.load(Ordering::Relaxed)
+    }
+
+    /// Remove lease `n` of deployment `d` from Redis (the call ended, or taking it timed
+    /// out and may still have happened). Not waited for; a lease not removed expires.
+    fn drop_lease(self: &Arc<Self>, index: usize, n: u64) {
+        let Some(d) = self.deployments.get(index) else {
+            return;
+        };
+        let key = self.key(d, "parallel");
+        let member = self.lease_member(n);
+        let inner = Arc::clone(self);
+        self.runtime.spawn(async move {
+            let mut conn = inner.conn.clone();
+            let _ = tokio::time::timeout(
+                inner.timeout,
+                redis::cmd("ZREM")
+                    .arg(&key)
+                    .arg(&member)
+                    .query_async::<i64>(&mut conn),
+            )
+            .await;
+        });
+    }
+
+    /// Give every lease this router holds another [`LEASE_TTL`].
+    async fn renew_leases(&self) -> Result<(), String> {
+        for (d, slot) in self.deployments.iter().zip(&self.slots) {
+            let held: Vec<u64> = lock(&slot.leases).iter().copied().collect();
+            if held.is_empty() {
+                continue;
+            }
+            let mut invocation = self.renew_parallel.prepare_invoke();
+            invocation
+                .key(self.key(d, "parallel"))
+                .arg(self.lease_ttl_ms());
+            for n in held {
+                invocation.arg(self.lease_member(n));
+            }
+            let mut conn = self.conn.clone();
+            match tokio::time::timeout(self.timeout * 2, invocation.invoke_async::<i64>(&mut conn))
+                .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(crate::redact::mask_key_shapes(&e.to_string())),
+                Err(_) => return Err("no answer to a lease renewal".to_owned()),
+            }
+        }
+        Ok(())
     }
 
     fn failed(&self, why: &str) {
@@ -354,10 +471,14 @@ impl RedisUsage {
             admit: Script::new(ADMIT),
             fail: Script::new(FAIL),
             sync: Script::new(SYNC),
+            take_parallel: Script::new(TAKE_PARALLEL),
+            renew_parallel: Script::new(RENEW_PARALLEL),
+            next_lease: AtomicU64::new(0),
+            lease_ttl_ms: AtomicU64::new(u64::try_from(LEASE_TTL.as_millis()).unwrap_or(u64::MAX)),
             deployments: deployments.to_vec(),
             slots: deployments.iter().map(|_| Slot::default()).collect(),
             timeout,
-            outage: Outage::new(shown, "deployment rpm/tpm limits, failure counts and routing usage are counted per replica until it is back", "deployment counters are shared again", warn),
+            outage: Outage::new(shown, "deployment rpm/tpm and parallel-request limits, failure counts and routing usage are counted per replica until it is back", "deployment counters are shared again", warn),
             degraded: AtomicU64::new(0),
             synced_ms: AtomicU64::new(0),
             started: Instant::now(),
@@ -366,13 +487,19 @@ impl RedisUsage {
         });
         let weak: Weak<Inner> = Arc::downgrade(&inner);
         let task = runtime.spawn(async move {
+            let mut last_renewal = Instant::now();
             loop {
                 tokio::time::sleep(SYNC_EVERY).await;
                 let Some(inner) = weak.upgrade() else { return };
                 if inner.slots.is_empty() || inner.is_down() {
                     continue;
                 }
-                match inner.sync().await {
+                let mut done = inner.sync().await;
+                if done.is_ok() && last_renewal.elapsed() >= RENEW_EVERY {
+                    last_renewal = Instant::now();
+                    done = inner.renew_leases().await;
+                }
+                match done {
                     Ok(()) => inner.ok(),
                     Err(why) => inner.failed(&why),
                 }
@@ -384,6 +511,37 @@ impl RedisUsage {
     /// Push and read now (tests; the router does it every [`SYNC_EVERY`]).
     pub async fn sync_now(&self) -> Result<(), String> {
         self.inner.sync().await
+    }
+
+    /// Leases not renewed for `ttl` expire (tests; [`LEASE_TTL`] otherwise).
+    #[cfg(test)]
+    fn set_lease_ttl(&self, ttl: Duration) {
+        self.inner.lease_ttl_ms.store(
+            u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Renew the `max_parallel_requests` leases held here now (tests; the router does it
+    /// every [`RENEW_EVERY`]).
+    pub async fn renew_now(&self) -> Result<(), String> {
+        self.inner.renew_leases().await
+    }
+}
+
+/// A `max_parallel_requests` lease held in Redis: removed when dropped.
+struct HeldLease {
+    inner: Arc<Inner>,
+    index: usize,
+    n: u64,
+}
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        if let Some(slot) = self.inner.slots.get(self.index) {
+            lock(&slot.leases).remove(&self.n);
+        }
+        self.inner.drop_lease(self.index, self.n);
     }
 }
 
@@ -431,6 +589,63 @@ impl UsageCounters for RedisUsage {
                     inner.failed("no answer within the deadline");
                     inner.degraded.fetch_add(1, Ordering::Relaxed);
                     true
+                }
+            }
+        })
+    }
+
+    fn take_parallel<'a>(
+        &'a self,
+        d: &'a Deployment,
+        max: u32,
+    ) -> UsageFuture<'a, Option<ParallelSlot>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let Some(slot) = inner.slot(d) else {
+                return Some(ParallelSlot::local());
+            };
+            if inner.is_down() {
+                inner.degraded.fetch_add(1, Ordering::Relaxed);
+                return Some(ParallelSlot::local());
+            }
+            let n = inner.next_lease.fetch_add(1, Ordering::Relaxed);
+            let mut invocation = inner.take_parallel.prepare_invoke();
+            invocation
+                .key(inner.key(d, "parallel"))
+                .arg(max)
+                .arg(inner.lease_member(n))
+                .arg(inner.lease_ttl_ms());
+            let mut conn = inner.conn.clone();
+            let answer =
+                tokio::time::timeout(inner.timeout, invocation.invoke_async::<i64>(&mut conn))
+                    .await;
+            match answer {
+                Ok(Ok(1)) => {
+                    inner.ok();
+                    lock(&slot.leases).insert(n);
+                    Some(ParallelSlot::shared(Box::new(HeldLease {
+                        inner: Arc::clone(inner),
+                        index: d.index,
+                        n,
+                    })))
+                }
+                Ok(Ok(_)) => {
+                    inner.ok();
+                    None
+                }
+                Ok(Err(e)) => {
+                    inner.failed(&crate::redact::mask_key_shapes(&e.to_string()));
+                    inner.degraded.fetch_add(1, Ordering::Relaxed);
+                    inner.drop_lease(d.index, n);
+                    Some(ParallelSlot::local())
+                }
+                Err(_) => {
+                    inner.failed("no answer within the deadline");
+                    inner.degraded.fetch_add(1, Ordering::Relaxed);
+                    // It may have been taken all the same: removed once Redis answers (it
+                    // expires otherwise).
+                    inner.drop_lease(d.index, n);
+                    Some(ParallelSlot::local())
                 }
             }
         })
@@ -631,6 +846,165 @@ mod tests {
             .completion(&client, &call("g"))
             .await
             .is_ok());
+    }
+
+    /// Take a deployment of group `g` on `router` as a call would (the lease is held until
+    /// dropped), or None when none is free.
+    async fn hold(router: &Router) -> Option<crate::router::Lease> {
+        let route = router.resolve("g").expect("group g");
+        let request = ChatRequest::new("g", vec![Message::user("hi")]);
+        let asked = crate::router::Asked::Chat(&request);
+        let mut needs = router.needs(asked, false, None);
+        router.take(&route, &mut needs, asked, &[], None).await.ok()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn max_parallel_requests_holds_across_routers_and_slots_come_back_when_calls_end() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(20));
+        let list = json!([deployment("p", json!({"max_parallel_requests": 2}))]);
+        let settings = json!({"num_retries": 0});
+        let replicas: Vec<Replica> = (0..3)
+            .map(|_| replica(&server, &list, &settings, &minute))
+            .collect();
+        let first = hold(&replicas[0].router).await.expect("a free slot");
+        let second = hold(&replicas[1].router).await.expect("a free slot");
+        assert!(first.holds_shared_slot() && second.holds_shared_slot());
+        // Each router alone holds one of two: together they hold both.
+        for r in &replicas {
+            assert!(hold(&r.router).await.is_none(), "a third call in flight");
+        }
+        // A refused attempt is not counted in flight anywhere.
+        assert_eq!(
+            replicas[2].router.deployments()[0]
+                .state
+                .in_flight
+                .load(Ordering::SeqCst),
+            0
+        );
+        // A call that ends (or is cancelled: its future and lease dropped) gives its slot back.
+        drop(first);
+        let mut third = None;
+        for _ in 0..1_500 {
+            third = hold(&replicas[2].router).await;
+            if third.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(third.is_some(), "the slot came back");
+        assert!(hold(&replicas[0].router).await.is_none());
+        // Through the router's own calls too: two routed calls end, and their slots are free.
+        drop((second, third));
+        let client = HttpClient::new().unwrap();
+        for r in &replicas {
+            let mut done = false;
+            for _ in 0..1_500 {
+                if r.router.completion(&client, &call("g")).await.is_ok() {
+                    done = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(done, "a call with every slot free");
+        }
+        let a = hold(&replicas[0].router).await;
+        let b = hold(&replicas[1].router).await;
+        assert!(
+            a.is_some() && b.is_some(),
+            "routed calls left their slots behind"
+        );
+        assert!(replicas.iter().all(|r| r.usage.degraded() == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crashed_routers_parallel_slots_expire_and_a_live_ones_are_renewed() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(21));
+        let list = json!([deployment("p", json!({"max_parallel_requests": 1}))]);
+        let settings = json!({"num_retries": 0});
+        let (a, b) = (
+            replica(&server, &list, &settings, &minute),
+            replica(&server, &list, &settings, &minute),
+        );
+        let ttl = Duration::from_millis(800);
+        a.usage.set_lease_ttl(ttl);
+        b.usage.set_lease_ttl(ttl);
+        let held = hold(&a.router).await.expect("a free slot");
+        // Renewed while held: still taken after several lifetimes.
+        for _ in 0..4 {
+            tokio::time::sleep(ttl / 2).await;
+            a.usage.renew_now().await.unwrap();
+            assert!(hold(&b.router).await.is_none(), "a renewed lease expired");
+        }
+        // Router a dies holding it: nothing gives it back, nothing renews it.
+        std::mem::forget(held);
+        drop(a);
+        let started = Instant::now();
+        let mut taken = None;
+        while taken.is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the dead router's slot never expired"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            taken = hold(&b.router).await;
+        }
+        assert!(taken.is_some_and(|l| l.holds_shared_slot()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_redis_max_parallel_requests_is_per_router_and_shared_again_after() {
+        let Some(mut server) = RedisServer::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(22));
+        let list = json!([deployment("p", json!({"max_parallel_requests": 1}))]);
+        let settings = json!({"num_retries": 0});
+        let (a, b) = (
+            replica(&server, &list, &settings, &minute),
+            replica(&server, &list, &settings, &minute),
+        );
+        server.stop();
+        // Never blocks, never fails: each router holds its own one.
+        let on_a = hold(&a.router).await.expect("a's own slot");
+        let on_b = hold(&b.router).await.expect("b's own slot");
+        assert!(!on_a.holds_shared_slot() && !on_b.holds_shared_slot());
+        assert!(hold(&a.router).await.is_none(), "a's own limit still holds");
+        assert!(a.usage.degraded() >= 1 && b.usage.degraded() >= 1);
+        drop((on_a, on_b));
+        server.restart();
+        let mut shared = None;
+        for _ in 0..1_500 {
+            match hold(&a.router).await {
+                Some(l) if l.holds_shared_slot() => {
+                    shared = Some(l);
+                    break;
+                }
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        assert!(shared.is_some(), "never shared again");
+        // Once b asks Redis again (it may still be leaving it alone after its own failures,
+        // deciding on its own count), it sees a's slot.
+        let mut refused = false;
+        for _ in 0..1_500 {
+            match hold(&b.router).await {
+                None => {
+                    refused = true;
+                    break;
+                }
+                Some(l) => {
+                    assert!(!l.holds_shared_slot(), "two slots of one taken in Redis");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        assert!(refused, "the limit is never shared again");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

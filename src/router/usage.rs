@@ -1,6 +1,7 @@
 //! Deployment counters several routers can share ([`UsageCounters`]): requests and tokens
-//! per minute (usage-based routing and its rpm/tpm limits), calls in flight (least-busy),
-//! and the failures that lead to a cooldown (`allowed_fails`).
+//! per minute (usage-based routing and its rpm/tpm limits), calls in flight (least-busy,
+//! and `max_parallel_requests`), and the failures that lead to a cooldown
+//! (`allowed_fails`).
 //!
 //! The router always counts in its own atomics ([`super::deployment::DeploymentState`]):
 //! they decide alone with [`InProcess`] (the default) and are the fallback when a shared
@@ -27,6 +28,37 @@ pub struct Usage {
     pub in_flight: u64,
 }
 
+/// One of a deployment's `max_parallel_requests` slots held across routers (see
+/// [`UsageCounters::take_parallel`]); given back when dropped.
+pub struct ParallelSlot(Option<Box<dyn Send + Sync>>);
+
+impl ParallelSlot {
+    /// A slot only this router's own counters hold (nothing shared to give back).
+    pub fn local() -> ParallelSlot {
+        ParallelSlot(None)
+    }
+
+    /// A slot held in a shared store: `release` gives it back when dropped.
+    pub fn shared(release: Box<dyn Send + Sync>) -> ParallelSlot {
+        ParallelSlot(Some(release))
+    }
+
+    /// Whether the slot is held in a shared store (not only in this router's counters).
+    pub fn is_shared(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::fmt::Debug for ParallelSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_shared() {
+            "ParallelSlot(shared)"
+        } else {
+            "ParallelSlot(local)"
+        })
+    }
+}
+
 /// Starts a deployment's cooldown, once the failures of every router reached the limit.
 pub type StartCooldown = Box<dyn FnOnce() + Send>;
 
@@ -37,6 +69,19 @@ pub trait UsageCounters: Send + Sync + 'static {
     /// own counters admitted it). Counts the request when it may. Answers `true` when the
     /// shared store does not answer in time (this router's own counters decided).
     fn admit<'a>(&'a self, d: &'a Deployment) -> UsageFuture<'a, bool>;
+
+    /// One of `d`'s `max_parallel_requests` (`max`) across every router, asked after this
+    /// router's own count admitted the call: `None` when every slot is taken; else a slot
+    /// held until dropped (when the call ends or is cancelled). Answers a
+    /// [`ParallelSlot::local`] when the shared store does not answer in time (this
+    /// router's own count decided).
+    fn take_parallel<'a>(
+        &'a self,
+        _d: &'a Deployment,
+        _max: u32,
+    ) -> UsageFuture<'a, Option<ParallelSlot>> {
+        Box::pin(std::future::ready(Some(ParallelSlot::local())))
+    }
 
     /// A request on `d` that [`UsageCounters::admit`] was not asked about.
     fn count_request(&self, d: &Deployment);

@@ -1,8 +1,9 @@
 """Three gateway processes (`python -m llmswitch proxy`, each its own process, on its own
 port) sharing one PostgreSQL database and one redis-server: a budget under 300 concurrent
 requests spread over the three, an rpm limit across them, a deployment failing on one
-cooling down on the others, a replica killed with SIGKILL under load losing no response it
-had sent (its spend journal is replayed), and a Redis restart mid-run."""
+cooling down on the others, a deployment's max_parallel_requests held across them, a
+replica killed with SIGKILL under load losing no response it had sent (its spend journal is
+replayed), and a Redis restart mid-run."""
 
 from __future__ import annotations
 
@@ -149,8 +150,15 @@ class Cluster:
 
 
 @pytest.fixture()
+def slow_server() -> Iterator[MockServer]:
+    """The provider of the `slow` deployment (replies scripted with delays by a test)."""
+    with MockServer() as s:
+        yield s
+
+
+@pytest.fixture()
 def cluster(
-    server: MockServer, tmp_path: Path, postgres_cluster: Any, redis_server: Any
+    server: MockServer, slow_server: MockServer, tmp_path: Path, postgres_cluster: Any, redis_server: Any
 ) -> Iterator[Cluster]:
     database = postgres_cluster.database()
     replicas = []
@@ -172,6 +180,18 @@ def cluster(
                     "api_base": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens
                 },
                 "model_info": {"id": "flaky-1"},
+            }
+        )
+        body["model_list"].append(
+            {
+                "model_name": "slow",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": "sk-up",
+                    "api_base": slow_server.base_url,
+                    "max_parallel_requests": 2,
+                },
+                "model_info": {"id": "slow-1"},
             }
         )
         body["router_settings"] = {
@@ -235,6 +255,24 @@ def test_budget_rpm_and_cooldowns_hold_across_three_gateway_processes(cluster: C
         return float(Admin(urls[1]).get(f"/key/info?key={key}")["info"]["spend"])
 
     wait_until(lambda: abs(spend() - ok * CALL_COST) < 1e-9, "every admitted call's spend written")
+
+
+def test_a_deployments_max_parallel_requests_holds_across_the_replicas(
+    cluster: Cluster, slow_server: MockServer
+) -> None:
+    urls = [r.url for r in cluster.replicas]
+    # Every call takes seconds: 9 at once, 3 on each replica, would all be in flight together.
+    for _ in range(9):
+        slow_server.enqueue(delay=5.0)
+    with ThreadPoolExecutor(9) as pool:
+        statuses = list(pool.map(lambda i: post_chat(urls[i % 3], MASTER, model="slow")[0], range(9)))
+    assert set(statuses) <= {200, 429}, statuses
+    # Alone, each replica would let 2 through (6 in all); together they let 2.
+    assert 1 <= statuses.count(200) <= 2, statuses
+    assert slow_server.hits <= 2
+    # The slots came back when those calls ended: each replica gets one again.
+    slow_server.reset()
+    assert [post_chat(url, MASTER, model="slow")[0] for url in urls] == [200, 200, 200]
 
 
 class Load:
