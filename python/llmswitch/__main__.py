@@ -164,9 +164,14 @@ def demo(db_path: str | None = None) -> None:
 def proxy(config: str, host: str, port: int) -> None:
     """Run the gateway in the foreground until Ctrl-C or SIGTERM (exit status 0)."""
     import logging
+    import signal
 
     from llmswitch.proxy import serve
 
+    # A process started with SIGINT ignored (a background job of a shell script, and so a
+    # test runner started from one) inherits that, and Python then installs no handler:
+    # `kill -INT` would do nothing. A server stops on SIGINT however it was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     logging.basicConfig(level=logging.INFO, format="llmswitch proxy: %(message)s")
     try:
         serve(config, host=host, port=port)

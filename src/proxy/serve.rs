@@ -151,19 +151,25 @@ pub async fn shutdown_signal() {
 }
 
 /// Resolves on SIGTERM only (where something else, such as Python, handles SIGINT).
-pub async fn shutdown_signal_terminate() {
+///
+/// The handler is installed when this is called (inside a tokio runtime), not when the
+/// future is first polled: the server may answer a client before it polls its shutdown
+/// future, and a SIGTERM that client sends at once must not find the default action (the
+/// process killed) still in place.
+pub fn shutdown_signal_terminate() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        match term {
+            Some(mut term) => {
                 term.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
     }
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await;
 }
 
 /// A gateway running on a tokio runtime, stopped by [`RunningServer::stop`] (or when dropped).

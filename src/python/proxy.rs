@@ -72,21 +72,20 @@ pub fn _proxy_serve(
     let addr = listener
         .local_addr()
         .map_err(|e| bind_error(host, port, &e))?;
+    // SIGTERM's handler is installed now, before anything can answer a client.
+    let terminate = {
+        let _entered = runtime.enter();
+        serve::shutdown_signal_terminate()
+    };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (done_tx, done_rx) = mpsc::channel();
-    runtime.spawn(async move {
-        let shutdown = async {
-            tokio::select! {
-                _ = stop_rx => {}
-                () = serve::shutdown_signal_terminate() => {}
-            }
-        };
-        let _ = done_tx.send(serve::run(listener, state, shutdown).await);
-    });
     let mut stop_tx = Some(stop_tx);
-    // A signal that arrives while the callback runs (Ctrl-C's KeyboardInterrupt) is a stop
-    // like any other: shut down gracefully and return. The callback's own failure also
-    // stops the server gracefully (the spend log flushed), then is raised.
+    // `on_ready` runs before the server accepts: a client that got an answer (a readiness
+    // probe) may send the signal at once, and the Ctrl-C's KeyboardInterrupt would then cut
+    // the callback short (no "listening on" line). Connections made meanwhile wait in the
+    // listen backlog. A signal that arrives while the callback runs (Ctrl-C's
+    // KeyboardInterrupt) is a stop like any other: shut down gracefully and return. The
+    // callback's own failure also stops the server gracefully (the spend log flushed),
+    // then is raised.
     let mut ready_error = None;
     if let Some(ready) = on_ready {
         if let Err(e) = ready.call1((format!("http://{addr}"),)) {
@@ -98,6 +97,16 @@ pub fn _proxy_serve(
             }
         }
     }
+    let (done_tx, done_rx) = mpsc::channel();
+    runtime.spawn(async move {
+        let shutdown = async {
+            tokio::select! {
+                _ = stop_rx => {}
+                () = terminate => {}
+            }
+        };
+        let _ = done_tx.send(serve::run(listener, state, shutdown).await);
+    });
     let result = py.detach(move || loop {
         match done_rx.recv_timeout(SIGNAL_POLL) {
             Ok(result) => break Some(result),

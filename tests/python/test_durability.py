@@ -175,7 +175,7 @@ def wait_ready(url: str, deadline: float) -> None:
             with urllib.request.urlopen(req, timeout=1) as r:
                 if r.status == 200:
                     return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset, or not answered yet (a read timeout): ask again
             time.sleep(0.02)
     raise AssertionError("the gateway did not become ready")
 

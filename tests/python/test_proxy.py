@@ -513,7 +513,7 @@ def wait_ready(url: str, deadline: float) -> float:
             with urllib.request.urlopen(req, timeout=1) as r:
                 if r.status == 200:
                     return time.monotonic() - started
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset, or not answered yet (a read timeout): ask again
             time.sleep(0.005)
     raise AssertionError("the gateway did not become ready")
 
@@ -539,6 +539,62 @@ def test_cli_serves_and_exits_0_on_signal(tmp_path: Any, server: MockServer, sig
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
         assert "listening on" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_cli_exits_0_on_sigint_when_started_with_sigint_ignored(tmp_path: Any, server: MockServer) -> None:
+    # A background job of a shell script (and a test runner started from one) starts its
+    # children with SIGINT ignored; the gateway must still stop on it.
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(gateway_config(server)))
+    import shlex
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = shlex.join([sys.executable, "-m", "llmswitch", "proxy", "--config", str(path), "--port", str(port)])
+    proc = subprocess.Popen(["sh", "-c", f"trap '' INT; exec {cmd}"], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", time.monotonic() + 30)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_the_ready_callback_runs_before_the_gateway_answers(tmp_path: Any, server: MockServer) -> None:
+    # A client that got an answer may signal at once (the test above): the callback that
+    # logs "listening on" must have run by then, or Ctrl-C's KeyboardInterrupt cuts it short.
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(gateway_config(server)))
+    marker = tmp_path / "ready"
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = (
+        "import pathlib, time\n"
+        "from llmswitch._llmswitch import _proxy_serve\n"
+        "def ready(url):\n"
+        "    time.sleep(1.0)  # a slow callback: readiness must wait for it\n"
+        f"    pathlib.Path({str(marker)!r}).write_text(url)\n"
+        f"_proxy_serve({str(path)!r}, '127.0.0.1', {port}, on_ready=ready)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", time.monotonic() + 30)
+        assert marker.exists(), "the gateway answered before its ready callback had run"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
     finally:
         if proc.poll() is None:
             proc.kill()
