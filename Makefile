@@ -72,6 +72,7 @@ bench-gateway:
 bench-smoke: dev
 	$(PY) bench/library_bench.py --smoke --subjects llmswitch > /dev/null
 	$(PY) bench/gateway_bench.py --smoke > /dev/null
+	$(PY) bench/scaleout_bench.py --smoke > /dev/null
 
 demo: dev
 	$(PY) -m llmswitch demo

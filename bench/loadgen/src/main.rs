@@ -1,8 +1,10 @@
 //! A small HTTP/1 load generator for the gateway benchmark: like `oha`, but each request
 //! carries the next key of a list, so a run can use 1,000 virtual keys at once.
 //!
-//! `llmswitch-loadgen URL --body JSON [--keys FILE] [--conns 64] (--rate R --seconds S |
-//! --seconds S | --requests N)` prints one JSON object: rps, p50_us, p99_us, ok, errors.
+//! `llmswitch-loadgen URL [URL...] --body JSON [--keys FILE] [--conns 64] (--rate R
+//! --seconds S | --seconds S | --requests N)` prints one JSON object: rps, p50_us, p99_us,
+//! ok, errors. With several URLs (replicas of one gateway) the connections are spread over
+//! them in turn, and at a fixed rate each request goes to the next free connection.
 //! With `--rate` requests are scheduled at fixed times and latency counts from the scheduled
 //! time, not the send time (no coordinated omission, as oha's `--latency-correction`).
 
@@ -19,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 struct Args {
-    url: String,
+    urls: Vec<String>,
     body: Bytes,
     keys: Vec<String>,
     conns: usize,
@@ -30,7 +32,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let mut url = None;
+    let mut urls = Vec::new();
     let (mut body, mut keys, mut conns) = (Bytes::new(), Vec::new(), 64usize);
     let (mut rate, mut seconds, mut requests) = (None, None, None);
     while let Some(a) = it.next() {
@@ -73,11 +75,13 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|e| format!("--requests: {e}"))?,
                 )
             }
-            _ if a.starts_with("http://") => url = Some(a),
+            _ if a.starts_with("http://") => urls.push(a),
             _ => return Err(format!("unknown argument {a}")),
         }
     }
-    let url = url.ok_or("an http:// URL is required")?;
+    if urls.is_empty() {
+        return Err("an http:// URL is required".into());
+    }
     if keys.is_empty() {
         return Err("--key or --keys is required".into());
     }
@@ -85,7 +89,7 @@ fn parse_args() -> Result<Args, String> {
         return Err("--seconds or --requests is required".into());
     }
     Ok(Args {
-        url,
+        urls,
         body,
         keys,
         conns: conns.max(1),
@@ -131,19 +135,35 @@ impl Conn {
     }
 }
 
-struct Shared {
-    args: Args,
+/// Where requests go: `host:port` and path.
+struct Target {
     authority: String,
     path: String,
+}
+
+impl Target {
+    fn of(url: &str) -> Target {
+        let rest = url.trim_start_matches("http://");
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
+            None => (rest.to_owned(), "/".to_owned()),
+        };
+        Target { authority, path }
+    }
+}
+
+struct Shared {
+    args: Args,
+    targets: Vec<Target>,
     next_key: AtomicU64,
     sent: AtomicU64,
 }
 
 impl Shared {
-    fn request(&self) -> Request<Full<Bytes>> {
+    fn request(&self, target: &Target) -> Request<Full<Bytes>> {
         let i = self.next_key.fetch_add(1, Ordering::Relaxed) as usize % self.args.keys.len();
-        Request::post(&self.path)
-            .header("host", &self.authority)
+        Request::post(&target.path)
+            .header("host", &target.authority)
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {}", self.args.keys[i]))
             .body(Full::new(self.args.body.clone()))
@@ -156,11 +176,13 @@ type Tally = (Vec<u32>, u64);
 
 async fn worker(
     shared: Arc<Shared>,
+    target: usize,
     jobs: Option<Arc<tokio::sync::Mutex<mpsc::Receiver<Instant>>>>,
     until: Option<Instant>,
 ) -> Tally {
+    let target = &shared.targets[target];
     let mut conn = Conn {
-        addr: shared.authority.clone(),
+        addr: target.authority.clone(),
         sender: None,
     };
     let (mut lat, mut errors) = (Vec::new(), 0u64);
@@ -183,7 +205,7 @@ async fn worker(
                 Instant::now()
             }
         };
-        match conn.send(shared.request()).await {
+        match conn.send(shared.request(target)).await {
             Ok((200, body)) if !body.is_empty() => {
                 lat.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32)
             }
@@ -209,16 +231,11 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let rest = args.url.trim_start_matches("http://");
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (rest[..i].to_owned(), rest[i..].to_owned()),
-        None => (rest.to_owned(), "/".to_owned()),
-    };
+    let targets: Vec<Target> = args.urls.iter().map(|u| Target::of(u)).collect();
     let (conns, rate, seconds) = (args.conns, args.rate, args.seconds);
     let shared = Arc::new(Shared {
         args,
-        authority,
-        path,
+        targets,
         next_key: AtomicU64::new(0),
         sent: AtomicU64::new(0),
     });
@@ -247,9 +264,10 @@ async fn main() {
         });
         Arc::new(tokio::sync::Mutex::new(rx))
     });
-    for _ in 0..conns {
+    for i in 0..conns {
         handles.push(tokio::spawn(worker(
             shared.clone(),
+            i % shared.targets.len(),
             jobs.clone(),
             if jobs.is_some() { None } else { until },
         )));
