@@ -300,7 +300,11 @@ def test_spend_logs_are_complete_after_a_graceful_shutdown_under_load(
         threads = [threading.Thread(target=load) for _ in range(8)]
         for t in threads:
             t.start()
-        time.sleep(1.0)
+        # Under load (each thread first builds its OpenAI client) a fixed second may pass
+        # before any request is answered: wait for answers instead.
+        deadline = time.monotonic() + 60
+        while len(answered) <= 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
         gw.stop()
         stop.set()
         for t in threads:
