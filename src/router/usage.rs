@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use super::deployment::Deployment;
 
@@ -57,6 +58,11 @@ pub trait UsageCounters: Send + Sync + 'static {
     fn degraded(&self) -> u64 {
         0
     }
+
+    /// The counters of a router an edit builds from this one ([`super::Router::with_model_list`]),
+    /// whose deployments are `deployments` (in its order): shared with the same routers as
+    /// these, a deployment kept (same id) keeping its counts.
+    fn for_deployments(&self, deployments: &[Arc<Deployment>]) -> Arc<dyn UsageCounters>;
 }
 
 /// Nothing shared: the router's own counters decide.
@@ -76,5 +82,9 @@ impl UsageCounters for InProcess {
 
     fn others(&self, _d: &Deployment) -> Usage {
         Usage::default()
+    }
+
+    fn for_deployments(&self, _deployments: &[Arc<Deployment>]) -> Arc<dyn UsageCounters> {
+        Arc::new(InProcess)
     }
 }
