@@ -164,7 +164,11 @@ def test_two_routers_on_one_redis_share_deployment_usage(redis_server: Any, how:
     import llmswitch
 
     def scenario() -> list[str]:
-        kw = {"routing_strategy": "usage-based-routing", "num_retries": 0, **redis_kwargs(how, redis_server.port)}
+        kw = {
+            "routing_strategy": "usage-based-routing",
+            "num_retries": 0,
+            **redis_kwargs(how, redis_server.port),
+        }
         a = llmswitch.Router(model_list=[limited(3)], **kw)
         b = llmswitch.Router(model_list=[limited(3)], **kw)
         # Each router alone would allow 3 calls this minute; together they do too.
@@ -240,8 +244,16 @@ def test_an_edited_router_goes_on_sharing_deployment_usage(redis_server: Any, ho
 
     def scenario() -> list[str]:
         redis_server.cli("FLUSHALL")
-        kw = {"routing_strategy": "usage-based-routing", "num_retries": 0, **redis_kwargs("host", redis_server.port)}
-        start = [limited(3)] if how in ("set_model_list", "add_deployment") else [limited(3), limited(5, "spare", "h")]
+        kw = {
+            "routing_strategy": "usage-based-routing",
+            "num_retries": 0,
+            **redis_kwargs("host", redis_server.port),
+        }
+        start = (
+            [limited(3)]
+            if how in ("set_model_list", "add_deployment")
+            else [limited(3), limited(5, "spare", "h")]
+        )
         a = llmswitch.Router(model_list=start, **kw)
         b = llmswitch.Router(model_list=[limited(3)], **kw)
         first = outcome(a)
@@ -263,10 +275,19 @@ def test_an_edited_router_goes_on_sharing_cooldowns(redis_server: Any) -> None:
         dead = s.getsockname()[1]  # nothing listens here once closed
     flaky = {
         "model_name": "flaky",
-        "litellm_params": {"model": "openai/gpt-4o", "api_key": "sk-x", "api_base": f"http://127.0.0.1:{dead}/v1"},
+        "litellm_params": {
+            "model": "openai/gpt-4o",
+            "api_key": "sk-x",
+            "api_base": f"http://127.0.0.1:{dead}/v1",
+        },
         "model_info": {"id": "flaky-1"},
     }
-    kw = {"num_retries": 0, "allowed_fails": 0, "cooldown_time": 300, **redis_kwargs("host", redis_server.port)}
+    kw = {
+        "num_retries": 0,
+        "allowed_fails": 0,
+        "cooldown_time": 300,
+        **redis_kwargs("host", redis_server.port),
+    }
     a = llmswitch.Router(model_list=[flaky], **kw)
     b = llmswitch.Router(model_list=[flaky], **kw)
     a.add_deployment(limited(5, id="spare", group="h"))
@@ -334,7 +355,12 @@ def test_redis_down_counts_per_process_with_a_warning(caplog: pytest.LogCaptureF
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]  # no Redis listens here
-    kw = {"routing_strategy": "usage-based-routing", "num_retries": 0, "redis_host": "127.0.0.1", "redis_port": dead}
+    kw = {
+        "routing_strategy": "usage-based-routing",
+        "num_retries": 0,
+        "redis_host": "127.0.0.1",
+        "redis_port": dead,
+    }
 
     def scenario() -> list[str]:
         a = llmswitch.Router(model_list=[limited(3)], **kw)
