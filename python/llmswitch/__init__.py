@@ -132,7 +132,9 @@ class Router(_NativeRouter):
         """A Router from the proxy's config (``model_list``, ``router_settings`` and the
         router's ``litellm_settings``), as a YAML file or an already parsed mapping; an
         instance of this class (of a subclass, called on one), so ``acompletion`` is
-        ``async def``.
+        ``async def``. ``router_settings.redis_url`` (or ``redis_host``, ``redis_port``,
+        ``redis_password``) shares cooldowns and deployment usage through that Redis, as
+        the constructor's ``redis_*`` arguments do.
 
         Raises:
             BadRequestError: for an unreadable file, invalid YAML, or an invalid config.

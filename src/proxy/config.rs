@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 use crate::cache::config::RedisConfig;
 use crate::cache::CacheConfig;
 use crate::environ::{environment_variables, resolve_env};
-use crate::router::config::{value_kind, LITELLM_SETTINGS_FOR_ROUTER};
+use crate::router::config::{
+    shared_redis, value_kind, LITELLM_SETTINGS_FOR_ROUTER, REDIS_SETTINGS,
+};
 use crate::router::{Router, RouterConfig};
 
 /// A config that could not be used.
@@ -335,64 +337,6 @@ impl ProxyConfig {
             None => PathBuf::from("llmswitch.sqlite"),
         }
     }
-}
-
-/// `router_settings` keys naming the Redis shared by replicas (LiteLLM's names).
-const REDIS_SETTINGS: &[&str] = &["redis_host", "redis_port", "redis_password", "redis_url"];
-
-/// The shared Redis from `router_settings`, if any of its keys is set.
-fn shared_redis(
-    root: &Map<String, Value>,
-    environment: &HashMap<String, String>,
-) -> Result<Option<RedisConfig>, String> {
-    let Some(Value::Object(rs)) = root.get("router_settings") else {
-        return Ok(None);
-    };
-    let mut read = HashMap::new();
-    for k in REDIS_SETTINGS {
-        if let Some(v) = rs.get(*k) {
-            let mut v = v.clone();
-            resolve_env(&mut v, environment, &format!("router_settings.{k}"))
-                .map_err(|e| e.message.clone())?;
-            let text = match v {
-                Value::Null => continue,
-                Value::String(s) if s.is_empty() => continue,
-                Value::String(s) => s,
-                Value::Number(n) => n.to_string(),
-                other => {
-                    return Err(format!(
-                        "router_settings.{k}: expected a string, got {}",
-                        value_kind(&other)
-                    ))
-                }
-            };
-            read.insert(*k, text);
-        }
-    }
-    if read.is_empty() {
-        return Ok(None);
-    }
-    let port =
-        match read.get("redis_port") {
-            None => None,
-            Some(p) => Some(p.parse::<u16>().map_err(|_| {
-                format!("router_settings.redis_port: expected a port number, got {p}")
-            })?),
-        };
-    Ok(Some(RedisConfig {
-        url: read.get("redis_url").cloned(),
-        host: read.get("redis_host").cloned(),
-        port,
-        password: read.get("redis_password").cloned().map(SecretString::from),
-        // LiteLLM's REDIS_SOCKET_TIMEOUT (seconds), as the response cache reads it: how long
-        // a shared counter waits for Redis before the replica counts on its own.
-        response_timeout: std::env::var("REDIS_SOCKET_TIMEOUT")
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .filter(|s| *s > 0.0)
-            .and_then(|s| Duration::try_from_secs_f64(s).ok()),
-        ..Default::default()
-    }))
 }
 
 fn section(root: &mut Map<String, Value>, name: &str) -> Result<Map<String, Value>, String> {

@@ -143,17 +143,6 @@ pub async fn build(config: &ProxyConfig) -> Result<AppState, ProxyError> {
     state_hooks.set_prices(&state.router);
     if let Some(redis) = &config.shared_redis {
         cooldowns::share(&state, redis, state::hooks::REDIS_PREFIX)?;
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| ProxyError::Internal("shared counters need a tokio runtime".into()))?;
-        let usage = crate::router::redis_usage::RedisUsage::new(
-            redis,
-            state::hooks::REDIS_PREFIX,
-            state.router.deployments(),
-            runtime,
-            Arc::new(|message: &str| state::warn(message)),
-        )
-        .map_err(ProxyError::Internal)?;
-        state.router.share_usage(Arc::new(usage));
     }
     Ok(state)
 }

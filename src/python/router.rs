@@ -88,10 +88,13 @@ const IGNORED_LITELLM_PARAMS: &[&str] = &[
 ///     clock: a ``llmswitch.testing.ManualClock`` for cooldowns and per-minute windows.
 ///     redis_url: ``redis://[:password@]host:port/db`` (``rediss://`` for TLS), or
 ///     redis_host, redis_port, redis_password: a Redis shared by several processes (as
-///         LiteLLM's): a deployment that cools down in one cools down in every Router and
-///         gateway using that Redis with the same deployment ids; the response cache's
-///         Redis with ``cache_responses``. Redis never delays a call: while it is
-///         unavailable, each process's cooldowns are its own.
+///         LiteLLM's), by every Router and gateway using it with the same deployment ids:
+///         a deployment that cools down in one cools down in all; deployment usage is
+///         counted across all (``rpm``/``tpm`` limits and usage-based routing, calls in
+///         flight for least-busy, failures towards ``allowed_fails``); the response cache's
+///         Redis with ``cache_responses``. Redis never fails or delays a call: while it is
+///         unavailable, each process counts and cools down on its own, and a warning is
+///         logged on the ``llmswitch`` logger.
 ///     cache_responses: cache the router's calls (those that do not say ``caching=``) in
 ///         ``llmswitch.cache``, created if unset: in memory, or in Redis with the Redis
 ///         parameters and ``cache_kwargs``. Answers are stored per model group, before a
@@ -304,8 +307,9 @@ fn redis_params(args: &RedisArgs<'_, '_>) -> Result<Option<Map<String, Value>>, 
     Ok(Some(params))
 }
 
-/// With LiteLLM's Redis parameters, share the router's cooldowns with every other process
-/// (Router or gateway) using that Redis and the same deployments.
+/// With LiteLLM's Redis parameters (as a Redis cache's), share the router's cooldowns and
+/// deployment counters with every other process (Router or gateway) using that Redis and
+/// the same deployments.
 fn share_through_redis(
     router: &Arc<LiveRouter>,
     redis: Option<&Map<String, Value>>,
@@ -313,14 +317,27 @@ fn share_through_redis(
     let Some(params) = redis else {
         return Ok(());
     };
-    let redis = crate::cache::CacheConfig::from_params(params)?.redis;
-    core::shared::share_cooldowns(
+    share_through(
+        router,
+        &crate::cache::CacheConfig::from_params(params)?.redis,
+    )
+}
+
+/// Share the router's state through `redis` (the core's [`core::shared::share_through_redis`]);
+/// an outage is logged on the ``llmswitch`` logger after the next call.
+fn share_through(
+    router: &Arc<LiveRouter>,
+    redis: &crate::cache::config::RedisConfig,
+) -> Result<(), LlmError> {
+    core::shared::share_through_redis(
         router,
         |r| core::shared::RouterRef::Shared(r.get()),
-        &redis,
+        redis,
         core::shared::REDIS_PREFIX,
         super::runtime::shared_runtime().handle(),
+        Arc::new(|message: &str| crate::cache::warn(message.to_owned())),
     )
+    .map(drop)
 }
 
 fn build(config: RouterConfig, clock: Arc<dyn Clock>) -> Result<core::Router, LlmError> {
@@ -539,8 +556,11 @@ impl Router {
 
     /// Serve the proxy config ``config`` (``model_list``, ``router_settings`` and the
     /// router's ``litellm_settings``; a YAML file or a mapping) instead, settings included
-    /// (``Router.from_config`` builds on it). Returns the model_list (dicts, each with its
-    /// ``model_info.id``), ``default_litellm_params`` and ``model_group_alias``.
+    /// (``Router.from_config`` builds on it); with ``router_settings.redis_url`` or
+    /// ``redis_host``/``redis_port``/``redis_password``, its cooldowns and deployment usage
+    /// are shared through that Redis, as the constructor's (unless they are already).
+    /// Returns the model_list (dicts, each with its ``model_info.id``),
+    /// ``default_litellm_params`` and ``model_group_alias``.
     fn _load_config<'py>(
         &self,
         py: Python<'py>,
@@ -548,7 +568,7 @@ impl Router {
     ) -> PyResult<Bound<'py, PyAny>> {
         let parsed = if config.is_instance_of::<PyDict>() {
             let value: Value = value_of(config, "config")?;
-            RouterConfig::from_proxy_config(value)
+            RouterConfig::from_proxy_config_shared(value)
         } else {
             let os = py.import("os")?;
             let path: String = os
@@ -557,10 +577,11 @@ impl Router {
                 .map_err(|_| {
                     PyTypeError::new_err("config must be a path to a YAML file or a mapping")
                 })?;
-            py.detach(|| RouterConfig::from_yaml_file(std::path::Path::new(&path)))
+            py.detach(|| RouterConfig::from_yaml_file_shared(std::path::Path::new(&path)))
         };
+        let (parsed, redis) = parsed?;
         let current = self.inner.get();
-        let router = build(parsed?, current.clock())?;
+        let router = build(parsed, current.clock())?;
         let list: Vec<Value> = router.model_list().iter().map(entry_json).collect();
         let defaults = Value::Object(router.settings().default_litellm_params.clone());
         let aliases: Map<String, Value> = router
@@ -576,6 +597,9 @@ impl Router {
             })
             .collect();
         self.inner.replace(router);
+        if let Some(redis) = redis {
+            share_through(&self.inner, &redis)?;
+        }
         let out = (list, defaults, Value::Object(aliases));
         pythonize::pythonize(py, &out)
             .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))

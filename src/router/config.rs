@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -13,6 +15,7 @@ pub use super::deployment::DeploymentConfig;
 use super::hedge::HedgePolicy;
 use super::retry::RetryPolicy;
 use super::strategy::{Capabilities, Strategy};
+use crate::cache::config::RedisConfig;
 use crate::environ::{environment_variables, resolve_env};
 use crate::error::LlmError;
 
@@ -331,13 +334,24 @@ impl RouterConfig {
     /// router-related `litellm_settings`), as parsed YAML/JSON. `environment_variables`
     /// of the config are consulted first when resolving `os.environ/NAME`.
     pub fn from_proxy_config(config: Value) -> Result<Self, LlmError> {
+        Self::from_proxy_config_shared(config).map(|(config, _)| config)
+    }
+
+    /// [`RouterConfig::from_proxy_config`], and the Redis its state is shared through
+    /// (`router_settings.redis_url`, or `redis_host`/`redis_port`/`redis_password`:
+    /// [`shared_redis`]), as the gateway reads them.
+    pub fn from_proxy_config_shared(
+        config: Value,
+    ) -> Result<(Self, Option<RedisConfig>), LlmError> {
         let Value::Object(mut root) = config else {
             return Err(LlmError::bad_request(
                 "config: expected a mapping with model_list, router_settings, litellm_settings",
             ));
         };
         let env = environment_variables(root.get("environment_variables"));
-        Self::take_from_proxy_config(&mut root, &env).map(|(config, _)| config)
+        let redis = shared_redis(&root, &env).map_err(LlmError::bad_request)?;
+        let (config, _) = Self::take_from_proxy_config(&mut root, &env)?;
+        Ok((config, redis))
     }
 
     /// Take the router's part out of a proxy config's top-level mapping: `model_list`,
@@ -410,18 +424,88 @@ impl RouterConfig {
 
     /// [`RouterConfig::from_proxy_config`] from YAML text.
     pub fn from_yaml(text: &str) -> Result<Self, LlmError> {
-        let value: Value = serde_yaml_ng::from_str(text)
-            .map_err(|e| LlmError::bad_request(format!("config: invalid YAML: {e}")))?;
-        Self::from_proxy_config(value)
+        Self::from_proxy_config(Self::parse_yaml(text)?)
+    }
+
+    fn parse_yaml(text: &str) -> Result<Value, LlmError> {
+        serde_yaml_ng::from_str(text)
+            .map_err(|e| LlmError::bad_request(format!("config: invalid YAML: {e}")))
     }
 
     /// [`RouterConfig::from_yaml`] from a file.
     pub fn from_yaml_file(path: &std::path::Path) -> Result<Self, LlmError> {
+        Self::from_yaml_file_shared(path).map(|(config, _)| config)
+    }
+
+    /// [`RouterConfig::from_proxy_config_shared`] from a YAML file.
+    pub fn from_yaml_file_shared(
+        path: &std::path::Path,
+    ) -> Result<(Self, Option<RedisConfig>), LlmError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             LlmError::bad_request(format!("config: could not read {}: {e}", path.display()))
         })?;
-        Self::from_yaml(&text)
+        Self::from_proxy_config_shared(Self::parse_yaml(&text)?)
     }
+}
+
+/// `router_settings` keys naming the Redis shared by replicas (LiteLLM's names).
+pub const REDIS_SETTINGS: &[&str] = &["redis_host", "redis_port", "redis_password", "redis_url"];
+
+/// The Redis the router's state is shared through, from a proxy config's `router_settings`
+/// (`os.environ/NAME` resolved, `env` first), if any of its keys is set. LiteLLM's
+/// `REDIS_SOCKET_TIMEOUT` (seconds) bounds each wait for it.
+pub fn shared_redis(
+    root: &Map<String, Value>,
+    environment: &HashMap<String, String>,
+) -> Result<Option<RedisConfig>, String> {
+    let Some(Value::Object(rs)) = root.get("router_settings") else {
+        return Ok(None);
+    };
+    let mut read = HashMap::new();
+    for k in REDIS_SETTINGS {
+        if let Some(v) = rs.get(*k) {
+            let mut v = v.clone();
+            resolve_env(&mut v, environment, &format!("router_settings.{k}"))
+                .map_err(|e| e.message.clone())?;
+            let text = match v {
+                Value::Null => continue,
+                Value::String(s) if s.is_empty() => continue,
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(format!(
+                        "router_settings.{k}: expected a string, got {}",
+                        value_kind(&other)
+                    ))
+                }
+            };
+            read.insert(*k, text);
+        }
+    }
+    if read.is_empty() {
+        return Ok(None);
+    }
+    let port =
+        match read.get("redis_port") {
+            None => None,
+            Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                format!("router_settings.redis_port: expected a port number, got {p}")
+            })?),
+        };
+    Ok(Some(RedisConfig {
+        url: read.get("redis_url").cloned(),
+        host: read.get("redis_host").cloned(),
+        port,
+        password: read.get("redis_password").cloned().map(SecretString::from),
+        // LiteLLM's REDIS_SOCKET_TIMEOUT (seconds), as the response cache reads it: how long
+        // a shared counter waits for Redis before the replica counts on its own.
+        response_timeout: std::env::var("REDIS_SOCKET_TIMEOUT")
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok()),
+        ..Default::default()
+    }))
 }
 
 /// A `model_list` (a JSON array of entries) as the router reads it, `os.environ/NAME`
@@ -565,5 +649,43 @@ router_settings:
         assert_eq!(c.settings.timeout, Some(12.0));
         assert_eq!(c.settings.routing_strategy, Strategy::LeastBusy);
         assert_eq!(c.settings.fallbacks.chain("smart").unwrap(), ["fast"]);
+    }
+
+    #[test]
+    fn a_proxy_configs_router_settings_name_the_shared_redis() {
+        let config = json!({
+            "environment_variables": {"ROUTER_REDIS_PORT_FOR_TEST": "6390"},
+            "model_list": [],
+            "router_settings": {"redis_host": "10.0.0.7",
+                                "redis_port": "os.environ/ROUTER_REDIS_PORT_FOR_TEST",
+                                "redis_password": "pw", "num_retries": 1},
+        });
+        let (c, redis) = RouterConfig::from_proxy_config_shared(config).unwrap();
+        assert_eq!(c.settings.num_retries, 1);
+        let redis = redis.expect("redis");
+        assert_eq!(redis.host.as_deref(), Some("10.0.0.7"));
+        assert_eq!(redis.port, Some(6390));
+        assert!(redis.password.is_some());
+
+        let url = json!({"router_settings": {"redis_url": "redis://127.0.0.1:6391/0"}});
+        let (_, redis) = RouterConfig::from_proxy_config_shared(url).unwrap();
+        assert_eq!(
+            redis.and_then(|r| r.url).as_deref(),
+            Some("redis://127.0.0.1:6391/0")
+        );
+
+        let none = json!({"router_settings": {"routing_strategy": "least-busy"}});
+        assert!(RouterConfig::from_proxy_config_shared(none)
+            .unwrap()
+            .1
+            .is_none());
+
+        let bad = json!({"router_settings": {"redis_host": "h", "redis_port": "six"}});
+        let e = RouterConfig::from_proxy_config_shared(bad).unwrap_err();
+        assert!(
+            e.message.contains("router_settings.redis_port"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -39,10 +39,8 @@ impl LiveRouter {
 
     fn swap(&self, router: Router) {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
-        // Cooldowns shared through Redis (`shared.rs`) go on being told.
-        if let Some(listener) = current.cooldown_listener.get() {
-            let _ = router.cooldown_listener.set(listener.clone());
-        }
+        // Cooldowns and counters shared through Redis (`shared.rs`) stay shared.
+        router.keep_sharing(&current);
         *current = Arc::new(router);
     }
 

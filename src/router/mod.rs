@@ -583,10 +583,11 @@ impl Router {
         Ok(router)
     }
 
-    /// A router with the same settings, clock and listener serving `model_list` instead
-    /// (LiteLLM's `set_model_list`). Deployments whose id this router has keep their live
-    /// state (cooldowns, averages, per-minute counts, calls in flight); calls already
-    /// running finish on this router.
+    /// A router with the same settings and clock serving `model_list` instead (LiteLLM's
+    /// `set_model_list`), sharing what this router shares (its cooldown listener, its
+    /// counters: [`UsageCounters::for_deployments`]). Deployments whose id this router has
+    /// keep their live state (cooldowns, averages, per-minute counts, calls in flight);
+    /// calls already running finish on this router.
     pub fn with_model_list(&self, model_list: Vec<DeploymentConfig>) -> Result<Router, LlmError> {
         let states: HashMap<&str, &Arc<deployment::DeploymentState>> = self
             .deployments
@@ -604,10 +605,27 @@ impl Router {
             self.count_tokens,
             &states,
         )?;
-        if let Some(listener) = self.cooldown_listener.get() {
-            let _ = router.cooldown_listener.set(listener.clone());
-        }
+        router.keep_sharing(self);
         Ok(router)
+    }
+
+    /// Share what `previous` (the router this one replaces) shares with other routers:
+    /// its cooldowns go on being told, and its counters go on being shared (rebuilt for
+    /// this router's deployments). What this router shares already stays.
+    pub(crate) fn keep_sharing(&self, previous: &Router) {
+        if let Some(listener) = previous.cooldown_listener.get() {
+            let _ = self.cooldown_listener.set(listener.clone());
+        }
+        if let Some(usage) = previous.usage.get() {
+            if self.usage.get().is_none() {
+                let _ = self.usage.set(usage.for_deployments(&self.deployments));
+            }
+        }
+    }
+
+    /// Whether this router shares cooldowns or counters with other routers.
+    pub fn is_shared(&self) -> bool {
+        self.cooldown_listener.get().is_some() || self.usage.get().is_some()
     }
 
     /// The model_list as read (`os.environ/` values resolved), each entry's

@@ -210,7 +210,10 @@ impl Slot {
     }
 }
 
-struct Inner {
+/// What a router's counters share with the counters of the routers an edit of its
+/// model list builds from it ([`UsageCounters::for_deployments`]): the connection, this
+/// router's name in Redis, the outage and the counts of degraded decisions.
+struct Common {
     conn: ConnectionManager,
     prefix: String,
     replica: String,
@@ -223,8 +226,6 @@ struct Inner {
     next_lease: AtomicU64,
     /// [`LEASE_TTL`] in ms (tests shorten it).
     lease_ttl_ms: AtomicU64,
-    deployments: Vec<Arc<Deployment>>,
-    slots: Vec<Slot>,
     timeout: Duration,
     outage: Outage,
     degraded: AtomicU64,
@@ -234,6 +235,21 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     /// The window now: [`wall_minute`] (tests move it).
     minute: MinuteSource,
+}
+
+struct Inner {
+    common: Arc<Common>,
+    deployments: Vec<Arc<Deployment>>,
+    /// One per deployment, in order; a deployment an edit keeps (same id) keeps its slot.
+    slots: Vec<Arc<Slot>>,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = Common;
+
+    fn deref(&self) -> &Common {
+        &self.common
+    }
 }
 
 /// Which minute it is (the index of the window).
@@ -332,6 +348,7 @@ impl Inner {
         self.slots
             .get(d.index)
             .filter(|_| self.deployments.get(d.index).is_some_and(|x| x.id == d.id))
+            .map(|s| &**s)
     }
 
     /// Push the batched counts, write the calls in flight here, read the others'.
@@ -464,7 +481,7 @@ impl RedisUsage {
             ConnectionManager::new_lazy_with_config(client, manager_config)
                 .map_err(|e| format!("Redis at {shown}: {e}"))?
         };
-        let inner = Arc::new(Inner {
+        let common = Arc::new(Common {
             conn,
             prefix: prefix.to_owned(),
             replica: format!("{:016x}", fastrand::u64(..)),
@@ -475,18 +492,26 @@ impl RedisUsage {
             renew_parallel: Script::new(RENEW_PARALLEL),
             next_lease: AtomicU64::new(0),
             lease_ttl_ms: AtomicU64::new(u64::try_from(LEASE_TTL.as_millis()).unwrap_or(u64::MAX)),
-            deployments: deployments.to_vec(),
-            slots: deployments.iter().map(|_| Slot::default()).collect(),
             timeout,
             outage: Outage::new(shown, "deployment rpm/tpm and parallel-request limits, failure counts and routing usage are counted per replica until it is back", "deployment counters are shared again", warn),
             degraded: AtomicU64::new(0),
             synced_ms: AtomicU64::new(0),
             started: Instant::now(),
-            runtime: runtime.clone(),
+            runtime,
             minute,
         });
+        Ok(RedisUsage::start(Inner {
+            common,
+            deployments: deployments.to_vec(),
+            slots: deployments.iter().map(|_| Arc::default()).collect(),
+        }))
+    }
+
+    /// Counters over `inner`, pushed and read every [`SYNC_EVERY`] until dropped.
+    fn start(inner: Inner) -> RedisUsage {
+        let inner = Arc::new(inner);
         let weak: Weak<Inner> = Arc::downgrade(&inner);
-        let task = runtime.spawn(async move {
+        let task = inner.runtime.spawn(async move {
             let mut last_renewal = Instant::now();
             loop {
                 tokio::time::sleep(SYNC_EVERY).await;
@@ -505,7 +530,7 @@ impl RedisUsage {
                 }
             }
         });
-        Ok(RedisUsage { inner, task })
+        RedisUsage { inner, task }
     }
 
     /// Push and read now (tests; the router does it every [`SYNC_EVERY`]).
@@ -734,6 +759,27 @@ impl UsageCounters for RedisUsage {
 
     fn degraded(&self) -> u64 {
         self.inner.degraded.load(Ordering::Relaxed)
+    }
+
+    fn for_deployments(&self, deployments: &[Arc<Deployment>]) -> Arc<dyn UsageCounters> {
+        let kept: std::collections::HashMap<&str, &Arc<Slot>> = self
+            .inner
+            .deployments
+            .iter()
+            .zip(&self.inner.slots)
+            .map(|(d, slot)| (d.id.as_str(), slot))
+            .collect();
+        Arc::new(RedisUsage::start(Inner {
+            common: Arc::clone(&self.inner.common),
+            deployments: deployments.to_vec(),
+            slots: deployments
+                .iter()
+                .map(|d| {
+                    kept.get(d.id.as_str())
+                        .map_or_else(Arc::default, |s| Arc::clone(s))
+                })
+                .collect(),
+        }))
     }
 }
 
@@ -1120,6 +1166,70 @@ mod tests {
         }
         // A router does not count its own usage twice.
         assert_eq!(c.usage.others(&c.router.deployments()[0]).tokens, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_router_rebuilt_by_an_edit_goes_on_sharing_its_counters() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(21));
+        let list = json!([deployment("limited", json!({"rpm": 4}))]);
+        let settings = json!({"routing_strategy": "usage-based-routing", "num_retries": 0});
+        let a = replica(&server, &list, &settings, &minute);
+        let b = replica(&server, &list, &settings, &minute);
+        let a = crate::router::LiveRouter::new(a.router);
+        let client = HttpClient::new().unwrap();
+        a.get().completion(&client, &call("g")).await.unwrap();
+        let other: crate::router::DeploymentConfig = serde_json::from_value(json!({
+            "model_name": "h",
+            "litellm_params": {"model": "openai/gpt-4o", "mock_response": "ok"},
+            "model_info": {"id": "other"}}))
+        .unwrap();
+        assert_eq!(a.add_deployment(other).unwrap().as_deref(), Some("other"));
+        // The kept deployment's count before the edit is still in the other router's view.
+        for _ in 0..3 {
+            b.router.completion(&client, &call("g")).await.unwrap();
+        }
+        let e = b.router.completion(&client, &call("g")).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RouterRateLimit, "{}", e.message);
+        // The rebuilt router counts in Redis: in the next window its calls fill the limit
+        // for a router that made none (each router's own counters stay on the real clock's
+        // minute, so a fresh router, whose own counters are empty, is asked).
+        minute.fetch_add(1, Ordering::SeqCst);
+        for _ in 0..3 {
+            a.get().completion(&client, &call("g")).await.unwrap();
+        }
+        let fresh = replica(&server, &list, &settings, &minute);
+        fresh.router.completion(&client, &call("g")).await.unwrap();
+        let e = fresh
+            .router
+            .completion(&client, &call("g"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RouterRateLimit, "{}", e.message);
+        // A deployment an edit adds or replaces is shared too.
+        let c = replica(
+            &server,
+            &json!([
+                deployment("limited", json!({"rpm": 4})),
+                {"model_name": "h",
+                 "litellm_params": {"model": "openai/gpt-4o", "mock_response": "ok", "rpm": 1},
+                 "model_info": {"id": "other"}}
+            ]),
+            &settings,
+            &minute,
+        );
+        let upserted: crate::router::DeploymentConfig = serde_json::from_value(json!({
+            "model_name": "h",
+            "litellm_params": {"model": "openai/gpt-4o", "mock_response": "ok", "rpm": 1},
+            "model_info": {"id": "other"}}))
+        .unwrap();
+        assert!(a.upsert_deployment(upserted).unwrap().is_some());
+        a.get().completion(&client, &call("h")).await.unwrap();
+        let e = c.router.completion(&client, &call("h")).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RouterRateLimit, "{}", e.message);
+        assert_eq!(a.get().usage_degraded(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,11 @@
-//! Router cooldowns shared through Redis, by every process whose router has the same
+//! Router state shared through Redis, by every process whose router has the same
 //! deployments: the gateway's replicas (`router_settings.redis_*`) and the Python
-//! library's `Router(redis_host=...)` workers alike. A deployment that starts cooling down
+//! library's `Router(redis_host=...)` workers (or `Router.from_config` with those
+//! settings) alike. [`share_through_redis`] shares both the cooldowns (here) and the
+//! deployment counters ([`super::redis_usage::RedisUsage`]: rpm/tpm, usage and calls in
+//! flight for routing, failures towards a cooldown).
+//!
+//! Cooldowns: A deployment that starts cooling down
 //! in one process is written to Redis as `<prefix>cooldown:<deployment id>` with the
 //! cooldown's length as its expiry; every process reads those keys every [`POLL`] and cools
 //! the same deployments down for what is left (deployment ids are `model_info.id`, or a hash
@@ -14,8 +19,10 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::redis_usage::RedisUsage;
 use super::Router;
 use crate::cache::config::RedisConfig;
+use crate::cache::outage::Warn;
 use crate::error::LlmError;
 
 /// How often cooldowns are read from Redis.
@@ -41,6 +48,32 @@ impl std::ops::Deref for RouterRef<'_> {
             RouterRef::Shared(r) => r,
         }
     }
+}
+
+/// Share the cooldowns and the deployment counters of the router `router(owner)` with
+/// every other router using `redis` under `prefix`, on `runtime` ([`share_cooldowns`] and
+/// [`RedisUsage`]); a router that replaces it by an edit goes on sharing both. `warn`
+/// reports an outage of Redis (each router then counts on its own) and its end. Returns
+/// `false`, sharing nothing more, when the router shares already. Connects lazily: a
+/// Redis that is down now does not fail this; a malformed address does.
+pub fn share_through_redis<T: Send + Sync + 'static>(
+    owner: &Arc<T>,
+    router: for<'a> fn(&'a T) -> RouterRef<'a>,
+    redis: &RedisConfig,
+    prefix: &str,
+    runtime: &tokio::runtime::Handle,
+    warn: Warn,
+) -> Result<bool, LlmError> {
+    let current = router(owner);
+    if current.is_shared() {
+        return Ok(false);
+    }
+    let usage = RedisUsage::new(redis, prefix, current.deployments(), runtime.clone(), warn)
+        .map_err(LlmError::bad_request)?;
+    current.share_usage(Arc::new(usage));
+    drop(current);
+    share_cooldowns(owner, router, redis, prefix, runtime)?;
+    Ok(true)
 }
 
 /// Share the cooldowns of the router `router(owner)` through `redis`, on `runtime` (a

@@ -11,6 +11,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use super::deployment::Deployment;
 
@@ -102,6 +103,11 @@ pub trait UsageCounters: Send + Sync + 'static {
     fn degraded(&self) -> u64 {
         0
     }
+
+    /// The counters of a router an edit builds from this one ([`super::Router::with_model_list`]),
+    /// whose deployments are `deployments` (in its order): shared with the same routers as
+    /// these, a deployment kept (same id) keeping its counts.
+    fn for_deployments(&self, deployments: &[Arc<Deployment>]) -> Arc<dyn UsageCounters>;
 }
 
 /// Nothing shared: the router's own counters decide.
@@ -121,5 +127,9 @@ impl UsageCounters for InProcess {
 
     fn others(&self, _d: &Deployment) -> Usage {
         Usage::default()
+    }
+
+    fn for_deployments(&self, _deployments: &[Arc<Deployment>]) -> Arc<dyn UsageCounters> {
+        Arc::new(InProcess)
     }
 }
