@@ -1606,10 +1606,7 @@ mod tests {
     }
 
     fn request(messages: Value, params: Value) -> ChatRequest {
-        let mut v = params;
-        v["model"] = json!("claude-sonnet-4-20250514");
-        v["messages"] = messages;
-        serde_json::from_value(v).unwrap()
+        crate::providers::test_request("claude-sonnet-4-20250514", messages, params)
     }
 
     fn body(req: &ChatRequest) -> Value {

@@ -1062,7 +1062,6 @@ impl StreamParser for CohereStreamParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::ChatParams;
     use secrecy::SecretString;
 
     fn target(model: &str) -> Target {
@@ -1079,22 +1078,7 @@ mod tests {
     }
 
     fn request(messages: Value, params: Value) -> ChatRequest {
-        let mut req = ChatRequest::new(
-            "command-a-03-2025",
-            serde_json::from_value(messages).unwrap(),
-        );
-        let mut extra = Map::new();
-        let mut typed = Map::new();
-        for (k, v) in params.as_object().cloned().unwrap_or_default() {
-            if crate::types::OPENAI_PARAMS.contains(&k.as_str()) {
-                typed.insert(k, v);
-            } else {
-                extra.insert(k, v);
-            }
-        }
-        req.params = serde_json::from_value::<ChatParams>(Value::Object(typed)).unwrap();
-        req.extra = extra;
-        req
+        crate::providers::test_request("command-a-03-2025", messages, params)
     }
 
     fn body(messages: Value, params: Value, stream: bool) -> Value {

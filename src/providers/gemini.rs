@@ -1617,7 +1617,6 @@ pub fn error_from_body(status: u16, headers: &HeaderMap, body: &[u8], target: &T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::ChatParams;
     use serde_json::json;
 
     fn target(model: &str) -> Target {
@@ -1634,19 +1633,7 @@ mod tests {
     }
 
     fn request(messages: Value, params: Value) -> ChatRequest {
-        let mut req = ChatRequest::new("gemini-2.5-pro", serde_json::from_value(messages).unwrap());
-        let mut extra = Map::new();
-        let mut typed = Map::new();
-        for (k, v) in params.as_object().cloned().unwrap_or_default() {
-            if crate::types::OPENAI_PARAMS.contains(&k.as_str()) {
-                typed.insert(k, v);
-            } else {
-                extra.insert(k, v);
-            }
-        }
-        req.params = serde_json::from_value::<ChatParams>(Value::Object(typed)).unwrap();
-        req.extra = extra;
-        req
+        crate::providers::test_request("gemini-2.5-pro", messages, params)
     }
 
     fn body(messages: Value, params: Value, model: &str) -> Value {

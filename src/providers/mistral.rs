@@ -907,7 +907,6 @@ impl StreamParser for MistralStreamParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::ChatParams;
     use secrecy::SecretString;
 
     fn target(model: &str) -> Target {
@@ -924,22 +923,7 @@ mod tests {
     }
 
     fn request(messages: Value, params: Value) -> ChatRequest {
-        let mut req = ChatRequest::new(
-            "mistral-small-latest",
-            serde_json::from_value(messages).unwrap(),
-        );
-        let mut extra = Map::new();
-        let mut typed = Map::new();
-        for (k, v) in params.as_object().cloned().unwrap_or_default() {
-            if crate::types::OPENAI_PARAMS.contains(&k.as_str()) {
-                typed.insert(k, v);
-            } else {
-                extra.insert(k, v);
-            }
-        }
-        req.params = serde_json::from_value::<ChatParams>(Value::Object(typed)).unwrap();
-        req.extra = extra;
-        req
+        crate::providers::test_request("mistral-small-latest", messages, params)
     }
 
     fn body(messages: Value, params: Value, model: &str) -> Value {

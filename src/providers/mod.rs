@@ -430,3 +430,13 @@ pub fn error_message(parsed: Option<&Value>, body: &[u8], status: u16, keys: &[&
         text.chars().take(1000).collect()
     }
 }
+
+/// A chat request for a provider's unit tests: `params` (a JSON object) split as a caller's
+/// would be, OpenAI parameters into `params` and the rest into `extra`.
+#[cfg(test)]
+pub(crate) fn test_request(model: &str, messages: Value, params: Value) -> ChatRequest {
+    let mut body = params;
+    body["model"] = Value::from(model);
+    body["messages"] = messages;
+    serde_json::from_value(body).expect("a test request")
+}

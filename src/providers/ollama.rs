@@ -874,7 +874,6 @@ impl StreamParser for OllamaStreamParser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::ChatParams;
 
     fn target(model: &str) -> Target {
         Arc::new(Ollama::new("ollama_chat"))
@@ -889,19 +888,7 @@ mod tests {
     }
 
     fn request(messages: Value, params: Value) -> ChatRequest {
-        let mut req = ChatRequest::new("llama3.2", serde_json::from_value(messages).unwrap());
-        let mut extra = Map::new();
-        let mut typed = Map::new();
-        for (k, v) in params.as_object().cloned().unwrap_or_default() {
-            if crate::types::OPENAI_PARAMS.contains(&k.as_str()) {
-                typed.insert(k, v);
-            } else {
-                extra.insert(k, v);
-            }
-        }
-        req.params = serde_json::from_value::<ChatParams>(Value::Object(typed)).unwrap();
-        req.extra = extra;
-        req
+        crate::providers::test_request("llama3.2", messages, params)
     }
 
     fn body(messages: Value, params: Value, model: &str) -> Value {
