@@ -146,14 +146,48 @@ impl HttpClient {
     /// `APIConnectionError` or `Timeout`; HTTP error statuses are returned as responses.
     pub async fn post(&self, req: HttpRequest) -> Result<reqwest::Response, LlmError> {
         let url = req.url;
-        self.client
-            .post(url.as_str())
+        let builder = match parsed_url(&url) {
+            Some(parsed) => self.client.post(parsed),
+            // Not a URL: reqwest reports it (as a builder error) when sent.
+            None => self.client.post(url.as_str()),
+        };
+        builder
             .headers(req.headers)
             .body(req.body)
             .send()
             .await
             .map_err(|e| transport_error(&e, host_of(&url)))
     }
+}
+
+/// How many parsed URLs each thread keeps: a gateway or an application calls a few
+/// endpoints (one or two per deployment) over and over.
+const PARSED_URLS: usize = 16;
+
+thread_local! {
+    /// The URLs this thread posted to last, parsed (most recent first).
+    static PARSED: std::cell::RefCell<Vec<(String, reqwest::Url)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `url` parsed, from this thread's cache of the last [`PARSED_URLS`] URLs when it is
+/// there: parsing (with the host's IDNA check) was a measurable part of a gateway
+/// request's CPU time, for the same few URLs every time.
+fn parsed_url(url: &str) -> Option<reqwest::Url> {
+    PARSED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(i) = cache.iter().position(|(text, _)| text == url) {
+            if i > 0 {
+                let hit = cache.remove(i);
+                cache.insert(0, hit);
+            }
+            return Some(cache[0].1.clone());
+        }
+        let parsed = reqwest::Url::parse(url).ok()?;
+        cache.truncate(PARSED_URLS - 1);
+        cache.insert(0, (url.to_owned(), parsed.clone()));
+        Some(parsed)
+    })
 }
 
 /// Redirects are followed only within the origin of the first request (scheme, host and
@@ -295,6 +329,27 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(retry_after_seconds(&h), Some(0.0));
+    }
+
+    #[test]
+    fn parsed_urls_are_kept_per_thread_and_bounded() {
+        PARSED.with(|c| c.borrow_mut().clear());
+        let a = "http://127.0.0.1:8080/v1/chat/completions";
+        assert_eq!(parsed_url(a).map(|u| u.to_string()), Some(a.to_owned()));
+        assert_eq!(parsed_url(a).map(|u| u.to_string()), Some(a.to_owned()));
+        assert_eq!(PARSED.with(|c| c.borrow().len()), 1);
+        assert_eq!(parsed_url("not a url"), None);
+        for i in 0..40 {
+            let u = format!("http://h{i}.example/v1/embeddings");
+            assert_eq!(parsed_url(&u).map(|p| p.to_string()), Some(u));
+        }
+        assert_eq!(PARSED.with(|c| c.borrow().len()), PARSED_URLS);
+        // The most recent first; the oldest went.
+        PARSED.with(|c| {
+            let c = c.borrow();
+            assert_eq!(c[0].0, "http://h39.example/v1/embeddings");
+            assert!(c.iter().all(|(t, _)| t != a));
+        });
     }
 
     #[test]

@@ -650,6 +650,7 @@ impl SpendSink for Flushing {
     }
 }
 
+/// The gateway on a socket with two serving threads.
 async fn served(mock: &MockServer, extra_general: &str) -> (serve::RunningServer, Arc<Flushing>) {
     let y = yaml(mock).replace(
         "general_settings:\n",
@@ -660,7 +661,7 @@ async fn served(mock: &MockServer, extra_general: &str) -> (serve::RunningServer
     let mut hooks = Hooks::master_key_only(c.master_key.clone());
     hooks.spend = sink.clone();
     let state = ProxyState::new(&c, hooks).unwrap_or_else(|e| panic!("{e}"));
-    let server = serve::RunningServer::start("127.0.0.1", 0, state)
+    let server = serve::RunningServer::start_with_threads("127.0.0.1", 0, state, 2)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (server, sink)
@@ -706,6 +707,11 @@ async fn graceful_shutdown_under_load_loses_nothing() {
     while mock.hits() < n as u64 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // Open connections go to the thread with the fewest: both threads hold streams now,
+    // so the drain below runs across both.
+    let per_thread = server.connections_per_thread();
+    assert_eq!(per_thread.iter().sum::<u64>(), n as u64, "{per_thread:?}");
+    assert!(per_thread.iter().all(|&c| c >= 10), "{per_thread:?}");
     let report = server.stop().await.unwrap_or_else(|e| panic!("{e}"));
     assert!(report.drained);
     for t in tasks {
@@ -762,6 +768,72 @@ async fn streams_still_open_after_the_grace_period_are_cut_and_recorded() {
         sink.flushed_with.lock().map(|f| *f).unwrap_or(None),
         Some(1)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_still_waiting_after_the_grace_period_is_dropped_and_recorded() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    mock.enqueue(Scripted {
+        status: 200,
+        delay: Some(Duration::from_secs(30)),
+        ..Default::default()
+    });
+    let (server, sink) = served(&mock, "  shutdown_grace_seconds: 0.2\n").await;
+    let url = server.url();
+    let client = reqwest::Client::new();
+    let task = tokio::spawn(async move {
+        client
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(MASTER)
+            .body(chat_body("gpt", false))
+            .send()
+            .await
+    });
+    while mock.hits() < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Not a stream, so the end of the grace period does not end it: after a further
+    // moment, the serving threads drop what is left.
+    let report = server.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report.drained);
+    assert!(report.took < Duration::from_secs(20), "{report:?}");
+    assert!(task.await.map(|r| r.is_err()).unwrap_or(true));
+    let records = sink.records.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, RequestStatus::Cancelled);
+    assert_eq!(
+        sink.flushed_with.lock().map(|f| *f).unwrap_or(None),
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_serving_thread_serves_keep_alive_connections_to_the_end() {
+    let mock = MockServer::start(0).await.unwrap_or_else(|e| panic!("{e}"));
+    let (server, sink) = served(&mock, "").await;
+    let url = server.url();
+    // Two clients, each with one keep-alive connection, used in turn: the second
+    // connection goes to the other thread, and each serves all its requests.
+    let clients = [reqwest::Client::new(), reqwest::Client::new()];
+    for round in 0..5 {
+        for client in &clients {
+            let r = client
+                .post(format!("{url}/v1/chat/completions"))
+                .bearer_auth(MASTER)
+                .body(chat_body("gpt", round % 2 == 1))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(r.status(), StatusCode::OK);
+            let _ = r.bytes().await;
+        }
+    }
+    assert_eq!(server.connections_per_thread(), vec![1, 1]);
+    let report = server.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.drained);
+    let records = sink.records.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(records.len(), 10);
+    assert!(records.iter().all(|r| r.status == RequestStatus::Success));
 }
 
 #[tokio::test]

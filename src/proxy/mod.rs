@@ -65,7 +65,6 @@ pub struct ProxyState {
     pub router: Router,
     /// The config's `model_list` as given (for `/model/info`).
     pub model_list: Vec<crate::router::DeploymentConfig>,
-    pub client: HttpClient,
     /// `litellm_settings.cache`: every model call is offered to it (the router decides,
     /// with the request's `caching` / `cache` fields).
     pub cache: Option<Arc<ResponseCache>>,
@@ -79,11 +78,43 @@ pub struct ProxyState {
     stop_streams: tokio::sync::watch::Sender<bool>,
 }
 
-/// The shared state handlers receive.
-pub type AppState = Arc<ProxyState>;
+/// What handlers receive: the gateway's shared [`ProxyState`] and the HTTP client of the
+/// thread that serves the request. Each serving thread has its own client (see
+/// [`serve`]): a pooled connection lives on the runtime that opened it, so a request and
+/// its upstream call stay on one thread. Cheap to clone (two `Arc`s).
+#[derive(Clone)]
+pub struct AppState {
+    shared: Arc<ProxyState>,
+    pub client: HttpClient,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = ProxyState;
+
+    fn deref(&self) -> &ProxyState {
+        &self.shared
+    }
+}
+
+impl AppState {
+    /// The shared state.
+    pub fn shared(&self) -> &Arc<ProxyState> {
+        &self.shared
+    }
+
+    /// The same state with a new HTTP client (for a serving thread's runtime).
+    pub fn with_own_client(&self) -> Result<AppState, ProxyError> {
+        Ok(AppState {
+            shared: self.shared.clone(),
+            client: HttpClient::new()?,
+        })
+    }
+}
 
 impl ProxyState {
-    /// State for `config` with `hooks` (see [`Hooks::master_key_only`]).
+    /// State for `config` with `hooks` (see [`Hooks::master_key_only`]), shared, with an HTTP
+    /// client for the thread that serves it.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(config: &ProxyConfig, hooks: Hooks) -> Result<AppState, ProxyError> {
         let router = Router::new(config.router.clone())?;
         let metrics = Metrics::new(router.model_names().iter().cloned());
@@ -93,10 +124,9 @@ impl ProxyState {
             .map(ResponseCache::new)
             .transpose()?
             .map(Arc::new);
-        Ok(Arc::new(ProxyState {
+        let shared = Arc::new(ProxyState {
             router,
             model_list: config.router.model_list.clone(),
-            client: HttpClient::new()?,
             cache,
             hooks,
             metrics,
@@ -104,7 +134,11 @@ impl ProxyState {
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
             stop_streams: tokio::sync::watch::Sender::new(false),
-        }))
+        });
+        Ok(AppState {
+            shared,
+            client: HttpClient::new()?,
+        })
     }
 
     /// Readiness and liveness answer 503 from now on (load balancers stop sending).
@@ -142,7 +176,7 @@ pub async fn build(config: &ProxyConfig) -> Result<AppState, ProxyError> {
     let state = ProxyState::new(config, hooks)?;
     state_hooks.set_prices(&state.router);
     if let Some(redis) = &config.shared_redis {
-        cooldowns::share(&state, redis, state::hooks::REDIS_PREFIX)?;
+        cooldowns::share(state.shared(), redis, state::hooks::REDIS_PREFIX)?;
     }
     Ok(state)
 }
