@@ -105,7 +105,7 @@ def sequential(n: int) -> None:
     redis = RedisServer()
     redis.start()
     try:
-        rows = []
+        rows: list[tuple[str, float, float, float, str]] = []
         for name, general, router in [
             ("SQLite, in-process counters", {}, {}),
             ("PostgreSQL, in-process counters", {"database_url": cluster.database()}, {}),
