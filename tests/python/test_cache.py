@@ -5,6 +5,7 @@ embeddings per input, the Router, and budgets and the ledger at zero for hits.""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -405,6 +406,51 @@ def test_router_cache_responses_creates_the_cache_and_serves_the_group():
     llmswitch.cache = mine
     llmswitch.Router(model_list=model_list(), cache_responses=True)
     assert llmswitch.cache is mine
+
+
+def test_router_from_config_builds_the_cache_its_settings_name(redis_server, tmp_path):
+    # router_settings.cache_responses with the router's Redis: the cache is in that Redis,
+    # as LiteLLM's Router(cache_responses=True, redis_host=...) builds it.
+    routers = {
+        "model_list": model_list(),
+        "router_settings": {
+            "cache_responses": True,
+            "redis_host": "127.0.0.1",
+            "redis_port": redis_server.port,
+        },
+    }
+    router = llmswitch.Router.from_config(routers)
+    assert isinstance(llmswitch.cache, llmswitch.Cache) and llmswitch.cache.type == "redis"
+    messages = [{"role": "user", "content": uid()}]
+    first = router.completion("smart", messages)
+    again = router.completion("smart", messages)
+    assert hit(again) and again.choices[0].message.content == first.choices[0].message.content
+    assert redis_server.cli("EXISTS", again._hidden_params["cache_key"]) == "1"
+
+    # litellm_settings.cache with cache_params, from a YAML file, as the gateway reads them.
+    llmswitch.cache = None
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "model_list": model_list(),
+                "litellm_settings": {"cache": True, "cache_params": {"type": "local"}},
+            }
+        )
+    )
+    router = llmswitch.Router.from_config(str(path))
+    assert isinstance(llmswitch.cache, llmswitch.Cache) and llmswitch.cache.type == "local"
+    router.completion("smart", messages)
+    assert hit(router.completion("smart", messages))
+
+    # A cache already set is kept; a config naming none creates none.
+    mine = llmswitch.Cache(namespace="mine")
+    llmswitch.cache = mine
+    llmswitch.Router.from_config(routers)
+    assert llmswitch.cache is mine
+    llmswitch.cache = None
+    llmswitch.Router.from_config({"model_list": model_list()})
+    assert llmswitch.cache is None
 
 
 def test_router_without_cache_responses_caches_calls_that_ask():
