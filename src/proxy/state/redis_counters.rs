@@ -7,7 +7,8 @@
 //! of live replicas plus this request's projection against `max_budget`), then parallel
 //! requests, requests per minute and tokens per minute; only if every check passes does it
 //! take a parallel slot, count the request and reserve the projection. Settling (or
-//! dropping an unsettled lease) is a second script. Exactness, per counter:
+//! dropping an unsettled lease) is a second script, sent only when there is something to
+//! give back or charge (a parallel slot, a reservation, tokens against a tpm limit). Exactness, per counter:
 //!
 //! - **rpm**: exact across replicas (one `INCR` per admitted request in the script).
 //! - **parallel requests**: exact; held per replica in a hash, and a replica that died
@@ -193,6 +194,8 @@ struct Shared {
     settle: Script,
     outage: Outage,
     degraded: AtomicU64,
+    /// Settlements sent to Redis (a lease with nothing to give back or charge sends none).
+    settlements: AtomicU64,
     /// The spend key each entity last used (for an admin's `spend`).
     spend_keys: Mutex<HashMap<ScopeId, String>>,
     /// How long a call waits for Redis before deciding on its own counters: the configured
@@ -251,6 +254,7 @@ impl RedisCounters {
                 Arc::new(|m: &str| super::warn(m)),
             ),
             degraded: AtomicU64::new(0),
+            settlements: AtomicU64::new(0),
             spend_keys: Mutex::new(HashMap::new()),
             answer_timeout,
         });
@@ -533,6 +537,16 @@ impl RedisLease {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        // rpm is counted at admission only: a lease of keys limited by rpm alone (or by
+        // tpm, for a request without tokens) has nothing to settle, and no round trip.
+        if !self
+            .entities
+            .iter()
+            .any(|e| e.parallel || e.budget || (e.tpm && tokens > 0))
+        {
+            return;
+        }
+        self.shared.settlements.fetch_add(1, Ordering::Relaxed);
         let minute = now.div_euclid(MICROS_PER_MINUTE);
         let mut keys = Vec::with_capacity(self.entities.len() * 4);
         let mut args = vec![
@@ -634,6 +648,24 @@ mod tests {
         }
         assert_eq!(admitted, 7);
         assert!(replicas.iter().all(|r| r.degraded() == 0));
+        // Nothing to give back or charge for rpm: no settlement was sent.
+        assert_eq!(
+            replicas
+                .iter()
+                .map(|r| r.shared.settlements.load(Ordering::Relaxed))
+                .sum::<u64>(),
+            0
+        );
+        // A tpm limit is charged the tokens; without tokens there is nothing to charge.
+        let mut t = key("tpm");
+        t.tpm = Some(1_000);
+        let settlements = || replicas[0].shared.settlements.load(Ordering::Relaxed);
+        let lease = replicas[0].admit(std::slice::from_ref(&t), 0.0, NOW).await;
+        lease.unwrap().settle(0, 0.0, NOW);
+        assert_eq!(settlements(), 0);
+        let lease = replicas[0].admit(std::slice::from_ref(&t), 0.0, NOW).await;
+        lease.unwrap().settle(5, 0.0, NOW);
+        assert_eq!(settlements(), 1);
         // The next minute starts afresh.
         assert!(replicas[0]
             .admit(&[k], 0.0, NOW + MICROS_PER_MINUTE)
