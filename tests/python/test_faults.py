@@ -39,7 +39,10 @@ import llmswitch
 pytestmark = pytest.mark.timeout(60)
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-TIMEOUT = 1.5
+TIMEOUT = 2.5
+# "In time": the call's timeout plus slack for a loaded 2-core machine, kept under two
+# timeouts so a hidden second attempt still shows.
+IN_TIME = TIMEOUT + 2.4
 SERVICE_ACCOUNT = pathlib.Path(__file__).parent.parent / "data" / "vertex_test_service_account.json"
 
 
@@ -101,7 +104,7 @@ def consume(stream: Any) -> str:
 
 
 def raises_within(
-    exc: type[BaseException] | tuple[type[BaseException], ...], fn: Any, limit: float = TIMEOUT + 1
+    exc: type[BaseException] | tuple[type[BaseException], ...], fn: Any, limit: float = IN_TIME
 ) -> Any:
     start = time.monotonic()
     with pytest.raises(exc) as info:
@@ -309,7 +312,7 @@ def test_redirect_loop_ends(family: Family, fault: FaultServer) -> None:
 def test_gzip_bomb_is_bounded(family: Family, fault: FaultServer) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     fault.serve(respond(200, gzip_bomb(2 << 30), headers={"Content-Encoding": "gzip"}))
-    raises_within(openai.APIError, lambda: call(family, fault, timeout=10), limit=11)
+    raises_within(openai.APIError, lambda: call(family, fault, timeout=10), limit=10 + 2.4)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 512, f"peak RSS grew {grown_mib:.0f} MiB"
 
@@ -452,7 +455,7 @@ def test_router_falls_back_and_retries_past_early_faults(
         assert answer(
             router.completion(model="mixed", messages=MESSAGES, stream=stream, num_retries=1)
         ).startswith("Hello")
-    assert time.monotonic() - start < 4 * (TIMEOUT + 1)
+    assert time.monotonic() - start < 4 * IN_TIME
     # With nowhere else to go, the fault's own error, in time.
     only = llmswitch.Router(model_list=router_deployments(fault_base(fault, name), server)[:1], num_retries=0)
     raises_within(
@@ -539,7 +542,7 @@ def test_gateway_stream_broken_after_chunks_ends_the_client_stream(fault: FaultS
         with pytest.raises(openai.APIError):
             for _ in client.chat.completions.create(model="bad", messages=MESSAGES, stream=True):
                 pass
-        assert time.monotonic() - start < TIMEOUT + 1
+        assert time.monotonic() - start < IN_TIME
         # A stream that trickles bytes after its chunks ends the client's stream in time.
         fault.serve(trickle(family.stream_type, [*family.frames("partial")[:2], b"data: "]))
         start = time.monotonic()
@@ -547,7 +550,7 @@ def test_gateway_stream_broken_after_chunks_ends_the_client_stream(fault: FaultS
         with pytest.raises(openai.APIError):
             for c in client.chat.completions.create(model="bad", messages=MESSAGES, stream=True):
                 got.append(c.choices[0].delta.content or "" if c.choices else "")
-        assert time.monotonic() - start < TIMEOUT + 1
+        assert time.monotonic() - start < IN_TIME
         assert "".join(got) == "partial"
         # Faults before any byte come back as the provider error's status, in time.
         for action, status in (
@@ -561,7 +564,7 @@ def test_gateway_stream_broken_after_chunks_ends_the_client_stream(fault: FaultS
             with pytest.raises(openai.APIStatusError) as info:
                 client.chat.completions.create(model="bad", messages=MESSAGES)
             assert info.value.status_code == status
-            assert time.monotonic() - start < TIMEOUT + 1
+            assert time.monotonic() - start < IN_TIME
 
 
 # ---- embeddings and async calls --------------------------------------------------------
