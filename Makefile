@@ -31,6 +31,7 @@ lint: dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy python/llmswitch
+	MYPYPATH=tests/python $(PY) -m mypy bench
 	$(PY) -m mypy.stubtest llmswitch._llmswitch llmswitch._types --allowlist stubtest-allowlist.txt
 
 rust-test:

@@ -17,6 +17,7 @@ import os
 import statistics
 import subprocess
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +37,7 @@ t = time.perf_counter()
 {prelude}
 {framework_import}
 import litellm
+from typing import Any
 print(json.dumps({{"ms": (time.perf_counter() - t) * 1000, "standin": getattr(litellm, "__llmswitch__", False)}}))
 """
 
@@ -62,7 +64,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, venv, framework_import in FRAMEWORKS:
         python = ROOT / venv / "bin" / "python"
         if not python.exists():

@@ -249,7 +249,7 @@ def smoke(python: str) -> dict[str, Any]:
             port = free_port()
             g = Gateway(llmswitch_cmd(python, cfg, port), port)
             try:
-                out = {
+                out: dict[str, Any] = {
                     "cold_start_ms": round(g.cold_start_ms, 1),
                     "non_streaming": python_load(port, 200, 4, stream=False),
                     "streaming": python_load(port, 100, 4, stream=True),

@@ -556,13 +556,12 @@ def micro(fn: Callable[[], Any], n: int) -> float:
 
 def bench_cost_functions(n: int) -> dict[str, Any]:
     """The catalogue, cost and token functions LiteLLM users call, by the same names."""
-    mod = None
-    if has("llmswitch"):
-        import llmswitch as mod
-    elif has("litellm"):
-        import litellm as mod
-    if mod is None:
+    import importlib
+
+    name = "llmswitch" if has("llmswitch") else "litellm" if has("litellm") else None
+    if name is None:
         return {}
+    mod: Any = importlib.import_module(name)
     name = mod.__name__
     one = [{"role": "user", "content": "What is the capital of France?"}]
     return {
@@ -598,7 +597,7 @@ def bench_ledger(url: str, n: int) -> dict[str, Any]:
 
     import llmswitch
 
-    params = {"model": "openai/gpt-4o", "api_base": url + "/v1", "api_key": "k"}
+    params: dict[str, Any] = {"model": "openai/gpt-4o", "api_base": url + "/v1", "api_key": "k"}
     db = os.path.join(tempfile.mkdtemp(), "bench-spend.sqlite")
     from llmswitch._llmswitch import _spend_configure
 
@@ -625,7 +624,7 @@ def bench_router(url: str, n: int) -> dict[str, Any]:
     """Router overhead: the same call through a one-deployment router and directly,
     interleaved."""
     results: dict[str, Any] = {}
-    params = {"model": "openai/gpt-4o", "api_base": url + "/v1", "api_key": "k"}
+    params: dict[str, Any] = {"model": "openai/gpt-4o", "api_base": url + "/v1", "api_key": "k"}
     if has("llmswitch"):
         import llmswitch
 

@@ -56,11 +56,10 @@ from gateway_bench import (  # noqa: E402
     start_mock,
 )
 from gateway_bench import config as gateway_config  # noqa: E402
-from test_cache import RedisServer  # noqa: E402
 from test_gateway_state import Admin, write_config  # noqa: E402
 
 import llmswitch.proxy  # noqa: E402
-from conftest import PostgresCluster  # noqa: E402
+from conftest import PostgresCluster, RedisServer  # noqa: E402
 from llmswitch.testing import MockServer  # noqa: E402
 
 # A virtual key's limits: every check runs (budget, rpm, parallel requests), none refuses.
@@ -106,7 +105,7 @@ def sequential(n: int) -> None:
     redis = RedisServer()
     redis.start()
     try:
-        rows = []
+        rows: list[tuple[str, float, float, float, str]] = []
         for name, general, router in [
             ("SQLite, in-process counters", {}, {}),
             ("PostgreSQL, in-process counters", {"database_url": cluster.database()}, {}),

@@ -80,7 +80,7 @@ class Load:
                 self.errors.append(repr(error))
 
     def one(self, i: int) -> None:
-        kw = {"api_base": self.server.base_url, "api_key": KEY}
+        kw: dict[str, Any] = {"api_base": self.server.base_url, "api_key": KEY}
         started = time.perf_counter()
         try:
             kind = i % 5

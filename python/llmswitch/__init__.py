@@ -134,7 +134,10 @@ class Router(_NativeRouter):
         instance of this class (of a subclass, called on one), so ``acompletion`` is
         ``async def``. ``router_settings.redis_url`` (or ``redis_host``, ``redis_port``,
         ``redis_password``) shares cooldowns and deployment usage through that Redis, as
-        the constructor's ``redis_*`` arguments do.
+        the constructor's ``redis_*`` arguments do. ``litellm_settings.cache: true`` (with
+        ``cache_params``, as the gateway reads them) or ``router_settings.cache_responses``
+        (in that Redis if named, else in memory) sets ``llmswitch.cache`` unless one is set
+        and caches the router's calls.
 
         Raises:
             BadRequestError: for an unreadable file, invalid YAML, or an invalid config.

@@ -470,6 +470,24 @@ impl CacheConfig {
         CacheConfig::from_params(&params).map(Some)
     }
 
+    /// [`CacheConfig::from_proxy_settings`] from a whole proxy config's `litellm_settings`:
+    /// its `cache` and `cache_params`, `os.environ/NAME` values resolved (`env` first).
+    /// Errors name the key path.
+    pub fn from_proxy_litellm_settings(
+        litellm_settings: &Map<String, Value>,
+        env: &HashMap<String, String>,
+    ) -> Result<Option<CacheConfig>, LlmError> {
+        let mut read = Map::new();
+        for k in ["cache", "cache_params"] {
+            if let Some(mut v) = litellm_settings.get(k).cloned() {
+                crate::environ::resolve_env(&mut v, env, &format!("litellm_settings.{k}"))?;
+                read.insert(k.to_owned(), v);
+            }
+        }
+        CacheConfig::from_proxy_settings(&read)
+            .map_err(|e| bad(format!("litellm_settings.cache_params: {}", e.message)))
+    }
+
     /// Whether the cache serves calls of this type.
     pub fn supports(&self, call: CallType) -> bool {
         self.supported_call_types.iter().any(|t| t == call.as_str())

@@ -179,16 +179,8 @@ impl ProxyConfig {
                 _ => ignored.push(format!("litellm_settings.{k}")),
             }
         }
-        let mut cache_settings = Map::new();
-        for k in ["cache", "cache_params"] {
-            if let Some(mut v) = litellm.get(k).cloned() {
-                resolve_env(&mut v, &environment, &format!("litellm_settings.{k}"))
-                    .map_err(|e| err(e.message.clone()))?;
-                cache_settings.insert(k.to_owned(), v);
-            }
-        }
-        let cache = CacheConfig::from_proxy_settings(&cache_settings)
-            .map_err(|e| err(format!("litellm_settings.cache_params: {}", e.message)))?;
+        let cache = CacheConfig::from_proxy_litellm_settings(&litellm, &environment)
+            .map_err(|e| err(e.message.clone()))?;
 
         let mut general = section(&mut root, "general_settings").map_err(err)?;
         for (k, v) in general.iter_mut() {

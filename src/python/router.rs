@@ -259,8 +259,17 @@ fn response_cache(
             params.extend(extra);
         }
     }
+    set_cache_unless_set(py, crate::cache::CacheConfig::from_params(&params)?)
+}
+
+/// Make `config` the package's `llmswitch.cache`, unless one is set already (kept, as
+/// LiteLLM's Router keeps `litellm.cache`).
+fn set_cache_unless_set(py: Python<'_>, config: crate::cache::CacheConfig) -> Result<(), LlmError> {
+    if super::cache::global_cache(py)?.is_some() {
+        return Ok(());
+    }
     let cache = super::cache::Cache {
-        inner: Arc::new(crate::cache::ResponseCache::from_params(&params)?),
+        inner: Arc::new(crate::cache::ResponseCache::new(config)?),
     };
     let pkg = super::package::package(py).map_err(|e| LlmError::bad_request(e.to_string()))?;
     let cache = Bound::new(py, cache).map_err(|e| LlmError::bad_request(e.to_string()))?;
@@ -579,9 +588,16 @@ impl Router {
                 })?;
             py.detach(|| RouterConfig::from_yaml_file_shared(std::path::Path::new(&path)))
         };
-        let (parsed, redis) = parsed?;
+        let crate::router::config::ProxyRouterConfig {
+            router: parsed,
+            redis,
+            cache,
+        } = parsed?;
         let current = self.inner.get();
         let router = build(parsed, current.clock())?;
+        if let Some(cache) = cache {
+            set_cache_unless_set(py, cache)?;
+        }
         let list: Vec<Value> = router.model_list().iter().map(entry_json).collect();
         let defaults = Value::Object(router.settings().default_litellm_params.clone());
         let aliases: Map<String, Value> = router

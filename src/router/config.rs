@@ -16,6 +16,7 @@ use super::hedge::HedgePolicy;
 use super::retry::RetryPolicy;
 use super::strategy::{Capabilities, Strategy};
 use crate::cache::config::RedisConfig;
+use crate::cache::{CacheConfig, CacheType};
 use crate::environ::{environment_variables, resolve_env};
 use crate::error::LlmError;
 
@@ -320,6 +321,19 @@ pub const LITELLM_SETTINGS_FOR_ROUTER: &[&str] = &[
     "max_fallbacks",
 ];
 
+/// A proxy config's router part, with what a Router outside the gateway also takes from
+/// it ([`RouterConfig::from_proxy_config_shared`]).
+#[derive(Debug)]
+pub struct ProxyRouterConfig {
+    pub router: RouterConfig,
+    /// The Redis the router's state is shared through ([`shared_redis`]).
+    pub redis: Option<RedisConfig>,
+    /// The response cache its calls use: `litellm_settings.cache` (with `cache_params`)
+    /// or, for `router_settings.cache_responses` alone, LiteLLM's Router's: in the shared
+    /// Redis if there is one, else in memory. `None`: calls are cached only when they ask.
+    pub cache: Option<CacheConfig>,
+}
+
 impl RouterConfig {
     /// A model list (a JSON array of `model_list` entries) with settings.
     pub fn new(model_list: Value, settings: RouterSettings) -> Result<Self, LlmError> {
@@ -334,15 +348,12 @@ impl RouterConfig {
     /// router-related `litellm_settings`), as parsed YAML/JSON. `environment_variables`
     /// of the config are consulted first when resolving `os.environ/NAME`.
     pub fn from_proxy_config(config: Value) -> Result<Self, LlmError> {
-        Self::from_proxy_config_shared(config).map(|(config, _)| config)
+        Self::from_proxy_config_shared(config).map(|shared| shared.router)
     }
 
-    /// [`RouterConfig::from_proxy_config`], and the Redis its state is shared through
-    /// (`router_settings.redis_url`, or `redis_host`/`redis_port`/`redis_password`:
-    /// [`shared_redis`]), as the gateway reads them.
-    pub fn from_proxy_config_shared(
-        config: Value,
-    ) -> Result<(Self, Option<RedisConfig>), LlmError> {
+    /// [`RouterConfig::from_proxy_config`], with the Redis its state is shared through and
+    /// the response cache its calls use, as a Router outside the gateway needs them.
+    pub fn from_proxy_config_shared(config: Value) -> Result<ProxyRouterConfig, LlmError> {
         let Value::Object(mut root) = config else {
             return Err(LlmError::bad_request(
                 "config: expected a mapping with model_list, router_settings, litellm_settings",
@@ -350,8 +361,27 @@ impl RouterConfig {
         };
         let env = environment_variables(root.get("environment_variables"));
         let redis = shared_redis(&root, &env).map_err(LlmError::bad_request)?;
-        let (config, _) = Self::take_from_proxy_config(&mut root, &env)?;
-        Ok((config, redis))
+        let mut cache = match root.get("litellm_settings") {
+            Some(Value::Object(ls)) => CacheConfig::from_proxy_litellm_settings(ls, &env)?,
+            _ => None,
+        };
+        let (router, _) = Self::take_from_proxy_config(&mut root, &env)?;
+        if cache.is_none() && router.settings.cache_responses {
+            // LiteLLM's Router(cache_responses=True) caches in its redis_* Redis if given.
+            cache = Some(match &redis {
+                Some(r) => CacheConfig {
+                    cache_type: CacheType::Redis,
+                    redis: r.clone(),
+                    ..CacheConfig::default()
+                },
+                None => CacheConfig::default(),
+            });
+        }
+        Ok(ProxyRouterConfig {
+            router,
+            redis,
+            cache,
+        })
     }
 
     /// Take the router's part out of a proxy config's top-level mapping: `model_list`,
@@ -434,13 +464,11 @@ impl RouterConfig {
 
     /// [`RouterConfig::from_yaml`] from a file.
     pub fn from_yaml_file(path: &std::path::Path) -> Result<Self, LlmError> {
-        Self::from_yaml_file_shared(path).map(|(config, _)| config)
+        Self::from_yaml_file_shared(path).map(|shared| shared.router)
     }
 
     /// [`RouterConfig::from_proxy_config_shared`] from a YAML file.
-    pub fn from_yaml_file_shared(
-        path: &std::path::Path,
-    ) -> Result<(Self, Option<RedisConfig>), LlmError> {
+    pub fn from_yaml_file_shared(path: &std::path::Path) -> Result<ProxyRouterConfig, LlmError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             LlmError::bad_request(format!("config: could not read {}: {e}", path.display()))
         })?;
@@ -660,30 +688,75 @@ router_settings:
                                 "redis_port": "os.environ/ROUTER_REDIS_PORT_FOR_TEST",
                                 "redis_password": "pw", "num_retries": 1},
         });
-        let (c, redis) = RouterConfig::from_proxy_config_shared(config).unwrap();
-        assert_eq!(c.settings.num_retries, 1);
-        let redis = redis.expect("redis");
+        let shared = RouterConfig::from_proxy_config_shared(config).unwrap();
+        assert_eq!(shared.router.settings.num_retries, 1);
+        assert!(shared.cache.is_none());
+        let redis = shared.redis.expect("redis");
         assert_eq!(redis.host.as_deref(), Some("10.0.0.7"));
         assert_eq!(redis.port, Some(6390));
         assert!(redis.password.is_some());
 
         let url = json!({"router_settings": {"redis_url": "redis://127.0.0.1:6391/0"}});
-        let (_, redis) = RouterConfig::from_proxy_config_shared(url).unwrap();
+        let shared = RouterConfig::from_proxy_config_shared(url).unwrap();
         assert_eq!(
-            redis.and_then(|r| r.url).as_deref(),
+            shared.redis.and_then(|r| r.url).as_deref(),
             Some("redis://127.0.0.1:6391/0")
         );
 
         let none = json!({"router_settings": {"routing_strategy": "least-busy"}});
         assert!(RouterConfig::from_proxy_config_shared(none)
             .unwrap()
-            .1
+            .redis
             .is_none());
 
         let bad = json!({"router_settings": {"redis_host": "h", "redis_port": "six"}});
         let e = RouterConfig::from_proxy_config_shared(bad).unwrap_err();
         assert!(
             e.message.contains("router_settings.redis_port"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_proxy_configs_cache_is_litellm_settings_cache_or_the_routers_own() {
+        let from_litellm = json!({
+            "environment_variables": {"CACHE_HOST_FOR_TEST": "10.0.0.9"},
+            "litellm_settings": {"cache": true,
+                                 "cache_params": {"type": "redis", "host": "os.environ/CACHE_HOST_FOR_TEST", "port": 6379}},
+            "router_settings": {"redis_host": "10.0.0.7", "redis_port": 6390},
+        });
+        let shared = RouterConfig::from_proxy_config_shared(from_litellm).unwrap();
+        assert!(shared.router.settings.cache_responses);
+        let cache = shared.cache.expect("cache");
+        assert_eq!(cache.cache_type, CacheType::Redis);
+        assert_eq!(cache.redis.host.as_deref(), Some("10.0.0.9"));
+
+        // cache_responses alone: in the router's Redis, as LiteLLM's Router; else in memory.
+        let routers = json!({"router_settings": {"cache_responses": true,
+                                                 "redis_host": "10.0.0.7", "redis_port": 6390}});
+        let cache = RouterConfig::from_proxy_config_shared(routers)
+            .unwrap()
+            .cache
+            .expect("cache");
+        assert_eq!(cache.cache_type, CacheType::Redis);
+        assert_eq!(cache.redis.port, Some(6390));
+        let local = json!({"router_settings": {"cache_responses": true}});
+        let cache = RouterConfig::from_proxy_config_shared(local)
+            .unwrap()
+            .cache
+            .expect("cache");
+        assert_eq!(cache.cache_type, CacheType::Local);
+        let off = json!({"router_settings": {"redis_host": "h", "redis_port": 1}});
+        assert!(RouterConfig::from_proxy_config_shared(off)
+            .unwrap()
+            .cache
+            .is_none());
+
+        let bad = json!({"litellm_settings": {"cache": true, "cache_params": "redis"}});
+        let e = RouterConfig::from_proxy_config_shared(bad).unwrap_err();
+        assert!(
+            e.message.contains("litellm_settings.cache_params"),
             "{}",
             e.message
         );

@@ -957,7 +957,13 @@ impl Router {
             let d = lease.deployment.clone();
             if let (Some(max), Some(usage)) = (d.max_parallel_requests, self.usage.get()) {
                 match usage.take_parallel(&d, max).await {
-                    Some(slot) => lease.slot = Some(slot),
+                    Some(slot) => {
+                        lease.slot = Some(slot);
+                        // Counted once it will be sent (`acquire` left it to here).
+                        if !self.admits_shared(&d) {
+                            usage.count_request(&d);
+                        }
+                    }
                     None => {
                         // Not sent: this router's own count of it goes too.
                         d.state.requests_this_minute.remove(minute, 1);
@@ -1707,7 +1713,8 @@ fn embedding_item_tokens(d: &Deployment, item: &InputItem<'_>) -> u64 {
 }
 
 /// Take an in-flight slot on `d` (and, for usage-based routing, a request of its rpm).
-/// `usage` is told of the request unless it will be asked to admit it.
+/// `usage` is told of the request unless it will be asked to admit it or to give it a
+/// parallel slot.
 fn acquire(
     d: &Arc<Deployment>,
     minute: u64,
@@ -1742,7 +1749,11 @@ fn acquire(
             s.requests_this_minute.add(minute, 1);
         }
     }
-    if !(enforce_limits && (d.rpm.is_some() || d.tpm.is_some())) {
+    // With `max_parallel_requests`, the shared counters may still refuse the call a slot
+    // (`Router::take`), so it is counted there once it has one: a refused call is not sent.
+    if !(enforce_limits && (d.rpm.is_some() || d.tpm.is_some()))
+        && d.max_parallel_requests.is_none()
+    {
         usage.count_request(d);
     }
     Some(lease)

@@ -1281,3 +1281,63 @@ fn a_fallback_to_an_alias_or_a_wildcard_name_is_known() {
         e.message
     );
 }
+
+/// Shared counters that refuse the first parallel slot asked of them and note the requests
+/// they are told of.
+#[derive(Default)]
+struct RefuseFirstSlot {
+    refused: std::sync::atomic::AtomicBool,
+    counted: std::sync::Mutex<Vec<String>>,
+}
+
+impl UsageCounters for RefuseFirstSlot {
+    fn admit<'a>(&'a self, _d: &'a Deployment) -> usage::UsageFuture<'a, bool> {
+        Box::pin(std::future::ready(true))
+    }
+
+    fn take_parallel<'a>(
+        &'a self,
+        _d: &'a Deployment,
+        _max: u32,
+    ) -> usage::UsageFuture<'a, Option<usage::ParallelSlot>> {
+        let first = !self.refused.swap(true, Ordering::AcqRel);
+        Box::pin(std::future::ready(
+            (!first).then(usage::ParallelSlot::local),
+        ))
+    }
+
+    fn count_request(&self, d: &Deployment) {
+        self.counted.lock().unwrap().push(d.id.clone());
+    }
+
+    fn add_tokens(&self, _d: &Deployment, _tokens: u64) {}
+
+    fn add_failure(&self, _d: &Deployment, _allowed_fails: u32, _start: usage::StartCooldown) {}
+
+    fn others(&self, _d: &Deployment) -> usage::Usage {
+        usage::Usage::default()
+    }
+
+    fn for_deployments(&self, _deployments: &[Arc<Deployment>]) -> Arc<dyn UsageCounters> {
+        Arc::new(RefuseFirstSlot::default())
+    }
+}
+
+#[tokio::test]
+async fn a_call_the_shared_counters_refuse_a_parallel_slot_is_not_counted_as_a_request() {
+    let r = router(
+        json!([{"model_name": "g",
+                "litellm_params": {"model": "openai/gpt-4o", "mock_response": "hi",
+                                   "max_parallel_requests": 4},
+                "model_info": {"id": "a"}}]),
+        json!({}),
+    );
+    let shared = Arc::new(RefuseFirstSlot::default());
+    assert!(r.share_usage(shared.clone()));
+    // Every slot of the group's one deployment is taken elsewhere: the call is refused.
+    assert!(r.completion(&client(), &call("g")).await.is_err());
+    assert!(shared.counted.lock().unwrap().is_empty());
+    assert_eq!(stat(&r.stats(), "a").requests_this_minute, 0);
+    r.completion(&client(), &call("g")).await.unwrap();
+    assert_eq!(*shared.counted.lock().unwrap(), vec!["a".to_owned()]);
+}

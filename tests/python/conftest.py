@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -221,3 +226,71 @@ def postgres_cluster() -> Any:
         pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
     yield cluster
     cluster.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of our own on a loopback port, stopped (and restartable) by tests."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while self.cli("PING") != "PONG":
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+            self.proc = None
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.port), *args],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        return out.stdout.strip()
+
+
+@pytest.fixture()
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of our own for one test (skipped where it is not installed, unless
+    LLMSWITCH_REQUIRE_REDIS=1, as .ci/run sets, makes that a failure)."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        if os.environ.get("LLMSWITCH_REQUIRE_REDIS") == "1":
+            pytest.fail(
+                "redis-server is required (LLMSWITCH_REQUIRE_REDIS=1): apt-get install -y redis-server"
+            )
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()

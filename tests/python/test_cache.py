@@ -5,11 +5,8 @@ embeddings per input, the Router, and budgets and the ledger at zero for hits.""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import os
-import shutil
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ from typing import Any
 import pytest
 
 import llmswitch
-from conftest import MESSAGES, chunk, sse
+from conftest import MESSAGES, chunk, free_port, sse
 from llmswitch import budgets
 
 
@@ -411,6 +408,51 @@ def test_router_cache_responses_creates_the_cache_and_serves_the_group():
     assert llmswitch.cache is mine
 
 
+def test_router_from_config_builds_the_cache_its_settings_name(redis_server, tmp_path):
+    # router_settings.cache_responses with the router's Redis: the cache is in that Redis,
+    # as LiteLLM's Router(cache_responses=True, redis_host=...) builds it.
+    routers = {
+        "model_list": model_list(),
+        "router_settings": {
+            "cache_responses": True,
+            "redis_host": "127.0.0.1",
+            "redis_port": redis_server.port,
+        },
+    }
+    router = llmswitch.Router.from_config(routers)
+    assert isinstance(llmswitch.cache, llmswitch.Cache) and llmswitch.cache.type == "redis"
+    messages = [{"role": "user", "content": uid()}]
+    first = router.completion("smart", messages)
+    again = router.completion("smart", messages)
+    assert hit(again) and again.choices[0].message.content == first.choices[0].message.content
+    assert redis_server.cli("EXISTS", again._hidden_params["cache_key"]) == "1"
+
+    # litellm_settings.cache with cache_params, from a YAML file, as the gateway reads them.
+    llmswitch.cache = None
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "model_list": model_list(),
+                "litellm_settings": {"cache": True, "cache_params": {"type": "local"}},
+            }
+        )
+    )
+    router = llmswitch.Router.from_config(str(path))
+    assert isinstance(llmswitch.cache, llmswitch.Cache) and llmswitch.cache.type == "local"
+    router.completion("smart", messages)
+    assert hit(router.completion("smart", messages))
+
+    # A cache already set is kept; a config naming none creates none.
+    mine = llmswitch.Cache(namespace="mine")
+    llmswitch.cache = mine
+    llmswitch.Router.from_config(routers)
+    assert llmswitch.cache is mine
+    llmswitch.cache = None
+    llmswitch.Router.from_config({"model_list": model_list()})
+    assert llmswitch.cache is None
+
+
 def test_router_without_cache_responses_caches_calls_that_ask():
     llmswitch.cache = llmswitch.Cache()
     router = llmswitch.Router(model_list=model_list())
@@ -511,72 +553,6 @@ def test_a_disk_cache_in_an_unusable_place_fails_at_construction(tmp_path):
 
 
 # --- Redis (a real redis-server) -------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server of our own on a loopback port, stopped (and restartable) by tests."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while self.cli("PING") != "PONG":
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-            self.proc = None
-
-    def cli(self, *args: str) -> str:
-        out = subprocess.run(
-            ["redis-cli", "-p", str(self.port), *args],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-        return out.stdout.strip()
-
-
-@pytest.fixture()
-def redis_server() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        if os.environ.get("LLMSWITCH_REQUIRE_REDIS") == "1":
-            pytest.fail(
-                "redis-server is required (LLMSWITCH_REQUIRE_REDIS=1): apt-get install -y redis-server"
-            )
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_redis_serves_hits_to_every_cache_on_it(redis_server):

@@ -123,22 +123,6 @@ def metric(url: str, name: str) -> float:
     raise AssertionError(f"no {name} in /metrics")
 
 
-@pytest.fixture()
-def redis_server() -> Iterator[Any]:
-    import shutil
-
-    from test_cache import RedisServer
-
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        if os.environ.get("LLMSWITCH_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server is required (LLMSWITCH_REQUIRE_REDIS=1)")
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 class Cluster:
     def __init__(self, replicas: list[Replica], database: str, postgres: Any) -> None:
         self.replicas = replicas

@@ -145,23 +145,6 @@ def post_chat(url: str, key: str, **body: Any) -> int:
 
 
 @pytest.fixture()
-def redis_server() -> Iterator[Any]:
-    import os
-    import shutil
-
-    from test_cache import RedisServer
-
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        if os.environ.get("LLMSWITCH_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server is required (LLMSWITCH_REQUIRE_REDIS=1)")
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
 def trio(
     server: MockServer, tmp_path: Path, database: str, redis_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[list[llmswitch.proxy.ProxyServer]]:

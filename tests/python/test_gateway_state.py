@@ -222,7 +222,7 @@ def test_a_key_budget_holds_under_200_concurrent_requests(
     made = admin.post("/key/generate", {"max_budget": budget})
     results = asyncio.run(_burst(gateway, made["key"], 200))
     ok = [r for r in results if not isinstance(r, Exception)]
-    refused = [r for r in results if isinstance(r, Exception)]
+    refused: list[Any] = [r for r in results if isinstance(r, Exception)]
     assert ok and refused
     for e in refused:
         assert e.status_code == 422, e

@@ -4,12 +4,10 @@ cooled down in the others, as with LiteLLM's Router."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -49,22 +47,6 @@ WORKER = textwrap.dedent(
         print(json.dumps({"cooling": cooling()}), flush=True)
     """
 )
-
-
-@pytest.fixture()
-def redis_server() -> Iterator[Any]:
-    import shutil
-
-    from test_cache import RedisServer
-
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        if os.environ.get("LLMSWITCH_REQUIRE_REDIS") == "1":
-            pytest.fail("redis-server is required (LLMSWITCH_REQUIRE_REDIS=1)")
-        pytest.skip("redis-server is not installed")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def worker(role: str, how: str, port: int, dead: int) -> subprocess.Popen[str]:
