@@ -1,6 +1,5 @@
 //! A streamed answer as an SSE response body: each chunk is written as it arrives
-//! (chunks already buffered, or arriving within a few runtime turns, go out in the same
-//! write: see [`SseState::gather`]), in OpenAI's chunk format or as
+//! (chunks already buffered go out in the same write), in OpenAI's chunk format or as
 //! Anthropic's events. When the body ends, or is dropped because the client went away, the
 //! request is recorded (completed, failed, or cancelled with the usage seen so far) and the
 //! upstream stream is dropped, which closes its connection.
@@ -13,7 +12,6 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
-use futures_util::FutureExt;
 
 use crate::call::ResponseMeta;
 use crate::error::LlmError;
@@ -23,13 +21,6 @@ use crate::proxy::error::ProxyError;
 use crate::proxy::hooks::RequestStatus;
 use crate::stream::ChunkStream;
 use crate::types::{ChatChunk, ChatRequest, Usage};
-
-/// Runtime turns a frame waits at most for chunks arriving behind the first
-/// ([`SseState::gather`]).
-const GATHER_TURNS: usize = 16;
-
-/// A frame this large goes out without waiting for more.
-const GATHER_BYTES: usize = 16 * 1024;
 
 /// How chunks are written.
 pub(crate) enum Format {
@@ -119,57 +110,23 @@ impl SseState {
                 while let Some(chunk) = self.stream.next_buffered() {
                     self.write_chunk(chunk, &mut out);
                 }
-                self.gather(&mut out).await;
             }
-            Some(Err(e)) => self.write_failure(&e, &mut out),
-            None => self.write_end(&mut out),
+            Some(Err(e)) => {
+                self.done = true;
+                self.write_error(&e, &mut out);
+                self.end(RequestStatus::Failure, Some(&e));
+            }
+            None => {
+                self.done = true;
+                let usage = self.stream.usage().cloned();
+                match &mut self.format {
+                    Format::OpenAi { .. } => out.push_str("data: [DONE]\n\n"),
+                    Format::Anthropic(w) => w.finish(usage.as_ref(), &mut out),
+                }
+                self.end(RequestStatus::Success, None);
+            }
         }
         Some(Bytes::from(out))
-    }
-
-    /// Add to `out` what the upstream delivers within a few runtime turns: its connection
-    /// hands the body over one HTTP chunk per wake-up, so chunks that arrived together
-    /// would otherwise each go out in a write (and a flush) of their own. Stops at the
-    /// first turn that brings nothing (a chunk is held back by one turn at most), at the
-    /// stream's end, or when the frame is large.
-    async fn gather(&mut self, out: &mut String) {
-        for _ in 0..GATHER_TURNS {
-            if out.len() >= GATHER_BYTES {
-                return;
-            }
-            tokio::task::yield_now().await;
-            // Cancel-safe after the first chunk (the replay's delay is taken by then): a
-            // read not ready is dropped and started again by the next frame.
-            match self.stream.next().now_or_never() {
-                None => return,
-                Some(Some(Ok(chunk))) => {
-                    self.write_chunk(chunk, out);
-                    while let Some(chunk) = self.stream.next_buffered() {
-                        self.write_chunk(chunk, out);
-                    }
-                }
-                Some(Some(Err(e))) => return self.write_failure(&e, out),
-                Some(None) => return self.write_end(out),
-            }
-        }
-    }
-
-    /// The stream failed: the error event, and the record.
-    fn write_failure(&mut self, e: &LlmError, out: &mut String) {
-        self.done = true;
-        self.write_error(e, out);
-        self.end(RequestStatus::Failure, Some(e));
-    }
-
-    /// The stream ended: `[DONE]` (or Anthropic's closing events), and the record.
-    fn write_end(&mut self, out: &mut String) {
-        self.done = true;
-        let usage = self.stream.usage().cloned();
-        match &mut self.format {
-            Format::OpenAi { .. } => out.push_str("data: [DONE]\n\n"),
-            Format::Anthropic(w) => w.finish(usage.as_ref(), out),
-        }
-        self.end(RequestStatus::Success, None);
     }
 
     fn write_chunk(&mut self, mut chunk: ChatChunk, out: &mut String) {
