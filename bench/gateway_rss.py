@@ -1,12 +1,16 @@
 """Where the gateway's resident memory is: /proc/<pid>/smaps per mapping, at start, after
-10,000 and after 100,000 requests at 64 connections (bench/loadgen), with the master key or
-with N virtual keys (each with a budget, spend logged to SQLite) used in turn.
+10,000 and after 100,000 requests (or the `--points` given) at 64 connections (bench/loadgen),
+with the master key or with N virtual keys (each with a budget, spend logged to SQLite) used
+in turn.
 
     python bench/gateway_rss.py --loadgen bench/loadgen/target/release/llmswitch-loadgen [--keys 1000]
+        [--points 10000,100000,200000]
 
 Prints one JSON object: for each point, RSS by kind (anonymous memory, thread stacks,
 the extension's mapped file, libpython and the python binary, other shared libraries, other
-files) and the thread count. Stacks are the anonymous mappings that hold a thread's stack
+files), the thread count and the spend-log rows still waiting to be written
+(`llmswitch_spend_log_queue_rows`; memory they hold is counted as anonymous), and once more
+after the last point when that queue is empty ("drained"). Stacks are the anonymous mappings that hold a thread's stack
 pointer (from /proc/<pid>/task/<tid>/syscall; the main thread's is [stack]).
 """
 
@@ -17,6 +21,8 @@ import json
 import os
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +90,24 @@ def decompose(pid: int) -> dict[str, Any]:
     return out
 
 
+def spend_queue_rows(url: str) -> int | None:
+    """The spend writer's queue depth from /metrics (None: a gateway without the gauge)."""
+    req = urllib.request.Request(url + "/metrics", headers={"Authorization": f"Bearer {MASTER}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("llmswitch_spend_log_queue_rows "):
+                return int(float(line.split()[1]))
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--keys", type=int, default=0, help="virtual keys with budgets (0: the master key)")
     ap.add_argument("--requests", type=int, default=100_000)
+    ap.add_argument(
+        "--points", help="comma-separated request counts to read at (default: 10000 and --requests)"
+    )
     ap.add_argument("--python", default=sys.executable)
     args = ap.parse_args()
     mock, mock_url = start_mock(args.python)
@@ -108,12 +127,26 @@ def main() -> None:
                     keys = [generate_key(port, i) for i in range(args.keys)]
                     key.write_text("\n".join(keys) + "\n")
                     result["keys_made"] = decompose(g.proc.pid)
-                first = min(10_000, args.requests)
-                loadgen(args.loadgen, url, BODY, key, requests=first)
-                result["after_10k"] = decompose(g.proc.pid)
-                if args.requests > first:
-                    loadgen(args.loadgen, url, BODY, key, requests=args.requests - first)
-                    result[f"after_{args.requests // 1000}k"] = decompose(g.proc.pid)
+                points = (
+                    [int(p) for p in args.points.split(",")]
+                    if args.points
+                    else sorted({min(10_000, args.requests), args.requests})
+                )
+                done = 0
+                for point in points:
+                    loadgen(args.loadgen, url, BODY, key, requests=point - done)
+                    done = point
+                    result[f"after_{point // 1000}k"] = {
+                        **decompose(g.proc.pid),
+                        "spend_queue_rows": spend_queue_rows(g.url),
+                    }
+                deadline = time.monotonic() + 60
+                if spend_queue_rows(g.url) is None:
+                    time.sleep(15)  # no gauge: give the writer time
+                while (spend_queue_rows(g.url) or 0) > 0 and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                time.sleep(1.0)
+                result["drained"] = {**decompose(g.proc.pid), "spend_queue_rows": spend_queue_rows(g.url)}
                 if args.keys:
                     result["last_key_spend"] = key_spend(port, keys[-1])
             finally:

@@ -693,6 +693,15 @@ impl BudgetRegistry {
     pub fn take_alerts(&self) -> Vec<AlertEvent> {
         std::mem::take(&mut self.state().alerts)
     }
+
+    /// Budgets, their per-member counters and alerts waiting: what a test counts to show
+    /// that nothing accumulates per call or per window.
+    #[cfg(test)]
+    pub(crate) fn sizes(&self) -> (usize, usize, usize) {
+        let state = self.state();
+        let counters = state.entries.iter().map(|e| e.counters.len()).sum();
+        (state.entries.len(), counters, state.alerts.len())
+    }
 }
 
 /// Spend the ledger already holds for `spec`'s current window, per member: what a budget

@@ -17,6 +17,7 @@ mod key;
 mod local;
 pub mod outage;
 mod redis;
+pub mod redis_conn;
 /// One Redis client setup for the cache and the gateway's shared counters.
 pub(crate) use redis::{client as redis_client, shown as redis_shown};
 #[cfg(test)]

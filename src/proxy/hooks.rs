@@ -186,6 +186,10 @@ pub trait SpendSink: Send + Sync + 'static {
     fn dropped(&self) -> u64 {
         0
     }
+    /// Records accepted and not written yet (exported in `/metrics`).
+    fn pending(&self) -> u64 {
+        0
+    }
     /// Requests admitted against one replica's own limits because the shared counters'
     /// Redis failed (exported in `/metrics`).
     fn degraded_admissions(&self) -> u64 {

@@ -77,6 +77,7 @@ pub struct Metrics {
     ttft: HistogramFamily<LatencyLabels>,
     in_flight: Gauge,
     spend_dropped: Counter,
+    spend_pending: Gauge,
     degraded: Counter,
     /// The config's model groups, each label value made once.
     groups: HashMap<String, Arc<str>>,
@@ -146,6 +147,12 @@ impl Metrics {
             "Spend-log records dropped because the write queue was full",
             spend_dropped.clone(),
         );
+        let spend_pending = Gauge::default();
+        registry.register(
+            "spend_log_queue_rows",
+            "Spend-log records accepted and not yet written to the database (queued, or in the batch being written)",
+            spend_pending.clone(),
+        );
         let degraded = Counter::default();
         registry.register(
             "shared_limits_degraded",
@@ -163,6 +170,7 @@ impl Metrics {
             ttft,
             in_flight,
             spend_dropped,
+            spend_pending,
             groups: groups
                 .into_iter()
                 .map(|g| {
@@ -259,12 +267,15 @@ impl Metrics {
         }
     }
 
-    /// The text exposition. `spend_dropped` is the spend sink's running count.
-    pub fn render(&self, spend_dropped: u64) -> String {
+    /// The text exposition. `spend_dropped` is the spend sink's running count of dropped
+    /// records, `spend_pending` the records it holds now.
+    pub fn render(&self, spend_dropped: u64, spend_pending: u64) -> String {
         let seen = self.spend_dropped.get();
         if spend_dropped > seen {
             self.spend_dropped.inc_by(spend_dropped - seen);
         }
+        self.spend_pending
+            .set(i64::try_from(spend_pending).unwrap_or(i64::MAX));
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -339,7 +350,7 @@ mod tests {
         let m = Metrics::new(["gpt".to_owned()]);
         m.observe(&record("gpt"));
         m.observe(&record("made-up-by-a-client"));
-        let text = m.render(3);
+        let text = m.render(3, 17);
         assert!(text.contains(r#"llmswitch_requests_total{route="chat_completions",model_group="gpt",deployment="gpt-1",key_alias="team-a",status="success"} 1"#), "{text}");
         assert!(text.contains(r#"model_group="unknown""#));
         assert!(!text.contains("made-up-by-a-client"));
@@ -347,6 +358,7 @@ mod tests {
         assert!(text.contains(r#"kind="prompt"} 20"#) || text.contains(r#"kind="prompt"} 10"#));
         assert!(text.contains("llmswitch_time_to_first_token_seconds_bucket"));
         assert!(text.contains("llmswitch_spend_log_dropped_total 3"));
+        assert!(text.contains("llmswitch_spend_log_queue_rows 17"), "{text}");
         assert!(text.contains("llmswitch_spend_usd_total"));
     }
 }

@@ -9,6 +9,8 @@
 //! the connection, its requests, their upstream calls and the upstream connections stay
 //! on that thread, so a request costs no cross-thread wake-ups (the multi-thread runtime
 //! moved a request and its upstream response between workers, parking and waking them).
+//! So do its round trips to Redis: each serving thread is a
+//! [`crate::cache::redis_conn::ServingThread`], with Redis connections of its own.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -301,6 +303,10 @@ fn serve_thread(
         .enable_all()
         .build()?;
     let header_read_timeout = state.settings.header_read_timeout;
+    // Round trips to Redis that a request waits on (shared limits, deployment counters) go
+    // through this thread's own connections, driven by this runtime.
+    let own_redis = crate::cache::redis_conn::ServingThread::enter();
+    let redis = &own_redis;
     runtime.block_on(async move {
         // Ends also if the coordinator is gone (its runtime shut down).
         let abort = async move {
@@ -310,7 +316,12 @@ fn serve_thread(
             () = serve_connections(connections, app(state), header_read_timeout, &stats, index) => {}
             () = abort => {}
         }
+        // The last requests' settlements with Redis, written by this thread's connections.
+        redis.drain(crate::cache::redis_conn::DRAIN).await;
     });
+    // Before the runtime: what its tasks give back as they drop goes through the shared
+    // Redis connections (this thread's are driven by this runtime).
+    drop(own_redis);
     // Dropping the runtime drops the connections still open: streams cut here write their
     // records as cancelled.
     drop(runtime);

@@ -285,6 +285,36 @@ async fn metrics_are_open_metrics_text_for_the_master_key() {
     assert!(text.ends_with("# EOF\n"));
 }
 
+#[tokio::test]
+async fn metrics_show_the_spend_queue_depth() {
+    /// A spend sink whose writer is 1,240 rows behind.
+    struct Behind;
+    impl hooks::SpendSink for Behind {
+        fn record(&self, _record: hooks::RequestRecord) {}
+        fn flush(&self, _grace: std::time::Duration) -> futures_util::future::BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+        fn pending(&self) -> u64 {
+            1240
+        }
+    }
+    let c = config(YAML);
+    let mut h = Hooks::master_key_only(c.master_key.clone());
+    h.spend = std::sync::Arc::new(Behind);
+    let app = app(ProxyState::new(&c, h).unwrap_or_else(|e| panic!("{e}")));
+    let (status, body) = call(&app, "GET", "/metrics", &[AUTH], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap_or_default();
+    assert!(
+        text.contains("# TYPE llmswitch_spend_log_queue_rows gauge"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nllmswitch_spend_log_queue_rows 1240\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn request_ids_are_uuid4() {
     let id = new_request_id();

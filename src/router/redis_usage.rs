@@ -32,19 +32,24 @@
 //! For `max_parallel_requests` that makes the limit per router while it lasts; slots taken
 //! then are not counted in Redis, and slots taken before it that outlive an outage longer
 //! than [`LEASE_TTL`] (or a Redis restart) are no longer counted there.
+//!
+//! Connections ([`RedisConn`]): on a gateway's serving thread the round trips a call waits
+//! on (the rpm/tpm admission, taking a `max_parallel_requests` slot) and the removal of its
+//! lease go through that thread's own connection (no other thread is woken); the sync, the
+//! renewals and failure counts run on the router's runtime with the shared one.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use super::deployment::Deployment;
 use super::usage::{ParallelSlot, StartCooldown, Usage, UsageCounters, UsageFuture};
 use crate::cache::config::RedisConfig;
 use crate::cache::outage::Outage;
+use crate::cache::redis_conn::RedisConn;
 
 /// How often the batched counters are pushed and the others' read.
 pub const SYNC_EVERY: Duration = Duration::from_millis(250);
@@ -214,7 +219,10 @@ impl Slot {
 /// model list builds from it ([`UsageCounters::for_deployments`]): the connection, this
 /// router's name in Redis, the outage and the counts of degraded decisions.
 struct Common {
-    conn: ConnectionManager,
+    /// What a call waits on (admission, taking a parallel slot) and the giving back of a
+    /// slot use a serving thread's own connection there; the sync, renewals and failure
+    /// counts the shared one.
+    conn: RedisConn,
     prefix: String,
     replica: String,
     admit: Script,
@@ -281,11 +289,10 @@ impl Inner {
         };
         let key = self.key(d, "parallel");
         let member = self.lease_member(n);
-        let inner = Arc::clone(self);
-        self.runtime.spawn(async move {
-            let mut conn = inner.conn.clone();
+        let timeout = self.timeout;
+        self.conn.spawn(&self.runtime, move |mut conn| async move {
             let _ = tokio::time::timeout(
-                inner.timeout,
+                timeout,
                 redis::cmd("ZREM")
                     .arg(&key)
                     .arg(&member)
@@ -309,7 +316,7 @@ impl Inner {
             for n in held {
                 invocation.arg(self.lease_member(n));
             }
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn.shared();
             match tokio::time::timeout(self.timeout * 2, invocation.invoke_async::<i64>(&mut conn))
                 .await
             {
@@ -370,7 +377,7 @@ impl Inner {
                 .arg(tokens)
                 .arg(d.state.in_flight.load(Ordering::Relaxed));
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn.shared();
         let answer = tokio::time::timeout(
             self.timeout * 2,
             invocation.invoke_async::<Vec<u64>>(&mut conn),
@@ -462,25 +469,8 @@ impl RedisUsage {
         minute: MinuteSource,
     ) -> Result<RedisUsage, String> {
         let shown = crate::cache::redis_shown(config);
-        let client = crate::cache::redis_client(config).map_err(|e| {
-            format!(
-                "Redis at {shown}: {}",
-                crate::redact::mask_key_shapes(&e.to_string())
-            )
-        })?;
         let timeout = config.response_timeout.unwrap_or(RESPONSE_TIMEOUT);
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(
-                config.connect_timeout.unwrap_or(Duration::from_secs(1)),
-            ))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = {
-            let _entered = runtime.enter();
-            ConnectionManager::new_lazy_with_config(client, manager_config)
-                .map_err(|e| format!("Redis at {shown}: {e}"))?
-        };
+        let conn = RedisConn::new(config, timeout, &runtime)?;
         let common = Arc::new(Common {
             conn,
             prefix: prefix.to_owned(),
@@ -588,7 +578,7 @@ impl UsageCounters for RedisUsage {
                 .key(inner.key(d, &format!("tokens:{minute}")))
                 .arg(d.rpm.map_or(-1, |r| i64::try_from(r).unwrap_or(i64::MAX)))
                 .arg(d.tpm.map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX)));
-            let mut conn = inner.conn.clone();
+            let mut conn = inner.conn.here();
             match tokio::time::timeout(
                 inner.timeout,
                 invocation.invoke_async::<(i64, i64)>(&mut conn),
@@ -640,7 +630,7 @@ impl UsageCounters for RedisUsage {
                 .arg(max)
                 .arg(inner.lease_member(n))
                 .arg(inner.lease_ttl_ms());
-            let mut conn = inner.conn.clone();
+            let mut conn = inner.conn.here();
             let answer =
                 tokio::time::timeout(inner.timeout, invocation.invoke_async::<i64>(&mut conn))
                     .await;
@@ -702,7 +692,7 @@ impl UsageCounters for RedisUsage {
         self.inner.runtime.spawn(async move {
             let mut invocation = inner.fail.prepare_invoke();
             invocation.key(&key).arg(allowed_fails);
-            let mut conn = inner.conn.clone();
+            let mut conn = inner.conn.shared();
             match tokio::time::timeout(inner.timeout, invocation.invoke_async::<i64>(&mut conn))
                 .await
             {
@@ -1001,6 +991,88 @@ mod tests {
             taken = hold(&b.router).await;
         }
         assert!(taken.is_some_and(|l| l.holds_shared_slot()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_serving_threads_deployment_counters_go_through_its_own_connection_shared_and_degrade(
+    ) {
+        use crate::cache::redis_conn::on_serving_thread;
+        let Some(mut server) = RedisServer::start() else {
+            return;
+        };
+        let minute = Arc::new(AtomicU64::new(40));
+        let rpm = json!([deployment("serving-rpm", json!({"rpm": 5}))]);
+        let usage_based = json!({"routing_strategy": "usage-based-routing", "num_retries": 0});
+        let (a, b) = (
+            Arc::new(replica(&server, &rpm, &usage_based, &minute)),
+            replica(&server, &rpm, &usage_based, &minute),
+        );
+        // The rpm counted on a serving thread and here is one count.
+        let on_a = a.clone();
+        let mut ok = on_serving_thread(move || async move {
+            let client = HttpClient::new().unwrap();
+            let mut ok = 0;
+            for _ in 0..4 {
+                ok += usize::from(on_a.router.completion(&client, &call("g")).await.is_ok());
+            }
+            ok
+        })
+        .await;
+        assert_eq!(ok, 4);
+        let client = HttpClient::new().unwrap();
+        for _ in 0..4 {
+            ok += usize::from(b.router.completion(&client, &call("g")).await.is_ok());
+        }
+        assert_eq!(ok, 5, "each router alone would allow 5");
+        assert_eq!(a.usage.inner.conn.own_connections(), 1);
+
+        // A parallel slot taken on a serving thread is held for every router, and given
+        // back from there when its call ends.
+        let parallel = json!([deployment(
+            "serving-parallel",
+            json!({"max_parallel_requests": 1})
+        )]);
+        let plain = json!({"num_retries": 0});
+        let (c, d) = (
+            Arc::new(replica(&server, &parallel, &plain, &minute)),
+            Arc::new(replica(&server, &parallel, &plain, &minute)),
+        );
+        let (on_c, on_d) = (c.clone(), d.clone());
+        on_serving_thread(move || async move {
+            let held = hold(&on_c.router).await.expect("a free slot");
+            assert!(held.holds_shared_slot());
+            assert!(
+                hold(&on_d.router).await.is_none(),
+                "held by the other router"
+            );
+            drop(held);
+            let mut again = None;
+            for _ in 0..500 {
+                again = hold(&on_d.router).await;
+                if again.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(
+                again.is_some_and(|l| l.holds_shared_slot()),
+                "the slot came back"
+            );
+        })
+        .await;
+        assert_eq!(c.usage.degraded() + d.usage.degraded(), 0);
+
+        // Redis down: a serving thread's calls go on, decided by its router's own counters.
+        server.stop();
+        let on_c = c.clone();
+        on_serving_thread(move || async move {
+            let client = HttpClient::new().unwrap();
+            for _ in 0..3 {
+                assert!(on_c.router.completion(&client, &call("g")).await.is_ok());
+            }
+        })
+        .await;
+        assert!(c.usage.degraded() >= 1, "{}", c.usage.degraded());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -190,6 +190,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     state
         .metrics
         .note_degraded(state.hooks.spend.degraded_admissions() + state.router.usage_degraded());
-    let text = state.metrics.render(state.hooks.spend.dropped());
+    let text = state
+        .metrics
+        .render(state.hooks.spend.dropped(), state.hooks.spend.pending());
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }

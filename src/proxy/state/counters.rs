@@ -611,6 +611,36 @@ mod tests {
         assert!(admit(&c, &[k], 0.0, tomorrow).await.is_ok());
     }
 
+    #[tokio::test]
+    async fn nothing_accumulates_per_request_or_per_window() {
+        // A key with every limit and a daily budget, 20,000 requests over 200 days (minute
+        // counters and budget windows roll over thousands of times): still one entity, one
+        // budget with one counter, no alerts held (issue 11: the keyed RSS growth was not in
+        // these maps, and this keeps it so).
+        let c = LocalCounters::new();
+        let mut k = key("k");
+        k.rpm = Some(1_000_000);
+        k.tpm = Some(1 << 40);
+        k.parallel = Some(10);
+        k.budget = Some(BudgetLimit {
+            max_budget: 1e12,
+            window: Some(BudgetWindow::parse("1d", None, NOW).unwrap()),
+            stored_spend: 0.0,
+        });
+        for i in 0..20_000i64 {
+            let now = NOW + i * (MICROS_PER_DAY / 100);
+            admit(&c, &[k.clone()], 0.01, now)
+                .await
+                .unwrap()
+                .settle(10, 0.01, now);
+        }
+        let entities = c.entities.read().map(|m| m.len()).unwrap_or(0);
+        assert_eq!(entities, 1);
+        let state = c.get(&k.scope).unwrap();
+        assert_eq!(state.registry.sizes(), (1, 1, 0));
+        assert_eq!(c.in_flight(&k.scope), 0);
+    }
+
     #[test]
     fn concurrent_admissions_overshoot_no_more_than_the_projection_error() {
         // 200 threads race for a budget of 20 calls projected at 0.05 each; each call

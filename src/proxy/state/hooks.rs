@@ -469,6 +469,10 @@ impl SpendSink for StateHooks {
         self.plane.spend_dropped()
     }
 
+    fn pending(&self) -> u64 {
+        self.plane.spend_stats().pending()
+    }
+
     fn degraded_admissions(&self) -> u64 {
         self.plane.counters().degraded()
     }

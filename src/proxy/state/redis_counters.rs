@@ -7,7 +7,8 @@
 //! of live replicas plus this request's projection against `max_budget`), then parallel
 //! requests, requests per minute and tokens per minute; only if every check passes does it
 //! take a parallel slot, count the request and reserve the projection. Settling (or
-//! dropping an unsettled lease) is a second script. Exactness, per counter:
+//! dropping an unsettled lease) is a second script, sent only when there is something to
+//! give back or charge (a parallel slot, a reservation, tokens against a tpm limit). Exactness, per counter:
 //!
 //! - **rpm**: exact across replicas (one `INCR` per admitted request in the script).
 //! - **parallel requests**: exact; held per replica in a hash, and a replica that died
@@ -24,6 +25,11 @@
 //! [`RESPONSE_TIMEOUT`], or `REDIS_SOCKET_TIMEOUT`) admits against this replica's own [`LocalCounters`] instead (limits
 //! per replica), warns once until Redis answers again, and counts each such admission
 //! ([`RedisCounters::degraded`], `/metrics`). Redis is then left alone for [`RETRY_AFTER`].
+//!
+//! Connections ([`RedisConn`]): on a gateway's serving thread an admission (awaited) and
+//! its settlement (spawned, never awaited: the response does not wait for it) go through
+//! that thread's own connection, so neither wakes another thread; the heartbeat and an
+//! admin's `set_spend` use the shared one. The outage is one for all of them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +37,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use super::counters::{
@@ -39,6 +44,7 @@ use super::counters::{
 };
 use crate::cache::config::RedisConfig;
 use crate::cache::outage::Outage;
+use crate::cache::redis_conn::RedisConn;
 use crate::spend::clock::{Micros, MICROS_PER_SECOND};
 
 const MICROS_PER_MINUTE: Micros = 60 * MICROS_PER_SECOND;
@@ -179,13 +185,17 @@ fn entity(scope: &ScopeId) -> String {
 }
 
 struct Shared {
-    conn: ConnectionManager,
+    /// Admissions and settlements on a serving thread use that thread's own connection;
+    /// the heartbeat and `set_spend` the shared one.
+    conn: RedisConn,
     prefix: String,
     replica: String,
     admit: Script,
     settle: Script,
     outage: Outage,
     degraded: AtomicU64,
+    /// Settlements sent to Redis (a lease with nothing to give back or charge sends none).
+    settlements: AtomicU64,
     /// The spend key each entity last used (for an admin's `spend`).
     spend_keys: Mutex<HashMap<ScopeId, String>>,
     /// How long a call waits for Redis before deciding on its own counters: the configured
@@ -226,22 +236,10 @@ impl RedisCounters {
     /// and start the replica's liveness heartbeat on the current runtime.
     pub fn new(config: &RedisConfig, prefix: &str) -> Result<Self, String> {
         let shown = crate::cache::redis_shown(config);
-        let client = crate::cache::redis_client(config).map_err(|e| {
-            format!(
-                "Redis at {shown}: {}",
-                crate::redact::mask_key_shapes(&e.to_string())
-            )
-        })?;
         let answer_timeout = config.response_timeout.unwrap_or(RESPONSE_TIMEOUT);
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(
-                config.connect_timeout.unwrap_or(Duration::from_secs(1)),
-            ))
-            .set_response_timeout(Some(answer_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)
-            .map_err(|e| format!("Redis at {shown}: {e}"))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "RedisCounters need a tokio runtime".to_owned())?;
+        let conn = RedisConn::new(config, answer_timeout, &runtime)?;
         let replica = format!("{:016x}", fastrand::u64(..));
         let shared = Arc::new(Shared {
             conn,
@@ -256,18 +254,17 @@ impl RedisCounters {
                 Arc::new(|m: &str| super::warn(m)),
             ),
             degraded: AtomicU64::new(0),
+            settlements: AtomicU64::new(0),
             spend_keys: Mutex::new(HashMap::new()),
             answer_timeout,
         });
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "RedisCounters need a tokio runtime".to_owned())?;
         let heartbeat = runtime.spawn({
             let shared = Arc::downgrade(&shared);
             async move {
                 loop {
                     let Some(s) = shared.upgrade() else { return };
                     let key = format!("{}replica:{}", s.prefix, s.replica);
-                    let mut conn = s.conn.clone();
+                    let mut conn = s.conn.shared();
                     let _ = tokio::time::timeout(
                         s.answer_timeout,
                         redis::cmd("SET")
@@ -354,7 +351,7 @@ impl RedisCounters {
                 .arg(ttl);
             spend_keys.push(spend_key);
         }
-        let mut conn = s.conn.clone();
+        let mut conn = s.conn.here();
         let reply: Vec<redis::Value> = match tokio::time::timeout(
             s.answer_timeout,
             invocation.invoke_async(&mut conn),
@@ -483,7 +480,7 @@ impl Counters for RedisCounters {
         let Some(key) = lock(&self.shared.spend_keys).get(scope).cloned() else {
             return;
         };
-        let mut conn = self.shared.conn.clone();
+        let mut conn = self.shared.conn.shared();
         let wait = self.shared.answer_timeout;
         self.runtime.spawn(async move {
             let _ = tokio::time::timeout(
@@ -540,6 +537,16 @@ impl RedisLease {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        // rpm is counted at admission only: a lease of keys limited by rpm alone (or by
+        // tpm, for a request without tokens) has nothing to settle, and no round trip.
+        if !self
+            .entities
+            .iter()
+            .any(|e| e.parallel || e.budget || (e.tpm && tokens > 0))
+        {
+            return;
+        }
+        self.shared.settlements.fetch_add(1, Ordering::Relaxed);
         let minute = now.div_euclid(MICROS_PER_MINUTE);
         let mut keys = Vec::with_capacity(self.entities.len() * 4);
         let mut args = vec![
@@ -558,27 +565,29 @@ impl RedisLease {
             }
         }
         let shared = Arc::clone(&self.shared);
-        // Settling never waits: the request already ended.
-        self.runtime.spawn(async move {
-            let mut invocation = shared.settle.prepare_invoke();
-            for k in &keys {
-                invocation.key(k);
-            }
-            for a in &args {
-                invocation.arg(a);
-            }
-            let mut conn = shared.conn.clone();
-            match tokio::time::timeout(
-                shared.answer_timeout * 4,
-                invocation.invoke_async::<i64>(&mut conn),
-            )
-            .await
-            {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => shared.failed(&crate::redact::mask_key_shapes(&e.to_string())),
-                Err(_) => shared.failed("no answer to a settlement"),
-            }
-        });
+        // Settling never waits: the request already ended. On a serving thread it is
+        // written by that thread's own connection, without waking another thread.
+        self.shared
+            .conn
+            .spawn(&self.runtime, move |mut conn| async move {
+                let mut invocation = shared.settle.prepare_invoke();
+                for k in &keys {
+                    invocation.key(k);
+                }
+                for a in &args {
+                    invocation.arg(a);
+                }
+                match tokio::time::timeout(
+                    shared.answer_timeout * 4,
+                    invocation.invoke_async::<i64>(&mut conn),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => shared.failed(&crate::redact::mask_key_shapes(&e.to_string())),
+                    Err(_) => shared.failed("no answer to a settlement"),
+                }
+            });
     }
 }
 
@@ -639,6 +648,24 @@ mod tests {
         }
         assert_eq!(admitted, 7);
         assert!(replicas.iter().all(|r| r.degraded() == 0));
+        // Nothing to give back or charge for rpm: no settlement was sent.
+        assert_eq!(
+            replicas
+                .iter()
+                .map(|r| r.shared.settlements.load(Ordering::Relaxed))
+                .sum::<u64>(),
+            0
+        );
+        // A tpm limit is charged the tokens; without tokens there is nothing to charge.
+        let mut t = key("tpm");
+        t.tpm = Some(1_000);
+        let settlements = || replicas[0].shared.settlements.load(Ordering::Relaxed);
+        let lease = replicas[0].admit(std::slice::from_ref(&t), 0.0, NOW).await;
+        lease.unwrap().settle(0, 0.0, NOW);
+        assert_eq!(settlements(), 0);
+        let lease = replicas[0].admit(std::slice::from_ref(&t), 0.0, NOW).await;
+        lease.unwrap().settle(5, 0.0, NOW);
+        assert_eq!(settlements(), 1);
         // The next minute starts afresh.
         assert!(replicas[0]
             .admit(&[k], 0.0, NOW + MICROS_PER_MINUTE)
@@ -729,6 +756,147 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         drop(again);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serving_threads_count_through_their_own_connections_and_share_the_limits() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let counters = Arc::new(replica_on(&server));
+        let other = replica_on(&server);
+        let mut k = key("serving-rpm");
+        k.rpm = Some(7);
+        let mut admitted = 0;
+        // Two serving threads of this replica, then this runtime and another replica.
+        for _ in 0..2 {
+            let (c, k) = (counters.clone(), k.clone());
+            admitted += crate::cache::redis_conn::on_serving_thread(move || async move {
+                let mut n = 0;
+                for _ in 0..5 {
+                    if let Ok(lease) = c.admit(std::slice::from_ref(&k), 0.0, NOW).await {
+                        lease.settle(1, 0.0, NOW);
+                        n += 1;
+                    }
+                }
+                n
+            })
+            .await;
+        }
+        for c in [&*counters, &other] {
+            for _ in 0..3 {
+                if let Ok(lease) = c.admit(std::slice::from_ref(&k), 0.0, NOW).await {
+                    lease.settle(1, 0.0, NOW);
+                    admitted += 1;
+                }
+            }
+        }
+        assert_eq!(admitted, 7, "one limit for every thread and replica");
+        assert_eq!(counters.degraded() + other.degraded(), 0);
+        assert_eq!(
+            counters.shared.conn.own_connections(),
+            2,
+            "each serving thread used a connection of its own"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_serving_threads_slots_come_back_also_when_its_runtime_drops_them() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let counters = Arc::new(replica_on(&server));
+        let other = replica_on(&server);
+        let mut k = key("serving-parallel");
+        k.parallel = Some(1);
+        // Settled on the serving thread: written by its own connection.
+        let (c, k1) = (counters.clone(), k.clone());
+        crate::cache::redis_conn::on_serving_thread(move || async move {
+            let lease = c.admit(std::slice::from_ref(&k1), 0.0, NOW).await.unwrap();
+            lease.settle(1, 0.0, NOW);
+        })
+        .await;
+        let free_again = || async {
+            for _ in 0..500 {
+                if let Ok(lease) = other.admit(std::slice::from_ref(&k), 0.0, NOW).await {
+                    return Some(lease);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            None
+        };
+        let lease = free_again().await.expect("the settled slot came back");
+        drop(lease);
+        // Held by a request that is still running when the thread's runtime ends: the lease
+        // drops with the runtime, after the thread's own connections are gone.
+        let (c, k2) = (counters.clone(), k.clone());
+        crate::cache::redis_conn::on_serving_thread(move || async move {
+            // Wait until the slot `other` gave back is free here too.
+            let lease = loop {
+                if let Ok(lease) = c.admit(std::slice::from_ref(&k2), 0.0, NOW).await {
+                    break lease;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            tokio::spawn(async move {
+                let _held = lease;
+                std::future::pending::<()>().await;
+            });
+        })
+        .await;
+        assert!(free_again().await.is_some(), "the dropped slot came back");
+        assert_eq!(counters.degraded() + other.degraded(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_serving_thread_degrades_to_local_limits_on_an_outage_and_recovers() {
+        let Some(mut server) = RedisServer::start() else {
+            return;
+        };
+        let counters = Arc::new(replica_on(&server));
+        let mut k = key("serving-outage");
+        k.rpm = Some(1000);
+        let mut one = key("serving-after-outage");
+        one.rpm = Some(1);
+        let (c, k1) = (counters.clone(), k.clone());
+        let run = |c: Arc<RedisCounters>, k: EntityLimits, n: usize| {
+            crate::cache::redis_conn::on_serving_thread(move || async move {
+                for _ in 0..n {
+                    c.admit(std::slice::from_ref(&k), 0.0, NOW)
+                        .await
+                        .expect("never refused, never failed")
+                        .settle(1, 0.0, NOW);
+                }
+            })
+        };
+        run(c, k1, 1).await;
+        assert_eq!(counters.degraded(), 0);
+        server.stop();
+        // Never fails, never blocks: admitted by this replica's own counters.
+        run(counters.clone(), k.clone(), 20).await;
+        assert!(counters.degraded() >= 20, "{}", counters.degraded());
+        server.restart();
+        // Shared again from a serving thread once Redis answers (after the retry pause).
+        let c = counters.clone();
+        crate::cache::redis_conn::on_serving_thread(move || async move {
+            loop {
+                let before = c.degraded();
+                c.admit(std::slice::from_ref(&k), 0.0, NOW)
+                    .await
+                    .unwrap()
+                    .settle(1, 0.0, NOW);
+                if c.degraded() == before {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            drop(c.admit(std::slice::from_ref(&one), 0.0, NOW).await.unwrap());
+        })
+        .await;
+        let other = replica_on(&server);
+        let mut one = key("serving-after-outage");
+        one.rpm = Some(1);
+        assert!(other.admit(&[one], 0.0, NOW).await.is_err(), "shared again");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,8 @@
 //! A slow or failing database never slows a request: when the queue is full the row is
 //! dropped and counted ([`SpendWriter::dropped`], for `/metrics`), and a batch that fails
 //! to write is kept (the queue stops draining meanwhile) and retried with backoff, so
-//! memory stays bounded by the queue's capacity plus one batch. [`SpendWriter::flush`]
+//! memory stays bounded by the queue's capacity plus one batch (of up to
+//! [`BEHIND_BATCHES`] × `max_batch` rows when the writer is behind). [`SpendWriter::flush`]
 //! waits until everything queued before it is written (graceful shutdown).
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,12 +19,21 @@ use tokio::task::JoinHandle;
 use super::journal::Journal;
 use super::store::{SpendBatch, SpendIncrements, SpendLogRow, Store};
 
+/// How many times [`SpendWriterConfig::max_batch`] the writer takes in one transaction
+/// while rows keep waiting (the last batch was full). Each transaction adds a batch's
+/// spend once per key, team and end user it touches: with many keys in turn (1,000 keys:
+/// ~1,000 `UPDATE`s per 1,000 rows) bigger batches halve the writer's work per row, so it
+/// catches up instead of letting the queue, and the memory its rows hold (~1.7 KiB each),
+/// grow with the requests.
+const BEHIND_BATCHES: usize = 4;
+
 /// Queue and batching settings.
 #[derive(Debug, Clone, Copy)]
 pub struct SpendWriterConfig {
     /// Rows waiting at most; more are dropped (and counted).
     pub capacity: usize,
-    /// Rows written per transaction at most.
+    /// Rows written per transaction at most, while the writer keeps up ([`BEHIND_BATCHES`]
+    /// times as many while rows keep waiting).
     pub max_batch: usize,
     /// How long the writer gathers rows before writing them.
     pub interval: Duration,
@@ -51,6 +61,8 @@ impl Default for SpendWriterConfig {
 pub struct SpendWriterStats {
     dropped: AtomicU64,
     written: AtomicU64,
+    /// Rows accepted and not written yet (queued, or in the batch being written).
+    pending: AtomicU64,
     failed_writes: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -59,6 +71,12 @@ impl SpendWriterStats {
     /// Rows dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Rows accepted and not written yet: waiting in the queue or in the batch being
+    /// written (a database that is slow or down shows here before rows are dropped).
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
     }
 
     /// Rows written.
@@ -132,6 +150,8 @@ impl SpendWriter {
     /// Queue a row; never waits. Returns `false` if the queue was full (the row is dropped
     /// and counted). With a journal, the row is in its file when this returns.
     pub fn record(&self, row: SpendLogRow) -> bool {
+        // Counted before it is queued, so the writer never takes it off before it is on.
+        self.stats.pending.fetch_add(1, Ordering::Relaxed);
         let sent = match &self.journal {
             Some(j) => j.append(row, |row, seq| {
                 self.tx.try_send(Msg::Row(Box::new(row), seq))
@@ -141,6 +161,7 @@ impl SpendWriter {
         match sent {
             Ok(()) => true,
             Err(_) => {
+                self.stats.pending.fetch_sub(1, Ordering::Relaxed);
                 let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 if n.is_power_of_two() {
                     super::warn(&format!(
@@ -194,6 +215,11 @@ impl SpendWriter {
     pub fn dropped(&self) -> u64 {
         self.stats.dropped()
     }
+
+    /// Rows waiting to be written ([`SpendWriterStats::pending`]).
+    pub fn pending(&self) -> u64 {
+        self.stats.pending()
+    }
 }
 
 async fn run(
@@ -237,7 +263,13 @@ async fn run(
                 }
             }
         }
-        while batch.len() < max_batch {
+        // Behind: rows keep waiting, so take more of them at once.
+        let limit = if behind {
+            max_batch.saturating_mul(BEHIND_BATCHES)
+        } else {
+            max_batch
+        };
+        while batch.len() < limit {
             match rx.try_recv() {
                 Ok(m) => take(m, &mut batch, &mut waiters, &mut last_seq),
                 Err(mpsc::error::TryRecvError::Empty) => break,
@@ -267,6 +299,9 @@ async fn run(
                     stats
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    stats
+                        .pending
+                        .fetch_sub(batch.len() as u64, Ordering::Relaxed);
                     batch.clear();
                     if let Some(j) = &journal {
                         j.committed(last_seq);
@@ -351,6 +386,7 @@ mod tests {
         let logs = store.spend_logs(SpendLogQuery::default()).await.unwrap();
         assert_eq!(logs.len(), 250);
         assert_eq!(writer.stats().written(), 250);
+        assert_eq!(writer.pending(), 0);
         let key = store.get_key("k1".into()).await.unwrap().unwrap();
         assert!((key.spend - 2.5).abs() < 1e-9, "{}", key.spend);
         let user = store.get_end_user("cust".into()).await.unwrap().unwrap();
@@ -363,6 +399,19 @@ mod tests {
         inner: SqliteStore,
         failing: std::sync::atomic::AtomicBool,
         attempts: AtomicU64,
+        /// Key spend increments written (one `UPDATE` each).
+        key_updates: AtomicU64,
+    }
+
+    impl Flaky {
+        fn open(db: &TempDb, failing: bool) -> Arc<Self> {
+            Arc::new(Flaky {
+                inner: SqliteStore::open(&db.0).unwrap(),
+                failing: failing.into(),
+                attempts: AtomicU64::new(0),
+                key_updates: AtomicU64::new(0),
+            })
+        }
     }
 
     macro_rules! delegate {
@@ -406,6 +455,8 @@ mod tests {
         }
         fn write_spend(&self, batch: SpendBatch) -> StoreFuture<'_, ()> {
             self.attempts.fetch_add(1, Ordering::Relaxed);
+            self.key_updates
+                .fetch_add(batch.increments.keys.len() as u64, Ordering::Relaxed);
             if self.failing.load(Ordering::Relaxed) {
                 return Box::pin(async {
                     Err(StoreError::Backend {
@@ -421,11 +472,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_database_drops_past_the_bound_and_loses_nothing_queued() {
         let db = TempDb::new("flaky");
-        let flaky = Arc::new(Flaky {
-            inner: SqliteStore::open(&db.0).unwrap(),
-            failing: true.into(),
-            attempts: AtomicU64::new(0),
-        });
+        let flaky = Flaky::open(&db, true);
         let writer = SpendWriter::start(
             flaky.clone(),
             SpendWriterConfig {
@@ -435,12 +482,14 @@ mod tests {
             },
         );
         // Recording never waits: 1000 rows against a dead database, 50 queued + up to one
-        // batch held by the writer; the rest dropped and counted.
+        // (behind: enlarged) batch held by the writer; the rest dropped and counted.
         let accepted = (0..1000)
             .filter(|i| writer.record(row(*i, "", 0.0)))
             .count();
-        assert!(accepted <= 50 + 10 + 1, "{accepted}");
+        assert!(accepted <= 50 + 10 * BEHIND_BATCHES + 1, "{accepted}");
         assert_eq!(writer.dropped() as usize, 1000 - accepted);
+        // What `/metrics` shows as the queue's depth: every accepted row, none written.
+        assert_eq!(writer.pending() as usize, accepted);
         assert!(
             !writer.flush(Duration::from_millis(100)).await,
             "cannot flush yet"
@@ -456,6 +505,37 @@ mod tests {
         assert!(writer.flush(Duration::from_secs(30)).await);
         let logs = flaky.spend_logs(SpendLogQuery::default()).await.unwrap();
         assert_eq!(logs.len(), accepted);
+        assert_eq!(writer.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_writer_behind_takes_bigger_batches_and_catches_up() {
+        // 4,000 rows of 100 keys in turn wait at once (the test's runtime has one thread: the
+        // writer has not run yet). Batches of 100 would take 40 transactions and 4,000 key
+        // updates (each batch touches all 100 keys); behind, the writer takes
+        // BEHIND_BATCHES × 100 rows at a time: 1 + 10 transactions, ~1,100 updates. The
+        // queue then holds nothing (the gauge `/metrics` shows).
+        let db = TempDb::new("behind");
+        let store = Flaky::open(&db, false);
+        let writer = SpendWriter::start(
+            store.clone(),
+            SpendWriterConfig {
+                capacity: 10_000,
+                max_batch: 100,
+                ..quick()
+            },
+        );
+        for i in 0..4000 {
+            assert!(writer.record(row(i, &format!("k{}", i % 100), 0.01)));
+        }
+        assert_eq!(writer.pending(), 4000);
+        assert!(writer.flush(Duration::from_secs(30)).await);
+        assert_eq!(writer.pending(), 0);
+        assert_eq!(writer.stats().written(), 4000);
+        let writes = store.attempts.load(Ordering::Relaxed);
+        let updates = store.key_updates.load(Ordering::Relaxed);
+        assert!(writes <= 12, "{writes} transactions");
+        assert!(updates <= 1200, "{updates} key updates");
     }
 
     #[tokio::test]
