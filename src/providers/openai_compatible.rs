@@ -280,21 +280,43 @@ pub fn expand_template(
 /// base that ends with the path's first segments (`…/v1` and `/v1/chat/completions`) is
 /// not given them twice.
 pub fn join_url(api_base: &str, path: &str) -> String {
+    // Runs on every call: slices compared in place, one allocation (the URL).
     let base = api_base.trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    for k in (2..=segments.len()).rev() {
-        let tail = segments[segments.len() - k..].join("/");
-        if base.ends_with(&format!("/{tail}")) {
+    let n = segments.len();
+    for k in (2..=n).rev() {
+        if ends_with_segments(base, &segments[n - k..]) {
             return base.to_owned();
         }
     }
-    for k in (1..segments.len()).rev() {
-        let head = segments[..k].join("/");
-        if base.ends_with(&format!("/{head}")) {
-            return format!("{base}/{}", segments[k..].join("/"));
+    let k = (1..n)
+        .rev()
+        .find(|&k| ends_with_segments(base, &segments[..k]))
+        .unwrap_or(0);
+    let rest = &segments[k..];
+    let mut url =
+        String::with_capacity(base.len() + rest.iter().map(|s| s.len() + 1).sum::<usize>());
+    url.push_str(base);
+    url.push('/');
+    for (i, s) in rest.iter().enumerate() {
+        if i > 0 {
+            url.push('/');
+        }
+        url.push_str(s);
+    }
+    url
+}
+
+/// Whether `base` ends with `/` followed by `segments` joined by `/`.
+fn ends_with_segments(base: &str, segments: &[&str]) -> bool {
+    let mut rest = base;
+    for s in segments.iter().rev() {
+        match rest.strip_suffix(s).and_then(|r| r.strip_suffix('/')) {
+            Some(r) => rest = r,
+            None => return false,
         }
     }
-    format!("{base}/{}", segments.join("/"))
+    true
 }
 
 fn env_lookup(name: &str) -> Option<String> {

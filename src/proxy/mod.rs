@@ -248,18 +248,23 @@ async fn method_not_allowed(req: Request) -> ProxyError {
 
 /// A random request id in UUID v4 text form (`x-litellm-call-id`).
 pub fn new_request_id() -> String {
-    let v = fastrand::u128(..);
+    request_id_from(fastrand::u128(..))
+}
+
+/// `v` as a UUID v4 (version and variant bits set), in lowercase hex with dashes: written
+/// digit by digit into one allocation (it runs on every request).
+fn request_id_from(v: u128) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     // Version 4, variant 10.
     let v = (v & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
-    let h = format!("{v:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut id = String::with_capacity(36);
+    for i in 0..32 {
+        if matches!(i, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        id.push(char::from(HEX[((v >> (124 - 4 * i)) & 0xf) as usize]));
+    }
+    id
 }
 
 #[cfg(test)]

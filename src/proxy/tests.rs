@@ -323,3 +323,27 @@ fn request_ids_are_uuid4() {
     assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
     assert_ne!(id, new_request_id());
 }
+
+#[test]
+fn request_ids_are_the_uuid_text_of_their_bits() {
+    // The id as `format!` wrote it before: version 4, variant 10, hex with dashes.
+    fn formatted(v: u128) -> String {
+        let v = (v & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+        let h = format!("{v:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+    let mut rng = fastrand::Rng::with_seed(7);
+    for v in [0, u128::MAX, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210]
+        .into_iter()
+        .chain((0..1000).map(|_| rng.u128(..)))
+    {
+        assert_eq!(super::request_id_from(v), formatted(v));
+    }
+}

@@ -383,6 +383,70 @@ fn templates_and_url_joins() {
     );
 }
 
+/// `join_url` as it was written first (joined strings compared), to check the
+/// allocation-free one against.
+fn join_url_reference(api_base: &str, path: &str) -> String {
+    let base = api_base.trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    for k in (2..=segments.len()).rev() {
+        let tail = segments[segments.len() - k..].join("/");
+        if base.ends_with(&format!("/{tail}")) {
+            return base.to_owned();
+        }
+    }
+    for k in (1..segments.len()).rev() {
+        let head = segments[..k].join("/");
+        if base.ends_with(&format!("/{head}")) {
+            return format!("{base}/{}", segments[k..].join("/"));
+        }
+    }
+    format!("{base}/{}", segments.join("/"))
+}
+
+#[test]
+fn join_url_matches_the_reference_on_every_combination() {
+    let bases = [
+        "",
+        "/",
+        "http://h",
+        "http://h/",
+        "http://h/v1",
+        "http://h/v1/",
+        "http://h/v1//",
+        "http://h/api/v1",
+        "http://h/v1/chat",
+        "http://h/v1/chat/completions",
+        "http://h/x/chat/completions",
+        "http://h/chat/completions/",
+        "http://h/xv1",
+        "http://h/openai/deployments/d/chat",
+        "v1",
+        "/v1/chat/completions",
+    ];
+    let paths = [
+        "",
+        "/",
+        "/chat/completions",
+        "chat/completions",
+        "/v1/chat/completions",
+        "/v1//chat/completions/",
+        "/embeddings",
+        "/v1/embeddings",
+        "/v1",
+        "/v1/v1",
+        "/openai/deployments/d/chat/completions",
+    ];
+    for base in bases {
+        for path in paths {
+            assert_eq!(
+                join_url(base, path),
+                join_url_reference(base, path),
+                "base {base:?}, path {path:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_missing_url_variable_or_base_fails_fast_naming_it() {
     let provider = Arc::new(OpenAiCompatible::new(host("cloudflare")));

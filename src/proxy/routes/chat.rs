@@ -47,11 +47,27 @@ pub(crate) fn json_response<T: serde::Serialize>(
     response
 }
 
+// The handlers box their call: axum moves a handler's future several times before and
+// while it first runs (callgrind: 11 copies of it per request, 8% of a request's
+// instructions), and a pointer is cheaper to move than the whole call's state.
+
 pub(super) async fn chat_completions(
     State(state): State<AppState>,
     Extension(principal): Extension<Arc<Principal>>,
     body: Body,
 ) -> Response {
+    Box::pin(chat_call(state, principal, body)).await
+}
+
+pub(super) async fn embeddings(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Arc<Principal>>,
+    body: Body,
+) -> Response {
+    Box::pin(embeddings_call(state, principal, body)).await
+}
+
+async fn chat_call(state: AppState, principal: Arc<Principal>, body: Body) -> Response {
     let mut ctx = CallContext::new(&state, principal, RouteKind::ChatCompletions);
     let body = match body {
         Ok(JsonBody(b)) => b,
@@ -87,11 +103,7 @@ pub(super) async fn chat_completions(
     }
 }
 
-pub(super) async fn embeddings(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Arc<Principal>>,
-    body: Body,
-) -> Response {
+async fn embeddings_call(state: AppState, principal: Arc<Principal>, body: Body) -> Response {
     let mut ctx = CallContext::new(&state, principal, RouteKind::Embeddings);
     let body = match body {
         Ok(JsonBody(b)) => b,
