@@ -19,7 +19,9 @@ pub mod outage;
 mod redis;
 pub mod redis_conn;
 /// One Redis client setup for the cache and the gateway's shared counters.
-pub(crate) use redis::{client as redis_client, shown as redis_shown};
+pub(crate) use redis::{
+    client as redis_client, manager_config as redis_manager_config, shown as redis_shown,
+};
 #[cfg(test)]
 mod tests;
 

@@ -128,6 +128,20 @@ pub(crate) fn shown(config: &RedisConfig) -> String {
     }
 }
 
+/// A lazy `ConnectionManager`'s settings for every Redis of ours: connect within
+/// `config.connect_timeout` (1 s unless set), answer within `response_timeout`, one retry at
+/// most 200 ms later.
+pub(crate) fn manager_config(
+    config: &RedisConfig,
+    response_timeout: Duration,
+) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.connect_timeout.unwrap_or(CONNECT_TIMEOUT)))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(200))
+}
+
 pub(crate) fn client(config: &RedisConfig) -> RedisResult<redis::Client> {
     let info = match &config.url {
         Some(url) => url.as_str().into_connection_info()?,
@@ -179,11 +193,7 @@ impl RedisCache {
             .build()
             .map_err(|e| bad(format!("cannot start its runtime: {e}")))?;
         let timeout = config.response_timeout.unwrap_or(RESPONSE_TIMEOUT);
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout.unwrap_or(CONNECT_TIMEOUT)))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
+        let manager_config = manager_config(config, timeout);
         let conn = {
             // The connection's tasks run on the cache's own runtime.
             let _inside = runtime.enter();

@@ -126,13 +126,7 @@ impl RedisConn {
                 crate::redact::mask_key_shapes(&e.to_string())
             )
         })?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(
-                config.connect_timeout.unwrap_or(Duration::from_secs(1)),
-            ))
-            .set_response_timeout(Some(response_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
+        let manager_config = super::redis_manager_config(config, response_timeout);
         let shared = {
             let _entered = runtime.enter();
             ConnectionManager::new_lazy_with_config(client.clone(), manager_config.clone())

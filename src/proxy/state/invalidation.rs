@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 
 use super::plane::{Changed, StatePlane};
 use crate::cache::config::RedisConfig;
@@ -59,13 +59,7 @@ pub fn share(plane: &Arc<StatePlane>, redis: &RedisConfig, prefix: &str) -> Resu
             crate::redact::mask_key_shapes(&e.to_string())
         )
     })?;
-    let manager_config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(
-            redis.connect_timeout.unwrap_or(Duration::from_secs(1)),
-        ))
-        .set_response_timeout(Some(TIMEOUT))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(200));
+    let manager_config = crate::cache::redis_manager_config(redis, TIMEOUT);
     let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
         .map_err(|e| format!("Redis at {shown}: {e}"))?;
     let runtime = tokio::runtime::Handle::try_current()
